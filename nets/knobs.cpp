@@ -1,0 +1,134 @@
+#include "nets/knobs.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+#include "nets/error.hpp"
+#include "nets/suggest.hpp"
+
+namespace deeper::nets {
+
+const std::vector<KnobInfo>& knob_infos() {
+    static const std::vector<KnobInfo> infos = {
+        {"resolution", KnobType::integer, "input side in pixels"},
+        {"classes", KnobType::integer, "number of classes"},
+        {"in_channels", KnobType::integer, "input channels (1 for Fashion-MNIST)"},
+        {"width", KnobType::real, "channel (width) multiplier"},
+        {"depth", KnobType::real, "depth multiplier"},
+        {"batchnorm", KnobType::flag, "batch normalization after convolutions"},
+        {"lrn", KnobType::flag, "local response normalization, as in the paper"},
+        {"aux", KnobType::flag, "GoogLeNet's auxiliary classifiers (training only)"},
+        {"head", KnobType::text, "classifier head: gap or fc"},
+        {"shortcut", KnobType::text, "ResNet shortcut: A (zero-padded identity) or B (projection)"},
+        {"se_ratio", KnobType::real, "squeeze-and-excitation width ratio (0 = off)"},
+        {"fc_width", KnobType::integer, "hidden width of the fully connected classifier"},
+        {"dropout", KnobType::real, "dropout rate before the classifier"},
+        {"drop_connect", KnobType::real, "drop-connect (stochastic depth) rate of the last block"},
+        {"alpha", KnobType::real, "EfficientNet depth coefficient"},
+        {"beta", KnobType::real, "EfficientNet width coefficient"},
+        {"gamma", KnobType::real, "EfficientNet resolution coefficient"},
+        {"phi", KnobType::real, "EfficientNet compound coefficient"},
+    };
+    return infos;
+}
+
+namespace {
+
+std::string normalized_key(std::string_view key) {
+    std::string k(key);
+    std::replace(k.begin(), k.end(), '-', '_');
+    return k;
+}
+
+template <class T>
+T parse_value(std::string_view key, std::string_view v);
+
+template <>
+int parse_value<int>(std::string_view key, std::string_view v) {
+    int x = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+    if (ec != std::errc() || p != v.data() + v.size() || x <= 0)
+        throw InputError(fmt::format("knob '{}': expected a positive integer, got '{}'", key, v));
+    return x;
+}
+
+template <>
+double parse_value<double>(std::string_view key, std::string_view v) {
+    std::string s(v);
+    char* end = nullptr;
+    double x = std::strtod(s.c_str(), &end);
+    if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(x) || x < 0)
+        throw InputError(fmt::format("knob '{}': expected a non-negative number, got '{}'", key, v));
+    return x;
+}
+
+template <>
+bool parse_value<bool>(std::string_view key, std::string_view v) {
+    if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
+    if (v == "false" || v == "0" || v == "no" || v == "off") return false;
+    throw InputError(fmt::format("knob '{}': expected true or false, got '{}'", key, v));
+}
+
+template <>
+std::string parse_value<std::string>(std::string_view key, std::string_view v) {
+    if (v.empty()) throw InputError(fmt::format("knob '{}': expected a value", key));
+    return std::string(v);
+}
+
+template <class T>
+std::string print_value(const T& v) {
+    if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
+    else return fmt::format("{}", v);
+}
+
+}  // namespace
+
+void set_knob(NetOptions& o, std::string_view key, std::string_view value) {
+    const std::string k = normalized_key(key);
+    bool found = false;
+    visit_knobs(o, [&](std::string_view name, auto& slot) {
+        if (name != k) return;
+        using T = typename std::decay_t<decltype(slot)>::value_type;
+        slot = parse_value<T>(name, value);
+        found = true;
+    });
+    if (!found) {
+        std::vector<std::string> names;
+        for (const auto& i : knob_infos()) names.emplace_back(i.key);
+        throw InputError(fmt::format("unknown knob '{}'{}", key, did_you_mean(k, names)));
+    }
+}
+
+std::vector<std::string> set_knob_names(const NetOptions& o) {
+    std::vector<std::string> out;
+    visit_knobs(o, [&](std::string_view name, const auto& slot) {
+        if (slot) out.emplace_back(name);
+    });
+    return out;
+}
+
+std::string to_string(const NetOptions& o) {
+    std::string s;
+    visit_knobs(o, [&](std::string_view name, const auto& slot) {
+        if (!slot) return;
+        if (!s.empty()) s += ',';
+        s += fmt::format("{}={}", name, print_value(*slot));
+    });
+    return s;
+}
+
+NetOptions merged(NetOptions base, const NetOptions& over) {
+    NetOptions out = std::move(base);
+    // Walk both in lockstep: visit_knobs visits in a fixed order.
+    std::vector<std::pair<std::string, std::string>> set;
+    visit_knobs(over, [&](std::string_view name, const auto& slot) {
+        if (slot) set.emplace_back(std::string(name), print_value(*slot));
+    });
+    for (const auto& [k, v] : set) set_knob(out, k, v);
+    return out;
+}
+
+}  // namespace deeper::nets

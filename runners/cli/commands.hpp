@@ -1,0 +1,10 @@
+#pragma once
+// One function per verb: each adds its subcommand to the app and runs it from the callback.
+#include <CLI/CLI.hpp>
+
+namespace deeper::runners::cli {
+
+void add_nets_command(CLI::App& app);
+void add_count_command(CLI::App& app);
+
+}  // namespace deeper::runners::cli

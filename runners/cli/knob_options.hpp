@@ -1,0 +1,24 @@
+#pragma once
+// Every net knob as a command-line option (--resolution, --se-ratio, ...), shared by the verbs
+// that build nets. A value may be a comma-separated list: the verb then builds every
+// combination (that is how `deeper count mobilenet-v1 --width 1,0.75,0.5` prints Table 6).
+#include <CLI/CLI.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "nets/knobs.hpp"
+
+namespace deeper::runners::cli {
+
+struct KnobArgs {
+    std::map<std::string, std::string> raw;  // knob key -> text as given
+};
+
+void add_knob_options(CLI::App& cmd, KnobArgs& args);
+
+// All combinations of the listed values, in the order given (first knob varies slowest).
+std::vector<nets::NetOptions> expand_knobs(const KnobArgs& args);
+
+}  // namespace deeper::runners::cli

@@ -1,0 +1,137 @@
+#include "runners/table.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "nets/error.hpp"
+
+namespace deeper::runners {
+
+Format parse_format(std::string_view s) {
+    if (s == "table") return Format::table;
+    if (s == "csv") return Format::csv;
+    if (s == "md" || s == "markdown") return Format::md;
+    if (s == "json") return Format::json;
+    throw InputError(fmt::format("unknown format '{}' (expected table, csv, md or json)", s));
+}
+
+void Table::add_column(std::string name, bool is_numeric) {
+    columns.push_back(std::move(name));
+    numeric.push_back(is_numeric);
+}
+
+void Table::add_row(std::vector<std::string> cells) {
+    if (cells.size() != columns.size())
+        throw std::logic_error(fmt::format("row of {} cells in a table of {} columns",
+                                           cells.size(), columns.size()));
+    rows.push_back(std::move(cells));
+}
+
+std::string csv_field(std::string_view s) {
+    if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"') out += '"';
+        out += c;
+    }
+    return out + '"';
+}
+
+std::string json_string(std::string_view s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (c < 0x20) out += fmt::format("\\u{:04x}", c);
+                else out += char(c);
+        }
+    }
+    return out + '"';
+}
+
+std::string with_thousands(std::int64_t v) {
+    std::string digits = std::to_string(v < 0 ? -v : v), out;
+    for (size_t i = 0; i < digits.size(); ++i) {
+        if (i && (digits.size() - i) % 3 == 0) out += ',';
+        out += digits[i];
+    }
+    return v < 0 ? "-" + out : out;
+}
+
+namespace {
+
+std::string render_aligned(const Table& t, bool markdown) {
+    std::vector<size_t> w(t.columns.size());
+    for (size_t c = 0; c < t.columns.size(); ++c) {
+        w[c] = t.columns[c].size();
+        for (const auto& r : t.rows) w[c] = std::max(w[c], r[c].size());
+    }
+    auto line = [&](const std::vector<std::string>& cells) {
+        std::string s = markdown ? "|" : "";
+        for (size_t c = 0; c < cells.size(); ++c) {
+            if (markdown) s += ' ';
+            else if (c) s += "  ";
+            const size_t pad = w[c] - cells[c].size();
+            if (t.numeric[c]) s += std::string(pad, ' ') + cells[c];
+            else s += cells[c] + std::string(c + 1 == cells.size() && !markdown ? 0 : pad, ' ');
+            if (markdown) s += " |";
+        }
+        return s + '\n';
+    };
+    std::string out = line(t.columns);
+    if (markdown) {
+        out += '|';
+        for (size_t c = 0; c < w.size(); ++c)
+            out += t.numeric[c] ? std::string(w[c] + 1, '-') + ":|" : std::string(w[c] + 2, '-') + '|';
+        out += '\n';
+    }
+    for (const auto& r : t.rows) out += line(r);
+    return out;
+}
+
+}  // namespace
+
+std::string render(const Table& t, Format f) {
+    switch (f) {
+        case Format::table: return render_aligned(t, false);
+        case Format::md: return render_aligned(t, true);
+        case Format::csv: {
+            std::string out;
+            auto line = [&](const std::vector<std::string>& cells) {
+                for (size_t c = 0; c < cells.size(); ++c) {
+                    if (c) out += ',';
+                    out += csv_field(cells[c]);
+                }
+                out += '\n';
+            };
+            line(t.columns);
+            for (const auto& r : t.rows) line(r);
+            return out;
+        }
+        case Format::json: {
+            std::string out = "[";
+            for (size_t i = 0; i < t.rows.size(); ++i) {
+                out += i ? ",\n " : "\n ";
+                out += '{';
+                for (size_t c = 0; c < t.columns.size(); ++c) {
+                    if (c) out += ", ";
+                    const std::string& v = t.rows[i][c];
+                    out += json_string(t.columns[c]) + ": ";
+                    out += t.numeric[c] && !v.empty() ? v : json_string(v);
+                }
+                out += '}';
+            }
+            return out + "\n]\n";
+        }
+    }
+    return {};
+}
+
+}  // namespace deeper::runners

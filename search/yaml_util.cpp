@@ -1,0 +1,64 @@
+#include "search/yaml_util.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "nets/error.hpp"
+#include "nets/suggest.hpp"
+
+namespace deeper::search {
+
+YamlDoc YamlDoc::load_string(const std::string& text, const std::string& name) {
+    YamlDoc d;
+    d.path_ = name;
+    try {
+        d.root_ = YAML::Load(text);
+    } catch (const YAML::ParserException& e) {
+        throw InputError(fmt::format("{}:{}:{}: malformed YAML: {}", name, e.mark.line + 1,
+                                     e.mark.column + 1, e.msg));
+    }
+    if (!d.root_.IsMap()) throw InputError(fmt::format("{}:1:1: expected a mapping of keys", name));
+    return d;
+}
+
+std::string read_text_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw InputError(fmt::format("{}: cannot open the file", path));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+YamlDoc YamlDoc::load_file(const std::string& path) { return load_string(read_text_file(path), path); }
+
+std::string YamlDoc::where(const YAML::Node& at) const {
+    const YAML::Mark m = at.Mark();
+    if (m.is_null()) return path_;
+    return fmt::format("{}:{}:{}", path_, m.line + 1, m.column + 1);
+}
+
+void YamlDoc::fail(const YAML::Node& at, const std::string& what) const {
+    throw InputError(fmt::format("{}: {}", where(at), what));
+}
+
+void YamlDoc::require_map(const YAML::Node& n, const std::string& what) const {
+    if (!n.IsMap()) fail(n, fmt::format("{}: expected a mapping of keys", what));
+}
+
+void YamlDoc::check_keys(const YAML::Node& map, const std::vector<std::string>& known,
+                         const std::string& what) const {
+    for (const auto& kv : map) {
+        const std::string key = kv.first.as<std::string>();
+        if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+        fail(kv.first, fmt::format("unknown key '{}' in {}{}", key, what, did_you_mean(key, known)));
+    }
+}
+
+std::string YamlDoc::scalar(const YAML::Node& n, const std::string& key) const {
+    if (!n.IsScalar()) fail(n, fmt::format("key '{}': expected a single value", key));
+    return n.Scalar();
+}
+
+}  // namespace deeper::search
