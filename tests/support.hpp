@@ -1,0 +1,54 @@
+#pragma once
+// Helpers shared by the tests: running the deeper binary, temp files.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <sys/wait.h>
+
+namespace deeper::test {
+
+struct CliResult {
+    int exit_code = -1;
+    std::string out;  // stdout and stderr together
+};
+
+// Runs `deeper ARGS` through the shell; ARGS is shell text.
+inline CliResult run_cli(const std::string& args) {
+    CliResult r;
+    std::string cmd = std::string(DEEPER_BINARY) + " " + args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return r;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+    int status = pclose(p);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+// A fresh directory under the system temp dir, removed when the object dies.
+class TempDir {
+public:
+    explicit TempDir(const std::string& tag) {
+        path_ = std::filesystem::temp_directory_path() /
+                ("deeper-test-" + tag + "-" + std::to_string(::getpid()));
+        std::filesystem::remove_all(path_);
+        std::filesystem::create_directories(path_);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    const std::filesystem::path& path() const { return path_; }
+    std::string write(const std::string& name, const std::string& text) const {
+        auto p = path_ / name;
+        std::ofstream(p, std::ios::binary) << text;
+        return p.string();
+    }
+
+private:
+    std::filesystem::path path_;
+};
+
+}  // namespace deeper::test
