@@ -1,0 +1,507 @@
+#include "runners/engine/compiled_net.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "runners/engine/layout.hpp"
+
+namespace deeper::runners {
+
+using dnnl::primitive;
+
+struct CompiledNet::Impl {
+    const nets::Graph& g;
+    CompileOptions opt;
+    ParamStore& store;
+    const dnnl::engine& eng;
+    dnnl::stream& s;
+    int F = 0;  // steps: forward of node k = k, loss = F, backward of node k = 2F - k
+
+    std::vector<std::unique_ptr<Layer>> layers;  // by node id; [0] (the input) is empty
+    std::vector<std::unique_ptr<LayerContext>> contexts;
+    std::vector<std::vector<int>> consumers;     // node -> consumer node per use
+    std::vector<memory::desc> act_desc;
+    std::vector<bool> trainable_node, needs_grad, is_output;
+
+    struct Def {
+        std::vector<memory::desc> diff_src_desc;
+        std::vector<bool> need_in_bwd;
+        bool need_out_bwd = false;
+        std::vector<memory::desc> buffer_desc;
+        std::vector<LayerContext::Life> buffer_life;
+        std::vector<int> buffer_plan;  // plan ids, after planning
+    };
+    std::vector<Def> defs;
+
+    MemoryPlan plan;
+    std::vector<int> act_group, grad_group;    // node -> representative node
+    std::vector<int> act_plan, grad_plan;      // representative -> plan id (-1: external)
+    AlignedFloats arena, scratchpad;
+    std::size_t scratch_bytes = 0;
+
+    struct Sink {
+        bool active = false, aliased = false, first = false;
+        int temp_plan = -1;
+        memory write;  // where the layer writes the input's gradient
+        primitive post;
+        Args post_args;
+        bool has_post = false;
+    };
+    std::vector<std::vector<Sink>> sinks;
+
+    struct Conversion {
+        int param;
+        memory::desc want;
+        AlignedFloats storage;
+        memory from, to;
+        primitive prim;
+    };
+    std::vector<std::unique_ptr<Conversion>> conversions;
+    std::uint64_t converted_version = 0;
+
+    struct GradOut {
+        AlignedFloats storage;
+        memory from, to;
+        primitive prim;
+    };
+    std::vector<std::vector<std::unique_ptr<GradOut>>> grad_outs;  // per node
+
+    std::vector<primitive> out_copy, grad_in_copy;
+    std::vector<Args> out_copy_args, grad_in_copy_args;
+    std::vector<int> bwd_runs;
+    int current = -1;
+
+    Impl(const nets::Graph& graph, const CompileOptions& o, ParamStore& st, const dnnl::engine& e,
+         dnnl::stream& strm)
+        : g(graph), opt(o), store(st), eng(e), s(strm) {}
+
+    int fwd_step(int k) const { return k; }
+    int bwd_step(int k) const { return 2 * F - k; }
+
+    bool frozen(const std::string& name) const {
+        for (const auto& p : opt.frozen)
+            if (name.rfind(p, 0) == 0 && (name.size() == p.size() || name[p.size()] == '.' || p.back() == '.'))
+                return true;
+        return false;
+    }
+
+    char* ptr(int plan_id) { return reinterpret_cast<char*>(arena.data()) + plan.offset(plan_id); }
+    float* act_ptr(int node, CompiledNet& net);
+    float* grad_ptr(int node, CompiledNet& net);
+};
+
+// ---- the context a layer sees ----
+
+class NodeContext final : public LayerContext {
+public:
+    NodeContext(CompiledNet& net, CompiledNet::Impl& m, int k) : net_(net), m_(m), k_(k) {}
+
+    const dnnl::engine& eng() const override { return m_.eng; }
+    bool training() const override { return m_.opt.training; }
+    bool plain_layouts() const override { return m_.opt.plain_layouts; }
+    int batch() const override { return m_.opt.batch; }
+    const nets::Node& node() const override { return m_.g.nodes[k_]; }
+    const nets::Graph& graph() const override { return m_.g; }
+    int inputs() const override { return int(node().inputs.size()); }
+    const memory::desc& in_desc(int i) const override { return m_.act_desc[node().inputs.at(i)]; }
+    bool input_needs_grad(int i) const override {
+        return m_.opt.training && m_.needs_grad[node().inputs.at(i)];
+    }
+    bool needs_backward() const override { return m_.opt.training && m_.needs_grad[k_]; }
+
+    int param(ParamInfo info) override {
+        info.trainable = m_.opt.training && !m_.frozen(node().name);
+        int id = m_.store.find(info.name);
+        if (id < 0) return m_.store.add(std::move(info));
+        if (m_.store.info(id).dims != info.dims)
+            throw std::logic_error("parameter " + info.name + " changed shape between compiles");
+        return id;
+    }
+    bool trainable(int param_id) const override {
+        return m_.opt.training && m_.store.info(param_id).trainable;
+    }
+    int buffer(const memory::desc& d, Life life) override {
+        auto& def = m_.defs[k_];
+        def.buffer_desc.push_back(d);
+        def.buffer_life.push_back(life);
+        return int(def.buffer_desc.size()) - 1;
+    }
+    void need_input_in_backward(int i) override { m_.defs[k_].need_in_bwd.at(i) = true; }
+    void need_output_in_backward() override { m_.defs[k_].need_out_bwd = true; }
+    void set_diff_src_desc(int i, const memory::desc& d) override {
+        m_.defs[k_].diff_src_desc.at(i) = d;
+    }
+    dnnl::primitive_attr attr() const override {
+        dnnl::primitive_attr a;
+        a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+        return a;
+    }
+    void scratchpad(const memory::desc& d) override {
+        m_.scratch_bytes = std::max(m_.scratch_bytes, d.get_size());
+    }
+
+    memory input(int i) override {
+        int in = node().inputs.at(i);
+        return memory(m_.act_desc[in], m_.eng, m_.act_ptr(in, net_));
+    }
+    memory output() override { return memory(m_.act_desc[k_], m_.eng, m_.act_ptr(k_, net_)); }
+    memory diff_dst() override { return memory(m_.act_desc[k_], m_.eng, m_.grad_ptr(k_, net_)); }
+    memory diff_src(int i) override {
+        auto& sink = m_.sinks[k_].at(i);
+        if (!sink.active) throw std::logic_error("diff_src of an input that needs no gradient");
+        return sink.write;
+    }
+    memory buffer_memory(int id, const memory::desc& d) override {
+        return memory(d, m_.eng, m_.ptr(m_.defs[k_].buffer_plan.at(id)));
+    }
+    memory scratchpad_memory() override {
+        return memory(memory::desc({memory::dim(std::max<std::size_t>(m_.scratch_bytes, 1))},
+                                   memory::data_type::u8, memory::format_tag::a),
+                      m_.eng, m_.scratchpad.data());
+    }
+    memory weights(int id, const memory::desc& want) override {
+        const ParamInfo& p = m_.store.info(id);
+        if (want == p.internal) return memory(want, m_.eng, m_.store.data(id));
+        for (auto& c : m_.conversions)
+            if (c->param == id && c->want == want) return c->to;
+        auto c = std::make_unique<CompiledNet::Impl::Conversion>();
+        c->param = id;
+        c->want = want;
+        c->storage.resize(floats(want));
+        c->from = memory(p.internal, m_.eng, m_.store.data(id));
+        c->to = memory(want, m_.eng, c->storage.data());
+        c->prim = dnnl::reorder(c->from, c->to);
+        m_.conversions.push_back(std::move(c));
+        m_.converted_version = 0;
+        return m_.conversions.back()->to;
+    }
+    memory param_memory(int id) override {
+        return memory(m_.store.info(id).internal, m_.eng, m_.store.data(id));
+    }
+    memory grad_memory(int id, const memory::desc& have) override {
+        const ParamInfo& p = m_.store.info(id);
+        memory target(p.internal, m_.eng, m_.store.grad(id));
+        if (have == p.internal) return target;
+        auto o = std::make_unique<CompiledNet::Impl::GradOut>();
+        o->storage.resize(floats(have));
+        o->from = memory(have, m_.eng, o->storage.data());
+        o->to = target;
+        o->prim = dnnl::reorder(o->from, o->to);
+        m_.grad_outs[k_].push_back(std::move(o));
+        return m_.grad_outs[k_].back()->from;
+    }
+    void finish_grads() override {
+        for (auto& o : m_.grad_outs[k_])
+            o->prim.execute(m_.s, {{DNNL_ARG_FROM, o->from}, {DNNL_ARG_TO, o->to}});
+    }
+    dnnl::stream& stream() override { return m_.s; }
+    std::uint64_t step() const override { return net_.step(); }
+    std::uint64_t seed() const override { return m_.opt.seed; }
+    ParamStore& store() override { return m_.store; }
+    void count_backward_primitive() override { ++m_.bwd_runs[k_]; }
+
+private:
+    CompiledNet& net_;
+    CompiledNet::Impl& m_;
+    int k_;
+};
+
+float* CompiledNet::Impl::act_ptr(int node, CompiledNet& net) {
+    const int r = act_group[node];
+    if (act_plan[r] < 0) return net.input_.data();
+    return reinterpret_cast<float*>(ptr(act_plan[r]));
+}
+
+float* CompiledNet::Impl::grad_ptr(int node, CompiledNet& net) {
+    const int r = grad_group[node];
+    if (r < 0) throw std::logic_error("gradient of a node that needs none");
+    if (grad_plan[r] < 0) return net.input_grad_.data();
+    return reinterpret_cast<float*>(ptr(grad_plan[r]));
+}
+
+// ---- compile ----
+
+CompiledNet::CompiledNet(const nets::Graph& g, const CompileOptions& o, ParamStore& store,
+                         const dnnl::engine& eng, dnnl::stream& s)
+    : impl_(std::make_unique<Impl>(g, o, store, eng, s)), opt_(o) {
+    Impl& m = *impl_;
+    const int F = m.F = int(g.nodes.size());
+    m.consumers.assign(F, {});
+    for (const auto& n : g.nodes)
+        for (int i : n.inputs) m.consumers[i].push_back(n.id);
+    m.is_output.assign(F, false);
+    for (int out : g.outputs) m.is_output[out] = true;
+
+    // Which outputs need gradients: trainable nodes and everything downstream of them (or of
+    // the input, for input gradients), among the nodes that reach a loss.
+    m.trainable_node.assign(F, false);
+    m.needs_grad.assign(F, false);
+    if (o.training) {
+        std::vector<bool> reaches(F, false);
+        for (int out : g.outputs) reaches[out] = true;
+        for (int k = F - 1; k >= 0; --k)
+            if (reaches[k])
+                for (int i : g.nodes[k].inputs) reaches[i] = true;
+        m.needs_grad[0] = o.input_grad;
+        for (int k = 1; k < F; ++k) {
+            const auto& n = g.nodes[k];
+            const bool has_params = n.op == nets::Op::conv || n.op == nets::Op::linear ||
+                                    n.op == nets::Op::batchnorm;
+            m.trainable_node[k] = has_params && !m.frozen(n.name);
+            bool ng = m.trainable_node[k];
+            for (int i : n.inputs) ng = ng || m.needs_grad[i];
+            m.needs_grad[k] = ng && reaches[k];
+        }
+    }
+
+    // define: primitive descriptors, output layouts, memory needs
+    const auto& in_shape = g.input_shape();
+    m.act_desc.assign(F, memory::desc());
+    m.act_desc[0] = plain_desc({o.batch, in_shape.c, in_shape.h, in_shape.w});
+    input_.resize(floats(m.act_desc[0]));
+    if (o.input_grad) input_grad_.resize(floats(m.act_desc[0]));
+    m.layers.resize(F);
+    m.contexts.resize(F);
+    m.defs.assign(F, {});
+    m.grad_outs.resize(F);
+    m.bwd_runs.assign(F, 0);
+    for (int k = 1; k < F; ++k) {
+        const auto& n = g.nodes[k];
+        m.layers[k] = make_layer(n, g);
+        m.contexts[k] = std::make_unique<NodeContext>(*this, m, k);
+        auto& def = m.defs[k];
+        def.need_in_bwd.assign(n.inputs.size(), false);
+        for (int i : n.inputs) def.diff_src_desc.push_back(m.act_desc[i]);
+        try {
+            m.act_desc[k] = m.layers[k]->define(*m.contexts[k]);
+        } catch (const dnnl::error& e) {
+            throw std::runtime_error(fmt::format("{}: oneDNN cannot compile {} ({}): {}", g.name,
+                                                 n.name, nets::op_name(n.op), e.what()));
+        }
+    }
+    if (!store.params()) {  // the first compile of this net owns initialization
+        store.allocate();
+        store.initialize(o.seed, eng, s);
+    }
+
+    // last read of every activation, in steps
+    std::vector<int> last_read(F);
+    for (int k = 0; k < F; ++k) {
+        last_read[k] = m.fwd_step(k);
+        if (m.defs[k].need_out_bwd) last_read[k] = std::max(last_read[k], m.bwd_step(k));
+        if (m.is_output[k]) last_read[k] = std::max(last_read[k], F);
+    }
+    for (int k = 1; k < F; ++k) {
+        const auto& n = g.nodes[k];
+        for (size_t i = 0; i < n.inputs.size(); ++i) {
+            int x = n.inputs[i];
+            last_read[x] = std::max(last_read[x], m.fwd_step(k));
+            if (m.defs[k].need_in_bwd[i]) last_read[x] = std::max(last_read[x], m.bwd_step(k));
+        }
+    }
+
+    // activations: identities alias their input, in-place layers overwrite it when no one
+    // reads it afterwards
+    m.act_group.resize(F);
+    std::vector<std::vector<int>> members(F);
+    for (int k = 0; k < F; ++k) {
+        m.act_group[k] = k;
+        if (k > 0) {
+            const Layer& L = *m.layers[k];
+            const int x = g.nodes[k].inputs.empty() ? -1 : g.nodes[k].inputs[0];
+            const int r = x >= 0 ? m.act_group[x] : -1;
+            if (L.identity) {
+                m.act_group[k] = r;
+            } else if (L.inplace_ok && r > 0 && m.consumers[x].size() == 1 &&
+                       m.act_desc[x] == m.act_desc[k]) {
+                bool safe = true;
+                for (int t : members[r]) safe = safe && last_read[t] <= m.fwd_step(k);
+                if (safe) m.act_group[k] = r;
+            }
+        }
+        members[m.act_group[k]].push_back(k);
+    }
+    m.act_plan.assign(F, -1);
+    for (int r = 1; r < F; ++r) {
+        if (members[r].empty() || m.act_group[r] != r) continue;
+        int first = F, last = 0;
+        for (int t : members[r]) {
+            first = std::min(first, m.fwd_step(t));
+            last = std::max(last, last_read[t]);
+        }
+        m.act_plan[r] = m.plan.add(m.act_desc[r].get_size(), first, last);
+    }
+
+    // gradients: pass-through layers share their input's gradient buffer when they are its
+    // only consumer; every other write goes through a sink (direct, reorder, or accumulate)
+    m.grad_group.assign(F, -1);
+    m.sinks.assign(F, {});
+    for (int k = 0; k < F; ++k) m.sinks[k].resize(g.nodes[k].inputs.size());
+    for (int k = F - 1; k >= 0; --k) {
+        if (!m.needs_grad[k]) continue;
+        if (m.grad_group[k] < 0) m.grad_group[k] = k;
+        if (k == 0 || !m.layers[k]->passes_grad) continue;
+        const auto& n = g.nodes[k];
+        for (size_t i = 0; i < n.inputs.size(); ++i) {
+            int x = n.inputs[i];
+            if (!m.needs_grad[x] || x == 0 || m.consumers[x].size() != 1 || m.is_output[x] ||
+                m.act_desc[x] != m.act_desc[k])
+                continue;
+            m.grad_group[x] = m.grad_group[k];
+            m.sinks[k][i].aliased = true;
+        }
+    }
+    std::vector<std::vector<int>> grad_members(F);
+    for (int k = 0; k < F; ++k)
+        if (m.grad_group[k] >= 0) grad_members[m.grad_group[k]].push_back(k);
+    m.grad_plan.assign(F, -1);
+    for (int r = 1; r < F; ++r) {
+        if (grad_members[r].empty()) continue;
+        int first = 2 * F, last = 0;
+        for (int t : grad_members[r]) {
+            last = std::max(last, m.bwd_step(t));
+            if (m.is_output[t]) first = std::min(first, F);
+            for (int c : m.consumers[t]) first = std::min(first, m.bwd_step(c));
+        }
+        m.grad_plan[r] = m.plan.add(m.act_desc[r].get_size(), std::min(first, last), last);
+    }
+    // order the writers of each gradient buffer: the first one overwrites, the rest accumulate
+    std::vector<bool> written(F, false);
+    for (int out : g.outputs)
+        if (m.needs_grad[out]) written[m.grad_group[out]] = true;
+    for (int k = F - 1; k >= 1; --k) {
+        if (!m.needs_grad[k]) continue;
+        const auto& n = g.nodes[k];
+        for (size_t i = 0; i < n.inputs.size(); ++i) {
+            int x = n.inputs[i];
+            auto& sink = m.sinks[k][i];
+            if (!m.needs_grad[x] || sink.aliased) continue;
+            sink.active = true;
+            const int r = m.grad_group[x];
+            sink.first = !written[r];
+            written[r] = true;
+            const bool direct = sink.first && !m.layers[k]->passes_grad &&
+                                m.defs[k].diff_src_desc[i] == m.act_desc[x];
+            if (!direct && !m.layers[k]->passes_grad)
+                sink.temp_plan = m.plan.add(m.defs[k].diff_src_desc[i].get_size(), m.bwd_step(k),
+                                            m.bwd_step(k));
+        }
+    }
+    // the layers' own buffers
+    for (int k = 1; k < F; ++k) {
+        auto& def = m.defs[k];
+        for (size_t b = 0; b < def.buffer_desc.size(); ++b) {
+            int first = m.fwd_step(k), last = m.fwd_step(k);
+            switch (def.buffer_life[b]) {
+                case LayerContext::Life::fwd: break;
+                case LayerContext::Life::fwd_to_bwd: last = m.bwd_step(k); break;
+                case LayerContext::Life::bwd: first = last = m.bwd_step(k); break;
+            }
+            def.buffer_plan.push_back(m.plan.add(def.buffer_desc[b].get_size(), first, last));
+        }
+    }
+
+    arena_bytes_ = m.plan.place();
+    naive_bytes_ = m.plan.naive_bytes();
+    m.arena.resize(arena_bytes_ / sizeof(float) + 16);
+    m.scratchpad.resize(m.scratch_bytes / sizeof(float) + 16);
+
+    // sinks' memories and their reorders (with a sum post-op when accumulating)
+    for (int k = 1; k < F; ++k) {
+        const auto& n = g.nodes[k];
+        for (size_t i = 0; i < n.inputs.size(); ++i) {
+            auto& sink = m.sinks[k][i];
+            if (!sink.active) continue;
+            const int x = n.inputs[i];
+            memory target(m.act_desc[x], eng, m.grad_ptr(x, *this));
+            memory from;
+            if (m.layers[k]->passes_grad) {
+                from = memory(m.act_desc[k], eng, m.grad_ptr(k, *this));
+            } else if (sink.temp_plan >= 0) {
+                from = memory(m.defs[k].diff_src_desc[i], eng, m.ptr(sink.temp_plan));
+                sink.write = from;
+            } else {
+                sink.write = target;
+                continue;
+            }
+            dnnl::primitive_attr attr;
+            if (!sink.first) {
+                dnnl::post_ops po;
+                po.append_sum(1.f);
+                attr.set_post_ops(po);
+            }
+            sink.post = dnnl::reorder(dnnl::reorder::primitive_desc(eng, from.get_desc(), eng,
+                                                                    target.get_desc(), attr));
+            sink.post_args = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, target}};
+            sink.has_post = true;
+        }
+    }
+
+    for (int k = 1; k < F; ++k) {
+        try {
+            m.layers[k]->bind(*m.contexts[k]);
+        } catch (const dnnl::error& e) {
+            throw std::runtime_error(fmt::format("{}: oneDNN cannot bind {}: {}", g.name,
+                                                 g.nodes[k].name, e.what()));
+        }
+    }
+
+    // edges: outputs leave in plain layout, their gradients come back the same way
+    for (size_t i = 0; i < g.outputs.size(); ++i) {
+        const int out = g.outputs[i];
+        const memory::desc plain = plain_desc(m.act_desc[out].dims());
+        out_desc_.push_back(plain);
+        out_plain_.emplace_back();
+        out_plain_.back().resize(floats(plain));
+        out_grad_plain_.emplace_back();
+        out_grad_plain_.back().resize(floats(plain));
+        memory act(m.act_desc[out], eng, m.act_ptr(out, *this));
+        memory p(plain, eng, out_plain_.back().data());
+        m.out_copy.push_back(dnnl::reorder(act, p));
+        m.out_copy_args.push_back({{DNNL_ARG_FROM, act}, {DNNL_ARG_TO, p}});
+        if (m.needs_grad[out]) {
+            memory gp(plain, eng, out_grad_plain_.back().data());
+            memory ga(m.act_desc[out], eng, m.grad_ptr(out, *this));
+            m.grad_in_copy.push_back(dnnl::reorder(gp, ga));
+            m.grad_in_copy_args.push_back({{DNNL_ARG_FROM, gp}, {DNNL_ARG_TO, ga}});
+        }
+    }
+}
+
+CompiledNet::~CompiledNet() = default;
+
+bool CompiledNet::runs_backward(int node) const { return impl_->needs_grad.at(node); }
+
+int CompiledNet::backward_runs(int node) const { return impl_->bwd_runs.at(node); }
+
+void CompiledNet::forward() {
+    Impl& m = *impl_;
+    if (m.converted_version != m.store.version()) {
+        for (auto& c : m.conversions) c->prim.execute(m.s, {{DNNL_ARG_FROM, c->from}, {DNNL_ARG_TO, c->to}});
+        m.converted_version = m.store.version();
+    }
+    for (int k = 1; k < m.F; ++k) m.layers[k]->forward(*m.contexts[k]);
+    for (size_t i = 0; i < m.out_copy.size(); ++i) m.out_copy[i].execute(m.s, m.out_copy_args[i]);
+    m.s.wait();
+}
+
+void CompiledNet::backward() {
+    Impl& m = *impl_;
+    if (!opt_.training) throw std::logic_error("backward() on an inference net");
+    std::fill(m.bwd_runs.begin(), m.bwd_runs.end(), 0);
+    for (size_t i = 0; i < m.grad_in_copy.size(); ++i)
+        m.grad_in_copy[i].execute(m.s, m.grad_in_copy_args[i]);
+    for (int k = m.F - 1; k >= 1; --k) {
+        if (!m.needs_grad[k]) continue;
+        m.layers[k]->backward(*m.contexts[k]);
+        for (auto& sink : m.sinks[k])
+            if (sink.active && sink.has_post) sink.post.execute(m.s, sink.post_args);
+    }
+    m.s.wait();
+    bwd_count_ = 0;
+    for (int r : m.bwd_runs) bwd_count_ += r;
+}
+
+}  // namespace deeper::runners

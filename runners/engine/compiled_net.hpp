@@ -1,0 +1,62 @@
+#pragma once
+// A graph compiled for one batch size and one mode (training: forward_training + backward;
+// inference: forward_inference). Owns its layers, the planned arena and the edge buffers.
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nets/graph.hpp"
+#include "runners/engine/layer.hpp"
+#include "runners/engine/memory_plan.hpp"
+#include "runners/engine/param_store.hpp"
+
+namespace deeper::runners {
+
+struct CompileOptions {
+    int batch = 32;
+    bool training = true;
+    bool plain_layouts = false;  // plain NCHW everywhere (tests compare both)
+    bool input_grad = false;     // also compute d(loss)/d(input)
+    std::vector<std::string> frozen;  // node-name prefixes that get no gradient
+    std::uint64_t seed = 0;
+};
+
+class CompiledNet {
+public:
+    CompiledNet(const nets::Graph& g, const CompileOptions& o, ParamStore& store,
+                const dnnl::engine& eng, dnnl::stream& s);
+    ~CompiledNet();
+
+    float* input() { return input_.data(); }
+    void forward();
+    void backward();  // training nets only
+    float* output(int i) { return out_plain_.at(i).data(); }
+    float* output_grad(int i) { return out_grad_plain_.at(i).data(); }
+    const memory::desc& output_desc(int i) const { return out_desc_.at(i); }
+    float* input_grad() { return input_grad_.data(); }
+
+    void set_step(std::uint64_t s) { step_ = s; }
+    std::uint64_t step() const { return step_; }
+    std::size_t arena_bytes() const { return arena_bytes_; }
+    std::size_t naive_bytes() const { return naive_bytes_; }
+    int backward_primitives_run() const { return bwd_count_; }
+    bool runs_backward(int node) const;  // any backward work planned for this node
+    int backward_runs(int node) const;   // backward primitives the node ran in the last backward()
+    bool training() const { return opt_.training; }
+
+private:
+    friend class NodeContext;
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+    CompileOptions opt_;
+    std::uint64_t step_ = 0;
+    std::size_t arena_bytes_ = 0, naive_bytes_ = 0;
+    int bwd_count_ = 0;
+    AlignedFloats input_, input_grad_;
+    std::vector<AlignedFloats> out_plain_, out_grad_plain_;
+    std::vector<memory::desc> out_desc_;
+};
+
+}  // namespace deeper::runners

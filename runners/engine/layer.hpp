@@ -1,0 +1,93 @@
+#pragma once
+// A Layer runs one graph node on oneDNN primitives. Compiling a net takes three passes over
+// its layers: define() creates the primitive descriptors and says what memory the layer needs
+// and when; the engine then plans one arena for all of it; bind() wraps the planned memory and
+// builds every primitive and argument map, so forward() and backward() allocate nothing.
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "nets/graph.hpp"
+#include "runners/engine/param_store.hpp"
+
+namespace deeper::runners {
+
+using dnnl::memory;
+using Args = std::unordered_map<int, memory>;
+
+class CompiledNet;
+
+// What a layer sees of the net being compiled; implemented by the engine.
+class LayerContext {
+public:
+    virtual ~LayerContext() = default;
+
+    // ---- define() ----
+    virtual const dnnl::engine& eng() const = 0;
+    virtual bool training() const = 0;
+    virtual bool plain_layouts() const = 0;
+    virtual int batch() const = 0;
+    virtual const nets::Node& node() const = 0;
+    virtual const nets::Graph& graph() const = 0;
+    virtual int inputs() const = 0;
+    virtual const memory::desc& in_desc(int i) const = 0;
+    virtual bool input_needs_grad(int i) const = 0;
+    virtual bool needs_backward() const = 0;  // weight grads or any input grad
+    // A parameter tensor; returns its id in the store (looked up by name when it exists).
+    virtual int param(ParamInfo info) = 0;
+    virtual bool trainable(int param_id) const = 0;
+    // Memory of the layer's own, with a lifetime: from this forward step to this backward step
+    // (workspaces, masks), within the forward step only, or within the backward step only.
+    enum class Life { fwd_to_bwd, fwd, bwd };
+    virtual int buffer(const memory::desc& d, Life life) = 0;
+    virtual void need_input_in_backward(int i) = 0;
+    virtual void need_output_in_backward() = 0;
+    virtual void set_diff_src_desc(int i, const memory::desc& d) = 0;  // default: in_desc(i)
+    virtual dnnl::primitive_attr attr() const = 0;  // user scratchpad mode
+    virtual void scratchpad(const memory::desc& d) = 0;
+
+    // ---- bind() and after ----
+    virtual memory input(int i) = 0;
+    virtual memory output() = 0;
+    virtual memory diff_dst() = 0;
+    virtual memory diff_src(int i) = 0;  // where backward writes the gradient of input i
+    virtual memory buffer_memory(int id, const memory::desc& d) = 0;
+    virtual memory scratchpad_memory() = 0;
+    // The parameter in the layout `want` (a copy kept fresh when that differs from storage).
+    virtual memory weights(int param_id, const memory::desc& want) = 0;
+    virtual memory param_memory(int param_id) = 0;
+    // Where to write the parameter's gradient in layout `have`; call finish_grads() after.
+    virtual memory grad_memory(int param_id, const memory::desc& have) = 0;
+    virtual void finish_grads() = 0;
+    virtual dnnl::stream& stream() = 0;
+    virtual std::uint64_t step() const = 0;
+    virtual std::uint64_t seed() const = 0;
+    virtual ParamStore& store() = 0;
+    virtual void count_backward_primitive() = 0;
+};
+
+class Layer {
+public:
+    virtual ~Layer() = default;
+    // Returns the output's memory descriptor.
+    virtual memory::desc define(LayerContext& c) = 0;
+    virtual void bind(LayerContext& c) {}
+    virtual void forward(LayerContext& c) = 0;
+    virtual void backward(LayerContext& c) {}
+
+    // An identity passes its input through untouched (flatten, dropout at inference, a ReLU
+    // fused into the batchnorm before it): no memory, no work, gradients pass through.
+    bool identity = false;
+    // Output may overwrite input 0 (the engine decides whether it is safe).
+    bool inplace_ok = false;
+    // Every input's gradient is the output's gradient (add, identity): the engine routes it
+    // without running anything when it can.
+    bool passes_grad = false;
+};
+
+std::unique_ptr<Layer> make_layer(const nets::Node& n, const nets::Graph& g);
+
+}  // namespace deeper::runners

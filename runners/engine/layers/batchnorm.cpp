@@ -1,0 +1,150 @@
+// Batch normalization with scale and shift; running statistics kept as PyTorch keeps them
+// (momentum, unbiased variance). A ReLU that follows as the only consumer is fused in.
+#include "runners/engine/layers/layers.hpp"
+
+namespace deeper::runners::layers {
+
+namespace {
+using namespace dnnl;
+}
+
+bool fuses_relu(const nets::Graph& g, const nets::Node& bn) {
+    if (bn.op != nets::Op::batchnorm) return false;
+    int consumers = 0;
+    bool relu = false;
+    for (const auto& n : g.nodes) {
+        for (int i : n.inputs) {
+            if (i != bn.id) continue;
+            ++consumers;
+            relu = n.op == nets::Op::relu;
+        }
+    }
+    for (int o : g.outputs)
+        if (o == bn.id) return false;
+    return consumers == 1 && relu;
+}
+
+BatchNormLayer::BatchNormLayer(const nets::Node& n, const nets::Graph& g)
+    : node_(n), fuse_relu_(fuses_relu(g, n)) {
+    const auto& a = std::get<nets::BatchNormAttrs>(n.attrs);
+    eps_ = a.eps;
+    momentum_ = a.momentum;
+}
+
+memory::desc BatchNormLayer::define(LayerContext& c) {
+    const memory::desc data = c.in_desc(0);
+    const int C = int(data.dims()[1]);
+    auto flags = normalization_flags::use_scale | normalization_flags::use_shift;
+    if (fuse_relu_) flags |= normalization_flags::fuse_norm_relu;
+    if (c.training()) {
+        fwd_pd_ = batch_normalization_forward::primitive_desc(
+            {prop_kind::forward_training, data, eps_, flags}, c.attr(), c.eng());
+    } else {
+        fwd_pd_ = batch_normalization_forward::primitive_desc(
+            {prop_kind::forward_inference, data, eps_, flags | normalization_flags::use_global_stats},
+            c.attr(), c.eng());
+    }
+    c.scratchpad(fwd_pd_.scratchpad_desc());
+
+    const memory::desc vec = plain_desc({C});
+    auto add = [&](const char* suffix, Init init, bool state) {
+        ParamInfo p;
+        p.name = node_.name + suffix;
+        p.dims = {C};
+        p.internal = p.plain = vec;
+        p.init = init;
+        p.is_state = state;
+        return c.param(p);
+    };
+    scale_ = add(".weight", Init::ones, false);
+    shift_ = add(".bias", Init::zeros, false);
+    run_mean_ = add(".running_mean", Init::zeros, true);
+    run_var_ = add(".running_var", Init::ones, true);
+
+    if (!c.training()) return fwd_pd_.dst_desc();
+    const bool keep = c.needs_backward();
+    const auto life = keep ? LayerContext::Life::fwd_to_bwd : LayerContext::Life::fwd;
+    mean_buf_ = c.buffer(fwd_pd_.mean_desc(), life);
+    var_buf_ = c.buffer(fwd_pd_.variance_desc(), life);
+    if (!fwd_pd_.workspace_desc().is_zero()) ws_buf_ = c.buffer(fwd_pd_.workspace_desc(), life);
+    if (!keep) return fwd_pd_.dst_desc();
+
+    train_params_ = c.trainable(scale_);
+    c.need_input_in_backward(0);
+    bwd_pd_ = batch_normalization_backward::primitive_desc(
+        {train_params_ ? prop_kind::backward : prop_kind::backward_data, data, data, eps_, flags},
+        c.attr(), c.eng(), fwd_pd_);
+    c.scratchpad(bwd_pd_.scratchpad_desc());
+    // oneDNN always writes diff_src; give it a scratch buffer when nothing below needs it.
+    if (!c.input_needs_grad(0)) diff_src_tmp_ = c.buffer(data, LayerContext::Life::bwd);
+    return fwd_pd_.dst_desc();
+}
+
+void BatchNormLayer::bind(LayerContext& c) {
+    fwd_ = batch_normalization_forward(fwd_pd_);
+    fwd_args_ = {{DNNL_ARG_SRC, c.input(0)},
+                 {DNNL_ARG_DST, c.output()},
+                 {DNNL_ARG_SCALE, c.param_memory(scale_)},
+                 {DNNL_ARG_SHIFT, c.param_memory(shift_)},
+                 {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
+    if (!c.training()) {
+        fwd_args_[DNNL_ARG_MEAN] = c.param_memory(run_mean_);
+        fwd_args_[DNNL_ARG_VARIANCE] = c.param_memory(run_var_);
+        return;
+    }
+    mean_ = c.buffer_memory(mean_buf_, fwd_pd_.mean_desc());
+    var_ = c.buffer_memory(var_buf_, fwd_pd_.variance_desc());
+    fwd_args_[DNNL_ARG_MEAN] = mean_;
+    fwd_args_[DNNL_ARG_VARIANCE] = var_;
+    memory ws;
+    if (ws_buf_ >= 0) {
+        ws = c.buffer_memory(ws_buf_, fwd_pd_.workspace_desc());
+        fwd_args_[DNNL_ARG_WORKSPACE] = ws;
+    }
+    if (!bwd_pd_) return;
+    bwd_ = batch_normalization_backward(bwd_pd_);
+    bwd_args_ = {{DNNL_ARG_SRC, c.input(0)},
+                 {DNNL_ARG_DIFF_DST, c.diff_dst()},
+                 {DNNL_ARG_MEAN, mean_},
+                 {DNNL_ARG_VARIANCE, var_},
+                 {DNNL_ARG_SCALE, c.param_memory(scale_)},
+                 {DNNL_ARG_SHIFT, c.param_memory(shift_)},  // 2.6 fails without it
+                 {DNNL_ARG_DIFF_SRC, diff_src_tmp_ >= 0
+                                         ? c.buffer_memory(diff_src_tmp_, c.in_desc(0))
+                                         : c.diff_src(0)},
+                 {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
+    if (ws) bwd_args_[DNNL_ARG_WORKSPACE] = ws;
+    if (train_params_) {
+        const memory::desc vec = plain_desc({c.in_desc(0).dims()[1]});
+        bwd_args_[DNNL_ARG_DIFF_SCALE] = c.grad_memory(scale_, vec);
+        bwd_args_[DNNL_ARG_DIFF_SHIFT] = c.grad_memory(shift_, vec);
+    }
+}
+
+void BatchNormLayer::update_running_stats(LayerContext& c) {
+    const auto d = c.in_desc(0).dims();
+    const double m = double(d[0]) * d[2] * d[3];
+    const float unbias = m > 1 ? float(m / (m - 1)) : 1.f;
+    const float* mean = static_cast<const float*>(mean_.get_data_handle());
+    const float* var = static_cast<const float*>(var_.get_data_handle());
+    float* rm = c.store().data(run_mean_);
+    float* rv = c.store().data(run_var_);
+    for (memory::dim i = 0; i < d[1]; ++i) {
+        rm[i] = (1 - momentum_) * rm[i] + momentum_ * mean[i];
+        rv[i] = (1 - momentum_) * rv[i] + momentum_ * var[i] * unbias;
+    }
+}
+
+void BatchNormLayer::forward(LayerContext& c) {
+    fwd_.execute(c.stream(), fwd_args_);
+    if (c.training()) update_running_stats(c);
+}
+
+void BatchNormLayer::backward(LayerContext& c) {
+    if (!bwd_pd_) return;
+    bwd_.execute(c.stream(), bwd_args_);
+    if (train_params_) c.finish_grads();
+    c.count_backward_primitive();
+}
+
+}  // namespace deeper::runners::layers

@@ -1,0 +1,157 @@
+// Ops that join tensors: residual add, SE channel scale, Inception concat.
+#include "runners/engine/layers/layers.hpp"
+
+namespace deeper::runners::layers {
+
+namespace {
+using namespace dnnl;
+}
+
+// ---- add: y = a + b; both inputs receive dy (the engine passes it through) ----
+
+memory::desc AddLayer::define(LayerContext& c) {
+    const memory::desc a = c.in_desc(0), b = c.in_desc(1);
+    if (b != a) src1_buf_ = c.buffer(a, LayerContext::Life::fwd);
+    pd_ = binary::primitive_desc({algorithm::binary_add, a, a, a}, c.attr(), c.eng());
+    c.scratchpad(pd_.scratchpad_desc());
+    inplace_ok = true;
+    passes_grad = true;
+    return a;
+}
+
+void AddLayer::bind(LayerContext& c) {
+    memory b = c.input(1);
+    if (src1_buf_ >= 0) {
+        memory converted = c.buffer_memory(src1_buf_, c.in_desc(0));
+        src1_reorder_ = reorder(b, converted);
+        src1_reorder_args_ = {{DNNL_ARG_FROM, b}, {DNNL_ARG_TO, converted}};
+        b = converted;
+    }
+    add_ = binary(pd_);
+    args_ = {{DNNL_ARG_SRC_0, c.input(0)},
+             {DNNL_ARG_SRC_1, b},
+             {DNNL_ARG_DST, c.output()},
+             {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
+}
+
+void AddLayer::forward(LayerContext& c) {
+    if (src1_buf_ >= 0) src1_reorder_.execute(c.stream(), src1_reorder_args_);
+    add_.execute(c.stream(), args_);
+}
+
+// ---- channel scale: y = x * s; dx = dy * s, ds = sum over H, W of dy * x ----
+
+memory::desc ChannelScaleLayer::define(LayerContext& c) {
+    const memory::desc x = c.in_desc(0), s = c.in_desc(1);
+    fwd_pd_ = binary::primitive_desc({algorithm::binary_mul, x, s, x}, c.attr(), c.eng());
+    c.scratchpad(fwd_pd_.scratchpad_desc());
+    if (!c.training()) return x;
+    dx_ = c.input_needs_grad(0);
+    ds_ = c.input_needs_grad(1);
+    if (dx_) {
+        c.need_input_in_backward(1);
+        dx_pd_ = binary::primitive_desc({algorithm::binary_mul, x, s, x}, c.attr(), c.eng());
+        c.scratchpad(dx_pd_.scratchpad_desc());
+    }
+    if (ds_) {
+        c.need_input_in_backward(0);
+        prod_buf_ = c.buffer(x, LayerContext::Life::bwd);
+        prod_pd_ = binary::primitive_desc({algorithm::binary_mul, x, x, x}, c.attr(), c.eng());
+        sum_pd_ = reduction::primitive_desc({algorithm::reduction_sum, x, s, 0.f, 0.f}, c.attr(),
+                                            c.eng());
+        c.scratchpad(prod_pd_.scratchpad_desc());
+        c.scratchpad(sum_pd_.scratchpad_desc());
+    }
+    return x;
+}
+
+void ChannelScaleLayer::bind(LayerContext& c) {
+    fwd_ = binary(fwd_pd_);
+    fwd_args_ = {{DNNL_ARG_SRC_0, c.input(0)},
+                 {DNNL_ARG_SRC_1, c.input(1)},
+                 {DNNL_ARG_DST, c.output()},
+                 {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
+    if (dx_) {
+        dx_prim_ = binary(dx_pd_);
+        dx_args_ = {{DNNL_ARG_SRC_0, c.diff_dst()},
+                    {DNNL_ARG_SRC_1, c.input(1)},
+                    {DNNL_ARG_DST, c.diff_src(0)},
+                    {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
+    }
+    if (ds_) {
+        memory prod = c.buffer_memory(prod_buf_, c.in_desc(0));
+        prod_ = binary(prod_pd_);
+        prod_args_ = {{DNNL_ARG_SRC_0, c.diff_dst()},
+                      {DNNL_ARG_SRC_1, c.input(0)},
+                      {DNNL_ARG_DST, prod},
+                      {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
+        sum_ = reduction(sum_pd_);
+        sum_args_ = {{DNNL_ARG_SRC, prod},
+                     {DNNL_ARG_DST, c.diff_src(1)},
+                     {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
+    }
+}
+
+void ChannelScaleLayer::forward(LayerContext& c) { fwd_.execute(c.stream(), fwd_args_); }
+
+void ChannelScaleLayer::backward(LayerContext& c) {
+    if (ds_) {
+        prod_.execute(c.stream(), prod_args_);
+        sum_.execute(c.stream(), sum_args_);
+        c.count_backward_primitive();
+    }
+    if (dx_) {
+        dx_prim_.execute(c.stream(), dx_args_);
+        c.count_backward_primitive();
+    }
+}
+
+// ---- concat along channels; backward slices dy into each input's gradient ----
+
+memory::desc ConcatLayer::define(LayerContext& c) {
+    std::vector<memory::desc> srcs;
+    memory::dim channels = 0;
+    bool aligned = true;
+    for (int i = 0; i < c.inputs(); ++i) {
+        srcs.push_back(c.in_desc(i));
+        if (i > 0 && channels % 16) aligned = false;
+        channels += c.in_desc(i).dims()[1];
+    }
+    memory::dims dims = srcs[0].dims();
+    dims[1] = channels;
+    // Slicing a blocked gradient needs channel offsets on block boundaries; else stay plain.
+    if (c.plain_layouts() || !aligned)
+        pd_ = concat::primitive_desc(plain_desc(dims), 1, srcs, c.eng(), c.attr());
+    else
+        pd_ = concat::primitive_desc(1, srcs, c.eng(), c.attr());
+    c.scratchpad(pd_.scratchpad_desc());
+    return pd_.dst_desc();
+}
+
+void ConcatLayer::bind(LayerContext& c) {
+    cat_ = concat(pd_);
+    args_ = {{DNNL_ARG_DST, c.output()}, {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
+    for (int i = 0; i < c.inputs(); ++i) args_[DNNL_ARG_MULTIPLE_SRC + i] = c.input(i);
+    if (!c.training()) return;
+    memory::dim offset = 0;
+    for (int i = 0; i < c.inputs(); ++i) {
+        const memory::desc in = c.in_desc(i);
+        if (c.input_needs_grad(i)) {
+            memory::dims offsets = {0, offset, 0, 0};
+            memory::desc view_md = pd_.dst_desc().submemory_desc(in.dims(), offsets);
+            memory view(view_md, c.eng(), c.diff_dst().get_data_handle());
+            slices_.push_back(reorder(view, c.diff_src(i)));
+            slice_args_.push_back({{DNNL_ARG_FROM, view}, {DNNL_ARG_TO, c.diff_src(i)}});
+        }
+        offset += in.dims()[1];
+    }
+}
+
+void ConcatLayer::forward(LayerContext& c) { cat_.execute(c.stream(), args_); }
+
+void ConcatLayer::backward(LayerContext& c) {
+    for (size_t i = 0; i < slices_.size(); ++i) slices_[i].execute(c.stream(), slice_args_[i]);
+    if (!slices_.empty()) c.count_backward_primitive();
+}
+
+}  // namespace deeper::runners::layers

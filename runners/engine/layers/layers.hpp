@@ -1,0 +1,218 @@
+#pragma once
+// The layer for each graph op. One op family per file.
+#include "runners/engine/layer.hpp"
+#include "runners/engine/layout.hpp"
+
+namespace deeper::runners::layers {
+
+using dnnl::memory;
+
+class ConvLayer : public Layer {
+public:
+    explicit ConvLayer(const nets::Node& n);
+    memory::desc define(LayerContext& c) override;
+    void bind(LayerContext& c) override;
+    void forward(LayerContext& c) override;
+    void backward(LayerContext& c) override;
+
+private:
+    const nets::Node& node_;
+    nets::ConvAttrs a_;
+    int weight_ = -1, bias_ = -1, src_buffer_ = -1;
+    bool train_weights_ = false;
+    dnnl::convolution_forward::primitive_desc fwd_pd_;
+    dnnl::convolution_backward_weights::primitive_desc bwd_w_pd_;
+    dnnl::convolution_backward_data::primitive_desc bwd_d_pd_;
+    dnnl::primitive fwd_, bwd_w_, bwd_d_, src_reorder_;
+    Args fwd_args_, bwd_w_args_, bwd_d_args_, src_reorder_args_;
+};
+
+// BN followed by its only consumer, a ReLU: one oneDNN primitive does both (fuse_norm_relu).
+bool fuses_relu(const nets::Graph& g, const nets::Node& bn);
+
+class BatchNormLayer : public Layer {
+public:
+    explicit BatchNormLayer(const nets::Node& n, const nets::Graph& g);
+    memory::desc define(LayerContext& c) override;
+    void bind(LayerContext& c) override;
+    void forward(LayerContext& c) override;
+    void backward(LayerContext& c) override;
+
+private:
+    void update_running_stats(LayerContext& c);
+    const nets::Node& node_;
+    bool fuse_relu_;
+    float eps_, momentum_;
+    int scale_ = -1, shift_ = -1, run_mean_ = -1, run_var_ = -1;
+    int mean_buf_ = -1, var_buf_ = -1, ws_buf_ = -1, diff_src_tmp_ = -1;
+    bool train_params_ = false;
+    dnnl::batch_normalization_forward::primitive_desc fwd_pd_;
+    dnnl::batch_normalization_backward::primitive_desc bwd_pd_;
+    dnnl::primitive fwd_, bwd_;
+    Args fwd_args_, bwd_args_;
+    memory mean_, var_;
+};
+
+class EltwiseLayer : public Layer {
+public:
+    EltwiseLayer(const nets::Node& n, const nets::Graph& g);
+    memory::desc define(LayerContext& c) override;
+    void bind(LayerContext& c) override;
+    void forward(LayerContext& c) override;
+    void backward(LayerContext& c) override;
+
+private:
+    const nets::Node& node_;
+    dnnl::algorithm alg_;
+    float alpha_ = 0, beta_ = 0;
+    bool use_dst_ = false;
+    dnnl::eltwise_forward::primitive_desc fwd_pd_;
+    dnnl::eltwise_backward::primitive_desc bwd_pd_;
+    dnnl::primitive fwd_, bwd_;
+    Args fwd_args_, bwd_args_;
+};
+
+class PoolLayer : public Layer {
+public:
+    explicit PoolLayer(const nets::Node& n);
+    memory::desc define(LayerContext& c) override;
+    void bind(LayerContext& c) override;
+    void forward(LayerContext& c) override;
+    void backward(LayerContext& c) override;
+
+private:
+    const nets::Node& node_;
+    int ws_buf_ = -1;
+    dnnl::pooling_forward::primitive_desc fwd_pd_;
+    dnnl::pooling_backward::primitive_desc bwd_pd_;
+    dnnl::primitive fwd_, bwd_;
+    Args fwd_args_, bwd_args_;
+};
+
+class LrnLayer : public Layer {
+public:
+    explicit LrnLayer(const nets::Node& n);
+    memory::desc define(LayerContext& c) override;
+    void bind(LayerContext& c) override;
+    void forward(LayerContext& c) override;
+    void backward(LayerContext& c) override;
+
+private:
+    const nets::Node& node_;
+    int ws_buf_ = -1;
+    dnnl::lrn_forward::primitive_desc fwd_pd_;
+    dnnl::lrn_backward::primitive_desc bwd_pd_;
+    dnnl::primitive fwd_, bwd_;
+    Args fwd_args_, bwd_args_;
+};
+
+class LinearLayer : public Layer {
+public:
+    explicit LinearLayer(const nets::Node& n);
+    memory::desc define(LayerContext& c) override;
+    void bind(LayerContext& c) override;
+    void forward(LayerContext& c) override;
+    void backward(LayerContext& c) override;
+
+private:
+    const nets::Node& node_;
+    nets::LinearAttrs a_;
+    int weight_ = -1, bias_ = -1;
+    dnnl::inner_product_forward::primitive_desc fwd_pd_;
+    dnnl::inner_product_backward_weights::primitive_desc bwd_w_pd_;
+    dnnl::inner_product_backward_data::primitive_desc bwd_d_pd_;
+    dnnl::primitive fwd_, bwd_w_, bwd_d_;
+    Args fwd_args_, bwd_w_args_, bwd_d_args_;
+};
+
+// Dropout (per element) and drop-connect (per sample), inverted scaling; identity at inference.
+class DropLayer : public Layer {
+public:
+    explicit DropLayer(const nets::Node& n);
+    memory::desc define(LayerContext& c) override;
+    void bind(LayerContext& c) override;
+    void forward(LayerContext& c) override;
+    void backward(LayerContext& c) override;
+
+private:
+    const nets::Node& node_;
+    bool per_sample_;
+    float rate_;
+    int mask_buf_ = -1;
+    std::size_t n_ = 0, per_sample_floats_ = 0;
+    float *mask_ = nullptr, *x_ = nullptr, *y_ = nullptr, *dy_ = nullptr, *dx_ = nullptr;
+};
+
+// Elementwise add; gradients pass through to both inputs.
+class AddLayer : public Layer {
+public:
+    memory::desc define(LayerContext& c) override;
+    void bind(LayerContext& c) override;
+    void forward(LayerContext& c) override;
+
+private:
+    int src1_buf_ = -1;
+    dnnl::binary::primitive_desc pd_;
+    dnnl::primitive add_, src1_reorder_;
+    Args args_, src1_reorder_args_;
+};
+
+// x (N,C,H,W) * s (N,C,1,1): the excitation of SE blocks.
+class ChannelScaleLayer : public Layer {
+public:
+    memory::desc define(LayerContext& c) override;
+    void bind(LayerContext& c) override;
+    void forward(LayerContext& c) override;
+    void backward(LayerContext& c) override;
+
+private:
+    int prod_buf_ = -1;
+    bool dx_ = false, ds_ = false;
+    dnnl::binary::primitive_desc fwd_pd_, dx_pd_, prod_pd_;
+    dnnl::reduction::primitive_desc sum_pd_;
+    dnnl::primitive fwd_, dx_prim_, prod_, sum_;
+    Args fwd_args_, dx_args_, prod_args_, sum_args_;
+};
+
+class ConcatLayer : public Layer {
+public:
+    memory::desc define(LayerContext& c) override;
+    void bind(LayerContext& c) override;
+    void forward(LayerContext& c) override;
+    void backward(LayerContext& c) override;
+
+private:
+    dnnl::concat::primitive_desc pd_;
+    dnnl::primitive cat_;
+    Args args_;
+    std::vector<dnnl::primitive> slices_;
+    std::vector<Args> slice_args_;
+    std::vector<int> slice_input_;
+};
+
+// Option-A shortcut: subsample by the stride, zero-pad the new channels.
+class ZeroPadLayer : public Layer {
+public:
+    explicit ZeroPadLayer(const nets::Node& n);
+    memory::desc define(LayerContext& c) override;
+    void bind(LayerContext& c) override;
+    void forward(LayerContext& c) override;
+    void backward(LayerContext& c) override;
+
+private:
+    int stride_;
+    memory::desc in_md_, out_md_;
+    memory in_, out_, dy_, dx_;
+};
+
+// Flatten: the next linear layer reads any rank, so nothing moves.
+class IdentityLayer : public Layer {
+public:
+    memory::desc define(LayerContext& c) override {
+        identity = passes_grad = true;
+        return c.in_desc(0);
+    }
+    void forward(LayerContext&) override {}
+};
+
+}  // namespace deeper::runners::layers

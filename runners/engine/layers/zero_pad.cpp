@@ -1,0 +1,67 @@
+// The option-A shortcut of He et al.: out[n, c, h, w] = in[n, c, h*s, w*s] for c < C_in, zero
+// for the new channels. Written as a loop over logical indices, so any layout works.
+#include "runners/engine/layers/layers.hpp"
+
+namespace deeper::runners::layers {
+
+ZeroPadLayer::ZeroPadLayer(const nets::Node& n)
+    : stride_(std::get<nets::ZeroPadAttrs>(n.attrs).stride) {}
+
+memory::desc ZeroPadLayer::define(LayerContext& c) {
+    in_md_ = c.in_desc(0);
+    const auto d = in_md_.dims();
+    const auto& node = c.node();
+    out_md_ = like(in_md_, {d[0], node.out.c, node.out.h, node.out.w});
+    return out_md_;
+}
+
+void ZeroPadLayer::bind(LayerContext& c) {
+    in_ = c.input(0);
+    out_ = c.output();
+    if (c.training() && c.input_needs_grad(0)) {
+        dy_ = c.diff_dst();
+        dx_ = c.diff_src(0);
+    }
+}
+
+namespace {
+// Walks every logical (n, c, h, w) of `big` and calls f(big_offset, small_offset or -1).
+template <class F>
+void walk(const memory::desc& big, const memory::desc& small, int stride, bool big_is_out, F f) {
+    const Indexer bi(big), si(small);
+    const auto bd = big.dims(), sd = small.dims();
+    const std::int64_t N = bd[0], C = bd[1], H = bd[2], W = bd[3];
+#pragma omp parallel for collapse(2) schedule(static)
+    for (std::int64_t n = 0; n < N; ++n)
+        for (std::int64_t ch = 0; ch < C; ++ch)
+            for (std::int64_t h = 0; h < H; ++h)
+                for (std::int64_t w = 0; w < W; ++w) {
+                    std::int64_t src = -1;
+                    if (big_is_out) {  // forward: out is big in channels
+                        if (ch < sd[1]) src = si(n, ch, h * stride, w * stride);
+                    } else if (h % stride == 0 && w % stride == 0 && h / stride < sd[2] &&
+                               w / stride < sd[3] && ch < sd[1]) {  // backward: dx is big spatially
+                        src = si(n, ch, h / stride, w / stride);
+                    }
+                    f(bi(n, ch, h, w), src);
+                }
+}
+}  // namespace
+
+void ZeroPadLayer::forward(LayerContext&) {
+    const float* x = static_cast<const float*>(in_.get_data_handle());
+    float* y = static_cast<float*>(out_.get_data_handle());
+    walk(out_md_, in_md_, stride_, true,
+         [&](std::int64_t o, std::int64_t i) { y[o] = i >= 0 ? x[i] : 0.f; });
+}
+
+void ZeroPadLayer::backward(LayerContext& c) {
+    if (!dx_) return;
+    const float* dy = static_cast<const float*>(dy_.get_data_handle());
+    float* dx = static_cast<float*>(dx_.get_data_handle());
+    walk(in_md_, out_md_, stride_, false,
+         [&](std::int64_t o, std::int64_t i) { dx[o] = i >= 0 ? dy[i] : 0.f; });
+    c.count_backward_primitive();
+}
+
+}  // namespace deeper::runners::layers

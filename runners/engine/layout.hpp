@@ -1,0 +1,56 @@
+#pragma once
+// Memory-descriptor helpers shared by the layers.
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <cstdint>
+#include <vector>
+
+namespace deeper::runners {
+
+using dnnl::memory;
+
+// The plain (row-major) tag for a rank: a, ab, abc, abcd, abcde.
+memory::format_tag plain_tag(int ndims);
+memory::desc plain_desc(const memory::dims& dims);
+memory::desc any_desc(const memory::dims& dims);
+int ndims(const memory::desc& d);
+std::int64_t elems(const memory::desc& d);
+std::size_t floats(const memory::desc& d);  // physical size, padding included
+
+// The same layout family (plain, nhwc-like, 16c- or 8c-blocked) for new dims of equal rank.
+memory::desc like(const memory::desc& layout, const memory::dims& dims);
+
+// Physical offset of a logical 4D index (n, c, h, w) in any blocked layout of rank 4.
+class Indexer {
+public:
+    explicit Indexer(const memory::desc& d);
+    std::int64_t operator()(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w) const {
+        std::int64_t idx[4] = {n, c, h, w};
+        std::int64_t off = 0;
+        for (int k = 0; k < 4; ++k) off += (idx[k] / outer_block_[k]) * stride_[k];
+        for (int k = 0; k < inner_n_; ++k)
+            off += (idx[inner_dim_[k]] / inner_div_[k] % inner_blk_[k]) * inner_stride_[k];
+        return off;
+    }
+    // True when each sample is one contiguous chunk of physical_size / N.
+    bool sample_major() const { return sample_major_; }
+
+private:
+    std::int64_t stride_[4] = {}, outer_block_[4] = {1, 1, 1, 1};
+    int inner_n_ = 0;
+    std::int64_t inner_blk_[4] = {}, inner_stride_[4] = {}, inner_div_[4] = {};
+    int inner_dim_[4] = {};
+    bool sample_major_ = false;
+};
+
+// A counter-based uniform draw in [0, 1): the same (key, index) always gives the same value,
+// whichever thread computes it.
+inline float uniform_hash(std::uint64_t key, std::uint64_t index) {
+    std::uint64_t z = key + 0x9E3779B97F4A7C15ull * (index + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return float(z >> 40) * (1.0f / 16777216.0f);
+}
+
+}  // namespace deeper::runners

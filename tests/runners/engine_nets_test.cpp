@@ -1,0 +1,188 @@
+// Whole-net gradient checks on tiny instances of each family, freezing, dropout masks.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "nets/builder.hpp"
+#include "nets/mbconv.hpp"
+#include "nets/vgg_style.hpp"
+#include "nets/zoo.hpp"
+#include "runners/engine/engine.hpp"
+#include "support/gradcheck.hpp"
+
+using namespace deeper::nets;
+using deeper::runners::Engine;
+using deeper::runners::EngineOptions;
+using deeper::test::gradcheck;
+using deeper::test::GradcheckOptions;
+
+namespace {
+
+Graph tiny_resnet(const char* name) {
+    NetOptions o;
+    o.width = 0.5;
+    o.resolution = 8;
+    o.classes = 5;
+    return build_net(name, o);
+}
+
+void both_layouts(const Graph& g, GradcheckOptions o = {}) {
+    o.plain_layouts = false;
+    gradcheck(g, o);
+    o.plain_layouts = true;
+    gradcheck(g, o);
+}
+
+}  // namespace
+
+TEST_CASE("tiny CIFAR ResNet with option-A shortcuts", "[engine][nets]") {
+    GradcheckOptions o;
+    o.batch = 4;
+    o.fwd_rtol = 1e-3;
+    both_layouts(tiny_resnet("resnet8"), o);
+}
+
+TEST_CASE("tiny plain net and option-B shortcuts", "[engine][nets]") {
+    GradcheckOptions o;
+    o.batch = 4;
+    o.fwd_rtol = 1e-3;
+    GradcheckOptions p = o;
+    p.batch = 8;
+    NetOptions plain;
+    plain.width = 0.5;
+    plain.resolution = 16;
+    plain.classes = 5;
+    gradcheck(build_net("plain8", plain), p);
+    NetOptions b;
+    b.width = 0.5;
+    b.resolution = 8;
+    b.classes = 5;
+    b.shortcut = "B";
+    b.se_ratio = 0.25;
+    gradcheck(build_net("resnet8", b), o);
+}
+
+TEST_CASE("an Inception module with 1x1 reductions", "[engine][nets]") {
+    Builder b("inception", Shape{8, 6, 6});
+    int x = b.input();
+    auto unit = [&](int in, int c, int k, const char* n) { return b.relu(b.conv(in, c, k, 1, 1, true, n), std::string(n) + "_relu"); };
+    int b1 = unit(x, 16, 1, "b1");
+    int b2 = unit(unit(x, 8, 1, "b2r"), 16, 3, "b2");
+    int b3 = unit(unit(x, 4, 1, "b3r"), 8, 5, "b3");
+    int b4 = unit(b.max_pool(x, 3, 1, 1, true, "b4pool"), 8, 1, "b4");
+    int y = b.concat({b1, b2, b3, b4});
+    y = b.global_avg_pool(y);
+    b.linear(y, 5, true, "fc");
+    GradcheckOptions o;
+    both_layouts(b.finish(), o);
+}
+
+TEST_CASE("MBConv blocks with squeeze-excitation and swish", "[engine][nets]") {
+    MbconvNetDef d;
+    d.name = "tiny-mbconv";
+    d.stages = {"ds_r1_k3_s1_c8_se0.25", "ir_r2_k3_s2_e3_c16_se0.25", "ir_r1_k5_s1_e2_c16"};
+    d.stem_channels = 8;
+    d.head_channels = 32;
+    d.activation = Op::swish;
+    d.resolution = 8;
+    d.classes = 5;
+    GradcheckOptions o;
+    o.batch = 4;
+    o.fwd_rtol = 1e-3;
+    both_layouts(build_mbconv_net(d), o);
+}
+
+TEST_CASE("VGG-style net with LRN, max pooling and an FC classifier", "[engine][nets]") {
+    VggNetDef d;
+    d.name = "tiny-vgg-lrn";
+    d.layers = {"8", "LRN", "M", "16", "conv1-16", "M"};
+    d.hidden = {16};
+    d.dropout = 0;
+    d.resolution = 8;
+    d.classes = 5;
+    both_layouts(build_vgg_net(d));
+}
+
+TEST_CASE("a frozen prefix gets no gradient and runs no backward primitive", "[engine][freeze]") {
+    const Graph g = tiny_resnet("resnet8");
+    EngineOptions o;
+    o.batch = 4;
+    o.frozen = {"stem", "stage1"};
+    Engine e(g, o);
+    std::vector<std::int32_t> labels = {0, 1, 2, 3};
+    for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = std::sin(0.37f * i);
+    e.train_step(labels.data());
+    auto& net = e.train_net();
+    int frozen_nodes = 0, trained_nodes = 0;
+    for (const auto& n : g.nodes) {
+        const bool frozen = n.name.rfind("stem.", 0) == 0 || n.name.rfind("stage1.", 0) == 0;
+        if (frozen) {
+            ++frozen_nodes;
+            INFO(n.name);
+            CHECK(net.backward_runs(n.id) == 0);
+            CHECK_FALSE(net.runs_backward(n.id));
+        } else if (n.op == Op::conv) {
+            ++trained_nodes;
+            CHECK(net.backward_runs(n.id) > 0);
+        }
+    }
+    CHECK(frozen_nodes > 5);
+    CHECK(trained_nodes > 2);
+    auto& store = e.params();
+    for (size_t i = 0; i < store.infos().size(); ++i) {
+        const auto& p = store.info(int(i));
+        if (p.is_state) continue;
+        auto grad = store.read_plain_grad(int(i), e.dnnl_engine(), e.stream());
+        double norm = 0;
+        for (float v : grad) norm += std::abs(v);
+        INFO(p.name);
+        if (p.name.rfind("stem.", 0) == 0 || p.name.rfind("stage1.", 0) == 0) {
+            CHECK_FALSE(p.trainable);
+            CHECK(norm == 0.0);
+        } else {
+            CHECK(norm > 0.0);
+        }
+    }
+}
+
+TEST_CASE("dropout masks: inverted scaling, the drop rate, identity at inference", "[engine][ops]") {
+    Builder b("masks", Shape{16, 8, 8});
+    int x = b.dropout(b.input(), 0.25f, "dropout");
+    b.drop_connect(x, 0.5f, "drop_connect");
+    EngineOptions o;
+    o.batch = 64;
+    Engine e(b.finish(), o);
+    for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = 1.f + (i % 7);
+    e.forward(true);
+    const float* y = e.output();
+    const std::size_t per = 16 * 8 * 8;
+    int dropped_samples = 0;
+    std::size_t zeros = 0, kept_elems = 0;
+    for (int n = 0; n < 64; ++n) {
+        bool all_zero = true;
+        for (std::size_t i = 0; i < per; ++i) {
+            const float x0 = e.input()[n * per + i], v = y[n * per + i];
+            all_zero = all_zero && v == 0.f;
+            if (v == 0.f) ++zeros;
+            else {
+                ++kept_elems;
+                CHECK(v == Approx(x0 / 0.75f / 0.5f));
+            }
+        }
+        dropped_samples += all_zero;
+    }
+    CHECK(dropped_samples > 16);  // ~32 expected
+    CHECK(dropped_samples < 48);
+    const double kept_rate = double(kept_elems) / ((64 - dropped_samples) * per);
+    CHECK(kept_rate == Approx(0.75).margin(0.02));
+    // The same step draws the same masks; the next step draws new ones.
+    std::vector<float> first(y, y + 64 * per);
+    e.forward(true);
+    CHECK(std::equal(first.begin(), first.end(), e.output()));
+    e.set_step(1);
+    e.forward(true);
+    CHECK_FALSE(std::equal(first.begin(), first.end(), e.output()));
+    // Inference: identity.
+    e.forward(false);
+    for (std::size_t i = 0; i < 64 * per; i += 97) CHECK(e.output()[i] == e.input()[i]);
+}

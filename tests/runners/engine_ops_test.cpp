@@ -1,0 +1,127 @@
+// Every op of the engine: forward against the naive reference, backward against finite
+// differences, in oneDNN's blocked layouts and in plain NCHW.
+#include <catch2/catch.hpp>
+
+#include "nets/builder.hpp"
+#include "support/gradcheck.hpp"
+
+using namespace deeper::nets;
+using deeper::test::gradcheck;
+using deeper::test::GradcheckOptions;
+
+namespace {
+
+void both_layouts(const Graph& g, GradcheckOptions o = {}) {
+    o.plain_layouts = false;
+    gradcheck(g, o);
+    o.plain_layouts = true;
+    gradcheck(g, o);
+}
+
+}  // namespace
+
+TEST_CASE("conv: plain, strided, padded, with bias", "[engine][ops]") {
+    Builder b("conv", Shape{3, 7, 7});
+    int x = b.conv(b.input(), 16, 3, 1, 1, true, "c1");
+    x = b.conv(x, 8, 3, 2, 1, false, "c2");
+    x = b.conv(x, 16, 1, 1, 1, true, "c3");
+    both_layouts(b.finish());
+}
+
+TEST_CASE("conv: grouped and depthwise, 5x5", "[engine][ops]") {
+    Builder b("grouped", Shape{16, 6, 6});
+    int x = b.conv(b.input(), 32, 3, 1, 2, false, "grouped");
+    x = b.conv(x, 32, 5, 2, 32, false, "depthwise");
+    both_layouts(b.finish());
+}
+
+TEST_CASE("batchnorm alone and fused with ReLU", "[engine][ops]") {
+    Builder b("bn", Shape{16, 5, 5});
+    int x = b.batchnorm(b.input(), "bn1");
+    x = b.conv(x, 16, 3, 1, 1, false, "conv");
+    x = b.relu(b.batchnorm(x, "bn2"), "relu");  // fused
+    GradcheckOptions o;
+    o.batch = 4;
+    o.fwd_rtol = 1e-3;
+    both_layouts(b.finish(), o);
+}
+
+TEST_CASE("activations: relu, relu6, swish, sigmoid", "[engine][ops]") {
+    for (Op act : {Op::relu, Op::relu6, Op::swish, Op::sigmoid}) {
+        Builder b(op_name(act), Shape{16, 4, 4});
+        int x = b.conv(b.input(), 16, 3, 1, 1, true, "conv");
+        x = b.activation(x, act, "act");
+        x = b.conv(x, 16, 1, 1, 1, false, "after");
+        both_layouts(b.finish());
+    }
+}
+
+TEST_CASE("pooling: overlapping max 3x3/2 in ceil mode, average, global average", "[engine][ops]") {
+    Builder b("pool", Shape{16, 9, 9});
+    int x = b.max_pool(b.input(), 3, 2, 0, true, "max");
+    x = b.avg_pool(x, 3, 1, 1, false, "avg");
+    x = b.global_avg_pool(x, "gap");
+    both_layouts(b.finish());
+}
+
+TEST_CASE("local response normalization", "[engine][ops]") {
+    Builder b("lrn", Shape{16, 4, 4});
+    int x = b.conv(b.input(), 16, 3, 1, 1, false, "conv");
+    LrnAttrs a;
+    a.alpha = 0.5f;  // large enough to matter on unit-scale inputs
+    x = b.lrn(x, a);
+    both_layouts(b.finish());
+}
+
+TEST_CASE("linear on 4D (flatten) and 2D inputs", "[engine][ops]") {
+    Builder b("linear", Shape{16, 3, 3});
+    int x = b.flatten(b.input());
+    x = b.linear(x, 20, true, "fc1");
+    x = b.linear(x, 10, false, "fc2");
+    both_layouts(b.finish());
+}
+
+TEST_CASE("residual add and the option-A zero-padded shortcut", "[engine][ops]") {
+    Builder b("residual", Shape{16, 6, 6});
+    int x = b.input();
+    int y = b.conv(x, 32, 3, 2, 1, false, "conv");
+    int s = b.zero_pad_shortcut(x, 32, 2);
+    b.add(y, s);
+    both_layouts(b.finish());
+}
+
+TEST_CASE("squeeze-and-excitation channel scale", "[engine][ops]") {
+    Builder b("se", Shape{16, 5, 5});
+    int x = b.conv(b.input(), 16, 3, 1, 1, false, "conv");
+    int p = b.global_avg_pool(x, "pool");
+    p = b.conv(p, 4, 1, 1, 1, true, "reduce");
+    p = b.activation(p, Op::swish, "act");
+    p = b.conv(p, 16, 1, 1, 1, true, "expand");
+    p = b.activation(p, Op::sigmoid, "gate");
+    b.channel_scale(x, p);
+    both_layouts(b.finish());
+}
+
+TEST_CASE("concat along channels, aligned and unaligned", "[engine][ops]") {
+    for (int c1 : {16, 8}) {
+        Builder b("concat", Shape{8, 4, 4});
+        int x = b.input();
+        int a = b.conv(x, c1, 1, 1, 1, false, "a");
+        int c = b.conv(x, 16, 3, 1, 1, false, "b");
+        int d = b.max_pool(x, 3, 1, 1, false, "pool");
+        b.conv(b.concat({a, c, d}), 8, 1, 1, 1, false, "after");
+        both_layouts(b.finish());
+    }
+}
+
+TEST_CASE("dropout and drop-connect: gradients through a fixed mask", "[engine][ops]") {
+    Builder b("drop", Shape{16, 4, 4});
+    int x = b.conv(b.input(), 16, 3, 1, 1, false, "conv");
+    int y = b.dropout(x, 0.3f);
+    int z = b.drop_connect(y, 0.5f);
+    b.add(z, x);
+    GradcheckOptions o;
+    o.batch = 4;
+    o.engine_differences = true;  // the reference draws no masks; see the mask test
+    both_layouts(b.finish(), o);
+}
