@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     deeper::runners::cli::add_nets_command(app);
     deeper::runners::cli::add_count_command(app);
+    deeper::runners::cli::add_bench_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success& e) {

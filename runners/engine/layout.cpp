@@ -50,28 +50,36 @@ Indexer::Indexer(const memory::desc& d) {
     if (ndims(d) != 4 || d.data.format_kind != dnnl_blocked)
         throw std::logic_error("Indexer: needs a blocked 4D layout");
     const auto& b = d.data.format_desc.blocking;
-    for (int k = 0; k < 4; ++k) stride_[k] = b.strides[k];
-    inner_n_ = b.inner_nblks;
+    const int nblks = b.inner_nblks;
     // Inner blocks are listed outermost first; the last one varies fastest.
-    std::int64_t s = 1;
-    for (int k = inner_n_ - 1; k >= 0; --k) {
-        inner_blk_[k] = b.inner_blks[k];
-        inner_dim_[k] = int(b.inner_idxs[k]);
-        inner_stride_[k] = s;
+    std::int64_t inner_stride[DNNL_MAX_NDIMS] = {}, s = 1;
+    for (int k = nblks - 1; k >= 0; --k) {
+        inner_stride[k] = s;
         s *= b.inner_blks[k];
     }
-    // A dim split into several inner blocks: the later ones take the low digits.
-    for (int k = 0; k < inner_n_; ++k) {
-        std::int64_t div = 1;
-        for (int j = k + 1; j < inner_n_; ++j)
-            if (inner_dim_[j] == inner_dim_[k]) div *= inner_blk_[j];
-        inner_div_[k] = div;
-        outer_block_[inner_dim_[k]] *= inner_blk_[k];
+    const auto dims = d.dims();
+    for (int dim = 0; dim < 4; ++dim) {
+        std::int64_t outer_block = 1;
+        for (int k = 0; k < nblks; ++k)
+            if (b.inner_idxs[k] == dim) outer_block *= b.inner_blks[k];
+        auto& t = table_[dim];
+        t.resize(dims[dim]);
+        for (std::int64_t i = 0; i < dims[dim]; ++i) {
+            std::int64_t off = (i / outer_block) * b.strides[dim];
+            // A dim split into several inner blocks: the later blocks take the low digits.
+            std::int64_t rest = i % outer_block;
+            for (int k = nblks - 1; k >= 0; --k) {
+                if (b.inner_idxs[k] != dim) continue;
+                off += (rest % b.inner_blks[k]) * inner_stride[k];
+                rest /= b.inner_blks[k];
+            }
+            t[i] = off;
+        }
     }
-    const std::int64_t n = d.dims()[0];
-    sample_major_ = n > 0 && std::int64_t(floats(d)) == stride_[0] * n;
+    const std::int64_t n = dims[0];
+    sample_major_ = n > 0 && std::int64_t(floats(d)) == b.strides[0] * n;
     for (int k = 1; k < 4 && sample_major_; ++k)
-        if (stride_[k] > stride_[0]) sample_major_ = false;
+        if (b.strides[k] > b.strides[0]) sample_major_ = false;
 }
 
 }  // namespace deeper::runners

@@ -20,26 +20,23 @@ std::size_t floats(const memory::desc& d);  // physical size, padding included
 // The same layout family (plain, nhwc-like, 16c- or 8c-blocked) for new dims of equal rank.
 memory::desc like(const memory::desc& layout, const memory::dims& dims);
 
-// Physical offset of a logical 4D index (n, c, h, w) in any blocked layout of rank 4.
+// Physical offsets of logical 4D indices (n, c, h, w) in any blocked layout of rank 4. In
+// oneDNN's blocked layouts the offset is a sum of one term per dimension, so four small
+// tables turn every lookup into three additions.
 class Indexer {
 public:
     explicit Indexer(const memory::desc& d);
     std::int64_t operator()(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w) const {
-        std::int64_t idx[4] = {n, c, h, w};
-        std::int64_t off = 0;
-        for (int k = 0; k < 4; ++k) off += (idx[k] / outer_block_[k]) * stride_[k];
-        for (int k = 0; k < inner_n_; ++k)
-            off += (idx[inner_dim_[k]] / inner_div_[k] % inner_blk_[k]) * inner_stride_[k];
-        return off;
+        return table_[0][n] + table_[1][c] + table_[2][h] + table_[3][w];
     }
+    const std::vector<std::int64_t>& table(int dim) const { return table_[dim]; }
     // True when each sample is one contiguous chunk of physical_size / N.
     bool sample_major() const { return sample_major_; }
+    // True when consecutive channels are adjacent in memory (nChw16c, nhwc).
+    bool channels_innermost() const { return table_[1].size() < 2 || table_[1][1] - table_[1][0] == 1; }
 
 private:
-    std::int64_t stride_[4] = {}, outer_block_[4] = {1, 1, 1, 1};
-    int inner_n_ = 0;
-    std::int64_t inner_blk_[4] = {}, inner_stride_[4] = {}, inner_div_[4] = {};
-    int inner_dim_[4] = {};
+    std::vector<std::int64_t> table_[4];
     bool sample_major_ = false;
 };
 

@@ -31,20 +31,28 @@ void walk(const memory::desc& big, const memory::desc& small, int stride, bool b
     const Indexer bi(big), si(small);
     const auto bd = big.dims(), sd = small.dims();
     const std::int64_t N = bd[0], C = bd[1], H = bd[2], W = bd[3];
+    auto at = [&](std::int64_t n, std::int64_t ch, std::int64_t h, std::int64_t w) {
+        std::int64_t src = -1;
+        if (big_is_out) {  // forward: out is the bigger in channels
+            if (ch < sd[1]) src = si(n, ch, h * stride, w * stride);
+        } else if (h % stride == 0 && w % stride == 0 && ch < sd[1]) {  // backward: dx is bigger
+            src = si(n, ch, h / stride, w / stride);                  // spatially
+        }
+        f(bi(n, ch, h, w), src);
+    };
+    if (bi.channels_innermost()) {  // nChw16c, nhwc: channels innermost, contiguous
 #pragma omp parallel for collapse(2) schedule(static)
-    for (std::int64_t n = 0; n < N; ++n)
-        for (std::int64_t ch = 0; ch < C; ++ch)
+        for (std::int64_t n = 0; n < N; ++n)
             for (std::int64_t h = 0; h < H; ++h)
-                for (std::int64_t w = 0; w < W; ++w) {
-                    std::int64_t src = -1;
-                    if (big_is_out) {  // forward: out is big in channels
-                        if (ch < sd[1]) src = si(n, ch, h * stride, w * stride);
-                    } else if (h % stride == 0 && w % stride == 0 && h / stride < sd[2] &&
-                               w / stride < sd[3] && ch < sd[1]) {  // backward: dx is big spatially
-                        src = si(n, ch, h / stride, w / stride);
-                    }
-                    f(bi(n, ch, h, w), src);
-                }
+                for (std::int64_t w = 0; w < W; ++w)
+                    for (std::int64_t ch = 0; ch < C; ++ch) at(n, ch, h, w);
+    } else {
+#pragma omp parallel for collapse(2) schedule(static)
+        for (std::int64_t n = 0; n < N; ++n)
+            for (std::int64_t ch = 0; ch < C; ++ch)
+                for (std::int64_t h = 0; h < H; ++h)
+                    for (std::int64_t w = 0; w < W; ++w) at(n, ch, h, w);
+    }
 }
 }  // namespace
 

@@ -1,0 +1,128 @@
+// `deeper bench`: steady-state training and inference throughput on synthetic data.
+#include <fmt/format.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <random>
+
+#include "nets/error.hpp"
+#include "nets/zoo.hpp"
+#include "runners/cli/commands.hpp"
+#include "runners/cli/knob_options.hpp"
+#include "runners/cpu_budget.hpp"
+#include "runners/engine/engine.hpp"
+#include "runners/engine/optimizer.hpp"
+#include "runners/table.hpp"
+
+namespace deeper::runners::cli {
+
+namespace {
+
+struct BenchArgs {
+    std::vector<std::string> nets;
+    KnobArgs knobs;
+    int batch = 128;
+    int threads = 0;
+    int steps = 10;
+    int warmup = 3;
+    std::string precision = "f32";
+    std::string format = "table";
+};
+
+double peak_rss_mib() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss / 1024.0;  // Linux reports KiB
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+}
+
+template <class F>
+std::vector<double> time_steps(int warmup, int steps, F&& step) {
+    std::vector<double> t;
+    for (int i = 0; i < warmup + steps; ++i) {
+        const auto a = std::chrono::steady_clock::now();
+        step(i);
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+        if (i >= warmup) t.push_back(s);
+    }
+    return t;
+}
+
+void run_bench(const BenchArgs& a) {
+    const Format f = parse_format(a.format);
+    if (a.precision != "f32")
+        throw InputError(fmt::format("bench: precision '{}' is not supported yet (f32)", a.precision));
+    if (a.batch <= 0 || a.steps <= 0) throw InputError("bench: --batch and --steps must be positive");
+    if (a.nets.empty()) throw InputError("bench: name at least one net (see `deeper nets`)");
+    const int threads = a.threads > 0 ? a.threads : available_cores();
+
+    Table t;
+    for (const char* c : {"net", "knobs", "batch", "threads", "isa", "train_img_per_s",
+                          "infer_img_per_s", "train_gflop_per_s", "train_step_ms", "peak_rss_mib",
+                          "arena_mib", "macs"})
+        t.add_column(c, std::string(c) != "net" && std::string(c) != "knobs" && std::string(c) != "isa");
+    for (const auto& opts : expand_knobs(a.knobs)) {
+        for (const auto& name : a.nets) {
+            nets::Graph g = nets::build_net(name, opts);
+            const std::int64_t macs = g.total_macs();
+            const int classes = g.output().out.c;
+            EngineOptions eo;
+            eo.batch = a.batch;
+            eo.threads = threads;
+            eo.seed = 1;
+            Engine e(std::move(g), eo);
+            std::mt19937 rng(1);
+            std::normal_distribution<float> normal;
+            for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = normal(rng);
+            std::vector<std::int32_t> labels(a.batch);
+            for (auto& l : labels) l = std::int32_t(rng() % classes);
+            Sgd sgd(e.params(), {0.9f, false, 5e-4f, true});
+
+            const auto train = time_steps(a.warmup, a.steps, [&](int i) {
+                e.set_step(i);
+                e.train_step(labels.data());
+                sgd.step(0.01f);
+            });
+            const double rss = peak_rss_mib();
+            const auto infer = time_steps(a.warmup, a.steps, [&](int) { e.forward(false); });
+            const double ts = median(train), is = median(infer);
+            t.add_row({name, nets::to_string(opts), std::to_string(a.batch),
+                       std::to_string(e.threads()), cpu_isa_name(),
+                       fmt::format("{:.1f}", a.batch / ts), fmt::format("{:.1f}", a.batch / is),
+                       fmt::format("{:.1f}", 6.0 * macs * a.batch / ts / 1e9),
+                       fmt::format("{:.2f}", ts * 1e3), fmt::format("{:.0f}", rss),
+                       fmt::format("{:.0f}", e.train_net().arena_bytes() / 1048576.0),
+                       std::to_string(macs)});
+        }
+    }
+    std::cout << render(t, f);
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+    auto a = std::make_shared<BenchArgs>();
+    auto* cmd = app.add_subcommand("bench", "Training and inference throughput on synthetic data");
+    cmd->add_option("nets", a->nets, "zoo nets (see `deeper nets`)")->required();
+    cmd->add_option("--batch", a->batch, "batch size")->capture_default_str();
+    cmd->add_option("--threads", a->threads, "threads (default: the cores this process may use)");
+    cmd->add_option("--steps", a->steps, "timed steps (the median is reported)")->capture_default_str();
+    cmd->add_option("--warmup", a->warmup, "untimed steps first")->capture_default_str();
+    cmd->add_option("--precision", a->precision, "f32")->capture_default_str();
+    cmd->add_option("--format", a->format, "table, csv, md or json")->capture_default_str();
+    add_knob_options(*cmd, a->knobs);
+    cmd->footer(
+        "train_gflop_per_s = 6 x MACs x images/s (forward, backward-data, backward-weights).\n"
+        "peak_rss_mib is the process peak after training, before inference is compiled.\n"
+        "Example: deeper bench resnet20 --batch 128 --threads 2");
+    cmd->callback([a] { run_bench(*a); });
+}
+
+}  // namespace deeper::runners::cli

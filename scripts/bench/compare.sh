@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# deeper vs PyTorch, side by side on this machine: for each net, ROUNDS alternating runs of
+# `deeper bench` and scripts/bench/pytorch_bench.py (same batch, threads, SGD momentum, fp32),
+# so machine drift hits both; prints the medians and the ratio. Run it on an idle machine.
+#   scripts/bench/compare.sh [ROUNDS] [NET...]     (env: BATCH=128 THREADS=2 STEPS=10)
+# Needs Debian's python3-torch and python3-torchvision; uses OpenBLAS for PyTorch's Linear
+# layers when libopenblas0-openmp is installed (Debian's torch falls back to reference BLAS).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rounds="${1:-3}"; shift || true
+nets=("$@")
+[ ${#nets[@]} -gt 0 ] || nets=(resnet20 resnet56 plain20 plain56 vgg-a mobilenet-v2 efficientnet-b0)
+batch="${BATCH:-128}"; threads="${THREADS:-2}"; steps="${STEPS:-10}"
+deeper=build/release/deeper
+[ -x "$deeper" ] || scripts/build.sh release >/dev/null
+/usr/bin/python3 -c "import torch, torchvision" 2>/dev/null || {
+  echo "compare.sh: needs python3-torch and python3-torchvision (apt-get install them)" >&2; exit 2; }
+openblas=/usr/lib/x86_64-linux-gnu/openblas-openmp
+[ -d "$openblas" ] && export LD_LIBRARY_PATH="$openblas${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+knobs_for() {  # the deeper knobs that match pytorch_bench.py's models
+  case "$1" in
+    resnet*|plain*) echo "--resolution 32 --classes 10" ;;
+    vgg-a) echo "--resolution 32 --classes 10 --batchnorm --fc-width 512" ;;
+    mobilenet-v2) echo "--resolution 32 --classes 10" ;;
+    efficientnet-b0) echo "--resolution 64 --classes 10" ;;
+  esac
+}
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+printf "%-16s %12s %12s %7s %12s %12s %7s %9s %9s\n" net deeper_train torch_train ratio \
+  deeper_infer torch_infer ratio deeper_mib torch_mib
+for net in "${nets[@]}"; do
+  d_train=(); t_train=(); d_inf=(); t_inf=(); d_rss=(); t_rss=()
+  for ((r = 0; r < rounds; r++)); do
+    # shellcheck disable=SC2046
+    # fields counted from the end: the quoted knobs column holds commas
+    read -r tr inf rss < <("$deeper" bench "$net" $(knobs_for "$net") \
+      --batch "$batch" --threads "$threads" --steps "$steps" --format csv | tail -n 1 |
+      awk -F, '{print $(NF-6), $(NF-5), $(NF-2)}')
+    d_train+=("$tr"); d_inf+=("$inf"); d_rss+=("$rss")
+    IFS=, read -r _ _ _ tr inf rss < <(/usr/bin/python3 scripts/bench/pytorch_bench.py "$net" \
+      --batch "$batch" --threads "$threads" --steps "$steps")
+    t_train+=("$tr"); t_inf+=("$inf"); t_rss+=("$rss")
+  done
+  dt=$(printf "%s\n" "${d_train[@]}" | median); tt=$(printf "%s\n" "${t_train[@]}" | median)
+  di=$(printf "%s\n" "${d_inf[@]}" | median); ti=$(printf "%s\n" "${t_inf[@]}" | median)
+  dr=$(printf "%s\n" "${d_rss[@]}" | median); tr=$(printf "%s\n" "${t_rss[@]}" | median)
+  printf "%-16s %12s %12s %6.2fx %12s %12s %6.2fx %9s %9s\n" "$net" "$dt" "$tt" \
+    "$(echo "$dt / $tt" | bc -l)" "$di" "$ti" "$(echo "$di / $ti" | bc -l)" "$dr" "$tr"
+done
