@@ -54,9 +54,17 @@ struct CompiledNet::Impl {
     struct Conversion {
         int param;
         memory::desc want;
-        AlignedFloats storage;
-        memory from, to;
-        primitive prim;
+        AlignedFloats storage, plain_storage;
+        memory from, to, plain;  // plain: a stop on the way when no direct reorder exists
+        primitive prim, prim2;
+        void run(dnnl::stream& s) {
+            if (plain) {
+                prim.execute(s, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, plain}});
+                prim2.execute(s, {{DNNL_ARG_FROM, plain}, {DNNL_ARG_TO, to}});
+            } else {
+                prim.execute(s, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+            }
+        }
     };
     std::vector<std::unique_ptr<Conversion>> conversions;
     std::uint64_t converted_version = 0;
@@ -101,6 +109,7 @@ public:
     const dnnl::engine& eng() const override { return m_.eng; }
     bool training() const override { return m_.opt.training; }
     bool plain_layouts() const override { return m_.opt.plain_layouts; }
+    ConvAlgorithm conv_algorithm() const override { return m_.opt.conv_algorithm; }
     int batch() const override { return m_.opt.batch; }
     const nets::Node& node() const override { return m_.g.nodes[k_]; }
     const nets::Graph& graph() const override { return m_.g; }
@@ -172,7 +181,15 @@ public:
         c->storage.resize(floats(want));
         c->from = memory(p.internal, m_.eng, m_.store.data(id));
         c->to = memory(want, m_.eng, c->storage.data());
-        c->prim = dnnl::reorder(c->from, c->to);
+        dnnl::reorder::primitive_desc direct(m_.eng, p.internal, m_.eng, want, dnnl::primitive_attr(), true);
+        if (direct) {
+            c->prim = dnnl::reorder(direct);
+        } else {  // e.g. into Winograd's inference weights format, reachable from plain only
+            c->plain_storage.resize(floats(p.plain));
+            c->plain = memory(p.plain, m_.eng, c->plain_storage.data());
+            c->prim = dnnl::reorder(c->from, c->plain);
+            c->prim2 = dnnl::reorder(c->plain, c->to);
+        }
         m_.conversions.push_back(std::move(c));
         m_.converted_version = 0;
         return m_.conversions.back()->to;
@@ -479,7 +496,7 @@ int CompiledNet::backward_runs(int node) const { return impl_->bwd_runs.at(node)
 void CompiledNet::forward() {
     Impl& m = *impl_;
     if (m.converted_version != m.store.version()) {
-        for (auto& c : m.conversions) c->prim.execute(m.s, {{DNNL_ARG_FROM, c->from}, {DNNL_ARG_TO, c->to}});
+        for (auto& c : m.conversions) c->run(m.s);
         m.converted_version = m.store.version();
     }
     for (int k = 1; k < m.F; ++k) m.layers[k]->forward(*m.contexts[k]);

@@ -19,6 +19,7 @@ struct CompileOptions {
     bool training = true;
     bool plain_layouts = false;  // plain NCHW everywhere (tests compare both)
     bool input_grad = false;     // also compute d(loss)/d(input)
+    ConvAlgorithm conv_algorithm = ConvAlgorithm::automatic;
     std::vector<std::string> frozen;  // node-name prefixes that get no gradient
     std::uint64_t seed = 0;
 };

@@ -22,6 +22,7 @@ CompiledNet& Engine::train_net() {
         c.training = true;
         c.plain_layouts = opt_.plain_layouts;
         c.input_grad = opt_.input_grad;
+        c.conv_algorithm = opt_.conv_algorithm;
         c.frozen = opt_.frozen;
         c.seed = opt_.seed;
         train_ = std::make_unique<CompiledNet>(graph_, c, store_, eng_, stream_);
@@ -35,6 +36,7 @@ CompiledNet& Engine::infer_net() {
         c.batch = opt_.batch;
         c.training = false;
         c.plain_layouts = opt_.plain_layouts;
+        c.conv_algorithm = opt_.conv_algorithm;
         c.seed = opt_.seed;
         infer_ = std::make_unique<CompiledNet>(graph_, c, store_, eng_, stream_);
     }

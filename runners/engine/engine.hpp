@@ -22,6 +22,7 @@ struct EngineOptions {
     bool training = true;
     bool plain_layouts = false;
     bool input_grad = false;
+    ConvAlgorithm conv_algorithm = ConvAlgorithm::automatic;
     std::uint64_t seed = 0;
     std::vector<std::string> frozen;  // node-name prefixes with gradient calculation off
 };

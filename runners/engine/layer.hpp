@@ -20,6 +20,9 @@ using Args = std::unordered_map<int, memory>;
 
 class CompiledNet;
 
+// auto: Winograd where it was measured faster (3x3, stride 1, enough channels), else direct.
+enum class ConvAlgorithm { automatic, direct, winograd };
+
 // What a layer sees of the net being compiled; implemented by the engine.
 class LayerContext {
 public:
@@ -29,6 +32,7 @@ public:
     virtual const dnnl::engine& eng() const = 0;
     virtual bool training() const = 0;
     virtual bool plain_layouts() const = 0;
+    virtual ConvAlgorithm conv_algorithm() const = 0;
     virtual int batch() const = 0;
     virtual const nets::Node& node() const = 0;
     virtual const nets::Graph& graph() const = 0;

@@ -28,6 +28,20 @@ TEST_CASE("conv: plain, strided, padded, with bias", "[engine][ops]") {
     both_layouts(b.finish());
 }
 
+TEST_CASE("conv: Winograd and direct in every pass", "[engine][ops]") {
+    Builder b("winograd", Shape{32, 8, 8});
+    int x = b.conv(b.input(), 32, 3, 1, 1, true, "c1");
+    b.conv(x, 48, 3, 1, 1, false, "c2");
+    const Graph g = b.finish();
+    for (auto alg : {deeper::runners::ConvAlgorithm::winograd, deeper::runners::ConvAlgorithm::direct,
+                     deeper::runners::ConvAlgorithm::automatic}) {
+        GradcheckOptions o;
+        o.conv_algorithm = alg;
+        o.fwd_rtol = 1e-3;  // Winograd's transforms round differently
+        gradcheck(g, o);
+    }
+}
+
 TEST_CASE("conv: grouped and depthwise, 5x5", "[engine][ops]") {
     Builder b("grouped", Shape{16, 6, 6});
     int x = b.conv(b.input(), 32, 3, 1, 2, false, "grouped");

@@ -42,6 +42,7 @@ void gradcheck(const nets::Graph& g, const GradcheckOptions& o) {
     eo.batch = o.batch;
     eo.plain_layouts = o.plain_layouts;
     eo.input_grad = true;
+    eo.conv_algorithm = o.conv_algorithm;
     eo.seed = o.seed;
     Engine e(g, eo);
     std::mt19937 rng(o.seed);

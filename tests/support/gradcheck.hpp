@@ -11,6 +11,7 @@
 #include <string>
 
 #include "nets/graph.hpp"
+#include "runners/engine/layer.hpp"
 
 namespace deeper::test {
 
@@ -21,6 +22,7 @@ struct GradcheckOptions {
     double rtol = 0.01;       // relative to the larger of the two gradients (floor: 0.1 x RMS)
     double fwd_rtol = 1e-4;   // forward against the reference, relative to max |output|
     bool engine_differences = false;  // for dropout masks, which the reference does not draw
+    runners::ConvAlgorithm conv_algorithm = runners::ConvAlgorithm::automatic;
     unsigned seed = 7;
 };
 
