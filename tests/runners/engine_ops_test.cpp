@@ -49,6 +49,15 @@ TEST_CASE("conv: grouped and depthwise, 5x5", "[engine][ops]") {
     both_layouts(b.finish());
 }
 
+TEST_CASE("conv: depthwise on maps smaller than the kernel", "[engine][ops]") {
+    // oneDNN 2.6 has only its reference backward-weights kernel here; the engine's own loop
+    // takes over.
+    Builder b("small-depthwise", Shape{32, 2, 2});
+    int x = b.conv(b.input(), 32, 5, 1, 32, false, "dw5");
+    b.conv(x, 32, 3, 1, 32, false, "dw3");
+    both_layouts(b.finish());
+}
+
 TEST_CASE("batchnorm alone and fused with ReLU", "[engine][ops]") {
     Builder b("bn", Shape{16, 5, 5});
     int x = b.batchnorm(b.input(), "bn1");

@@ -1,4 +1,6 @@
 // Convolution (grouped and depthwise included): direct algorithm, layouts chosen by oneDNN.
+#include <string>
+
 #include "runners/engine/layers/layers.hpp"
 
 namespace deeper::runners::layers {
@@ -99,6 +101,8 @@ memory::desc ConvLayer::define(LayerContext& c) {
         bwd_w_pd_ = make(algs.bwd_weights);
         if (!bwd_w_pd_) bwd_w_pd_ = make(algorithm::convolution_direct);
         c.scratchpad(bwd_w_pd_.scratchpad_desc());
+        const bool depthwise = a_.groups == IC && a_.groups == a_.out_channels && !a_.bias;
+        own_dw_bwd_w_ = depthwise && std::string(bwd_w_pd_.impl_info_str()).rfind("ref", 0) == 0;
     }
     if (c.input_needs_grad(0)) {
         auto make = [&](algorithm alg) {
@@ -128,7 +132,11 @@ void ConvLayer::bind(LayerContext& c) {
                  {DNNL_ARG_DST, c.output()},
                  {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
     if (bias_ >= 0) fwd_args_[DNNL_ARG_BIAS] = c.param_memory(bias_);
-    if (bwd_w_pd_) {
+    if (own_dw_bwd_w_) {
+        dw_src_ = src;
+        dw_diff_dst_ = c.diff_dst();
+        dw_grad_ = c.grad_memory(weight_, c.store().info(weight_).plain);
+    } else if (bwd_w_pd_) {
         bwd_w_ = convolution_backward_weights(bwd_w_pd_);
         bwd_w_args_ = {{DNNL_ARG_SRC, src},
                        {DNNL_ARG_DIFF_DST, c.diff_dst()},
@@ -151,8 +159,46 @@ void ConvLayer::forward(LayerContext& c) {
     fwd_.execute(c.stream(), fwd_args_);
 }
 
+namespace {
+
+// dW[c][i][j] = sum over n, oh, ow of dy[n][c][oh][ow] * x[n][c][oh*s - pt + i][ow*s - pl + j]
+void depthwise_backward_weights(const nets::ConvAttrs& a, const memory& src, const memory& diff_dst,
+                                const memory& grad) {
+    const Indexer xi(src.get_desc()), yi(diff_dst.get_desc());
+    const auto xd = src.get_desc().dims(), yd = diff_dst.get_desc().dims();
+    const std::int64_t N = xd[0], C = xd[1], H = xd[2], W = xd[3], OH = yd[2], OW = yd[3];
+    const float* x = static_cast<const float*>(src.get_data_handle());
+    const float* dy = static_cast<const float*>(diff_dst.get_data_handle());
+    float* dw = static_cast<float*>(grad.get_data_handle());  // plain {C, 1, kh, kw}
+    const int K = a.kh * a.kw;
+#pragma omp parallel for schedule(static)
+    for (std::int64_t ch = 0; ch < C; ++ch) {
+        std::vector<double> acc(K, 0.0);
+        for (std::int64_t n = 0; n < N; ++n)
+            for (std::int64_t oh = 0; oh < OH; ++oh)
+                for (std::int64_t ow = 0; ow < OW; ++ow) {
+                    const float g = dy[yi(n, ch, oh, ow)];
+                    for (int i = 0; i < a.kh; ++i) {
+                        const std::int64_t ih = oh * a.stride - a.pad_t + i;
+                        if (ih < 0 || ih >= H) continue;
+                        for (int j = 0; j < a.kw; ++j) {
+                            const std::int64_t iw = ow * a.stride - a.pad_l + j;
+                            if (iw >= 0 && iw < W) acc[i * a.kw + j] += g * x[xi(n, ch, ih, iw)];
+                        }
+                    }
+                }
+        for (int k = 0; k < K; ++k) dw[ch * K + k] = float(acc[k]);
+    }
+}
+
+}  // namespace
+
 void ConvLayer::backward(LayerContext& c) {
-    if (bwd_w_pd_) {
+    if (own_dw_bwd_w_) {
+        depthwise_backward_weights(a_, dw_src_, dw_diff_dst_, dw_grad_);
+        c.finish_grads();
+        c.count_backward_primitive();
+    } else if (bwd_w_pd_) {
         bwd_w_.execute(c.stream(), bwd_w_args_);
         c.finish_grads();
         c.count_backward_primitive();

@@ -53,15 +53,7 @@ memory::desc ChannelScaleLayer::define(LayerContext& c) {
         dx_pd_ = binary::primitive_desc({algorithm::binary_mul, x, s, x}, c.attr(), c.eng());
         c.scratchpad(dx_pd_.scratchpad_desc());
     }
-    if (ds_) {
-        c.need_input_in_backward(0);
-        prod_buf_ = c.buffer(x, LayerContext::Life::bwd);
-        prod_pd_ = binary::primitive_desc({algorithm::binary_mul, x, x, x}, c.attr(), c.eng());
-        sum_pd_ = reduction::primitive_desc({algorithm::reduction_sum, x, s, 0.f, 0.f}, c.attr(),
-                                            c.eng());
-        c.scratchpad(prod_pd_.scratchpad_desc());
-        c.scratchpad(sum_pd_.scratchpad_desc());
-    }
+    if (ds_) c.need_input_in_backward(0);
     return x;
 }
 
@@ -79,16 +71,9 @@ void ChannelScaleLayer::bind(LayerContext& c) {
                     {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
     }
     if (ds_) {
-        memory prod = c.buffer_memory(prod_buf_, c.in_desc(0));
-        prod_ = binary(prod_pd_);
-        prod_args_ = {{DNNL_ARG_SRC_0, c.diff_dst()},
-                      {DNNL_ARG_SRC_1, c.input(0)},
-                      {DNNL_ARG_DST, prod},
-                      {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
-        sum_ = reduction(sum_pd_);
-        sum_args_ = {{DNNL_ARG_SRC, prod},
-                     {DNNL_ARG_DST, c.diff_src(1)},
-                     {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
+        x_ = c.input(0);
+        dy_ = c.diff_dst();
+        ds_mem_ = c.diff_src(1);
     }
 }
 
@@ -96,8 +81,31 @@ void ChannelScaleLayer::forward(LayerContext& c) { fwd_.execute(c.stream(), fwd_
 
 void ChannelScaleLayer::backward(LayerContext& c) {
     if (ds_) {
-        prod_.execute(c.stream(), prod_args_);
-        sum_.execute(c.stream(), sum_args_);
+        const Indexer xi(x_.get_desc()), si(ds_mem_.get_desc());
+        const auto d = x_.get_desc().dims();
+        const std::int64_t N = d[0], C = d[1], HW = d[2] * d[3], W = d[3];
+        const float* x = static_cast<const float*>(x_.get_data_handle());
+        const float* dy = static_cast<const float*>(dy_.get_data_handle());
+        float* ds = static_cast<float*>(ds_mem_.get_data_handle());
+        const bool inner = xi.channels_innermost();
+#pragma omp parallel for schedule(static)
+        for (std::int64_t n = 0; n < N; ++n) {
+            std::vector<float> acc(C, 0.f);
+            if (inner) {  // nChw16c / nhwc: walk memory in order
+                for (std::int64_t p = 0; p < HW; ++p)
+                    for (std::int64_t ch = 0; ch < C; ++ch) {
+                        const std::int64_t o = xi(n, ch, p / W, p % W);
+                        acc[ch] += dy[o] * x[o];
+                    }
+            } else {
+                for (std::int64_t ch = 0; ch < C; ++ch)
+                    for (std::int64_t p = 0; p < HW; ++p) {
+                        const std::int64_t o = xi(n, ch, p / W, p % W);
+                        acc[ch] += dy[o] * x[o];
+                    }
+            }
+            for (std::int64_t ch = 0; ch < C; ++ch) ds[si(n, ch, 0, 0)] = acc[ch];
+        }
         c.count_backward_primitive();
     }
     if (dx_) {

@@ -25,6 +25,10 @@ private:
     dnnl::convolution_backward_data::primitive_desc bwd_d_pd_;
     dnnl::primitive fwd_, bwd_w_, bwd_d_, src_reorder_;
     Args fwd_args_, bwd_w_args_, bwd_d_args_, src_reorder_args_;
+    // oneDNN 2.6 has only its reference kernel for some depthwise backward-weights shapes
+    // (maps smaller than the kernel): a direct loop replaces it there.
+    bool own_dw_bwd_w_ = false;
+    memory dw_src_, dw_diff_dst_, dw_grad_;
 };
 
 // BN followed by its only consumer, a ReLU: one oneDNN primitive does both (fuse_norm_relu).
@@ -166,12 +170,13 @@ public:
     void backward(LayerContext& c) override;
 
 private:
-    int prod_buf_ = -1;
     bool dx_ = false, ds_ = false;
-    dnnl::binary::primitive_desc fwd_pd_, dx_pd_, prod_pd_;
-    dnnl::reduction::primitive_desc sum_pd_;
-    dnnl::primitive fwd_, dx_prim_, prod_, sum_;
-    Args fwd_args_, dx_args_, prod_args_, sum_args_;
+    dnnl::binary::primitive_desc fwd_pd_, dx_pd_;
+    dnnl::primitive fwd_, dx_prim_;
+    Args fwd_args_, dx_args_;
+    // ds = sum over H, W of dy * x, in one pass (oneDNN 2.6's reduction is a reference loop
+    // on blocked layouts)
+    memory x_, dy_, ds_mem_;
 };
 
 class ConcatLayer : public Layer {
