@@ -83,7 +83,9 @@ void run_bench(const BenchArgs& a) {
             for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = normal(rng);
             std::vector<std::int32_t> labels(a.batch);
             for (auto& l : labels) l = std::int32_t(rng() % classes);
-            Sgd sgd(e.params(), {0.9f, false, 5e-4f, true});
+            OptimizerOptions oo;
+            oo.weight_decay = 5e-4f;
+            Optimizer sgd(e.params(), oo);
 
             const auto train = time_steps(a.warmup, a.steps, [&](int i) {
                 e.set_step(i);

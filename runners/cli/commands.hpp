@@ -7,5 +7,6 @@ namespace deeper::runners::cli {
 void add_nets_command(CLI::App& app);
 void add_count_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_train_command(CLI::App& app);
 
 }  // namespace deeper::runners::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
     deeper::runners::cli::add_nets_command(app);
     deeper::runners::cli::add_count_command(app);
     deeper::runners::cli::add_bench_command(app);
+    deeper::runners::cli::add_train_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success& e) {

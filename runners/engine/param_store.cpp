@@ -103,6 +103,24 @@ std::vector<float> ParamStore::read_plain_grad(int id, const dnnl::engine& eng, 
     return out;
 }
 
+std::vector<float> ParamStore::read_plain_from(int id, const float* flat, const dnnl::engine& eng,
+                                               dnnl::stream& s) {
+    const ParamInfo& i = infos_.at(id);
+    std::vector<float> out(i.plain.get_size() / sizeof(float));
+    dnnl::memory src(i.internal, eng, const_cast<float*>(flat) + i.offset), dst(i.plain, eng, out.data());
+    dnnl::reorder(src, dst).execute(s, src, dst);
+    s.wait();
+    return out;
+}
+
+void ParamStore::write_plain_to(int id, const float* values, float* flat, const dnnl::engine& eng,
+                                dnnl::stream& s) {
+    const ParamInfo& i = infos_.at(id);
+    dnnl::memory src(i.plain, eng, const_cast<float*>(values)), dst(i.internal, eng, flat + i.offset);
+    dnnl::reorder(src, dst).execute(s, src, dst);
+    s.wait();
+}
+
 void ParamStore::write_plain(int id, const float* values, const dnnl::engine& eng,
                              dnnl::stream& s) {
     const ParamInfo& i = infos_.at(id);

@@ -65,6 +65,9 @@ public:
     void initialize(std::uint64_t seed, const dnnl::engine& eng, dnnl::stream& s);
     std::vector<float> read_plain(int id, const dnnl::engine& eng, dnnl::stream& s);
     std::vector<float> read_plain_grad(int id, const dnnl::engine& eng, dnnl::stream& s);
+    // The same for any buffer laid out like the parameters (optimizer state).
+    std::vector<float> read_plain_from(int id, const float* flat, const dnnl::engine& eng, dnnl::stream& s);
+    void write_plain_to(int id, const float* values, float* flat, const dnnl::engine& eng, dnnl::stream& s);
     void write_plain(int id, const float* values, const dnnl::engine& eng, dnnl::stream& s);
 
     // Bumped whenever parameters change, so layout copies know when to refresh.

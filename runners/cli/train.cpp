@@ -1,0 +1,144 @@
+// `deeper train`: one training run, from flags or a YAML config.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <memory>
+
+#include "nets/error.hpp"
+#include "runners/cli/commands.hpp"
+#include "runners/cli/knob_options.hpp"
+#include "runners/train/trainer.hpp"
+
+namespace deeper::runners::cli {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
+struct TrainArgs {
+    std::string net, config, spec;
+    KnobArgs knobs;
+    std::map<std::string, std::string> options;  // train option -> text
+    bool resume = false;
+};
+
+// Ninja's rule: redraw one status line on a smart terminal, print whole lines elsewhere.
+bool smart_terminal() {
+    const char* term = std::getenv("TERM");
+    return isatty(STDOUT_FILENO) && term && std::string(term) != "dumb";
+}
+
+std::string duration(double s) {
+    const int t = int(s + 0.5);
+    return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
+                     : fmt::format("{}:{:02}", t / 60, t % 60);
+}
+
+void run_train(const TrainArgs& a) {
+    TrainConfig cfg = a.config.empty() ? TrainConfig{} : load_train_config(a.config);
+    if (!a.net.empty()) cfg.net = a.net;
+    if (!a.spec.empty()) cfg.spec = a.spec;
+    for (const auto& [k, v] : a.options)
+        if (!v.empty()) set_train_option(cfg, k, v);
+    for (const auto& [k, v] : a.knobs.raw)
+        if (!v.empty()) nets::set_knob(cfg.knobs, k, v);
+
+    std::signal(SIGINT, on_stop_signal);
+    std::signal(SIGTERM, on_stop_signal);
+    const bool smart = smart_terminal();
+    TrainHooks hooks;
+    hooks.stop = &g_stop;
+    hooks.on_note = [](const std::string& m) { std::cout << m << std::endl; };
+    if (smart) {
+        hooks.on_step = [](const Progress& p) {
+            const int width = 24, done = int(width * p.batch / std::max<std::size_t>(1, p.batches));
+            std::cout << fmt::format("\r\x1b[Kepoch {}/{} [{}{}] {}/{} {:.0f} img/s loss {:.4f} ETA {}",
+                                     p.epoch, p.epochs, std::string(done, '='),
+                                     std::string(width - done, ' '), p.batch, p.batches,
+                                     p.img_per_s, p.loss, duration(p.eta_s))
+                      << std::flush;
+        };
+    }
+    hooks.on_epoch = [smart](const EpochMetrics& m) {
+        std::cout << (smart ? "\r\x1b[K" : "")
+                  << fmt::format("epoch {:>3}  lr {:.4g}  train loss {:.4f} top1 {:.4f}  val loss "
+                                 "{:.4f} top1 {:.4f} top5 {:.4f}  train-eval error {:.4f}  {:.0f} img/s  {}",
+                                 m.epoch, m.lr, m.train_loss, m.train_top1, m.val_loss, m.val_top1,
+                                 m.val_top5, 1 - m.train_eval_top1, m.img_per_s, duration(m.epoch_s))
+                  << std::endl;
+    };
+    const TrainResult r = train(cfg, a.resume, hooks);
+    if (r.interrupted) {
+        std::cout << (smart ? "\r\x1b[K" : "") << "interrupted: checkpoint saved"
+                  << (cfg.out.empty() ? " nowhere (no --out)" : " in " + cfg.out)
+                  << "; run again with --resume to continue" << std::endl;
+        throw RunError("training interrupted");
+    }
+    std::cout << fmt::format("test: loss {:.4f} top1 {:.4f} top5 {:.4f}  ({} params, {} MACs, {} threads, "
+                             "{}, {})",
+                             *r.test_loss, *r.test_top1, *r.test_top5, r.params, r.macs, r.threads,
+                             r.isa, duration(r.wall_s))
+              << std::endl;
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+    auto a = std::make_shared<TrainArgs>();
+    auto* cmd = app.add_subcommand("train", "Train a net on real data (default Fashion-MNIST)");
+    cmd->add_option("net", a->net, "a zoo net (see `deeper nets`)");
+    cmd->add_option("--config", a->config, "a YAML file with these options")->check(CLI::ExistingFile);
+    cmd->add_option("--spec", a->spec, "a net defined in a YAML file")->check(CLI::ExistingFile);
+    cmd->add_flag("--resume", a->resume, "continue the run in --out from its checkpoint");
+    struct Opt {
+        const char* flag;
+        const char* help;
+    };
+    const Opt opts[] = {
+        {"data", "fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR | synthetic[:N]"},
+        {"epochs", "epochs (default 10)"},
+        {"batch", "batch size (default 128)"},
+        {"lr", "peak learning rate (default 0.1)"},
+        {"optimizer", "sgd | rmsprop"},
+        {"momentum", "momentum (default 0.9)"},
+        {"nesterov", "Nesterov momentum (true/false)"},
+        {"weight-decay", "weight decay (default 5e-4)"},
+        {"decay-norm-and-bias", "apply weight decay to BN and biases too (default true)"},
+        {"schedule", "constant | step | multistep | cosine | exponential (default cosine)"},
+        {"step-size", "step schedule: epochs between decays"},
+        {"milestones", "multistep schedule: epochs, comma-separated"},
+        {"lr-decay", "step/multistep/exponential decay factor (default 0.1)"},
+        {"warmup-epochs", "linear warm-up epochs"},
+        {"label-smoothing", "label smoothing epsilon"},
+        {"augment", "pad + random crop + flip (true/false)"},
+        {"crop-pad", "padding for random crops (default 4)"},
+        {"flip", "random horizontal flips (true/false)"},
+        {"val-size", "validation images held out of training (default 5000)"},
+        {"train-limit", "use only this many training images"},
+        {"train-eval-size", "training images evaluated in eval mode each epoch (default 5000)"},
+        {"threads", "threads (default: the cores this process may use)"},
+        {"seed", "seed for init, split, order, augmentation and dropout"},
+        {"precision", "f32"},
+        {"out", "run folder: metrics.csv, checkpoint.safetensors, config.yaml, result.csv"},
+        {"init", "a checkpoint to start from (tensors matched by name and shape)"},
+        {"freeze", "node-name prefixes with no gradient, comma-separated, or 'encoder'"},
+    };
+    for (const auto& o : opts) {
+        std::string key = o.flag;
+        cmd->add_option(std::string("--") + o.flag, a->options[key], o.help)->group("Training");
+    }
+    add_knob_options(*cmd, a->knobs);
+    cmd->footer(
+        "On a terminal a progress line per epoch; in a log, one line per epoch.\n"
+        "SIGINT/SIGTERM save a checkpoint; --resume continues exactly where it stopped.\n"
+        "Example: deeper train resnet20 --in-channels 1 --epochs 15 --out runs/resnet20");
+    cmd->callback([a] { run_train(*a); });
+}
+
+}  // namespace deeper::runners::cli

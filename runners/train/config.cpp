@@ -1,0 +1,208 @@
+#include "runners/train/config.hpp"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "nets/error.hpp"
+#include "nets/suggest.hpp"
+#include "search/yaml_util.hpp"
+
+namespace deeper::runners {
+
+namespace {
+
+// Every option with its parser; the table is the single list of keys.
+template <class C, class F>
+void visit_options(C& c, F&& f) {
+    f("net", c.net);
+    f("spec", c.spec);
+    f("data", c.data);
+    f("val_size", c.val_size);
+    f("train_limit", c.train_limit);
+    f("train_eval_size", c.train_eval_size);
+    f("augment", c.augment);
+    f("crop_pad", c.crop_pad);
+    f("flip", c.flip);
+    f("epochs", c.epochs);
+    f("batch", c.batch);
+    f("optimizer", c.optimizer);
+    f("lr", c.lr);
+    f("momentum", c.momentum);
+    f("nesterov", c.nesterov);
+    f("weight_decay", c.weight_decay);
+    f("decay_norm_and_bias", c.decay_norm_and_bias);
+    f("rmsprop_decay", c.rmsprop_decay);
+    f("rmsprop_eps", c.rmsprop_eps);
+    f("schedule", c.schedule);
+    f("step_size", c.step_size);
+    f("milestones", c.milestones);
+    f("lr_decay", c.lr_decay);
+    f("warmup_epochs", c.warmup_epochs);
+    f("label_smoothing", c.label_smoothing);
+    f("threads", c.threads);
+    f("seed", c.seed);
+    f("precision", c.precision);
+    f("out", c.out);
+    f("init", c.init);
+    f("freeze", c.freeze);
+}
+
+template <class T>
+T parse(const std::string& key, const std::string& v);
+
+template <>
+std::string parse<std::string>(const std::string&, const std::string& v) { return v; }
+
+template <>
+int parse<int>(const std::string& key, const std::string& v) {
+    try {
+        std::size_t n = 0;
+        int x = std::stoi(v, &n);
+        if (n == v.size() && x >= 0) return x;
+    } catch (...) {
+    }
+    throw InputError(fmt::format("option '{}': expected a whole number >= 0, got '{}'", key, v));
+}
+
+template <>
+std::uint64_t parse<std::uint64_t>(const std::string& key, const std::string& v) {
+    try {
+        std::size_t n = 0;
+        auto x = std::stoull(v, &n);
+        if (n == v.size()) return x;
+    } catch (...) {
+    }
+    throw InputError(fmt::format("option '{}': expected a whole number >= 0, got '{}'", key, v));
+}
+
+template <>
+double parse<double>(const std::string& key, const std::string& v) {
+    try {
+        std::size_t n = 0;
+        double x = std::stod(v, &n);
+        if (n == v.size() && std::isfinite(x) && x >= 0) return x;
+    } catch (...) {
+    }
+    throw InputError(fmt::format("option '{}': expected a number >= 0, got '{}'", key, v));
+}
+
+template <>
+bool parse<bool>(const std::string& key, const std::string& v) {
+    if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
+    if (v == "false" || v == "0" || v == "no" || v == "off") return false;
+    throw InputError(fmt::format("option '{}': expected true or false, got '{}'", key, v));
+}
+
+std::vector<std::string> split_list(const std::string& v) {
+    std::vector<std::string> out;
+    std::stringstream ss(v);
+    std::string item;
+    while (std::getline(ss, item, ','))
+        if (!item.empty()) out.push_back(item);
+    return out;
+}
+
+template <>
+std::vector<int> parse<std::vector<int>>(const std::string& key, const std::string& v) {
+    std::vector<int> out;
+    for (const auto& s : split_list(v)) out.push_back(parse<int>(key, s));
+    return out;
+}
+
+template <>
+std::vector<std::string> parse<std::vector<std::string>>(const std::string&, const std::string& v) {
+    return split_list(v);
+}
+
+template <class T>
+std::string print(const T& v) {
+    if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
+    else if constexpr (std::is_same_v<T, std::string>) return v;
+    else if constexpr (std::is_same_v<T, std::vector<int>> || std::is_same_v<T, std::vector<std::string>>) {
+        std::string s;
+        for (const auto& x : v) s += (s.empty() ? "" : ",") + fmt::format("{}", x);
+        return s;
+    } else return fmt::format("{}", v);
+}
+
+}  // namespace
+
+void set_train_option(TrainConfig& c, const std::string& key0, const std::string& value) {
+    std::string key = key0;
+    std::replace(key.begin(), key.end(), '-', '_');
+    bool found = false;
+    visit_options(c, [&](const char* name, auto& slot) {
+        if (key != name) return;
+        slot = parse<std::decay_t<decltype(slot)>>(key, value);
+        found = true;
+    });
+    if (found) return;
+    // Net knobs are options too.
+    std::vector<std::string> names;
+    for (const auto& k : nets::knob_infos())
+        if (k.key == key) return nets::set_knob(c.knobs, key, value);
+    visit_options(c, [&](const char* name, auto&) { names.emplace_back(name); });
+    for (const auto& k : nets::knob_infos()) names.emplace_back(k.key);
+    throw InputError(fmt::format("unknown option '{}'{}", key0, did_you_mean(key, names)));
+}
+
+std::string TrainConfig::to_yaml() const {
+    YAML::Emitter out;
+    out << YAML::BeginMap;
+    visit_options(*this, [&](const char* name, const auto& slot) {
+        std::string v = print(slot);
+        if (v.empty()) return;
+        out << YAML::Key << name << YAML::Value << v;
+    });
+    nets::visit_knobs(knobs, [&](std::string_view name, const auto& slot) {
+        if (slot) out << YAML::Key << std::string(name) << YAML::Value << print(*slot);
+    });
+    out << YAML::EndMap;
+    return std::string(out.c_str()) + "\n";
+}
+
+TrainConfig load_train_config(const std::string& path) {
+    const auto doc = search::YamlDoc::load_file(path);
+    TrainConfig c;
+    for (const auto& kv : doc.root()) {
+        const std::string key = kv.first.as<std::string>();
+        std::string value;
+        if (kv.second.IsSequence()) {
+            for (const auto& item : kv.second) value += (value.empty() ? "" : ",") + doc.scalar(item, key);
+        } else {
+            value = doc.scalar(kv.second, key);
+        }
+        try {
+            set_train_option(c, key, value);
+        } catch (const InputError& e) {
+            doc.fail(kv.first, e.what());
+        }
+    }
+    return c;
+}
+
+double learning_rate(const TrainConfig& c, double epoch) {
+    if (c.warmup_epochs > 0 && epoch < c.warmup_epochs) {
+        const double start = c.lr / 10;
+        return start + (c.lr - start) * epoch / c.warmup_epochs;
+    }
+    const double e = epoch - c.warmup_epochs, total = std::max(1, c.epochs - c.warmup_epochs);
+    const int whole = int(std::floor(epoch));
+    if (c.schedule == "constant") return c.lr;
+    if (c.schedule == "step") return c.lr * std::pow(c.lr_decay, whole / std::max(1, c.step_size));
+    if (c.schedule == "multistep") {
+        int passed = 0;
+        for (int m : c.milestones) passed += whole >= m;
+        return c.lr * std::pow(c.lr_decay, passed);
+    }
+    if (c.schedule == "exponential") return c.lr * std::pow(c.lr_decay, whole);
+    if (c.schedule == "cosine") return 0.5 * c.lr * (1 + std::cos(M_PI * std::min(1.0, e / total)));
+    throw InputError(fmt::format("unknown schedule '{}' (constant, step, multistep, cosine, exponential)",
+                                 c.schedule));
+}
+
+}  // namespace deeper::runners

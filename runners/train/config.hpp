@@ -1,0 +1,60 @@
+#pragma once
+// Everything a training run is made of, with defaults: the net and its knobs, the data, the
+// optimizer and schedule, and where results go. `deeper train` flags and YAML keys use the same
+// names (dashes or underscores); to_yaml() is the resolved config saved in the run folder.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nets/knobs.hpp"
+
+namespace deeper::runners {
+
+struct TrainConfig {
+    // the net
+    std::string net;        // a zoo name, or empty with spec set
+    std::string spec;       // a YAML net file
+    nets::NetOptions knobs;
+    // the data
+    std::string data = "fashion-mnist";
+    int val_size = 5000;    // held out of the training set
+    int train_limit = 0;    // > 0: use only this many training images
+    int train_eval_size = 5000;  // training error measured in eval mode on this many
+    bool augment = true;
+    int crop_pad = 4;
+    bool flip = true;
+    // the optimization
+    int epochs = 10;
+    int batch = 128;
+    std::string optimizer = "sgd";  // sgd | rmsprop
+    double lr = 0.1;
+    double momentum = 0.9;
+    bool nesterov = false;
+    double weight_decay = 5e-4;
+    bool decay_norm_and_bias = true;
+    double rmsprop_decay = 0.9, rmsprop_eps = 1e-3;
+    std::string schedule = "cosine";  // constant | step | multistep | cosine | exponential
+    int step_size = 30;               // step: epochs between decays
+    std::vector<int> milestones;      // multistep: epochs at which lr *= gamma
+    double lr_decay = 0.1;            // step/multistep factor; exponential: per-epoch factor
+    int warmup_epochs = 0;            // linear warm-up from lr / 10
+    double label_smoothing = 0.0;
+    // the run
+    int threads = 0;
+    std::uint64_t seed = 0;
+    std::string precision = "f32";
+    std::string out;                  // run folder
+    std::string init;                 // checkpoint to start from (transfer learning)
+    std::vector<std::string> freeze;  // node-name prefixes, or "encoder"
+
+    std::string to_yaml() const;
+};
+
+// Reads a YAML training config; errors carry file:line:column.
+TrainConfig load_train_config(const std::string& path);
+void set_train_option(TrainConfig& c, const std::string& key, const std::string& value);
+
+// The learning rate at a fractional epoch (warm-up, then the schedule).
+double learning_rate(const TrainConfig& c, double epoch);
+
+}  // namespace deeper::runners

@@ -1,0 +1,28 @@
+#pragma once
+// Checkpoints in the safetensors format (8-byte little-endian header length, a JSON header
+// naming each tensor's dtype, shape and byte range, then the raw data), readable by the
+// Python `safetensors` package and by PyTorch. Only F32 tensors; string metadata.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace deeper::runners {
+
+struct Tensor {
+    std::vector<std::int64_t> shape;
+    std::vector<float> data;
+};
+
+struct SafeTensors {
+    std::map<std::string, Tensor> tensors;
+    std::map<std::string, std::string> metadata;
+};
+
+// Written to a temporary file beside `path`, flushed to disk, then renamed over it: a crash
+// leaves either the old checkpoint or the new one, never half of one.
+void write_safetensors(const std::string& path, const SafeTensors& st);
+// Throws InputError naming the file for anything malformed.
+SafeTensors read_safetensors(const std::string& path);
+
+}  // namespace deeper::runners

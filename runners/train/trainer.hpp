@@ -1,0 +1,53 @@
+#pragma once
+// A training run: data, engine, optimizer and schedule; evaluation every epoch (validation
+// loss/top-1/top-5, and the training error measured in eval mode on a fixed training subset,
+// which the ResNet degradation plots need); test at the end; atomic checkpoints every epoch and
+// on a stop request; exact resume; transfer learning (--init, --freeze).
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runners/train/config.hpp"
+
+namespace deeper::runners {
+
+struct EpochMetrics {
+    int epoch = 0;  // 1-based
+    double lr = 0;
+    double train_loss = 0, train_top1 = 0;          // running over the epoch, training mode
+    double val_loss = 0, val_top1 = 0, val_top5 = 0;
+    double train_eval_loss = 0, train_eval_top1 = 0;  // eval mode, fixed training subset
+    double epoch_s = 0, img_per_s = 0;
+};
+
+struct TrainResult {
+    std::vector<EpochMetrics> epochs;
+    std::optional<double> test_loss, test_top1, test_top5;
+    bool interrupted = false;
+    std::int64_t params = 0, macs = 0;
+    int threads = 0;
+    std::string isa, net;
+    double wall_s = 0;
+};
+
+struct Progress {
+    int epoch = 0, epochs = 0;
+    std::size_t batch = 0, batches = 0;
+    double loss = 0, img_per_s = 0, eta_s = 0;
+};
+
+struct TrainHooks {
+    std::function<void(const Progress&)> on_step;        // after each step
+    std::function<void(const EpochMetrics&)> on_epoch;   // after each epoch's evaluation
+    std::function<void(const std::string&)> on_note;     // one-off messages (init report, ...)
+    const std::atomic<bool>* stop = nullptr;             // set: checkpoint and return
+};
+
+// Runs (or resumes, when `resume` and the run folder holds a checkpoint) the training.
+// Throws RunError for a diverging run ("diverged at epoch E step S"); what was measured
+// before stays in the run folder.
+TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks = {});
+
+}  // namespace deeper::runners

@@ -1,0 +1,23 @@
+// End-to-end run of `deeper bench` on a tiny net.
+#include <catch2/catch.hpp>
+
+#include "support.hpp"
+
+using deeper::test::run_cli;
+
+TEST_CASE("deeper bench measures a tiny net", "[cli]") {
+    auto r = run_cli("bench resnet8 --resolution 8 --width 0.5 --batch 4 --steps 2 --warmup 1 "
+                     "--threads 1 --format csv");
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::StartsWith("net,knobs,batch,threads,isa,train_img_per_s,infer_img_per_s,"
+                                        "train_gflop_per_s,train_step_ms,peak_rss_mib,arena_mib,macs\n"));
+    CHECK_THAT(r.out, Catch::Contains("resnet8,\"resolution=8,width=0.5\",4,1,"));
+}
+
+TEST_CASE("deeper bench rejects bad input with exit code 2", "[cli]") {
+    CHECK(run_cli("bench").exit_code == 2);
+    CHECK(run_cli("bench resnet8 --batch 0").exit_code == 2);
+    auto p = run_cli("bench resnet8 --precision fp8");
+    CHECK(p.exit_code == 2);
+    CHECK_THAT(p.out, Catch::Contains("precision"));
+}
