@@ -38,6 +38,7 @@ NetSpec parse_net_spec(const std::string& text, const std::string& name) {
     const YAML::Node& r = doc.root();
     NetSpec spec;
     spec.source = name;
+    spec.has_resolution = bool(r["resolution"]);
     if (!r["type"]) doc.fail(r, "missing key 'type' (plain or mbconv)");
     const std::string type = doc.scalar(r["type"], "type");
     const std::string net_name = r["name"] ? doc.scalar(r["name"], "name") : "custom";

@@ -16,6 +16,7 @@ namespace deeper::search {
 
 struct NetSpec {
     std::string source;  // the file it came from
+    bool has_resolution = false;  // false: the def's 224 is a default a trainer may replace
     std::variant<nets::VggNetDef, nets::MbconvNetDef> def;
 };
 

@@ -40,7 +40,12 @@ nets::Graph build_graph(const TrainConfig& c, const data::Dataset& d) {
     if (!o.in_channels) o.in_channels = d.channels;
     if (c.spec.empty() == c.net.empty())
         throw InputError("train: give exactly one of a zoo net or --spec FILE");
-    if (!c.spec.empty()) return search::build_spec_net(search::load_net_spec(c.spec), o);
+    if (!c.spec.empty()) {
+        const search::NetSpec spec = search::load_net_spec(c.spec);
+        // A net file without a resolution trains at the data's own size.
+        if (!o.resolution && !spec.has_resolution) o.resolution = d.height;
+        return search::build_spec_net(spec, o);
+    }
     return nets::build_net(c.net, o);
 }
 
@@ -231,6 +236,9 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) 
         throw InputError(fmt::format("train: {} training images is less than one batch of {}",
                                      split.train.size(), cfg.batch));
     nets::Graph g = build_graph(cfg, data.train);
+    if (g.output().out.c < data.train.classes)
+        throw InputError(fmt::format("train: {} has {} outputs but {} has {} classes", g.name,
+                                     g.output().out.c, cfg.data, data.train.classes));
     const data::Normalization norm = data::channel_stats(data.train, split.train);
     data::Transform tr;
     tr.channels = g.input_shape().c;

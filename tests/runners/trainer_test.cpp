@@ -1,0 +1,162 @@
+// The trainer on real data: learning happens, resume is exact, freezing and init do what they
+// say, divergence stops with what was measured kept.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "nets/error.hpp"
+#include "runners/data/dataset.hpp"
+#include "runners/train/safetensors.hpp"
+#include "runners/train/trainer.hpp"
+#include "support.hpp"
+
+using namespace deeper::runners;
+using deeper::test::TempDir;
+
+namespace {
+
+std::string slurp(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// metrics.csv without the timing columns (epoch_s, img_per_s)
+std::string metrics_without_time(const std::filesystem::path& p) {
+    std::istringstream in(slurp(p));
+    std::string line, out;
+    while (std::getline(in, line)) {
+        for (int k = 0; k < 2; ++k) line = line.substr(0, line.rfind(','));
+        out += line + "\n";
+    }
+    return out;
+}
+
+TrainConfig small_cnn(const std::string& spec, const std::string& out) {
+    TrainConfig c;
+    c.spec = spec;
+    c.data = std::filesystem::exists(data::kFashionMnistDir) ? "fashion-mnist" : "synthetic:3000";
+    c.train_limit = 1000;
+    c.val_size = 2000;
+    c.train_eval_size = 1000;
+    c.augment = false;
+    c.batch = 50;
+    c.epochs = 15;
+    c.lr = 0.05;
+    c.schedule = "cosine";
+    c.weight_decay = 5e-4;
+    c.threads = 2;
+    c.seed = 3;
+    c.out = out;
+    return c;
+}
+
+const char* kSpec =
+    "name: small-cnn\ntype: plain\nlayers: [16, M, 32, M]\nbatchnorm: true\nclassifier: [64]\n";
+
+}  // namespace
+
+TEST_CASE("a small CNN fits 1,000 real Fashion-MNIST images and generalizes", "[train][slow]") {
+    TempDir dir("fit");
+    const auto spec = dir.write("net.yaml", kSpec);
+    const TrainResult r = train(small_cnn(spec, (dir.path() / "run").string()), false);
+    REQUIRE(r.epochs.size() == 15);
+    INFO("train-eval top1 " << r.epochs.back().train_eval_top1 << ", val top1 " << r.epochs.back().val_top1
+                            << ", test top1 " << *r.test_top1);
+    CHECK(r.epochs.back().train_eval_top1 > 0.95);  // eval mode, on the training images
+    CHECK(r.epochs.back().val_top1 > 0.70);         // held out; chance is 0.10
+    CHECK(*r.test_top1 > 0.70);
+    CHECK(r.epochs.back().train_loss < r.epochs.front().train_loss);
+    for (const char* f : {"metrics.csv", "checkpoint.safetensors", "config.yaml", "result.csv"})
+        CHECK(std::filesystem::exists(dir.path() / "run" / f));
+}
+
+TEST_CASE("a stopped run resumes to the same metrics as an uninterrupted one", "[train][slow]") {
+    TempDir dir("resume");
+    const auto spec = dir.write("net.yaml", kSpec);
+    TrainConfig c = small_cnn(spec, (dir.path() / "straight").string());
+    c.epochs = 3;
+    c.augment = true;  // exercise augmentation replay too
+    const TrainResult straight = train(c, false);
+
+    c.out = (dir.path() / "stopped").string();
+    std::atomic<bool> stop{false};
+    TrainHooks hooks;
+    hooks.stop = &stop;
+    int steps = 0;
+    hooks.on_step = [&](const Progress&) {
+        if (++steps == 27) stop = true;  // mid-epoch 2 (20 steps per epoch)
+    };
+    const TrainResult first = train(c, false, hooks);
+    CHECK(first.interrupted);
+    CHECK(first.epochs.size() == 1);
+    const TrainResult rest = train(c, true);
+    CHECK_FALSE(rest.interrupted);
+    CHECK(metrics_without_time(dir.path() / "straight" / "metrics.csv") ==
+          metrics_without_time(dir.path() / "stopped" / "metrics.csv"));
+    CHECK(*rest.test_loss == *straight.test_loss);
+    CHECK(*rest.test_top1 == *straight.test_top1);
+
+    TrainConfig other = c;
+    other.lr = 0.2;
+    CHECK_THROWS_WITH(train(other, true), Catch::Contains("made with another config"));
+}
+
+TEST_CASE("--init loads matching tensors and --freeze encoder trains only the head", "[train][slow]") {
+    TempDir dir("transfer");
+    const auto spec = dir.write("net.yaml", kSpec);
+    TrainConfig a = small_cnn(spec, (dir.path() / "a").string());
+    a.epochs = 1;
+    train(a, false);
+    const auto base = read_safetensors((dir.path() / "a" / "checkpoint.safetensors").string());
+
+    TrainConfig b = small_cnn(spec, (dir.path() / "b").string());
+    b.epochs = 1;
+    b.init = (dir.path() / "a" / "checkpoint.safetensors").string();
+    b.freeze = {"encoder"};
+    b.knobs.classes = 12;  // another head: re-initialized and reported
+    b.data = "synthetic:600";
+    b.val_size = 100;
+    std::vector<std::string> notes;
+    TrainHooks hooks;
+    hooks.on_note = [&](const std::string& m) { notes.push_back(m); };
+    train(b, false, hooks);
+    REQUIRE(notes.size() == 1);
+    CHECK_THAT(notes[0], Catch::Contains("skipped 2:") && Catch::Contains("head.fc2.weight (shape 10x64") &&
+                             Catch::Contains("head.fc2.bias"));
+    const auto tuned = read_safetensors((dir.path() / "b" / "checkpoint.safetensors").string());
+    // Frozen encoder: bit-identical weights; the head moved.
+    CHECK(tuned.tensors.at("stage1.conv1.weight").data == base.tensors.at("stage1.conv1.weight").data);
+    CHECK(tuned.tensors.at("stage2.bn1.weight").data == base.tensors.at("stage2.bn1.weight").data);
+    CHECK(tuned.tensors.at("head.fc1.weight").data != base.tensors.at("head.fc1.weight").data);
+    CHECK(tuned.tensors.at("head.fc2.weight").shape == std::vector<std::int64_t>{12, 64});
+
+    TrainConfig bad = b;
+    bad.freeze = {"stage9"};
+    CHECK_THROWS_WITH(train(bad, false), Catch::Contains("--freeze stage9: no node"));
+}
+
+TEST_CASE("a diverging run stops with the epoch and step, keeping earlier metrics", "[train]") {
+    TempDir dir("diverge");
+    const auto spec = dir.write("net.yaml", "type: plain\nlayers: [8, M]\nclassifier: []\n");
+    TrainConfig c = small_cnn(spec, (dir.path() / "run").string());
+    c.data = "synthetic:1000";
+    c.val_size = 100;
+    c.train_limit = 0;
+    c.epochs = 3;
+    c.lr = 0.01;
+    c.schedule = "exponential";
+    c.lr_decay = 1e12;  // epoch 2 explodes
+    c.weight_decay = 0;
+    try {
+        train(c, false);
+        FAIL("did not diverge");
+    } catch (const deeper::RunError& e) {
+        CHECK_THAT(e.what(), Catch::StartsWith("diverged at epoch 2 step "));
+    }
+    const std::string m = slurp(dir.path() / "run" / "metrics.csv");
+    CHECK(std::count(m.begin(), m.end(), '\n') == 2);  // header + epoch 1
+}
