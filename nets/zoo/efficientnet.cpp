@@ -1,6 +1,6 @@
 // EfficientNet (Tan & Le 2019): B0 as block strings, B1-B7 from the released coefficient table,
 // and any compound scaling (alpha, beta, gamma, phi): depth alpha^phi, width beta^phi,
-// resolution round(224 * gamma^phi), or explicit width/depth/resolution multipliers.
+// resolution round(224 * gamma^phi), of B0 or of a base given by width/depth/resolution.
 #include <fmt/format.h>
 
 #include <cmath>
@@ -44,14 +44,20 @@ Graph efficientnet(const std::string& name, const Coefficients& c, const NetOpti
     return build_mbconv_net(d);
 }
 
+// Compound scaling of a base: width, depth and resolution (default B0's 1, 1, 224) are the
+// base that phi scales, so a small proxy (say resolution 32) scales like B0 does.
 Graph efficientnet_compound(const NetOptions& o) {
     const double alpha = o.alpha.value_or(1.2), beta = o.beta.value_or(1.1),
                  gamma = o.gamma.value_or(1.15), phi = o.phi.value_or(0.0);
     if (!(alpha > 0 && beta > 0 && gamma > 0))
         throw InputError("efficientnet: alpha, beta and gamma must be positive");
-    Coefficients c{std::pow(beta, phi), std::pow(alpha, phi),
-                   int(std::lround(224 * std::pow(gamma, phi))), 0.2};
-    return efficientnet("efficientnet", c, o);
+    Coefficients c{o.width.value_or(1.0) * std::pow(beta, phi), o.depth.value_or(1.0) * std::pow(alpha, phi),
+                   int(std::lround(o.resolution.value_or(224) * std::pow(gamma, phi))), 0.2};
+    NetOptions rest = o;
+    rest.width.reset();
+    rest.depth.reset();
+    rest.resolution.reset();
+    return efficientnet("efficientnet", c, rest);
 }
 
 }  // namespace

@@ -8,5 +8,6 @@ void add_nets_command(CLI::App& app);
 void add_count_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_train_command(CLI::App& app);
+void add_experiment_commands(CLI::App& app);
 
 }  // namespace deeper::runners::cli

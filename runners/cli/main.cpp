@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
     deeper::runners::cli::add_count_command(app);
     deeper::runners::cli::add_bench_command(app);
     deeper::runners::cli::add_train_command(app);
+    deeper::runners::cli::add_experiment_commands(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success& e) {

@@ -41,11 +41,11 @@ std::string duration(double s) {
 }
 
 void run_train(const TrainArgs& a) {
-    TrainConfig cfg = a.config.empty() ? TrainConfig{} : load_train_config(a.config);
+    TrainConfig cfg = a.config.empty() ? TrainConfig{} : search::load_train_config(a.config);
     if (!a.net.empty()) cfg.net = a.net;
     if (!a.spec.empty()) cfg.spec = a.spec;
     for (const auto& [k, v] : a.options)
-        if (!v.empty()) set_train_option(cfg, k, v);
+        if (!v.empty()) search::set_train_option(cfg, k, v);
     for (const auto& [k, v] : a.knobs.raw)
         if (!v.empty()) nets::set_knob(cfg.knobs, k, v);
 

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include <sstream>
 
 #include "nets/error.hpp"
+#include "runners/json.hpp"
 #include "runners/table.hpp"
 
 namespace deeper::runners {
@@ -44,117 +46,6 @@ std::string header_json(const SafeTensors& st) {
     while (h.size() % 8) h += ' ';  // the format pads the header to 8 bytes
     return h;
 }
-
-// A minimal JSON reader for the header: objects, arrays, strings, integers.
-struct Json {
-    enum Kind { object, array, string, number } kind = object;
-    std::map<std::string, Json> fields;
-    std::vector<Json> items;
-    std::string text;
-    std::int64_t value = 0;
-};
-
-class Parser {
-public:
-    Parser(const std::string& s, const std::string& path) : s_(s), path_(path) {}
-    Json parse() {
-        Json j = value();
-        ws();
-        if (i_ != s_.size()) fail("trailing characters");
-        return j;
-    }
-
-private:
-    [[noreturn]] void fail(const std::string& what) const {
-        throw InputError(fmt::format("{}: corrupt safetensors header at byte {}: {}", path_, i_ + 8, what));
-    }
-    void ws() {
-        while (i_ < s_.size() && std::isspace((unsigned char)s_[i_])) ++i_;
-    }
-    char peek() {
-        ws();
-        if (i_ >= s_.size()) fail("unexpected end");
-        return s_[i_];
-    }
-    void expect(char c) {
-        if (peek() != c) fail(fmt::format("expected '{}'", c));
-        ++i_;
-    }
-    std::string str() {
-        expect('"');
-        std::string out;
-        while (i_ < s_.size() && s_[i_] != '"') {
-            char c = s_[i_++];
-            if (c == '\\') {
-                if (i_ >= s_.size()) fail("bad escape");
-                char e = s_[i_++];
-                switch (e) {
-                    case 'n': out += '\n'; break;
-                    case 't': out += '\t'; break;
-                    case 'r': out += '\r'; break;
-                    case 'u': {
-                        if (i_ + 4 > s_.size()) fail("bad \\u escape");
-                        unsigned v = std::stoul(s_.substr(i_, 4), nullptr, 16);
-                        i_ += 4;
-                        if (v < 0x80) out += char(v);
-                        else if (v < 0x800) out += char(0xC0 | (v >> 6)), out += char(0x80 | (v & 0x3F));
-                        else out += char(0xE0 | (v >> 12)), out += char(0x80 | ((v >> 6) & 0x3F)), out += char(0x80 | (v & 0x3F));
-                        break;
-                    }
-                    default: out += e;
-                }
-            } else {
-                out += c;
-            }
-        }
-        if (i_ >= s_.size()) fail("unterminated string");
-        ++i_;
-        return out;
-    }
-    Json value() {
-        Json j;
-        const char c = peek();
-        if (c == '{') {
-            ++i_;
-            j.kind = Json::object;
-            if (peek() == '}') return ++i_, j;
-            while (true) {
-                std::string k = str();
-                expect(':');
-                j.fields[k] = value();
-                if (peek() == ',') { ++i_; continue; }
-                expect('}');
-                return j;
-            }
-        }
-        if (c == '[') {
-            ++i_;
-            j.kind = Json::array;
-            if (peek() == ']') return ++i_, j;
-            while (true) {
-                j.items.push_back(value());
-                if (peek() == ',') { ++i_; continue; }
-                expect(']');
-                return j;
-            }
-        }
-        if (c == '"') {
-            j.kind = Json::string;
-            j.text = str();
-            return j;
-        }
-        j.kind = Json::number;
-        std::size_t start = i_;
-        if (s_[i_] == '-') ++i_;
-        while (i_ < s_.size() && std::isdigit((unsigned char)s_[i_])) ++i_;
-        if (start == i_) fail("expected a value");
-        j.value = std::stoll(s_.substr(start, i_ - start));
-        return j;
-    }
-    const std::string& s_;
-    const std::string& path_;
-    std::size_t i_ = 0;
-};
 
 }  // namespace
 
@@ -199,7 +90,12 @@ SafeTensors read_safetensors(const std::string& path) {
     if (len > bytes.size() - 8)
         throw InputError(fmt::format("{}: header of {} bytes does not fit in a {}-byte file", path, len, bytes.size()));
     const std::string header = bytes.substr(8, len);
-    const Json root = Parser(header, path).parse();
+    Json root;
+    try {
+        root = parse_json(header);
+    } catch (const std::runtime_error& e) {
+        throw InputError(fmt::format("{}: corrupt safetensors header: {}", path, e.what()));
+    }
     if (root.kind != Json::object) throw InputError(fmt::format("{}: header is not a JSON object", path));
     const std::size_t data_start = 8 + len, data_bytes = bytes.size() - data_start;
     SafeTensors st;
@@ -219,16 +115,16 @@ SafeTensors read_safetensors(const std::string& path) {
         Tensor t;
         std::int64_t elems = 1;
         for (const auto& d : field("shape").items) {
-            if (d.value < 0) throw InputError(fmt::format("{}: tensor '{}' has a negative dimension", path, name));
-            t.shape.push_back(d.value);
-            elems *= d.value;
+            if (d.value < 0 || d.value != std::floor(d.value)) throw InputError(fmt::format("{}: tensor '{}' has a negative dimension", path, name));
+            t.shape.push_back(std::int64_t(d.value));
+            elems *= std::int64_t(d.value);
         }
         const auto& off = field("data_offsets").items;
         if (off.size() != 2 || off[0].value < 0 || off[1].value < off[0].value ||
-            std::size_t(off[1].value) > data_bytes || off[1].value - off[0].value != elems * 4)
+            std::size_t(off[1].value) > data_bytes || off[1].value - off[0].value != double(elems) * 4)
             throw InputError(fmt::format("{}: tensor '{}' has bad data offsets (truncated file?)", path, name));
         t.data.resize(std::size_t(elems));
-        std::memcpy(t.data.data(), bytes.data() + data_start + off[0].value, std::size_t(elems) * 4);
+        std::memcpy(t.data.data(), bytes.data() + data_start + std::size_t(off[0].value), std::size_t(elems) * 4);
         st.tensors[name] = std::move(t);
     }
     return st;

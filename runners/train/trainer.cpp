@@ -227,7 +227,7 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) 
     if (cfg.precision != "f32")
         throw InputError(fmt::format("train: precision '{}' is not supported yet (f32)", cfg.precision));
     if (cfg.batch <= 0 || cfg.epochs <= 0) throw InputError("train: --batch and --epochs must be positive");
-    learning_rate(cfg, 0);  // validates the schedule name
+    search::learning_rate(cfg, 0);  // validates the schedule name
 
     const data::TrainTest data = data::load(cfg.data);
     const data::Split split = data::split(data.train.size(), std::size_t(cfg.val_size), cfg.seed,
@@ -310,7 +310,7 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) 
         const auto epoch_start = Clock::now();
         const std::size_t first_batch = st.batch;
         for (std::size_t b = st.batch; b < nb; ++b) {
-            const double lr = learning_rate(cfg, epoch + double(b) / nb);
+            const double lr = search::learning_rate(cfg, epoch + double(b) / nb);
             train_loader.fill(cfg.seed, epoch, b, cfg.batch, true, e.input(), labels.data());
             e.set_step(st.step);
             const LossStats s = e.train_step(labels.data(), float(cfg.label_smoothing));
@@ -341,7 +341,7 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) 
         }
         EpochMetrics m;
         m.epoch = epoch + 1;
-        m.lr = learning_rate(cfg, epoch);
+        m.lr = search::learning_rate(cfg, epoch);
         m.train_loss = st.sum_loss / std::max<std::size_t>(1, st.seen);
         m.train_top1 = double(st.correct) / std::max<std::size_t>(1, st.seen);
         const double train_s = seconds_since(epoch_start);

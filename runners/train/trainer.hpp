@@ -9,9 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "runners/train/config.hpp"
+#include "search/train_config.hpp"
 
 namespace deeper::runners {
+
+using search::TrainConfig;
 
 struct EpochMetrics {
     int epoch = 0;  // 1-based

@@ -1,4 +1,4 @@
-#include "runners/train/config.hpp"
+#include "search/train_config.hpp"
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
@@ -11,7 +11,7 @@
 #include "nets/suggest.hpp"
 #include "search/yaml_util.hpp"
 
-namespace deeper::runners {
+namespace deeper::search {
 
 namespace {
 
@@ -150,6 +150,16 @@ void set_train_option(TrainConfig& c, const std::string& key0, const std::string
     throw InputError(fmt::format("unknown option '{}'{}", key0, did_you_mean(key, names)));
 }
 
+const std::vector<std::string>& train_option_names() {
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> v;
+        TrainConfig c;
+        visit_options(c, [&](const char* name, auto&) { v.emplace_back(name); });
+        return v;
+    }();
+    return names;
+}
+
 std::string TrainConfig::to_yaml() const {
     YAML::Emitter out;
     out << YAML::BeginMap;
@@ -166,7 +176,7 @@ std::string TrainConfig::to_yaml() const {
 }
 
 TrainConfig load_train_config(const std::string& path) {
-    const auto doc = search::YamlDoc::load_file(path);
+    const auto doc = YamlDoc::load_file(path);
     TrainConfig c;
     for (const auto& kv : doc.root()) {
         const std::string key = kv.first.as<std::string>();
@@ -205,4 +215,4 @@ double learning_rate(const TrainConfig& c, double epoch) {
                                  c.schedule));
 }
 
-}  // namespace deeper::runners
+}  // namespace deeper::search

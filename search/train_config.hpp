@@ -8,7 +8,7 @@
 
 #include "nets/knobs.hpp"
 
-namespace deeper::runners {
+namespace deeper::search {
 
 struct TrainConfig {
     // the net
@@ -53,8 +53,10 @@ struct TrainConfig {
 // Reads a YAML training config; errors carry file:line:column.
 TrainConfig load_train_config(const std::string& path);
 void set_train_option(TrainConfig& c, const std::string& key, const std::string& value);
+// Every training option's key (net knobs not included).
+const std::vector<std::string>& train_option_names();
 
 // The learning rate at a fractional epoch (warm-up, then the schedule).
 double learning_rate(const TrainConfig& c, double epoch);
 
-}  // namespace deeper::runners
+}  // namespace deeper::search

@@ -1,0 +1,201 @@
+// `deeper check`, `deeper run` and `deeper report`: experiments from YAML.
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <random>
+
+#include "nets/error.hpp"
+#include "nets/zoo.hpp"
+#include "runners/cli/commands.hpp"
+#include "runners/cpu_budget.hpp"
+#include "runners/data/dataset.hpp"
+#include "runners/engine/engine.hpp"
+#include "runners/experiment/report.hpp"
+#include "runners/experiment/scheduler.hpp"
+#include "runners/table.hpp"
+#include "search/expand.hpp"
+#include "search/net_spec.hpp"
+
+namespace deeper::runners::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop(int) { g_stop.store(true); }
+
+nets::Graph trial_graph(const search::TrainConfig& c, int classes, int in_channels) {
+    nets::NetOptions o = c.knobs;
+    if (!o.classes) o.classes = classes;
+    if (!o.in_channels) o.in_channels = in_channels;
+    if (!c.spec.empty()) return search::build_spec_net(search::load_net_spec(c.spec), o);
+    if (c.net.empty()) throw InputError("a trial names no net (set 'net' in defaults or the stage)");
+    return nets::build_net(c.net, o);
+}
+
+// Images per second of a training step, measured: a few steps on synthetic data.
+double measure_img_per_s(nets::Graph g, int batch, int threads) {
+    EngineOptions eo;
+    eo.batch = batch;
+    eo.threads = threads;
+    Engine e(std::move(g), eo);
+    std::mt19937 rng(1);
+    std::normal_distribution<float> n;
+    for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = n(rng);
+    std::vector<std::int32_t> labels(batch, 0);
+    e.train_step(labels.data());
+    const auto t0 = std::chrono::steady_clock::now();
+    const int steps = 3;
+    for (int i = 0; i < steps; ++i) e.train_step(labels.data());
+    return steps * batch / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string duration(double s) {
+    const int t = int(s + 0.5);
+    return t >= 3600 ? fmt::format("{}h{:02}m", t / 3600, t / 60 % 60) : fmt::format("{}m{:02}s", t / 60, t % 60);
+}
+
+void run_check(const std::string& path, bool estimate) {
+    const search::Experiment e = search::load_experiment(path);
+    std::cout << fmt::format("{}: experiment '{}', {} stage(s)\n", path, e.name, e.stages.size());
+    const int cores = available_cores();
+    std::map<std::string, data::TrainTest> datasets;
+    std::map<std::string, double> speed;  // net signature -> img/s
+    double total_s = 0;
+    std::size_t total_trials = 0;
+    for (const auto& s : e.stages) {
+        const std::size_t n = search::planned_count(e, s);
+        total_trials += n;
+        std::cout << fmt::format("\nstage '{}': {} trial(s){}\n", s.name, n,
+                                 search::needs_results(s)
+                                     ? fmt::format(" (expanded when stage '{}' is done)", s.depends_on()[0])
+                                     : "");
+        if (search::needs_results(s)) continue;
+        Table t;
+        t.add_column("trial");
+        t.add_column("settings");
+        for (const char* c : {"params", "macs"}) t.add_column(c, true);
+        if (estimate) t.add_column("est_time", true);
+        for (const auto& trial : search::expand(e, s)) {
+            const search::TrainConfig c = trial.config();
+            if (!datasets.count(c.data)) datasets.emplace(c.data, data::load(c.data));
+            const auto& d = datasets.at(c.data).train;
+            nets::Graph g = trial_graph(c, d.classes, d.channels);
+            std::string swept;
+            for (const auto& k : trial.swept)
+                swept += (swept.empty() ? "" : " ") + k + "=" +
+                         (k == "repeat" ? std::to_string(trial.repeat) : trial.settings.at(k));
+            std::vector<std::string> row = {trial.id, swept, with_thousands(g.total_params()),
+                                            with_thousands(g.total_macs())};
+            if (estimate) {
+                const std::string sig = fmt::format("{}|{}", nets::to_string(c.knobs) + c.net + c.spec, c.batch);
+                if (!speed.count(sig)) speed[sig] = measure_img_per_s(g, c.batch, cores);
+                std::size_t train_n = d.size() - std::min<std::size_t>(d.size(), c.val_size);
+                if (c.train_limit > 0) train_n = std::min<std::size_t>(train_n, c.train_limit);
+                const double per_epoch = (train_n + c.val_size + c.train_eval_size) / speed[sig];
+                const double secs = per_epoch * c.epochs;
+                total_s += secs;
+                row.push_back(duration(secs));
+            }
+            t.add_row(std::move(row));
+        }
+        std::cout << render(t, Format::table);
+    }
+    std::cout << fmt::format("\n{} trial(s) in all", total_trials);
+    if (estimate)
+        std::cout << fmt::format("; about {} of compute for the expanded ones on {} cores", duration(total_s), cores);
+    std::cout << "\n(estimates from 3 measured training steps per net; evaluation counted as training)\n";
+}
+
+}  // namespace
+
+void add_experiment_commands(CLI::App& app) {
+    {
+        auto path = std::make_shared<std::string>();
+        auto estimate = std::make_shared<bool>(true);
+        auto* cmd = app.add_subcommand("check", "Validate an experiment and print its plan");
+        cmd->add_option("experiment", *path, "experiment YAML")->required()->check(CLI::ExistingFile);
+        cmd->add_flag("!--no-estimate", *estimate, "skip the measured time estimate");
+        cmd->callback([path, estimate] { run_check(*path, *estimate); });
+    }
+    {
+        struct Args {
+            std::string path, out, shard;
+            int jobs = 0, threads = 0;
+            bool force = false, no_report = false;
+        };
+        auto a = std::make_shared<Args>();
+        auto* cmd = app.add_subcommand("run", "Run an experiment (resumes from its journal)");
+        cmd->add_option("experiment", a->path, "experiment YAML")->required()->check(CLI::ExistingFile);
+        cmd->add_option("--out", a->out, "results folder (default results/NAME)");
+        cmd->add_option("--jobs", a->jobs, "trials at once (default: from the cores and trial sizes)");
+        cmd->add_option("--threads-per-trial", a->threads, "threads per trial");
+        cmd->add_option("--shard", a->shard, "i/N: run only shard i of N (default from SLURM_ARRAY_TASK_ID/COUNT)");
+        cmd->add_flag("--force", a->force, "re-run finished trials");
+        cmd->add_flag("--no-report", a->no_report, "do not write the reports at the end");
+        cmd->callback([a] {
+            const search::Experiment e = search::load_experiment(a->path);
+            RunOptions o;
+            o.out = a->out.empty() ? (fs::path("results") / e.name).string() : a->out;
+            o.jobs = a->jobs;
+            o.threads_per_trial = a->threads;
+            o.force = a->force;
+            std::string shard = a->shard;
+            if (shard.empty()) {
+                const char* id = std::getenv("SLURM_ARRAY_TASK_ID");
+                const char* count = std::getenv("SLURM_ARRAY_TASK_COUNT");
+                if (id && count) shard = fmt::format("{}/{}", id, count);
+            }
+            if (!shard.empty()) {
+                const auto slash = shard.find('/');
+                try {
+                    o.shard_index = std::stoi(shard.substr(0, slash));
+                    o.shard_count = std::stoi(shard.substr(slash + 1));
+                } catch (...) {
+                    throw InputError(fmt::format("--shard '{}': expected i/N", shard));
+                }
+                if (slash == std::string::npos || o.shard_count < 1 || o.shard_index < 0 ||
+                    o.shard_index >= o.shard_count)
+                    throw InputError(fmt::format("--shard '{}': expected i/N with 0 <= i < N", shard));
+            }
+            o.stop = &g_stop;
+            std::signal(SIGINT, on_stop);
+            std::signal(SIGTERM, on_stop);
+            const RunSummary s = run_experiment(e, o);
+            std::cout << fmt::format("{}: {} done, {} failed, {} skipped (finished before), {} interrupted; "
+                                     "{} trial(s) at once x {} thread(s)\n",
+                                     e.name, s.done, s.failed, s.skipped, s.interrupted, s.jobs, s.threads_per_trial);
+            if (!a->no_report && o.shard_count == 1)
+                for (const auto& f : write_reports(o.out, &e)) std::cout << "wrote " << f << '\n';
+            if (s.interrupted || g_stop.load())
+                throw RunError("interrupted: running trials were checkpointed; run the same command to resume");
+            if (s.failed) throw RunError(fmt::format("{} trial(s) failed (see results.csv)", s.failed));
+        });
+    }
+    {
+        auto dir = std::make_shared<std::string>();
+        auto exp = std::make_shared<std::string>();
+        auto* cmd = app.add_subcommand("report", "Rebuild results.csv, curves.csv, summary.md and plots from the journal");
+        cmd->add_option("results", *dir, "results folder")->required()->check(CLI::ExistingDirectory);
+        cmd->add_option("--experiment", *exp, "the experiment YAML (for its report section)");
+        cmd->callback([dir, exp] {
+            std::unique_ptr<search::Experiment> e;
+            if (!exp->empty()) e = std::make_unique<search::Experiment>(search::load_experiment(*exp));
+            else if (fs::exists(fs::path(*dir) / "experiment.yaml"))
+                e = std::make_unique<search::Experiment>(
+                    search::load_experiment((fs::path(*dir) / "experiment.yaml").string()));
+            if (!fs::exists(fs::path(*dir) / "journal"))
+                throw InputError(fmt::format("{}: no journal/ folder (not a results folder?)", *dir));
+            for (const auto& f : write_reports(*dir, e.get())) std::cout << "wrote " << f << '\n';
+        });
+    }
+}
+
+}  // namespace deeper::runners::cli

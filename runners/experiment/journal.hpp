@@ -1,0 +1,47 @@
+#pragma once
+// The journal: append-only JSON lines under <results>/journal/<shard>.jsonl, one event per
+// line, flushed to disk as it is written. It is the single source of truth of a sweep: resume
+// replays it, and every report is a projection of it.
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace deeper::runners {
+
+class Journal {
+public:
+    Journal(const std::string& results_dir, const std::string& shard);
+    ~Journal();
+    Journal(const Journal&) = delete;
+    Journal& operator=(const Journal&) = delete;
+    // One JSON object per call (thread-safe); a "time" field is added.
+    void append(const std::string& json_object);
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+    std::FILE* f_ = nullptr;
+    std::mutex m_;
+};
+
+struct TrialRecord {
+    std::string id, stage, status = "pending";  // running | done | failed | interrupted
+    std::map<std::string, std::string> settings, labels;
+    std::vector<std::string> swept;
+    std::vector<std::map<std::string, double>> epochs;
+    std::map<std::string, double> result;  // test_top1, params, macs, wall_s, ...
+    std::map<std::string, std::string> info;  // isa, deeper_version, error
+    double seed = 0;
+};
+
+// Every trial seen in every journal file of a results folder, in first-seen order. A torn last
+// line (a crash mid-write) is ignored; anything else malformed names the file and line.
+std::vector<TrialRecord> read_journals(const std::string& results_dir);
+
+// {"k": "v", ...} for string maps; numbers printed exactly.
+std::string json_object(const std::map<std::string, std::string>& m);
+std::string json_number(double v);
+
+}  // namespace deeper::runners

@@ -1,0 +1,16 @@
+#pragma once
+// Reports rebuilt from the journal: results.csv (one row per trial, failed ones included),
+// curves.csv (one row per trial per epoch), summary.md (the tables the experiment asks for and
+// the best trial per stage) and SVG plots.
+#include <string>
+#include <vector>
+
+#include "search/experiment.hpp"
+
+namespace deeper::runners {
+
+// Writes the reports into results_dir; `e` (may be null) supplies the report section.
+// Returns the files written.
+std::vector<std::string> write_reports(const std::string& results_dir, const search::Experiment* e);
+
+}  // namespace deeper::runners

@@ -1,0 +1,33 @@
+#pragma once
+// Runs an experiment: a oneTBB flow graph of its stages (a stage starts when the stages it
+// uses are done), K trials at once in one task arena, T OpenMP threads each. Finished trials
+// (in the journal) are skipped and interrupted ones resume from their checkpoints; a trial that
+// throws or diverges is journaled as failed and the others go on.
+#include <atomic>
+#include <string>
+
+#include "search/experiment.hpp"
+
+namespace deeper::runners {
+
+struct RunOptions {
+    std::string out;             // results folder
+    int jobs = 0;                // K trials at once (0: chosen from the cores and trial sizes)
+    int threads_per_trial = 0;   // T (0: likewise)
+    bool force = false;          // re-run finished trials
+    int shard_index = 0, shard_count = 1;  // run only the trials of this shard
+    const std::atomic<bool>* stop = nullptr;
+    bool progress = true;
+};
+
+struct RunSummary {
+    int done = 0, failed = 0, skipped = 0, interrupted = 0;
+    int jobs = 0, threads_per_trial = 0;
+};
+
+RunSummary run_experiment(const search::Experiment& e, const RunOptions& o);
+
+// Which shard a trial belongs to: stable across runs and machines.
+int shard_of(const std::string& trial_id, int shard_count);
+
+}  // namespace deeper::runners

@@ -1,0 +1,244 @@
+#include "search/expand.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <random>
+
+#include "nets/error.hpp"
+#include "nets/zoo.hpp"
+
+namespace deeper::search {
+
+std::string short_hash(const std::string& text) {
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned char c : text) {
+        h ^= c;
+        h *= 0x100000001b3ull;
+    }
+    return fmt::format("{:010x}", h >> 24);
+}
+
+TrainConfig Trial::config() const {
+    TrainConfig c;
+    for (const auto& [k, v] : settings) set_train_option(c, k, v);
+    c.seed = seed;
+    return c;
+}
+
+bool needs_results(const Stage& s) { return !s.depends_on().empty(); }
+
+namespace {
+
+std::string number_text(double v) { return fmt::format("{}", std::round(v * 1e9) / 1e9); }
+
+// The net settings of `base` as knobs, for counting MACs of EfficientNet variants.
+nets::NetOptions knobs_of(const Settings& base) {
+    nets::NetOptions o;
+    for (const auto& [k, v] : base)
+        for (const auto& info : nets::knob_infos())
+            if (info.key == k) nets::set_knob(o, k, v);
+    return o;
+}
+
+std::int64_t efficientnet_macs(nets::NetOptions o) {
+    return nets::build_net("efficientnet", o).total_macs();
+}
+
+Trial make_trial(const Experiment& e, const Stage& s, int index, Settings settings, int repeat,
+                 std::vector<std::string> swept, std::map<std::string, std::string> labels = {}) {
+    Trial t;
+    t.stage = s.name;
+    t.index = index;
+    t.settings = std::move(settings);
+    t.swept = std::move(swept);
+    t.labels = std::move(labels);
+    t.repeat = repeat;
+    std::string canon = "stage=" + s.name + "\nrepeat=" + std::to_string(repeat) + "\n";
+    for (const auto& [k, v] : t.settings) canon += k + "=" + v + "\n";
+    for (const auto& [k, v] : t.labels) canon += "label." + k + "=" + v + "\n";
+    t.id = short_hash(canon);
+    std::uint64_t h = e.seed * 0x9E3779B97F4A7C15ull;
+    for (char c : t.id) h = (h ^ std::uint64_t(c)) * 0x100000001b3ull;
+    t.seed = h % 1000000007ull;
+    return t;
+}
+
+// The points of a stage (before seeds), with the keys they vary.
+std::vector<std::pair<Settings, std::map<std::string, std::string>>> points(
+    const Experiment& e, const Stage& s, const BestLookup* best, std::vector<std::string>& swept) {
+    std::vector<std::pair<Settings, std::map<std::string, std::string>>> out;
+    Settings base = e.defaults;
+    for (const auto& [k, v] : s.settings) base[k] = v;
+    switch (s.kind) {
+        case Stage::Kind::grid: {
+            out.push_back({base, {}});
+            for (const auto& [k, values] : s.axes) {
+                swept.push_back(k);
+                std::vector<std::pair<Settings, std::map<std::string, std::string>>> next;
+                for (const auto& p : out)
+                    for (const auto& v : values) {
+                        auto q = p;
+                        q.first[k] = v;
+                        next.push_back(q);
+                    }
+                out = std::move(next);
+            }
+            break;
+        }
+        case Stage::Kind::zip: {
+            for (const auto& a : s.axes) swept.push_back(a.first);
+            for (std::size_t i = 0; i < s.axes[0].second.size(); ++i) {
+                Settings q = base;
+                for (const auto& [k, values] : s.axes) q[k] = values[i];
+                out.push_back({q, {}});
+            }
+            break;
+        }
+        case Stage::Kind::list: {
+            std::vector<std::string> keys;
+            for (const auto& item : s.items) {
+                Settings q = base;
+                for (const auto& [k, v] : item) {
+                    q[k] = v;
+                    if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+                }
+                out.push_back({q, {}});
+            }
+            swept = keys;
+            break;
+        }
+        case Stage::Kind::random: {
+            std::mt19937_64 rng(s.random_seed ^ (e.seed * 0x9E3779B97F4A7C15ull));
+            std::uniform_real_distribution<double> u(0, 1);
+            for (const auto& [k, d] : s.space) swept.push_back(k);
+            for (int i = 0; i < s.count; ++i) {
+                Settings q = base;
+                for (const auto& [k, d] : s.space) {
+                    if (d.kind == "choice") q[k] = d.choices[rng() % d.choices.size()];
+                    else if (d.kind == "int") q[k] = std::to_string(std::int64_t(std::floor(d.lo + u(rng) * (d.hi - d.lo + 1))));
+                    else if (d.kind == "uniform") q[k] = fmt::format("{:.6g}", d.lo + u(rng) * (d.hi - d.lo));
+                    else q[k] = fmt::format("{:.6g}", std::exp(std::log(d.lo) + u(rng) * (std::log(d.hi) - std::log(d.lo))));
+                }
+                out.push_back({q, {}});
+            }
+            break;
+        }
+        case Stage::Kind::compound_search: {
+            swept = {"alpha", "beta", "gamma"};
+            base["net"] = "efficientnet";
+            for (const auto& c : compound_grid(s.compound, base)) {
+                Settings q = base;
+                q["alpha"] = number_text(c.alpha);
+                q["beta"] = number_text(c.beta);
+                q["gamma"] = number_text(c.gamma);
+                q["phi"] = number_text(s.compound.phi);
+                out.push_back({q, {{"flops_ratio", fmt::format("{:.4f}", c.flops_ratio)}}});
+            }
+            break;
+        }
+        case Stage::Kind::scale: {
+            if (!best) throw std::logic_error("scale stage expanded without results");
+            auto b = (*best)(s.scale.from, s.scale.metric);
+            if (!b) throw RunError(fmt::format("stage '{}': stage '{}' has no finished trial to scale from",
+                                               s.name, s.scale.from));
+            swept = {"phi"};
+            base["net"] = "efficientnet";
+            for (const char* k : {"alpha", "beta", "gamma"}) base[k] = b->settings.at(k);
+            for (double phi : s.scale.phi) {
+                Settings q = base;
+                q["phi"] = number_text(phi);
+                out.push_back({q, {{"scaling", "compound"}}});
+                if (!s.scale.baselines) continue;
+                // Single-dimension baselines with the MACs of the compound net at this phi.
+                nets::NetOptions k = knobs_of(q);
+                const std::int64_t target = efficientnet_macs(k);
+                nets::NetOptions plain = knobs_of(base);
+                plain.phi = 0;
+                const double w0 = plain.width.value_or(1.0), d0 = plain.depth.value_or(1.0);
+                const int r0 = plain.resolution.value_or(224);
+                auto solve = [&](auto macs_at, double lo, double hi) {  // MACs grow with x
+                    for (int it = 0; it < 40; ++it) {
+                        const double mid = 0.5 * (lo + hi);
+                        (macs_at(mid) < target ? lo : hi) = mid;
+                    }
+                    return hi;
+                };
+                const double d = solve([&](double x) { auto o = plain; o.depth = d0 * x; return efficientnet_macs(o); }, 1, 16);
+                const double w = solve([&](double x) { auto o = plain; o.width = w0 * x; return efficientnet_macs(o); }, 1, 8);
+                const double r = solve([&](double x) { auto o = plain; o.resolution = int(std::lround(r0 * x)); return efficientnet_macs(o); }, 1, 6);
+                Settings qd = base, qw = base, qr = base;
+                for (Settings* p : {&qd, &qw, &qr}) p->erase("phi");
+                qd["depth"] = number_text(d0 * d);
+                qw["width"] = number_text(w0 * w);
+                qr["resolution"] = std::to_string(std::lround(r0 * r));
+                out.push_back({qd, {{"scaling", "depth"}, {"phi_matched", number_text(phi)}}});
+                out.push_back({qw, {{"scaling", "width"}, {"phi_matched", number_text(phi)}}});
+                out.push_back({qr, {{"scaling", "resolution"}, {"phi_matched", number_text(phi)}}});
+            }
+            break;
+        }
+    }
+    if (!s.init_from.empty()) {
+        if (!best) throw std::logic_error("init_from stage expanded without results");
+        auto b = (*best)(s.init_from, s.init_metric);
+        if (!b) throw RunError(fmt::format("stage '{}': stage '{}' has no finished trial to start from",
+                                           s.name, s.init_from));
+        for (auto& p : out) p.first["init"] = "trial:" + b->id;
+    }
+    return out;
+}
+
+}  // namespace
+
+std::vector<Coefficients> compound_grid(const CompoundSearch& c, const Settings& base) {
+    std::vector<Coefficients> out;
+    nets::NetOptions o = knobs_of(base);
+    std::int64_t base_macs = 0;
+    if (c.by_macs) {
+        auto b = o;
+        b.phi = 0;
+        base_macs = efficientnet_macs(b);
+    }
+    for (double a : c.alpha.values())
+        for (double b : c.beta.values())
+            for (double g : c.gamma.values()) {
+                const double formula = a * b * b * g * g;
+                double ratio = formula;
+                if (c.by_macs) {
+                    auto k = o;
+                    k.alpha = a;
+                    k.beta = b;
+                    k.gamma = g;
+                    k.phi = 1;
+                    ratio = double(efficientnet_macs(k)) / base_macs;
+                }
+                if (std::abs(ratio - c.target) <= c.tolerance + 1e-12) out.push_back({a, b, g, ratio});
+            }
+    return out;
+}
+
+std::vector<Trial> expand(const Experiment& e, const Stage& s, const BestLookup* best) {
+    std::vector<std::string> swept;
+    auto pts = points(e, s, best, swept);
+    std::vector<Trial> trials;
+    if (s.seeds.size() > 1) swept.push_back("repeat");
+    for (int repeat : s.seeds)
+        for (auto& [settings, labels] : pts)
+            trials.push_back(make_trial(e, s, int(trials.size()), settings, repeat, swept, labels));
+    return trials;
+}
+
+std::size_t planned_count(const Experiment& e, const Stage& s) {
+    if (s.kind == Stage::Kind::scale)
+        return s.scale.phi.size() * (s.scale.baselines ? 4 : 1) * s.seeds.size();
+    if (!s.init_from.empty()) {
+        BestLookup fake = [](const std::string&, const std::string&) {
+            return std::optional<BestTrial>(BestTrial{"(best)", {}});
+        };
+        return expand(e, s, &fake).size();
+    }
+    return expand(e, s).size();
+}
+
+}  // namespace deeper::search

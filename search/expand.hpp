@@ -1,0 +1,51 @@
+#pragma once
+// Stages -> trials. A trial's id is a short hash of its stage and resolved settings, and its
+// seed derives from the experiment's seed and that id, so results never depend on the order
+// trials are scheduled in.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "search/experiment.hpp"
+#include "search/train_config.hpp"
+
+namespace deeper::search {
+
+struct Trial {
+    std::string id, stage;
+    int index = 0;                    // within the stage
+    Settings settings;                // defaults + stage settings + this point
+    std::vector<std::string> swept;   // the keys this stage varies
+    std::map<std::string, std::string> labels;  // extra report columns (e.g. scaling = depth)
+    int repeat = 0;                   // the value from the stage's seeds list
+    std::uint64_t seed = 0;
+
+    TrainConfig config() const;       // throws InputError for settings that do not fit
+};
+
+struct BestTrial {
+    std::string id;
+    Settings settings;
+};
+// The best finished trial of a stage by a metric; empty when the stage has no finished trial.
+using BestLookup = std::function<std::optional<BestTrial>(const std::string& stage, const std::string& metric)>;
+
+bool needs_results(const Stage& s);
+// Trials of a stage. Stages that need results (scale, init_from) need `best`; without it,
+// expand() throws for them, and planned_count() says how many trials they will have.
+std::vector<Trial> expand(const Experiment& e, const Stage& s, const BestLookup* best = nullptr);
+std::size_t planned_count(const Experiment& e, const Stage& s);
+
+// The (alpha, beta, gamma) grid under |alpha * beta^2 * gamma^2 - target| <= tolerance, or the
+// same bound on the ratio of counted MACs of the rounded net (phi = 1) to the base (phi = 0).
+struct Coefficients {
+    double alpha, beta, gamma, flops_ratio;
+};
+std::vector<Coefficients> compound_grid(const CompoundSearch& c, const Settings& base);
+
+std::string short_hash(const std::string& text);  // 10 hex digits of FNV-1a 64
+
+}  // namespace deeper::search

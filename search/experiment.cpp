@@ -1,0 +1,310 @@
+#include "search/experiment.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <algorithm>
+#include <set>
+
+#include "nets/error.hpp"
+#include "nets/knobs.hpp"
+#include "nets/suggest.hpp"
+#include "search/train_config.hpp"
+#include "search/yaml_util.hpp"
+
+namespace deeper::search {
+
+std::vector<double> Range::values() const {
+    std::vector<double> v;
+    if (step <= 0) return {min};
+    for (int i = 0;; ++i) {
+        const double x = min + i * step;
+        if (x > max + step * 1e-6) break;
+        v.push_back(std::round(x * 1e9) / 1e9);  // 1.1 + 0.05 * 2 prints as 1.2
+    }
+    return v;
+}
+
+std::vector<std::string> Stage::depends_on() const {
+    std::vector<std::string> d;
+    if (kind == Kind::scale) d.push_back(scale.from);
+    if (!init_from.empty()) d.push_back(init_from);
+    return d;
+}
+
+namespace {
+
+// Every key a trial setting may use: training options and net knobs.
+std::vector<std::string> setting_keys() {
+    std::vector<std::string> k = train_option_names();
+    for (const auto& i : nets::knob_infos()) k.emplace_back(i.key);
+    return k;
+}
+
+std::string normalized(std::string k) {
+    std::replace(k.begin(), k.end(), '-', '_');
+    return k;
+}
+
+class Reader {
+public:
+    explicit Reader(const YamlDoc& d) : doc(d) {}
+    const YamlDoc& doc;
+
+    // Checks a value against a throwaway config, so that type errors point at the value.
+    void check_setting(const std::string& key, const YAML::Node& value_node, const std::string& value) {
+        TrainConfig probe;
+        try {
+            set_train_option(probe, key, value);
+        } catch (const InputError& e) {
+            doc.fail(value_node, e.what());
+        }
+    }
+    std::string setting_value(const std::string& key, const YAML::Node& n) {
+        std::string v;
+        if (n.IsSequence()) {  // list-valued options (milestones, freeze)
+            for (const auto& item : n) v += (v.empty() ? "" : ",") + doc.scalar(item, key);
+        } else {
+            v = doc.scalar(n, key);
+        }
+        check_setting(key, n, v);
+        return v;
+    }
+    void check_key(const YAML::Node& key_node) {
+        const std::string k = normalized(key_node.as<std::string>());
+        const auto keys = setting_keys();
+        if (std::find(keys.begin(), keys.end(), k) == keys.end())
+            doc.fail(key_node, fmt::format("unknown setting '{}'{}", key_node.as<std::string>(),
+                                           did_you_mean(k, keys)));
+    }
+    Settings settings(const YAML::Node& map, const std::string& what) {
+        doc.require_map(map, what);
+        Settings s;
+        for (const auto& kv : map) {
+            check_key(kv.first);
+            const std::string k = normalized(kv.first.as<std::string>());
+            s[k] = setting_value(k, kv.second);
+        }
+        return s;
+    }
+    double number(const YAML::Node& n, const std::string& key) { return doc.as<double>(n, key, "a number"); }
+    Range range(const YAML::Node& n, const std::string& key) {
+        doc.require_map(n, key);
+        doc.check_keys(n, {"min", "max", "step"}, key);
+        for (const char* k : {"min", "max", "step"})
+            if (!n[k]) doc.fail(n, fmt::format("{}: missing '{}'", key, k));
+        Range r{number(n["min"], key + ".min"), number(n["max"], key + ".max"), number(n["step"], key + ".step")};
+        if (r.min <= 0 || r.max < r.min || r.step <= 0)
+            doc.fail(n, fmt::format("{}: need 0 < min <= max and step > 0", key));
+        return r;
+    }
+    std::vector<std::string> axis(const std::string& key, const YAML::Node& values) {
+        if (!values.IsSequence() || values.size() == 0)
+            doc.fail(values, fmt::format("'{}': expected a list of values", key));
+        std::vector<std::string> out;
+        for (const auto& v : values) out.push_back(setting_value(key, v));
+        return out;
+    }
+};
+
+Stage read_stage(Reader& r, const YAML::Node& n, int index) {
+    const YamlDoc& doc = r.doc;
+    doc.require_map(n, "a stage");
+    static const std::vector<std::string> known = {"name",  "grid",   "zip",  "list",  "random",
+                                                   "compound_search", "scale", "settings", "seeds",
+                                                   "init_from", "init_metric"};
+    doc.check_keys(n, known, "a stage");
+    Stage s;
+    s.line = n.Mark().line + 1;
+    s.name = n["name"] ? doc.scalar(n["name"], "name") : fmt::format("stage{}", index + 1);
+    int kinds = 0;
+    for (const char* k : {"grid", "zip", "list", "random", "compound_search", "scale"}) kinds += bool(n[k]);
+    if (kinds != 1)
+        doc.fail(n, fmt::format("stage '{}': give exactly one of grid, zip, list, random, "
+                                "compound_search or scale", s.name));
+    if (n["settings"]) s.settings = r.settings(n["settings"], "settings");
+    if (n["seeds"]) {
+        if (!n["seeds"].IsSequence() || n["seeds"].size() == 0)
+            doc.fail(n["seeds"], "'seeds': expected a list of integers like [0, 1, 2]");
+        s.seeds.clear();
+        for (const auto& v : n["seeds"]) s.seeds.push_back(doc.as<int>(v, "seeds", "an integer"));
+    }
+    if (n["init_from"]) s.init_from = doc.scalar(n["init_from"], "init_from");
+    if (n["init_metric"]) s.init_metric = doc.scalar(n["init_metric"], "init_metric");
+    if (const auto g = n["grid"]; g) {
+        s.kind = Stage::Kind::grid;
+        doc.require_map(g, "grid");
+        for (const auto& kv : g) {
+            r.check_key(kv.first);
+            const std::string k = normalized(kv.first.as<std::string>());
+            s.axes.emplace_back(k, r.axis(k, kv.second));
+        }
+    } else if (const auto z = n["zip"]; z) {
+        s.kind = Stage::Kind::zip;
+        doc.require_map(z, "zip");
+        std::size_t len = 0;
+        for (const auto& kv : z) {
+            r.check_key(kv.first);
+            const std::string k = normalized(kv.first.as<std::string>());
+            s.axes.emplace_back(k, r.axis(k, kv.second));
+            if (len && s.axes.back().second.size() != len)
+                doc.fail(kv.second, fmt::format("zip: '{}' has {} values, the lists before it {}", k,
+                                                s.axes.back().second.size(), len));
+            len = s.axes.back().second.size();
+        }
+    } else if (const auto l = n["list"]; l) {
+        s.kind = Stage::Kind::list;
+        if (!l.IsSequence() || l.size() == 0) doc.fail(l, "list: expected a list of settings maps");
+        for (const auto& item : l) s.items.push_back(r.settings(item, "a list item"));
+    } else if (const auto rd = n["random"]; rd) {
+        s.kind = Stage::Kind::random;
+        doc.require_map(rd, "random");
+        doc.check_keys(rd, {"count", "seed", "space"}, "random");
+        if (!rd["count"] || !rd["space"]) doc.fail(rd, "random: needs count and space");
+        s.count = doc.as<int>(rd["count"], "count", "a positive integer");
+        if (s.count <= 0) doc.fail(rd["count"], "random.count: must be positive");
+        if (rd["seed"]) s.random_seed = doc.as<std::uint64_t>(rd["seed"], "seed", "an integer");
+        doc.require_map(rd["space"], "random.space");
+        for (const auto& kv : rd["space"]) {
+            r.check_key(kv.first);
+            const std::string k = normalized(kv.first.as<std::string>());
+            const YAML::Node& d = kv.second;
+            doc.require_map(d, k);
+            doc.check_keys(d, {"uniform", "log_uniform", "int", "choice"}, "a random dimension");
+            RandomDim dim;
+            for (const char* kind : {"uniform", "log_uniform", "int", "choice"}) {
+                if (!d[kind]) continue;
+                dim.kind = kind;
+                const YAML::Node& v = d[kind];
+                if (!v.IsSequence() || v.size() < 1)
+                    doc.fail(v, fmt::format("{}.{}: expected a list", k, kind));
+                if (dim.kind == "choice") {
+                    for (const auto& c : v) dim.choices.push_back(r.setting_value(k, c));
+                } else {
+                    if (v.size() != 2) doc.fail(v, fmt::format("{}.{}: expected [low, high]", k, kind));
+                    dim.lo = r.number(v[0], k);
+                    dim.hi = r.number(v[1], k);
+                    if (dim.hi < dim.lo || (dim.kind == "log_uniform" && dim.lo <= 0))
+                        doc.fail(v, fmt::format("{}.{}: need low <= high{}", k, kind,
+                                                dim.kind == "log_uniform" ? " and low > 0" : ""));
+                }
+            }
+            s.space[k] = dim;
+        }
+    } else if (const auto c = n["compound_search"]; c) {
+        s.kind = Stage::Kind::compound_search;
+        doc.require_map(c, "compound_search");
+        doc.check_keys(c, {"alpha", "beta", "gamma", "target", "tolerance", "phi", "check"}, "compound_search");
+        for (const char* k : {"alpha", "beta", "gamma"})
+            if (!c[k]) doc.fail(c, fmt::format("compound_search: missing '{}' (min, max, step)", k));
+        s.compound.alpha = r.range(c["alpha"], "alpha");
+        s.compound.beta = r.range(c["beta"], "beta");
+        s.compound.gamma = r.range(c["gamma"], "gamma");
+        if (c["target"]) s.compound.target = r.number(c["target"], "target");
+        if (c["tolerance"]) s.compound.tolerance = r.number(c["tolerance"], "tolerance");
+        if (c["phi"]) s.compound.phi = r.number(c["phi"], "phi");
+        if (c["check"]) {
+            const std::string how = doc.scalar(c["check"], "check");
+            if (how != "formula" && how != "macs")
+                doc.fail(c["check"], fmt::format("check: expected formula or macs, got '{}'", how));
+            s.compound.by_macs = how == "macs";
+        }
+    } else if (const auto sc = n["scale"]; sc) {
+        s.kind = Stage::Kind::scale;
+        doc.require_map(sc, "scale");
+        doc.check_keys(sc, {"from", "metric", "phi", "baselines"}, "scale");
+        if (!sc["from"] || !sc["phi"]) doc.fail(sc, "scale: needs from (a compound_search stage) and phi");
+        s.scale.from = doc.scalar(sc["from"], "from");
+        if (sc["metric"]) s.scale.metric = doc.scalar(sc["metric"], "metric");
+        if (!sc["phi"].IsSequence()) doc.fail(sc["phi"], "scale.phi: expected a list like [1, 2, 3]");
+        for (const auto& p : sc["phi"]) s.scale.phi.push_back(r.number(p, "phi"));
+        if (sc["baselines"]) s.scale.baselines = doc.as<bool>(sc["baselines"], "baselines", "true or false");
+    }
+    return s;
+}
+
+const std::vector<std::string> kMetrics = {"val_top1", "val_top5", "val_loss", "test_top1", "test_top5",
+                                           "test_loss", "train_eval_error", "train_eval_top1",
+                                           "train_loss", "train_top1"};
+
+}  // namespace
+
+Experiment parse_experiment(const std::string& text, const std::string& name) {
+    const YamlDoc doc = YamlDoc::load_string(text, name);
+    Reader r(doc);
+    const YAML::Node& root = doc.root();
+    doc.check_keys(root, {"name", "description", "seed", "defaults", "stages", "report"}, "an experiment");
+    Experiment e;
+    e.path = name;
+    if (!root["name"]) doc.fail(root, "missing key 'name'");
+    e.name = doc.scalar(root["name"], "name");
+    if (root["description"]) e.description = doc.scalar(root["description"], "description");
+    if (root["seed"]) e.seed = doc.as<std::uint64_t>(root["seed"], "seed", "an integer");
+    if (root["defaults"]) e.defaults = r.settings(root["defaults"], "defaults");
+    if (!root["stages"] || !root["stages"].IsSequence() || root["stages"].size() == 0)
+        doc.fail(root["stages"] ? root["stages"] : root, "key 'stages': expected a list of stages");
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < root["stages"].size(); ++i) {
+        const YAML::Node& n = root["stages"][i];
+        Stage s = read_stage(r, n, int(i));
+        if (!seen.insert(s.name).second) doc.fail(n, fmt::format("stage name '{}' is used twice", s.name));
+        for (const auto& dep : s.depends_on()) {
+            if (!seen.count(dep) || dep == s.name)
+                doc.fail(n, fmt::format("stage '{}' uses stage '{}', which is not an earlier stage", s.name, dep));
+        }
+        if (s.kind == Stage::Kind::scale) {
+            for (const auto& other : e.stages)
+                if (other.name == s.scale.from && other.kind != Stage::Kind::compound_search)
+                    doc.fail(n, fmt::format("scale.from: stage '{}' is not a compound_search", s.scale.from));
+        }
+        for (const std::string& m : {s.scale.metric, s.init_metric})
+            if (std::find(kMetrics.begin(), kMetrics.end(), m) == kMetrics.end())
+                doc.fail(n, fmt::format("unknown metric '{}'{}", m, did_you_mean(m, kMetrics)));
+        e.stages.push_back(std::move(s));
+    }
+    if (const auto rep = root["report"]; rep) {
+        doc.require_map(rep, "report");
+        doc.check_keys(rep, {"tables", "plots"}, "report");
+        auto stage_ok = [&](const YAML::Node& n, const std::string& st) {
+            if (!st.empty() && !seen.count(st)) doc.fail(n, fmt::format("no stage named '{}'", st));
+        };
+        for (const auto& t : rep["tables"]) {
+            doc.require_map(t, "a report table");
+            doc.check_keys(t, {"title", "stage", "rows", "columns", "metric"}, "a report table");
+            ReportTable rt;
+            if (t["title"]) rt.title = doc.scalar(t["title"], "title");
+            if (t["stage"]) rt.stage = doc.scalar(t["stage"], "stage");
+            if (!t["rows"]) doc.fail(t, "a report table needs rows (a setting)");
+            rt.rows = normalized(doc.scalar(t["rows"], "rows"));
+            if (t["columns"]) rt.columns = normalized(doc.scalar(t["columns"], "columns"));
+            if (t["metric"]) rt.metric = doc.scalar(t["metric"], "metric");
+            if (std::find(kMetrics.begin(), kMetrics.end(), rt.metric) == kMetrics.end())
+                doc.fail(t["metric"], fmt::format("unknown metric '{}'{}", rt.metric, did_you_mean(rt.metric, kMetrics)));
+            stage_ok(t, rt.stage);
+            e.tables.push_back(rt);
+        }
+        for (const auto& p : rep["plots"]) {
+            doc.require_map(p, "a report plot");
+            doc.check_keys(p, {"title", "stage", "kind", "metric", "x", "group"}, "a report plot");
+            ReportPlot rp;
+            if (p["title"]) rp.title = doc.scalar(p["title"], "title");
+            if (p["stage"]) rp.stage = doc.scalar(p["stage"], "stage");
+            if (p["kind"]) rp.kind = doc.scalar(p["kind"], "kind");
+            if (rp.kind != "curves" && rp.kind != "scatter")
+                doc.fail(p["kind"], fmt::format("plot kind: expected curves or scatter, got '{}'", rp.kind));
+            if (p["metric"]) rp.metric = doc.scalar(p["metric"], "metric");
+            if (std::find(kMetrics.begin(), kMetrics.end(), rp.metric) == kMetrics.end())
+                doc.fail(p["metric"], fmt::format("unknown metric '{}'{}", rp.metric, did_you_mean(rp.metric, kMetrics)));
+            rp.x = rp.kind == "curves" ? "epoch" : "macs";
+            if (p["x"]) rp.x = doc.scalar(p["x"], "x");
+            if (p["group"]) rp.group = normalized(doc.scalar(p["group"], "group"));
+            stage_ok(p, rp.stage);
+            e.plots.push_back(rp);
+        }
+    }
+    return e;
+}
+
+Experiment load_experiment(const std::string& path) { return parse_experiment(read_text_file(path), path); }
+
+}  // namespace deeper::search

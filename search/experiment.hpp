@@ -1,0 +1,76 @@
+#pragma once
+// An experiment file: defaults for every trial, then stages, each a space of trials (grid,
+// zip, list, random, the EfficientNet compound search, and phi-scaling from an earlier stage's
+// best), repeated over seeds; and the report it asks for. Loading validates everything
+// (file:line:column, the key, what was expected) before anything runs.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace deeper::search {
+
+using Settings = std::map<std::string, std::string>;  // train option or net knob -> value
+
+struct Range {
+    double min = 0, max = 0, step = 0;
+    std::vector<double> values() const;
+};
+
+struct CompoundSearch {
+    Range alpha, beta, gamma;
+    double target = 2.0, tolerance = 0.1, phi = 1.0;
+    bool by_macs = false;  // constraint on counted MACs of the rounded net, not the formula
+};
+
+struct ScaleFrom {
+    std::string from;                // the compound-search stage
+    std::string metric = "val_top1"; // how its best is chosen
+    std::vector<double> phi;
+    bool baselines = false;          // add depth-only, width-only, resolution-only at equal MACs
+};
+
+struct RandomDim {
+    std::string kind;                 // uniform | log_uniform | int | choice
+    double lo = 0, hi = 0;
+    std::vector<std::string> choices;
+};
+
+struct Stage {
+    enum class Kind { grid, zip, list, random, compound_search, scale };
+    std::string name;
+    Kind kind = Kind::grid;
+    std::vector<std::pair<std::string, std::vector<std::string>>> axes;  // grid, zip
+    std::vector<Settings> items;                                         // list
+    std::map<std::string, RandomDim> space;                              // random
+    int count = 0;                                                       // random
+    std::uint64_t random_seed = 0;
+    CompoundSearch compound;
+    ScaleFrom scale;
+    Settings settings;                 // stage-wide values over the defaults
+    std::vector<int> seeds = {0};      // repeats
+    std::string init_from, init_metric = "val_top1";  // transfer: best trial of a stage
+    int line = 0;                      // where the stage starts, for messages
+    std::vector<std::string> depends_on() const;
+};
+
+struct ReportTable {
+    std::string title, stage, rows, columns, metric = "test_top1";
+};
+struct ReportPlot {
+    std::string title, stage, kind = "curves", metric = "val_top1", x = "epoch", group;
+};
+
+struct Experiment {
+    std::string name, description, path;
+    std::uint64_t seed = 0;
+    Settings defaults;
+    std::vector<Stage> stages;
+    std::vector<ReportTable> tables;
+    std::vector<ReportPlot> plots;
+};
+
+Experiment load_experiment(const std::string& path);
+Experiment parse_experiment(const std::string& yaml_text, const std::string& name);
+
+}  // namespace deeper::search
