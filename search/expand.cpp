@@ -222,10 +222,11 @@ std::vector<Trial> expand(const Experiment& e, const Stage& s, const BestLookup*
     std::vector<std::string> swept;
     auto pts = points(e, s, best, swept);
     std::vector<Trial> trials;
-    if (s.seeds.size() > 1) swept.push_back("repeat");
     for (int repeat : s.seeds)
-        for (auto& [settings, labels] : pts)
+        for (auto [settings, labels] : pts) {
+            if (s.seeds.size() > 1) labels["repeat"] = std::to_string(repeat);
             trials.push_back(make_trial(e, s, int(trials.size()), settings, repeat, swept, labels));
+        }
     return trials;
 }
 

@@ -89,9 +89,8 @@ void run_check(const std::string& path, bool estimate) {
             const auto& d = datasets.at(c.data).train;
             nets::Graph g = trial_graph(c, d.classes, d.channels);
             std::string swept;
-            for (const auto& k : trial.swept)
-                swept += (swept.empty() ? "" : " ") + k + "=" +
-                         (k == "repeat" ? std::to_string(trial.repeat) : trial.settings.at(k));
+            for (const auto& k : trial.swept) swept += (swept.empty() ? "" : " ") + k + "=" + trial.settings.at(k);
+            for (const auto& [k, v] : trial.labels) swept += (swept.empty() ? "" : " ") + k + "=" + v;
             std::vector<std::string> row = {trial.id, swept, with_thousands(g.total_params()),
                                             with_thousands(g.total_macs())};
             if (estimate) {

@@ -60,20 +60,16 @@ std::vector<std::string> write_reports(const std::string& dir, const search::Exp
     std::vector<std::string> swept;
     for (const auto& r : records) {
         for (const auto& k : r.swept)
-            if (std::find(swept.begin(), swept.end(), k) == swept.end() && k != "repeat") swept.push_back(k);
+            if (std::find(swept.begin(), swept.end(), k) == swept.end()) swept.push_back(k);
         for (const auto& [k, v] : r.labels)
             if (std::find(swept.begin(), swept.end(), k) == swept.end()) swept.push_back(k);
     }
-    const bool has_repeat = std::any_of(records.begin(), records.end(), [](const TrialRecord& r) {
-        return std::find(r.swept.begin(), r.swept.end(), "repeat") != r.swept.end();
-    });
 
     Table t;
     for (const char* c : {"trial_id", "stage", "status", "error"}) t.add_column(c);
     t.add_column("net");
     for (const auto& k : swept)
         if (k != "net") t.add_column(k);
-    if (has_repeat) t.add_column("repeat");
     for (const char* c : {"seed", "params", "macs", "epochs", "train_loss", "train_eval_error", "val_loss",
                           "val_top1", "val_top5", "best_val_top1", "test_loss", "test_top1", "test_top5",
                           "wall_s", "train_img_per_s", "threads", "trials_in_parallel", "isa",
@@ -84,7 +80,6 @@ std::vector<std::string> write_reports(const std::string& dir, const search::Exp
                                         setting(r, "net")};
         for (const auto& k : swept)
             if (k != "net") row.push_back(setting(r, k));
-        if (has_repeat) row.push_back(setting(r, "repeat"));
         double best = NAN;
         for (const auto& ep : r.epochs)
             if (auto it = ep.find("val_top1"); it != ep.end() && !(it->second <= best)) best = it->second;
@@ -186,6 +181,7 @@ std::vector<std::string> write_reports(const std::string& dir, const search::Exp
         std::string swept_text;
         for (const auto& k : best->swept)
             if (k != "net") swept_text += (swept_text.empty() ? "" : ", ") + k + "=" + setting(*best, k);
+        for (const auto& [k, v] : best->labels) swept_text += (swept_text.empty() ? "" : ", ") + k + "=" + v;
         bt.add_row({st, best->id, setting(*best, "net"), swept_text, num(final_metric(*best, "val_top1")),
                     num(final_metric(*best, "test_top1")),
                     best->result.count("macs") ? num(best->result.at("macs")) : ""});

@@ -49,6 +49,15 @@ TEST_CASE("conv: grouped and depthwise, 5x5", "[engine][ops]") {
     both_layouts(b.finish());
 }
 
+TEST_CASE("conv: 8 channels, where the forward's layouts leave only reference backward kernels",
+          "[engine][ops]") {
+    // The forward keeps plain src and 16c-padded dst; backward passes pick their own layouts.
+    Builder b("narrow", Shape{8, 10, 10});
+    int x = b.conv(b.input(), 8, 3, 1, 1, false, "c1");
+    b.conv(x, 8, 3, 1, 1, true, "c2");
+    both_layouts(b.finish());
+}
+
 TEST_CASE("conv: depthwise on maps smaller than the kernel", "[engine][ops]") {
     // oneDNN 2.6 has only its reference backward-weights kernel here; the engine's own loop
     // takes over.

@@ -88,30 +88,46 @@ memory::desc ConvLayer::define(LayerContext& c) {
                                                               : LayerContext::Life::fwd);
     if (!c.training()) return dst;
     // Backward passes pin the forward's activation layouts, so nothing is reordered between.
+    auto is_ref = [](const auto& pd) { return std::string(pd.impl_info_str()).rfind("ref", 0) == 0; };
     if (train_weights_) {
         c.need_input_in_backward(0);
-        auto make = [&](algorithm alg) {
-            auto hint = make_fwd(alg, src, dst);
-            auto d = a_.bias ? convolution_backward_weights::desc(alg, src, any_desc(w_dims), b_md,
-                                                                  dst, strides, pad_l, pad_r)
-                             : convolution_backward_weights::desc(alg, src, any_desc(w_dims), dst,
-                                                                  strides, pad_l, pad_r);
-            return convolution_backward_weights::primitive_desc(d, c.attr(), c.eng(), hint, true);
+        auto make = [&](algorithm alg, const memory::desc& s, const memory::desc& d) {
+            auto hint = make_fwd(alg, s, d);
+            auto desc = a_.bias ? convolution_backward_weights::desc(alg, s, any_desc(w_dims), b_md,
+                                                                     d, strides, pad_l, pad_r)
+                                : convolution_backward_weights::desc(alg, s, any_desc(w_dims), d,
+                                                                     strides, pad_l, pad_r);
+            return convolution_backward_weights::primitive_desc(desc, c.attr(), c.eng(), hint, true);
         };
-        bwd_w_pd_ = make(algs.bwd_weights);
-        if (!bwd_w_pd_) bwd_w_pd_ = make(algorithm::convolution_direct);
+        bwd_w_pd_ = make(algs.bwd_weights, src, dst);
+        if (!bwd_w_pd_) bwd_w_pd_ = make(algorithm::convolution_direct, src, dst);
+        if (is_ref(bwd_w_pd_) && !plain) {
+            auto free = make(algorithm::convolution_direct, any_desc(id), any_desc(dst_dims));
+            if (free && !is_ref(free)) {
+                bwd_w_pd_ = free;
+                if (free.src_desc() != src) bwd_src_buf_ = c.buffer(free.src_desc(), LayerContext::Life::bwd);
+                if (free.diff_dst_desc() != dst) bwd_w_dy_buf_ = c.buffer(free.diff_dst_desc(), LayerContext::Life::bwd);
+            }
+        }
         c.scratchpad(bwd_w_pd_.scratchpad_desc());
         const bool depthwise = a_.groups == IC && a_.groups == a_.out_channels && !a_.bias;
-        own_dw_bwd_w_ = depthwise && std::string(bwd_w_pd_.impl_info_str()).rfind("ref", 0) == 0;
+        own_dw_bwd_w_ = depthwise && is_ref(bwd_w_pd_);
     }
     if (c.input_needs_grad(0)) {
-        auto make = [&](algorithm alg) {
-            auto hint = make_fwd(alg, src, dst);
-            convolution_backward_data::desc d(alg, src, any_desc(w_dims), dst, strides, pad_l, pad_r);
-            return convolution_backward_data::primitive_desc(d, c.attr(), c.eng(), hint, true);
+        auto make = [&](algorithm alg, const memory::desc& s, const memory::desc& d) {
+            auto hint = make_fwd(alg, s, d);
+            convolution_backward_data::desc desc(alg, s, any_desc(w_dims), d, strides, pad_l, pad_r);
+            return convolution_backward_data::primitive_desc(desc, c.attr(), c.eng(), hint, true);
         };
-        bwd_d_pd_ = make(algs.bwd_data);
-        if (!bwd_d_pd_) bwd_d_pd_ = make(algorithm::convolution_direct);
+        bwd_d_pd_ = make(algs.bwd_data, src, dst);
+        if (!bwd_d_pd_) bwd_d_pd_ = make(algorithm::convolution_direct, src, dst);
+        if (is_ref(bwd_d_pd_) && !plain) {
+            auto free = make(algorithm::convolution_direct, any_desc(id), any_desc(dst_dims));
+            if (free && !is_ref(free)) {
+                bwd_d_pd_ = free;
+                if (free.diff_dst_desc() != dst) bwd_d_dy_buf_ = c.buffer(free.diff_dst_desc(), LayerContext::Life::bwd);
+            }
+        }
         c.scratchpad(bwd_d_pd_.scratchpad_desc());
         c.set_diff_src_desc(0, bwd_d_pd_.diff_src_desc());
     }
@@ -138,8 +154,17 @@ void ConvLayer::bind(LayerContext& c) {
         dw_grad_ = c.grad_memory(weight_, c.store().info(weight_).plain);
     } else if (bwd_w_pd_) {
         bwd_w_ = convolution_backward_weights(bwd_w_pd_);
-        bwd_w_args_ = {{DNNL_ARG_SRC, src},
-                       {DNNL_ARG_DIFF_DST, c.diff_dst()},
+        memory w_src = src, w_dy = c.diff_dst();
+        if (bwd_src_buf_ >= 0) {
+            w_src = c.buffer_memory(bwd_src_buf_, bwd_w_pd_.src_desc());
+            bwd_w_prep_.push_back({reorder(src, w_src), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, w_src}}});
+        }
+        if (bwd_w_dy_buf_ >= 0) {
+            w_dy = c.buffer_memory(bwd_w_dy_buf_, bwd_w_pd_.diff_dst_desc());
+            bwd_w_prep_.push_back({reorder(c.diff_dst(), w_dy), {{DNNL_ARG_FROM, c.diff_dst()}, {DNNL_ARG_TO, w_dy}}});
+        }
+        bwd_w_args_ = {{DNNL_ARG_SRC, w_src},
+                       {DNNL_ARG_DIFF_DST, w_dy},
                        {DNNL_ARG_DIFF_WEIGHTS, c.grad_memory(weight_, bwd_w_pd_.diff_weights_desc())},
                        {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
         if (bias_ >= 0)
@@ -147,7 +172,12 @@ void ConvLayer::bind(LayerContext& c) {
     }
     if (bwd_d_pd_) {
         bwd_d_ = convolution_backward_data(bwd_d_pd_);
-        bwd_d_args_ = {{DNNL_ARG_DIFF_DST, c.diff_dst()},
+        memory d_dy = c.diff_dst();
+        if (bwd_d_dy_buf_ >= 0) {
+            d_dy = c.buffer_memory(bwd_d_dy_buf_, bwd_d_pd_.diff_dst_desc());
+            bwd_d_prep_.push_back({reorder(c.diff_dst(), d_dy), {{DNNL_ARG_FROM, c.diff_dst()}, {DNNL_ARG_TO, d_dy}}});
+        }
+        bwd_d_args_ = {{DNNL_ARG_DIFF_DST, d_dy},
                        {DNNL_ARG_WEIGHTS, c.weights(weight_, bwd_d_pd_.weights_desc())},
                        {DNNL_ARG_DIFF_SRC, c.diff_src(0)},
                        {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
@@ -199,11 +229,13 @@ void ConvLayer::backward(LayerContext& c) {
         c.finish_grads();
         c.count_backward_primitive();
     } else if (bwd_w_pd_) {
+        for (auto& [p, args] : bwd_w_prep_) p.execute(c.stream(), args);
         bwd_w_.execute(c.stream(), bwd_w_args_);
         c.finish_grads();
         c.count_backward_primitive();
     }
     if (bwd_d_pd_) {
+        for (auto& [p, args] : bwd_d_prep_) p.execute(c.stream(), args);
         bwd_d_.execute(c.stream(), bwd_d_args_);
         c.count_backward_primitive();
     }

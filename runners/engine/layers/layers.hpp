@@ -29,6 +29,11 @@ private:
     // (maps smaller than the kernel): a direct loop replaces it there.
     bool own_dw_bwd_w_ = false;
     memory dw_src_, dw_diff_dst_, dw_grad_;
+    // When the forward's layouts leave only oneDNN's reference backward kernels (e.g. 8-channel
+    // maps: plain src, 16c-padded dst), the backward passes take their own layouts and these
+    // reorders feed them.
+    int bwd_src_buf_ = -1, bwd_w_dy_buf_ = -1, bwd_d_dy_buf_ = -1;
+    std::vector<std::pair<dnnl::primitive, Args>> bwd_w_prep_, bwd_d_prep_;
 };
 
 // BN followed by its only consumer, a ReLU: one oneDNN primitive does both (fuse_norm_relu).

@@ -1,0 +1,139 @@
+// Sweeps end to end: failure isolation, resume after SIGKILL without lost or doubled rows,
+// reports rebuilt from the journal, and the CLI verbs.
+#include <catch2/catch.hpp>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "runners/experiment/journal.hpp"
+#include "runners/experiment/report.hpp"
+#include "runners/experiment/scheduler.hpp"
+#include "search/experiment.hpp"
+#include "support.hpp"
+
+using namespace deeper;
+using deeper::test::run_cli;
+using deeper::test::TempDir;
+
+namespace {
+
+std::string slurp(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::size_t lines(const std::string& s) { return std::count(s.begin(), s.end(), '\n'); }
+
+std::string experiment(const std::string& spec, int epochs, const std::string& lrs, int images = 600) {
+    return "name: sweep\nseed: 5\ndefaults:\n  spec: " + spec + "\n  data: synthetic:" + std::to_string(images) +
+           "\n  val_size: 100\n  train_eval_size: 100\n  epochs: " + std::to_string(epochs) +
+           "\n  batch: 50\n  augment: false\nstages:\n  - name: lrs\n    grid:\n      lr: [" + lrs + "]\n" +
+           "report:\n  tables:\n    - {rows: lr, metric: test_top1}\n";
+}
+
+const char* kNet = "type: plain\nlayers: [8, M, 16, M]\nclassifier: []\n";
+
+}  // namespace
+
+TEST_CASE("a diverging trial becomes a failed row and the others finish", "[sweep]") {
+    TempDir dir("sweep-fail");
+    const auto spec = dir.write("net.yaml", kNet);
+    const auto exp_path = dir.write("exp.yaml", experiment(spec, 2, "0.05, 1000000, 0.1"));
+    const search::Experiment e = search::load_experiment(exp_path);
+    runners::RunOptions o;
+    o.out = (dir.path() / "out").string();
+    o.jobs = 2;
+    o.threads_per_trial = 1;
+    o.progress = false;
+    const auto s = runners::run_experiment(e, o);
+    CHECK(s.done == 2);
+    CHECK(s.failed == 1);
+    runners::write_reports(o.out, &e);
+    const std::string csv = slurp(dir.path() / "out" / "results.csv");
+    CHECK(lines(csv) == 4);
+    CHECK_THAT(csv, Catch::Contains(",failed,diverged at epoch "));
+    CHECK(std::count(csv.begin(), csv.end(), '\n') == 4);
+    // Running again skips all three (a failure is final until --force).
+    const auto again = runners::run_experiment(e, o);
+    CHECK(again.skipped == 3);
+    CHECK(again.done + again.failed == 0);
+    const std::string md = slurp(dir.path() / "out" / "summary.md");
+    CHECK_THAT(md, Catch::Contains("## Failed trials") && Catch::Contains("| lr "));
+}
+
+TEST_CASE("a sweep killed with SIGKILL resumes with no lost and no duplicated rows", "[sweep][slow]") {
+    TempDir dir("sweep-kill");
+    const auto spec = dir.write("net.yaml", kNet);
+    const auto exp_path = dir.write("exp.yaml", experiment(spec, 6, "0.02, 0.05, 0.1", 12000));
+    const auto out = (dir.path() / "out").string();
+    const std::string cmd = std::string(DEEPER_BINARY) + " run " + exp_path + " --out " + out +
+                            " --jobs 1 --threads-per-trial 2 > " + (dir.path() / "log").string() + " 2>&1";
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), nullptr);
+        _exit(127);
+    }
+    // Kill it once one trial is done and the next is mid-way.
+    const auto journal = std::filesystem::path(out) / "journal" / "local.jsonl";
+    bool killed = false;
+    for (int i = 0; i < 1200 && !killed; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        const std::string j = slurp(journal);
+        const auto done = j.find("\"event\":\"done\"");
+        if (done != std::string::npos && j.find("\"event\":\"epoch\"", done) != std::string::npos) {
+            kill(pid, SIGKILL);
+            killed = true;
+        }
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    REQUIRE(killed);
+    CHECK(WIFSIGNALED(status));
+    auto r = run_cli("run " + exp_path + " --out " + out + " --jobs 1 --threads-per-trial 2");
+    INFO(r.out);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("skipped (finished before)"));
+    const std::string csv = slurp(std::filesystem::path(out) / "results.csv");
+    CHECK(lines(csv) == 4);  // header + 3 trials, each once
+    CHECK(std::count(csv.begin(), csv.end(), ',') > 0);
+    for (const char* status_text : {",done,"}) {
+        std::size_t n = 0, at = 0;
+        while ((at = csv.find(status_text, at)) != std::string::npos) ++n, ++at;
+        CHECK(n == 3);
+    }
+    const std::string curves = slurp(std::filesystem::path(out) / "curves.csv");
+    CHECK(lines(curves) == 1 + 3 * 6);  // every epoch of every trial exactly once
+}
+
+TEST_CASE("deeper check, run and report end to end", "[sweep][cli]") {
+    TempDir dir("sweep-cli");
+    const auto spec = dir.write("net.yaml", kNet);
+    const auto exp_path = dir.write("exp.yaml", experiment(spec, 1, "0.05, 0.1"));
+    auto c = run_cli("check " + exp_path);
+    INFO(c.out);
+    CHECK(c.exit_code == 0);
+    CHECK_THAT(c.out, Catch::Contains("stage 'lrs': 2 trial(s)") && Catch::Contains("est_time"));
+    const auto out = (dir.path() / "out").string();
+    auto r = run_cli("run " + exp_path + " --out " + out + " --jobs 2 --threads-per-trial 1");
+    CHECK(r.exit_code == 0);
+    for (const char* f : {"results.csv", "curves.csv", "summary.md", "plot1-lrs-val_top1.svg"})
+        CHECK(std::filesystem::exists(std::filesystem::path(out) / f));
+    const std::string before = slurp(std::filesystem::path(out) / "results.csv");
+    std::filesystem::remove(std::filesystem::path(out) / "results.csv");
+    auto rep = run_cli("report " + out + " --experiment " + exp_path);
+    CHECK(rep.exit_code == 0);
+    CHECK(slurp(std::filesystem::path(out) / "results.csv") == before);
+    // Bad files never run anything.
+    const auto bad = dir.write("bad.yaml", "name: x\nstages:\n  - grid: {lr: [0.1, x]}\n");
+    auto b = run_cli("run " + bad + " --out " + (dir.path() / "never").string());
+    CHECK(b.exit_code == 2);
+    CHECK_THAT(b.out, Catch::Contains("bad.yaml:3:22: option 'lr'"));
+    CHECK_FALSE(std::filesystem::exists(dir.path() / "never"));
+}

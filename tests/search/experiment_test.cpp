@@ -1,0 +1,163 @@
+// Experiment files: expansion, the compound-search constraint, and every error message.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <set>
+
+#include "nets/error.hpp"
+#include "search/expand.hpp"
+
+using namespace deeper::search;
+
+namespace {
+
+std::string error_of(const std::string& yaml) {
+    try {
+        parse_experiment(yaml, "exp.yaml");
+    } catch (const deeper::InputError& e) {
+        return e.what();
+    }
+    return "no error";
+}
+
+const char* kHeader = "name: t\ndefaults:\n  net: resnet8\n  data: synthetic\nstages:\n";
+
+}  // namespace
+
+TEST_CASE("grid, zip, list and random stages expand to the right trials", "[search][experiment]") {
+    const Experiment e = parse_experiment(std::string(kHeader) + R"(  - name: g
+    grid:
+      net: [resnet8, plain8, resnet14]
+      lr: [0.1, 0.01]
+    seeds: [0, 1]
+  - name: z
+    zip:
+      net: [vgg-a, vgg-b]
+      fc_width: [256, 512]
+  - name: l
+    list:
+      - {net: resnet8, lr: 0.3}
+      - {net: plain8}
+  - name: r
+    random:
+      count: 7
+      seed: 3
+      space:
+        lr: {log_uniform: [0.001, 0.1]}
+        width: {uniform: [0.25, 1.0]}
+        batch: {int: [16, 64]}
+        net: {choice: [resnet8, plain8]}
+)", "exp.yaml");
+    REQUIRE(e.stages.size() == 4);
+    const auto g = expand(e, e.stages[0]);
+    CHECK(g.size() == 3 * 2 * 2);
+    std::set<std::string> ids;
+    for (const auto& t : g) ids.insert(t.id);
+    CHECK(ids.size() == g.size());  // distinct trials, distinct ids
+    CHECK(g[0].settings.at("data") == "synthetic");  // defaults carried
+    const auto z = expand(e, e.stages[1]);
+    REQUIRE(z.size() == 2);  // paired, not a product
+    CHECK(z[0].settings.at("net") == "vgg-a");
+    CHECK(z[0].settings.at("fc_width") == "256");
+    CHECK(z[1].settings.at("fc_width") == "512");
+    const auto l = expand(e, e.stages[2]);
+    REQUIRE(l.size() == 2);
+    CHECK(l[0].settings.at("lr") == "0.3");
+    CHECK(l[1].settings.count("lr") == 0);
+    const auto r = expand(e, e.stages[3]);
+    REQUIRE(r.size() == 7);
+    for (const auto& t : r) {
+        const double lr = std::stod(t.settings.at("lr"));
+        CHECK(lr >= 0.001);
+        CHECK(lr <= 0.1);
+        const int batch = std::stoi(t.settings.at("batch"));
+        CHECK(batch >= 16);
+        CHECK(batch <= 64);
+    }
+    // Same file, same trials: ids and seeds do not depend on anything else.
+    const auto again = expand(e, e.stages[3]);
+    for (size_t i = 0; i < r.size(); ++i) {
+        CHECK(again[i].id == r[i].id);
+        CHECK(again[i].seed == r[i].seed);
+        CHECK(again[i].settings == r[i].settings);
+    }
+}
+
+TEST_CASE("the compound-search grid equals an independent enumeration", "[search][experiment]") {
+    CompoundSearch c;
+    c.alpha = {1.0, 1.4, 0.05};
+    c.beta = {1.0, 1.4, 0.05};
+    c.gamma = {1.0, 1.4, 0.05};
+    c.target = 2.0;
+    c.tolerance = 0.1;
+    const auto grid = compound_grid(c, {});
+    std::set<std::tuple<long, long, long>> expected, got;
+    for (int a = 100; a <= 140; a += 5)
+        for (int b = 100; b <= 140; b += 5)
+            for (int g = 100; g <= 140; g += 5) {
+                const double f = a / 100.0 * (b / 100.0) * (b / 100.0) * (g / 100.0) * (g / 100.0);
+                if (std::abs(f - 2.0) <= 0.1) expected.insert({a, b, g});
+            }
+    for (const auto& k : grid) got.insert({std::lround(k.alpha * 100), std::lround(k.beta * 100), std::lround(k.gamma * 100)});
+    CHECK(got == expected);
+    CHECK(expected.count({120, 110, 115}));  // the paper's choice satisfies it (1.92)
+    // The MAC-ratio check keeps only nets whose rounded counts land within the bound.
+    c.by_macs = true;
+    Settings proxy = {{"resolution", "64"}, {"width", "0.5"}};
+    for (const auto& k : compound_grid(c, proxy)) CHECK(std::abs(k.flops_ratio - 2.0) <= 0.1);
+}
+
+TEST_CASE("scale stages use the best of the search and add MAC-matched baselines", "[search][experiment]") {
+    const Experiment e = parse_experiment(R"(name: t
+defaults: {resolution: 64, width: 0.5, data: synthetic}
+stages:
+  - name: search
+    compound_search:
+      alpha: {min: 1.1, max: 1.3, step: 0.1}
+      beta: {min: 1.0, max: 1.2, step: 0.1}
+      gamma: {min: 1.0, max: 1.2, step: 0.1}
+  - name: scale
+    scale: {from: search, phi: [1, 2], baselines: true}
+)", "exp.yaml");
+    CHECK(needs_results(e.stages[1]));
+    CHECK(planned_count(e, e.stages[1]) == 8);
+    CHECK_THROWS(expand(e, e.stages[1]));
+    BestLookup best = [](const std::string& stage, const std::string& metric) {
+        CHECK(stage == "search");
+        CHECK(metric == "val_top1");
+        return std::optional<BestTrial>(BestTrial{"abc", {{"alpha", "1.2"}, {"beta", "1.1"}, {"gamma", "1.15"}}});
+    };
+    const auto trials = expand(e, e.stages[1], &best);
+    REQUIRE(trials.size() == 8);
+    CHECK(trials[0].labels.at("scaling") == "compound");
+    CHECK(trials[0].settings.at("alpha") == "1.2");
+    CHECK(trials[1].labels.at("scaling") == "depth");
+    CHECK(trials[2].labels.at("scaling") == "width");
+    CHECK(trials[3].labels.at("scaling") == "resolution");
+}
+
+TEST_CASE("experiment errors carry file:line:column, the key and what was expected", "[search][experiment]") {
+    CHECK_THAT(error_of("name: t\nstages:\n  - grid:\n      nett: [resnet8]\n"),
+               Catch::StartsWith("exp.yaml:4:7: unknown setting 'nett' (did you mean 'net'"));
+    CHECK(error_of("name: t\nstages:\n  - grid:\n      lr: [0.1, fast]\n") ==
+          "exp.yaml:4:17: option 'lr': expected a number >= 0, got 'fast'");
+    CHECK(error_of("name: t\nstages:\n  - grid:\n      width: [0.5, wide]\n") ==
+          "exp.yaml:4:20: knob 'width': expected a non-negative number, got 'wide'");
+    CHECK(error_of("name: t\nstagez: []\n") ==
+          "exp.yaml:2:1: unknown key 'stagez' in an experiment (did you mean 'stages'?)");
+    CHECK(error_of("name: t\nstages:\n  - zip:\n      net: [a, b]\n      lr: [0.1]\n") ==
+          "exp.yaml:5:11: zip: 'lr' has 1 values, the lists before it 2");
+    CHECK(error_of("name: t\nstages:\n  - grid: {lr: [0.1]}\n    list: [{lr: 0.1}]\n") ==
+          "exp.yaml:3:5: stage 'stage1': give exactly one of grid, zip, list, random, compound_search or scale");
+    CHECK(error_of("name: t\nstages:\n  - scale: {from: search, phi: [1]}\n") ==
+          "exp.yaml:3:5: stage 'stage1' uses stage 'search', which is not an earlier stage");
+    CHECK(error_of("name: t\nstages:\n  - compound_search:\n      alpha: {min: 1.0, max: 1.2}\n"
+                   "      beta: {min: 1.0, max: 1.2, step: 0.1}\n      gamma: {min: 1.0, max: 1.2, step: 0.1}\n") ==
+          "exp.yaml:4:14: alpha: missing 'step'");
+    CHECK(error_of("name: t\nstages:\n  - name: a\n    grid: {lr: [0.1]}\nreport:\n  tables:\n    - {rows: net, metric: accuracy}\n") ==
+          "exp.yaml:7:27: unknown metric 'accuracy'");
+    CHECK(error_of("name: t\nstages:\n  - grid: {lr: [0.1]}\n    seeds: 3\n") ==
+          "exp.yaml:4:12: 'seeds': expected a list of integers like [0, 1, 2]");
+    CHECK(error_of("name: t\nstages: [\n") .rfind("exp.yaml:", 0) == 0);
+    CHECK(error_of("stages: [{grid: {lr: [0.1]}}]\n") == "exp.yaml:1:1: missing key 'name'");
+}
