@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The main job on a fresh Debian 12 machine: install what is missing, build, and run it.
+# The main job on a fresh Debian 12 machine: install what is missing, build, and run the
+# quickstart experiment (a small real sweep on Fashion-MNIST, about 3 minutes on 2 cores).
+# Results land in results/quickstart/ (results.csv, curves.csv, summary.md, SVG plots).
+# Run it again and finished trials are skipped; pass --force to re-run them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh release
-# MobileNet's Table 8: mult-adds and parameters of MobileNet, GoogLeNet and VGG16.
-build/release/deeper count mobilenet-v1 googlenet vgg-d --format md
+build/release/deeper run experiments/quickstart.yaml --out results/quickstart "$@"
+cat results/quickstart/summary.md

@@ -28,8 +28,23 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::atomic<bool> g_stop{false};
+std::atomic<bool> g_stop{false}, g_requeue{false};
 extern "C" void on_stop(int) { g_stop.store(true); }
+// SLURM's warning signal before a time limit or preemption (sbatch --signal=B:USR1@120):
+// checkpoint, then put this array task back in the queue.
+extern "C" void on_warning(int) {
+    g_requeue.store(true);
+    g_stop.store(true);
+}
+
+// The experiment as run, kept beside its results (status and report read it).
+void keep_experiment_copy(const std::string& path, const std::string& out) {
+    fs::create_directories(out);
+    const fs::path copy = fs::path(out) / "experiment.yaml";
+    std::error_code ec;
+    if (fs::exists(copy) && fs::equivalent(path, copy, ec)) return;
+    fs::copy_file(path, copy, fs::copy_options::overwrite_existing);
+}
 
 nets::Graph trial_graph(const search::TrainConfig& c, int classes, int in_channels) {
     nets::NetOptions o = c.knobs;
@@ -126,9 +141,9 @@ void add_experiment_commands(CLI::App& app) {
     }
     {
         struct Args {
-            std::string path, out, shard;
+            std::string path, out, shard, stage;
             int jobs = 0, threads = 0;
-            bool force = false, no_report = false;
+            bool force = false, no_report = false, trial_failures_ok = false;
         };
         auto a = std::make_shared<Args>();
         auto* cmd = app.add_subcommand("run", "Run an experiment (resumes from its journal)");
@@ -139,6 +154,9 @@ void add_experiment_commands(CLI::App& app) {
         cmd->add_option("--shard", a->shard, "i/N: run only shard i of N (default from SLURM_ARRAY_TASK_ID/COUNT)");
         cmd->add_flag("--force", a->force, "re-run finished trials");
         cmd->add_flag("--no-report", a->no_report, "do not write the reports at the end");
+        cmd->add_option("--stage", a->stage, "run only this stage");
+        cmd->add_flag("--trial-failures-ok", a->trial_failures_ok,
+                      "exit 0 when trials failed but the run itself did not (SLURM array tasks)");
         cmd->callback([a] {
             const search::Experiment e = search::load_experiment(a->path);
             RunOptions o;
@@ -164,18 +182,34 @@ void add_experiment_commands(CLI::App& app) {
                     o.shard_index >= o.shard_count)
                     throw InputError(fmt::format("--shard '{}': expected i/N with 0 <= i < N", shard));
             }
+            if (!a->stage.empty()) {
+                bool found = false;
+                for (const auto& st : e.stages) found = found || st.name == a->stage;
+                if (!found) throw InputError(fmt::format("--stage {}: no such stage in {}", a->stage, a->path));
+                o.only_stage = a->stage;
+            }
+            keep_experiment_copy(a->path, o.out);
             o.stop = &g_stop;
             std::signal(SIGINT, on_stop);
             std::signal(SIGTERM, on_stop);
+            std::signal(SIGUSR1, on_warning);
             const RunSummary s = run_experiment(e, o);
             std::cout << fmt::format("{}: {} done, {} failed, {} skipped (finished before), {} interrupted; "
                                      "{} trial(s) at once x {} thread(s)\n",
                                      e.name, s.done, s.failed, s.skipped, s.interrupted, s.jobs, s.threads_per_trial);
             if (!a->no_report && o.shard_count == 1)
                 for (const auto& f : write_reports(o.out, &e)) std::cout << "wrote " << f << '\n';
+            if (g_requeue.load()) {
+                const char* job = std::getenv("SLURM_JOB_ID");
+                if (job) {
+                    std::cout << "warning signal: checkpointed; requeueing job " << job << std::endl;
+                    if (std::system(fmt::format("scontrol requeue {}", job).c_str()) == 0) return;
+                }
+            }
             if (s.interrupted || g_stop.load())
                 throw RunError("interrupted: running trials were checkpointed; run the same command to resume");
-            if (s.failed) throw RunError(fmt::format("{} trial(s) failed (see results.csv)", s.failed));
+            if (s.failed && !a->trial_failures_ok)
+                throw RunError(fmt::format("{} trial(s) failed (see results.csv)", s.failed));
         });
     }
     {

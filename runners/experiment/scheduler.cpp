@@ -165,7 +165,7 @@ RunSummary run_experiment(const search::Experiment& e, const RunOptions& o) {
     const int cores = available_cores();
     std::vector<Trial> known;
     for (const auto& s : e.stages)
-        if (!search::needs_results(s))
+        if (!search::needs_results(s) && (o.only_stage.empty() || s.name == o.only_stage))
             for (auto& t : search::expand(e, s)) known.push_back(std::move(t));
     auto [K, T] = default_packing(known, cores);
     if (o.jobs > 0) K = o.jobs;
@@ -266,6 +266,7 @@ RunSummary run_experiment(const search::Experiment& e, const RunOptions& o) {
 
     auto run_stage = [&](const search::Stage& s) {
         if (o.stop && o.stop->load()) return;
+        if (!o.only_stage.empty() && s.name != o.only_stage) return;
         std::vector<Trial> trials;
         try {
             trials = search::needs_results(s) ? search::expand(e, s, &best) : search::expand(e, s);

@@ -16,6 +16,7 @@ struct RunOptions {
     int threads_per_trial = 0;   // T (0: likewise)
     bool force = false;          // re-run finished trials
     int shard_index = 0, shard_count = 1;  // run only the trials of this shard
+    std::string only_stage;      // run only this stage (the others' results come from the journal)
     const std::atomic<bool>* stop = nullptr;
     bool progress = true;
 };

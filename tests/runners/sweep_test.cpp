@@ -12,6 +12,7 @@
 #include "runners/experiment/journal.hpp"
 #include "runners/experiment/report.hpp"
 #include "runners/experiment/scheduler.hpp"
+#include "search/expand.hpp"
 #include "search/experiment.hpp"
 #include "support.hpp"
 
@@ -70,7 +71,7 @@ TEST_CASE("a diverging trial becomes a failed row and the others finish", "[swee
 TEST_CASE("a sweep killed with SIGKILL resumes with no lost and no duplicated rows", "[sweep][slow]") {
     TempDir dir("sweep-kill");
     const auto spec = dir.write("net.yaml", kNet);
-    const auto exp_path = dir.write("exp.yaml", experiment(spec, 6, "0.02, 0.05, 0.1", 12000));
+    const auto exp_path = dir.write("exp.yaml", experiment(spec, 6, "0.02, 0.05, 0.1", 5000));
     const auto out = (dir.path() / "out").string();
     const std::string cmd = std::string(DEEPER_BINARY) + " run " + exp_path + " --out " + out +
                             " --jobs 1 --threads-per-trial 2 > " + (dir.path() / "log").string() + " 2>&1";
@@ -83,7 +84,7 @@ TEST_CASE("a sweep killed with SIGKILL resumes with no lost and no duplicated ro
     // Kill it once one trial is done and the next is mid-way.
     const auto journal = std::filesystem::path(out) / "journal" / "local.jsonl";
     bool killed = false;
-    for (int i = 0; i < 1200 && !killed; ++i) {
+    for (int i = 0; i < 4800 && !killed; ++i) {  // up to 4 minutes
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
         const std::string j = slurp(journal);
         const auto done = j.find("\"event\":\"done\"");
@@ -136,4 +137,45 @@ TEST_CASE("deeper check, run and report end to end", "[sweep][cli]") {
     CHECK(b.exit_code == 2);
     CHECK_THAT(b.out, Catch::Contains("bad.yaml:3:22: option 'lr'"));
     CHECK_FALSE(std::filesystem::exists(dir.path() / "never"));
+}
+
+TEST_CASE("the shard split puts every trial in exactly one shard, the same every run", "[sweep][slurm]") {
+    std::vector<std::string> ids;
+    for (int i = 0; i < 500; ++i) ids.push_back(search::short_hash("trial " + std::to_string(i)));
+    for (int n : {1, 2, 3, 7, 16}) {
+        std::vector<int> per_shard(n, 0);
+        for (const auto& id : ids) {
+            const int s = runners::shard_of(id, n);
+            REQUIRE(s >= 0);
+            REQUIRE(s < n);
+            CHECK(runners::shard_of(id, n) == s);  // stable
+            ++per_shard[s];
+        }
+        for (int c : per_shard) CHECK(c > 500 / n / 2);  // and spread
+    }
+    CHECK(runners::shard_of("3806b9d7c2", 4) == runners::shard_of(std::string("3806b9d7c2"), 4));
+}
+
+TEST_CASE("deeper submit --dry-run writes one array per stage, chained, and a report job", "[sweep][slurm][cli]") {
+    TempDir dir("submit");
+    const auto spec = dir.write("net.yaml", kNet);
+    const auto exp_path = dir.write("exp.yaml", experiment(spec, 1, "0.05, 0.1, 0.2"));
+    const auto out = (dir.path() / "out").string();
+    auto r = run_cli("submit " + exp_path + " --out " + out + " --shards 2 --cpus-per-task 1 --time 0:30:00 "
+                     "--partition debug --sbatch-arg=--qos=low --dry-run");
+    INFO(r.out);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("stage lrs: 3 trial(s) in 2 array task(s)"));
+    CHECK_THAT(r.out, Catch::Contains("--dependency=afterok:<stage1-lrs>"));  // the report waits
+    const std::string script = slurp(std::filesystem::path(out) / "slurm" / "stage1-lrs.sbatch");
+    for (const char* line : {"#SBATCH --array=0-1", "#SBATCH --cpus-per-task=1", "#SBATCH --time=0:30:00",
+                             "#SBATCH --partition=debug", "#SBATCH --qos=low", "#SBATCH --requeue",
+                             "#SBATCH --signal=B:USR1@120", "--shard \"$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT\"",
+                             "--stage 'lrs'"})
+        CHECK_THAT(script, Catch::Contains(line));
+    CHECK(std::filesystem::exists(std::filesystem::path(out) / "slurm" / "report.sbatch"));
+    // status works before anything ran, from the kept experiment copy
+    auto s = run_cli("status " + out);
+    CHECK(s.exit_code == 0);
+    CHECK_THAT(s.out, Catch::Contains("lrs") && Catch::Contains("3"));
 }

@@ -105,7 +105,7 @@ TEST_CASE("a stopped run resumes to the same metrics as an uninterrupted one", "
     CHECK_THROWS_WITH(train(other, true), Catch::Contains("made with another config"));
 }
 
-TEST_CASE("--init loads matching tensors and --freeze encoder trains only the head", "[train][slow]") {
+TEST_CASE("transfer: --init loads matching tensors, --freeze encoder trains only the head", "[train][slow]") {
     TempDir dir("transfer");
     const auto spec = dir.write("net.yaml", kSpec);
     TrainConfig a = small_cnn(spec, (dir.path() / "a").string());

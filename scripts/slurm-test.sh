@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Integration test of `deeper submit` against a real single-node SLURM (slurmctld + slurmd +
+# munge from Debian's packages), which this script starts and stops. Checks:
+#  1. a two-stage experiment (the second starts from the first's best checkpoint) submitted as
+#     job arrays over shards, chained, with a report job: every trial done once, in one results.csv;
+#  2. a running array task requeued with `scontrol requeue`, and another sent SLURM's warning
+#     signal (USR1, it checkpoints and requeues itself): no trial lost, none counted twice.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+deeper="$root/build/release/deeper"
+[ -x "$deeper" ] || scripts/build.sh release >/dev/null
+work=$(mktemp -d /tmp/deeper-slurm-XXXXXX)
+passed=0
+failed=0
+cleanup() {
+  scancel --user="$(id -un)" >/dev/null 2>&1 || true
+  scripts/slurm-local.sh stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+check() {  # check NAME COMMAND...
+  local name=$1; shift
+  if "$@"; then passed=$((passed + 1)); echo "ok: $name"; else failed=$((failed + 1)); echo "FAILED: $name"; fi
+}
+wait_for_queue_empty() {  # bounded poll of squeue
+  local deadline=$((SECONDS + $1))
+  while [ $SECONDS -lt $deadline ]; do
+    [ -z "$(squeue -h -o %i 2>/dev/null)" ] && return 0
+    sleep 1
+  done
+  echo "queue not empty after $1 s:"; squeue; return 1
+}
+rows_with() { tail -n +2 "$1" | grep -c -- "$2" || true; }
+
+scripts/slurm-local.sh start
+
+cat > "$work/net.yaml" <<'YAML'
+type: plain
+layers: [8, M, 16, M]
+classifier: []
+YAML
+
+# ---- 1. two chained stages as arrays ----
+cat > "$work/two-stage.yaml" <<YAML
+name: slurm-two-stage
+seed: 3
+defaults: {spec: $work/net.yaml, data: "synthetic:600", val_size: 100, train_eval_size: 100,
+           epochs: 2, batch: 50, augment: false}
+stages:
+  - name: first
+    grid: {lr: [0.02, 0.05, 0.1]}
+  - name: second
+    init_from: first
+    grid: {lr: [0.01, 0.03]}
+report:
+  tables: [{rows: lr, metric: test_top1}]
+YAML
+"$deeper" submit "$work/two-stage.yaml" --out "$work/two" --shards 2 --cpus-per-task 1
+check "two-stage sweep finishes" wait_for_queue_empty 300
+check "results.csv has 5 trials, all done" test "$(rows_with "$work/two/results.csv" ',done,')" = 5
+check "results.csv has no other rows" test "$(tail -n +2 "$work/two/results.csv" | wc -l)" = 5
+check "each stage ran as its own shards" test "$(ls "$work/two/journal" | wc -l)" = 2
+check "the second stage started from the first's checkpoint" grep -q '"init":"trial:' "$work/two/journal/"*.jsonl
+check "summary.md written by the report job" test -s "$work/two/summary.md"
+"$deeper" status "$work/two"
+
+# ---- 2. requeue: one task by scontrol, one by the warning signal ----
+cat > "$work/requeue.yaml" <<YAML
+name: slurm-requeue
+seed: 4
+defaults: {spec: $work/net.yaml, data: "synthetic:20000", val_size: 200, train_eval_size: 200,
+           epochs: 8, batch: 50, augment: false}
+stages:
+  - name: long
+    grid: {lr: [0.02, 0.05]}
+YAML
+"$deeper" submit "$work/requeue.yaml" --out "$work/rq" --shards 2 --cpus-per-task 1
+# wait until both trials have written an epoch (both tasks running), then interrupt them
+trials_with_epochs() {
+  cat "$work/rq/journal/"*.jsonl 2>/dev/null | grep '"event":"epoch"' | grep -o '"trial":"[0-9a-f]*"' | sort -u | wc -l
+}
+deadline=$((SECONDS + 240))
+while [ $SECONDS -lt $deadline ] && [ "$(trials_with_epochs)" -lt 2 ]; do sleep 0.5; done
+squeue -o "%i %A %T"
+check "both tasks were mid-run" test "$(cat "$work/rq/journal/"*.jsonl | grep -c '"event":"done"')" = 0
+# per-task job ids (%A), read while both run: array notation stops resolving after a requeue
+task0=$(squeue -h -t R -o "%i %A" | awk '$1 ~ /_0$/ {print $2}')
+task1=$(squeue -h -t R -o "%i %A" | awk '$1 ~ /_1$/ {print $2}')
+check "both array tasks running" test -n "$task0" -a -n "$task1"
+scontrol requeue "$task0"
+scancel --signal=USR1 --batch "$task1"
+check "requeued sweep finishes" wait_for_queue_empty 420
+"$deeper" report "$work/rq" --experiment "$work/requeue.yaml" >/dev/null
+check "both trials done once" test "$(rows_with "$work/rq/results.csv" ',done,')" = 2
+check "no duplicated trial rows" test "$(tail -n +2 "$work/rq/results.csv" | wc -l)" = 2
+epoch_col=$(head -n 1 "$work/rq/curves.csv" | tr ',' '\n' | grep -n '^epoch$' | cut -d: -f1)
+check "every epoch once in curves.csv" test "$(tail -n +2 "$work/rq/curves.csv" | cut -d, -f"1,$epoch_col" | sort | uniq -d | wc -l)" = 0
+check "all 2 x 8 epochs present" test "$(tail -n +2 "$work/rq/curves.csv" | wc -l)" = 16
+grep -h -o "\"event\":\"[a-z]*\",\"trial\":\"[0-9a-f]*\"" "$work/rq/journal/"*.jsonl | sort | uniq -c
+check "both trials were started again after the interruption" test "$(cat "$work/rq/journal/"*.jsonl | grep -c '"event":"start"')" -ge 4
+check "the warning signal made a task checkpoint and requeue itself" grep -q '"event":"interrupted"' "$work/rq/journal/"*.jsonl
+check "resumed from checkpoints, not from scratch" grep -q '"resume_epoch":[1-9]' "$work/rq/journal/"*.jsonl
+"$deeper" status "$work/rq"
+
+echo "slurm: $passed passed, $failed failed"
+[ "$failed" = 0 ]
