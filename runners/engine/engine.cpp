@@ -15,31 +15,27 @@ Engine::Engine(nets::Graph g, EngineOptions o)
 
 Engine::~Engine() = default;
 
-CompiledNet& Engine::train_net() {
-    if (!train_) {
-        CompileOptions c;
-        c.batch = opt_.batch;
-        c.training = true;
-        c.plain_layouts = opt_.plain_layouts;
+CompileOptions Engine::compile_options(bool training) const {
+    CompileOptions c;
+    c.batch = opt_.batch;
+    c.training = training;
+    c.plain_layouts = opt_.plain_layouts;
+    c.conv_algorithm = opt_.conv_algorithm;
+    c.seed = opt_.seed;
+    if (training) {
         c.input_grad = opt_.input_grad;
-        c.conv_algorithm = opt_.conv_algorithm;
         c.frozen = opt_.frozen;
-        c.seed = opt_.seed;
-        train_ = std::make_unique<CompiledNet>(graph_, c, store_, eng_, stream_);
     }
+    return c;
+}
+
+CompiledNet& Engine::train_net() {
+    if (!train_) train_ = std::make_unique<CompiledNet>(graph_, compile_options(true), store_, eng_, stream_);
     return *train_;
 }
 
 CompiledNet& Engine::infer_net() {
-    if (!infer_) {
-        CompileOptions c;
-        c.batch = opt_.batch;
-        c.training = false;
-        c.plain_layouts = opt_.plain_layouts;
-        c.conv_algorithm = opt_.conv_algorithm;
-        c.seed = opt_.seed;
-        infer_ = std::make_unique<CompiledNet>(graph_, c, store_, eng_, stream_);
-    }
+    if (!infer_) infer_ = std::make_unique<CompiledNet>(graph_, compile_options(false), store_, eng_, stream_);
     return *infer_;
 }
 

@@ -64,6 +64,7 @@ public:
     dnnl::stream& stream() { return stream_; }
 
 private:
+    CompileOptions compile_options(bool training) const;
     nets::Graph graph_;
     EngineOptions opt_;
     int threads_ = 1;

@@ -15,6 +15,7 @@ using deeper::runners::Engine;
 using deeper::runners::EngineOptions;
 using deeper::test::gradcheck;
 using deeper::test::GradcheckOptions;
+using deeper::test::gradcheck_both_layouts;
 
 namespace {
 
@@ -26,12 +27,6 @@ Graph tiny_resnet(const char* name) {
     return build_net(name, o);
 }
 
-void both_layouts(const Graph& g, GradcheckOptions o = {}) {
-    o.plain_layouts = false;
-    gradcheck(g, o);
-    o.plain_layouts = true;
-    gradcheck(g, o);
-}
 
 }  // namespace
 
@@ -39,7 +34,7 @@ TEST_CASE("tiny CIFAR ResNet with option-A shortcuts", "[engine][nets]") {
     GradcheckOptions o;
     o.batch = 4;
     o.fwd_rtol = 1e-3;
-    both_layouts(tiny_resnet("resnet8"), o);
+    gradcheck_both_layouts(tiny_resnet("resnet8"), o);
 }
 
 TEST_CASE("tiny plain net and option-B shortcuts", "[engine][nets]") {
@@ -74,7 +69,7 @@ TEST_CASE("an Inception module with 1x1 reductions", "[engine][nets]") {
     y = b.global_avg_pool(y);
     b.linear(y, 5, true, "fc");
     GradcheckOptions o;
-    both_layouts(b.finish(), o);
+    gradcheck_both_layouts(b.finish(), o);
 }
 
 TEST_CASE("MBConv blocks with squeeze-excitation and swish", "[engine][nets]") {
@@ -89,7 +84,7 @@ TEST_CASE("MBConv blocks with squeeze-excitation and swish", "[engine][nets]") {
     GradcheckOptions o;
     o.batch = 4;
     o.fwd_rtol = 1e-3;
-    both_layouts(build_mbconv_net(d), o);
+    gradcheck_both_layouts(build_mbconv_net(d), o);
 }
 
 TEST_CASE("VGG-style net with LRN, max pooling and an FC classifier", "[engine][nets]") {
@@ -100,7 +95,7 @@ TEST_CASE("VGG-style net with LRN, max pooling and an FC classifier", "[engine][
     d.dropout = 0;
     d.resolution = 8;
     d.classes = 5;
-    both_layouts(build_vgg_net(d));
+    gradcheck_both_layouts(build_vgg_net(d));
 }
 
 TEST_CASE("a frozen prefix gets no gradient and runs no backward primitive", "[engine][freeze]") {

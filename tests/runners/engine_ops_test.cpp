@@ -8,24 +8,14 @@
 using namespace deeper::nets;
 using deeper::test::gradcheck;
 using deeper::test::GradcheckOptions;
-
-namespace {
-
-void both_layouts(const Graph& g, GradcheckOptions o = {}) {
-    o.plain_layouts = false;
-    gradcheck(g, o);
-    o.plain_layouts = true;
-    gradcheck(g, o);
-}
-
-}  // namespace
+using deeper::test::gradcheck_both_layouts;
 
 TEST_CASE("conv: plain, strided, padded, with bias", "[engine][ops]") {
     Builder b("conv", Shape{3, 7, 7});
     int x = b.conv(b.input(), 16, 3, 1, 1, true, "c1");
     x = b.conv(x, 8, 3, 2, 1, false, "c2");
     x = b.conv(x, 16, 1, 1, 1, true, "c3");
-    both_layouts(b.finish());
+    gradcheck_both_layouts(b.finish());
 }
 
 TEST_CASE("conv: Winograd and direct in every pass", "[engine][ops]") {
@@ -46,7 +36,7 @@ TEST_CASE("conv: grouped and depthwise, 5x5", "[engine][ops]") {
     Builder b("grouped", Shape{16, 6, 6});
     int x = b.conv(b.input(), 32, 3, 1, 2, false, "grouped");
     x = b.conv(x, 32, 5, 2, 32, false, "depthwise");
-    both_layouts(b.finish());
+    gradcheck_both_layouts(b.finish());
 }
 
 TEST_CASE("conv: 8 channels, where the forward's layouts leave only reference backward kernels",
@@ -55,7 +45,7 @@ TEST_CASE("conv: 8 channels, where the forward's layouts leave only reference ba
     Builder b("narrow", Shape{8, 10, 10});
     int x = b.conv(b.input(), 8, 3, 1, 1, false, "c1");
     b.conv(x, 8, 3, 1, 1, true, "c2");
-    both_layouts(b.finish());
+    gradcheck_both_layouts(b.finish());
 }
 
 TEST_CASE("conv: depthwise on maps smaller than the kernel", "[engine][ops]") {
@@ -64,7 +54,7 @@ TEST_CASE("conv: depthwise on maps smaller than the kernel", "[engine][ops]") {
     Builder b("small-depthwise", Shape{32, 2, 2});
     int x = b.conv(b.input(), 32, 5, 1, 32, false, "dw5");
     b.conv(x, 32, 3, 1, 32, false, "dw3");
-    both_layouts(b.finish());
+    gradcheck_both_layouts(b.finish());
 }
 
 TEST_CASE("batchnorm alone and fused with ReLU", "[engine][ops]") {
@@ -75,7 +65,7 @@ TEST_CASE("batchnorm alone and fused with ReLU", "[engine][ops]") {
     GradcheckOptions o;
     o.batch = 4;
     o.fwd_rtol = 1e-3;
-    both_layouts(b.finish(), o);
+    gradcheck_both_layouts(b.finish(), o);
 }
 
 TEST_CASE("activations: relu, relu6, swish, sigmoid", "[engine][ops]") {
@@ -84,7 +74,7 @@ TEST_CASE("activations: relu, relu6, swish, sigmoid", "[engine][ops]") {
         int x = b.conv(b.input(), 16, 3, 1, 1, true, "conv");
         x = b.activation(x, act, "act");
         x = b.conv(x, 16, 1, 1, 1, false, "after");
-        both_layouts(b.finish());
+        gradcheck_both_layouts(b.finish());
     }
 }
 
@@ -93,7 +83,7 @@ TEST_CASE("pooling: overlapping max 3x3/2 in ceil mode, average, global average"
     int x = b.max_pool(b.input(), 3, 2, 0, true, "max");
     x = b.avg_pool(x, 3, 1, 1, false, "avg");
     x = b.global_avg_pool(x, "gap");
-    both_layouts(b.finish());
+    gradcheck_both_layouts(b.finish());
 }
 
 TEST_CASE("local response normalization", "[engine][ops]") {
@@ -102,7 +92,7 @@ TEST_CASE("local response normalization", "[engine][ops]") {
     LrnAttrs a;
     a.alpha = 0.5f;  // large enough to matter on unit-scale inputs
     x = b.lrn(x, a);
-    both_layouts(b.finish());
+    gradcheck_both_layouts(b.finish());
 }
 
 TEST_CASE("linear on 4D (flatten) and 2D inputs", "[engine][ops]") {
@@ -110,7 +100,7 @@ TEST_CASE("linear on 4D (flatten) and 2D inputs", "[engine][ops]") {
     int x = b.flatten(b.input());
     x = b.linear(x, 20, true, "fc1");
     x = b.linear(x, 10, false, "fc2");
-    both_layouts(b.finish());
+    gradcheck_both_layouts(b.finish());
 }
 
 TEST_CASE("residual add and the option-A zero-padded shortcut", "[engine][ops]") {
@@ -119,7 +109,7 @@ TEST_CASE("residual add and the option-A zero-padded shortcut", "[engine][ops]")
     int y = b.conv(x, 32, 3, 2, 1, false, "conv");
     int s = b.zero_pad_shortcut(x, 32, 2);
     b.add(y, s);
-    both_layouts(b.finish());
+    gradcheck_both_layouts(b.finish());
 }
 
 TEST_CASE("squeeze-and-excitation channel scale", "[engine][ops]") {
@@ -131,7 +121,7 @@ TEST_CASE("squeeze-and-excitation channel scale", "[engine][ops]") {
     p = b.conv(p, 16, 1, 1, 1, true, "expand");
     p = b.activation(p, Op::sigmoid, "gate");
     b.channel_scale(x, p);
-    both_layouts(b.finish());
+    gradcheck_both_layouts(b.finish());
 }
 
 TEST_CASE("concat along channels, aligned and unaligned", "[engine][ops]") {
@@ -142,7 +132,7 @@ TEST_CASE("concat along channels, aligned and unaligned", "[engine][ops]") {
         int c = b.conv(x, 16, 3, 1, 1, false, "b");
         int d = b.max_pool(x, 3, 1, 1, false, "pool");
         b.conv(b.concat({a, c, d}), 8, 1, 1, 1, false, "after");
-        both_layouts(b.finish());
+        gradcheck_both_layouts(b.finish());
     }
 }
 
@@ -155,5 +145,5 @@ TEST_CASE("dropout and drop-connect: gradients through a fixed mask", "[engine][
     GradcheckOptions o;
     o.batch = 4;
     o.engine_differences = true;  // the reference draws no masks; see the mask test
-    both_layouts(b.finish(), o);
+    gradcheck_both_layouts(b.finish(), o);
 }

@@ -19,15 +19,9 @@
 using namespace deeper;
 using deeper::test::run_cli;
 using deeper::test::TempDir;
+using deeper::test::slurp;
 
 namespace {
-
-std::string slurp(const std::filesystem::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 std::size_t lines(const std::string& s) { return std::count(s.begin(), s.end(), '\n'); }
 

@@ -14,15 +14,9 @@
 
 using namespace deeper::runners;
 using deeper::test::TempDir;
+using deeper::test::slurp;
 
 namespace {
-
-std::string slurp(const std::filesystem::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 // metrics.csv without the timing columns (epoch_s, img_per_s)
 std::string metrics_without_time(const std::filesystem::path& p) {

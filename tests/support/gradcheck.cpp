@@ -157,4 +157,11 @@ void gradcheck(const nets::Graph& g, const GradcheckOptions& o) {
     }
 }
 
+void gradcheck_both_layouts(const nets::Graph& g, GradcheckOptions o) {
+    o.plain_layouts = false;
+    gradcheck(g, o);
+    o.plain_layouts = true;
+    gradcheck(g, o);
+}
+
 }  // namespace deeper::test

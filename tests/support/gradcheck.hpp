@@ -28,5 +28,7 @@ struct GradcheckOptions {
 
 // Runs every check, reporting failures through Catch2.
 void gradcheck(const nets::Graph& g, const GradcheckOptions& o = {});
+// The same in oneDNN's blocked layouts and in plain NCHW.
+void gradcheck_both_layouts(const nets::Graph& g, GradcheckOptions o = {});
 
 }  // namespace deeper::test
