@@ -67,7 +67,9 @@ void run_dump(const DumpArgs& a) {
         st.tensors["grad." + p.name] = {std::vector<std::int64_t>(p.dims.begin(), p.dims.end()),
                                         store.read_plain_grad(int(i), e.dnnl_engine(), e.stream())};
     }
-    st.metadata = {{"net", a.net}, {"knobs", nets::to_string(opts[0])}};
+    std::string order;  // graph order: safetensors headers list tensors by name
+    for (const auto& p : store.infos()) order += (order.empty() ? "" : ",") + p.name;
+    st.metadata = {{"net", a.net}, {"knobs", nets::to_string(opts[0])}, {"param_order", order}};
     write_safetensors(a.out, st);
     std::cout << fmt::format("wrote {}: {} tensors, loss {:.6f}\n", a.out, st.tensors.size(), s.loss);
 }

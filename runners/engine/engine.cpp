@@ -2,13 +2,21 @@
 
 #include <omp.h>
 
+#include <cstdlib>
 #include <stdexcept>
+#include <string>
 
 namespace deeper::runners {
 
 Engine::Engine(nets::Graph g, EngineOptions o)
     : graph_(std::move(g)), opt_(std::move(o)), eng_(dnnl::engine::kind::cpu, 0), stream_(eng_) {
     if (opt_.threads > 0) omp_set_num_threads(opt_.threads);
+    // For A/B checks of the convolution algorithm (numerics, speed) without a rebuild.
+    if (const char* a = std::getenv("DEEPER_CONV_ALGORITHM")) {
+        const std::string v = a;
+        if (v == "direct") opt_.conv_algorithm = ConvAlgorithm::direct;
+        else if (v == "winograd") opt_.conv_algorithm = ConvAlgorithm::winograd;
+    }
     threads_ = omp_get_max_threads();
     if (opt_.training) train_net();
 }

@@ -1,6 +1,7 @@
 #include "runners/engine/memory_plan.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <numeric>
 
 namespace deeper::runners {
@@ -30,6 +31,13 @@ std::size_t MemoryPlan::place(std::size_t alignment) {
                      [&](int a, int b) { return buffers_[a].bytes > buffers_[b].bytes; });
     std::vector<int> placed;
     std::size_t arena = 0;
+    if (std::getenv("DEEPER_NO_REUSE")) {  // debugging aid: every buffer its own memory
+        for (auto& b : buffers_) {
+            b.offset = arena;
+            arena += round_up(std::max<std::size_t>(b.bytes, 1));
+        }
+        return arena;
+    }
     for (int id : order) {
         Buffer& b = buffers_[id];
         const std::size_t need = round_up(std::max<std::size_t>(b.bytes, 1));

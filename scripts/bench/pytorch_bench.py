@@ -16,14 +16,15 @@ import torchvision
 
 
 class ShortcutA(nn.Module):
-    """He et al.'s option A: subsample by stride 2, zero-pad the new channels."""
+    """He et al.'s option A: subsample by stride 2, zero-pad the new channels (after the old
+    ones, as deeper does; some CIFAR ports pad half before, half after: the same function class)."""
 
-    def __init__(self, planes):
+    def __init__(self, inp, planes):
         super().__init__()
-        self.pad = planes // 4
+        self.pad = planes - inp
 
     def forward(self, x):
-        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
+        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 0, self.pad))
 
 
 class Basic(nn.Module):
@@ -34,7 +35,7 @@ class Basic(nn.Module):
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.residual = residual
-        self.shortcut = ShortcutA(planes) if (stride != 1 or inp != planes) else nn.Identity()
+        self.shortcut = ShortcutA(inp, planes) if (stride != 1 or inp != planes) else nn.Identity()
 
     def forward(self, x):
         y = F.relu(self.bn1(self.conv1(x)))

@@ -1,5 +1,7 @@
 // Batch normalization with scale and shift; running statistics kept as PyTorch keeps them
 // (momentum, unbiased variance). A ReLU that follows as the only consumer is fused in.
+#include <cstdlib>
+
 #include "runners/engine/layers/layers.hpp"
 
 namespace deeper::runners::layers {
@@ -9,7 +11,7 @@ using namespace dnnl;
 }
 
 bool fuses_relu(const nets::Graph& g, const nets::Node& bn) {
-    if (bn.op != nets::Op::batchnorm) return false;
+    if (bn.op != nets::Op::batchnorm || std::getenv("DEEPER_NO_FUSION")) return false;
     int consumers = 0;
     bool relu = false;
     for (const auto& n : g.nodes) {
