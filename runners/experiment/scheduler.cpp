@@ -38,9 +38,6 @@ int shard_of(const std::string& trial_id, int shard_count) {
 
 namespace {
 
-const char* kMetricNames[] = {"val_top1", "val_top5", "val_loss", "test_top1", "test_top5", "test_loss",
-                              "train_eval_error", "train_eval_top1", "train_loss", "train_top1"};
-
 // The value of a metric for a finished record (final epoch, or the test result).
 std::optional<double> metric_of(const TrialRecord& r, const std::string& metric) {
     if (auto it = r.result.find(metric); it != r.result.end()) return it->second;
@@ -205,7 +202,6 @@ RunSummary run_experiment(const search::Experiment& e, const RunOptions& o) {
             while (std::getline(m, line)) ++resume_epoch;
             resume_epoch = std::max(0, resume_epoch - 1);
         }
-        std::vector<std::string> swept_json;
         std::string swept = "[";
         for (const auto& k : t.swept) swept += (swept.size() > 1 ? "," : "") + json_string(k);
         swept += "]";
