@@ -1,6 +1,6 @@
 // `deeper dump`: one training step's tensors in a safetensors file (input batch, labels, logits,
-// loss, every parameter and its gradient, by graph node name), for checking the engine against
-// another framework: scripts/parity/pytorch_parity.py reads it.
+// loss, every parameter and its gradient, every node's activation and gradient, by graph node
+// name), for checking the engine against another framework: scripts/parity/pytorch_parity.py.
 #include <fmt/format.h>
 
 #include <iostream>
@@ -34,6 +34,7 @@ void run_dump(const DumpArgs& a) {
     eo.batch = a.batch;
     eo.threads = a.threads;
     eo.seed = a.seed;
+    eo.share_memory = false;  // activations must survive backward to be dumped
     Engine e(std::move(g), eo);
     std::mt19937 rng(std::uint32_t(a.seed) + 1);
     std::normal_distribution<float> normal;
@@ -66,6 +67,15 @@ void run_dump(const DumpArgs& a) {
         if (p.is_state) continue;
         st.tensors["grad." + p.name] = {std::vector<std::int64_t>(p.dims.begin(), p.dims.end()),
                                         store.read_plain_grad(int(i), e.dnnl_engine(), e.stream())};
+    }
+    // Every node's activation and gradient, for bisecting a disagreement node by node.
+    auto& net = e.train_net();
+    for (const auto& n : e.graph().nodes) {
+        std::vector<std::int64_t> shape = {a.batch, n.out.c, n.out.h, n.out.w};
+        auto act = net.read_node(n.id, false);
+        if (std::int64_t(act.size()) == a.batch * n.out.elems()) st.tensors["act." + n.name] = {shape, act};
+        auto grad = net.read_node(n.id, true);
+        if (std::int64_t(grad.size()) == a.batch * n.out.elems()) st.tensors["dact." + n.name] = {shape, grad};
     }
     std::string order;  // graph order: safetensors headers list tensors by name
     for (const auto& p : store.infos()) order += (order.empty() ? "" : ",") + p.name;

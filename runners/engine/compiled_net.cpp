@@ -420,7 +420,7 @@ CompiledNet::CompiledNet(const nets::Graph& g, const CompileOptions& o, ParamSto
         }
     }
 
-    arena_bytes_ = m.plan.place();
+    arena_bytes_ = m.plan.place(64, o.share_memory);
     naive_bytes_ = m.plan.naive_bytes();
     m.arena.resize(arena_bytes_ / sizeof(float) + 16);
     m.scratchpad.resize(m.scratch_bytes / sizeof(float) + 16);
@@ -492,6 +492,18 @@ CompiledNet::~CompiledNet() = default;
 bool CompiledNet::runs_backward(int node) const { return impl_->needs_grad.at(node); }
 
 int CompiledNet::backward_runs(int node) const { return impl_->bwd_runs.at(node); }
+
+std::vector<float> CompiledNet::read_node(int node, bool gradient) {
+    Impl& m = *impl_;
+    if (gradient && m.grad_group.at(node) < 0) return {};
+    const memory::desc& d = m.act_desc.at(node);
+    memory src(d, m.eng, gradient ? m.grad_ptr(node, *this) : m.act_ptr(node, *this));
+    std::vector<float> out(std::size_t(elems(d)));
+    memory dst(plain_desc(d.dims()), m.eng, out.data());
+    dnnl::reorder(src, dst).execute(m.s, src, dst);
+    m.s.wait();
+    return out;
+}
 
 void CompiledNet::forward() {
     Impl& m = *impl_;

@@ -20,6 +20,7 @@ struct CompileOptions {
     bool plain_layouts = false;  // plain NCHW everywhere (tests compare both)
     bool input_grad = false;     // also compute d(loss)/d(input)
     ConvAlgorithm conv_algorithm = ConvAlgorithm::automatic;
+    bool share_memory = true;    // false: no arena sharing, so read_node() sees every activation
     std::vector<std::string> frozen;  // node-name prefixes that get no gradient
     std::uint64_t seed = 0;
 };
@@ -45,6 +46,9 @@ public:
     int backward_primitives_run() const { return bwd_count_; }
     bool runs_backward(int node) const;  // any backward work planned for this node
     int backward_runs(int node) const;   // backward primitives the node ran in the last backward()
+    // A node's activation, or its gradient after backward(), in plain layout (for debugging
+    // and parity checks; empty when the node has no gradient).
+    std::vector<float> read_node(int node, bool gradient);
     bool training() const { return opt_.training; }
 
 private:

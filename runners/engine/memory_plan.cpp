@@ -23,7 +23,7 @@ std::size_t MemoryPlan::naive_bytes() const {
     return s;
 }
 
-std::size_t MemoryPlan::place(std::size_t alignment) {
+std::size_t MemoryPlan::place(std::size_t alignment, bool share) {
     auto round_up = [&](std::size_t v) { return (v + alignment - 1) / alignment * alignment; };
     std::vector<int> order(buffers_.size());
     std::iota(order.begin(), order.end(), 0);
@@ -31,7 +31,7 @@ std::size_t MemoryPlan::place(std::size_t alignment) {
                      [&](int a, int b) { return buffers_[a].bytes > buffers_[b].bytes; });
     std::vector<int> placed;
     std::size_t arena = 0;
-    if (std::getenv("DEEPER_NO_REUSE")) {  // debugging aid: every buffer its own memory
+    if (!share || std::getenv("DEEPER_NO_REUSE")) {
         for (auto& b : buffers_) {
             b.offset = arena;
             arena += round_up(std::max<std::size_t>(b.bytes, 1));

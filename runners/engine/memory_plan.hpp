@@ -15,8 +15,9 @@ public:
     void extend(int id, int step);
     std::size_t bytes(int id) const { return buffers_.at(id).bytes; }
 
-    // Places every buffer; returns the arena size in bytes.
-    std::size_t place(std::size_t alignment = 64);
+    // Places every buffer; returns the arena size in bytes. share = false gives every buffer
+    // its own memory (so activations survive backward, for inspection).
+    std::size_t place(std::size_t alignment = 64, bool share = true);
     std::size_t offset(int id) const { return buffers_.at(id).offset; }
     std::size_t naive_bytes() const;  // what separate allocations would take
 

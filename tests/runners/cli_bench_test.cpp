@@ -1,6 +1,7 @@
 // End-to-end run of `deeper bench` on a tiny net.
 #include <catch2/catch.hpp>
 
+#include "runners/train/safetensors.hpp"
 #include "support.hpp"
 
 using deeper::test::run_cli;
@@ -20,4 +21,18 @@ TEST_CASE("deeper bench rejects bad input with exit code 2", "[cli]") {
     auto p = run_cli("bench resnet8 --precision fp8");
     CHECK(p.exit_code == 2);
     CHECK_THAT(p.out, Catch::Contains("precision"));
+}
+
+TEST_CASE("deeper dump writes one step's tensors for a parity check", "[cli]") {
+    deeper::test::TempDir dir("dump");
+    const auto out = (dir.path() / "step.safetensors").string();
+    auto r = run_cli("dump resnet8 --resolution 8 --width 0.5 --classes 5 --batch 2 --threads 1 --out " + out);
+    INFO(r.out);
+    REQUIRE(r.exit_code == 0);
+    const auto st = deeper::runners::read_safetensors(out);
+    for (const char* k : {"input", "labels", "logits", "loss", "param.stem.conv.weight", "grad.stem.conv.weight",
+                          "act.stage1.block1.conv1", "dact.stage1.block1.conv1"})
+        CHECK(st.tensors.count(k) == 1);
+    CHECK(st.tensors.at("logits").shape == std::vector<std::int64_t>{2, 5});
+    CHECK(st.metadata.at("param_order").rfind("stem.conv.weight,", 0) == 0);
 }
