@@ -1,6 +1,5 @@
 #include "nets/graph.hpp"
 
-#include <numeric>
 
 namespace deeper::nets {
 
@@ -29,11 +28,6 @@ const char* op_name(Op op) {
     return "?";
 }
 
-std::int64_t ParamTensor::elems() const {
-    return std::accumulate(dims.begin(), dims.end(), std::int64_t{1},
-                           [](std::int64_t a, int d) { return a * d; });
-}
-
 int Graph::find(const std::string& node_name) const {
     for (const auto& n : nodes)
         if (n.name == node_name) return n.id;
@@ -50,22 +44,6 @@ std::int64_t Graph::total_macs() const {
     std::int64_t s = 0;
     for (const auto& n : nodes) s += n.macs;
     return s;
-}
-
-std::vector<ParamTensor> Graph::param_tensors(const Node& n) const {
-    std::vector<ParamTensor> out;
-    if (const auto* c = std::get_if<ConvAttrs>(&n.attrs); c && n.op == Op::conv) {
-        int in_c = node(n.inputs[0]).out.c;
-        out.push_back({n.name + ".weight", {c->out_channels, in_c / c->groups, c->kh, c->kw}});
-        if (c->bias) out.push_back({n.name + ".bias", {c->out_channels}});
-    } else if (n.op == Op::batchnorm) {
-        out.push_back({n.name + ".weight", {n.out.c}});
-        out.push_back({n.name + ".bias", {n.out.c}});
-    } else if (const auto* l = std::get_if<LinearAttrs>(&n.attrs); l && n.op == Op::linear) {
-        out.push_back({n.name + ".weight", {l->out_features, int(node(n.inputs[0]).out.elems())}});
-        if (l->bias) out.push_back({n.name + ".bias", {l->out_features}});
-    }
-    return out;
 }
 
 }  // namespace deeper::nets

@@ -70,13 +70,6 @@ struct NoAttrs {};
 using Attrs = std::variant<NoAttrs, ConvAttrs, PoolAttrs, LrnAttrs, LinearAttrs, BatchNormAttrs,
                            DropAttrs, ZeroPadAttrs>;
 
-// One learnable tensor of a node, named as checkpoints name it (node.name + "." + suffix).
-struct ParamTensor {
-    std::string name;
-    std::vector<int> dims;
-    std::int64_t elems() const;
-};
-
 struct Node {
     int id = -1;
     std::string name;  // stable and readable: "stage2.block1.conv1"
@@ -103,7 +96,6 @@ public:
 
     std::int64_t total_params() const;
     std::int64_t total_macs() const;
-    std::vector<ParamTensor> param_tensors(const Node& n) const;
 };
 
 }  // namespace deeper::nets

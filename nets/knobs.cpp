@@ -120,15 +120,4 @@ std::string to_string(const NetOptions& o) {
     return s;
 }
 
-NetOptions merged(NetOptions base, const NetOptions& over) {
-    NetOptions out = std::move(base);
-    // Walk both in lockstep: visit_knobs visits in a fixed order.
-    std::vector<std::pair<std::string, std::string>> set;
-    visit_knobs(over, [&](std::string_view name, const auto& slot) {
-        if (slot) set.emplace_back(std::string(name), print_value(*slot));
-    });
-    for (const auto& [k, v] : set) set_knob(out, k, v);
-    return out;
-}
-
 }  // namespace deeper::nets

@@ -67,7 +67,5 @@ void set_knob(NetOptions& o, std::string_view key, std::string_view value);
 std::vector<std::string> set_knob_names(const NetOptions& o);
 // "resolution=160,width=0.5": only the knobs that are set.
 std::string to_string(const NetOptions& o);
-// Knobs set in `over` replace those in `base`.
-NetOptions merged(NetOptions base, const NetOptions& over);
 
 }  // namespace deeper::nets

@@ -50,14 +50,20 @@ Split split(std::size_t n, std::size_t val_size, std::uint64_t seed, std::size_t
 Loader::Loader(const Dataset& d, std::vector<std::uint32_t> indices, Normalization norm, Transform t)
     : d_(d), indices_(std::move(indices)), norm_(std::move(norm)), t_(t) {}
 
-std::vector<std::uint32_t> Loader::order(std::uint64_t seed, int epoch, bool shuffle) const {
-    std::vector<std::uint32_t> o(indices_.size());
-    std::iota(o.begin(), o.end(), 0u);
+const std::vector<std::uint32_t>& Loader::order(std::uint64_t seed, int epoch, bool shuffle) const {
+    if (order_epoch_ == epoch && order_seed_ == seed && order_shuffle_ == shuffle &&
+        order_.size() == indices_.size())
+        return order_;
+    order_.resize(indices_.size());
+    std::iota(order_.begin(), order_.end(), 0u);
     if (shuffle) {
         std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + std::uint64_t(epoch) + 1);
-        std::shuffle(o.begin(), o.end(), rng);
+        std::shuffle(order_.begin(), order_.end(), rng);
     }
-    return o;
+    order_seed_ = seed;
+    order_epoch_ = epoch;
+    order_shuffle_ = shuffle;
+    return order_;
 }
 
 void Loader::render(std::size_t item, std::uint64_t key, float* out) const {
@@ -114,7 +120,7 @@ void Loader::render(std::size_t item, std::uint64_t key, float* out) const {
 
 int Loader::fill(std::uint64_t seed, int epoch, std::size_t b, int batch, bool shuffle,
                  float* images, std::int32_t* labels) const {
-    const auto o = order(seed, epoch, shuffle);
+    const auto& o = order(seed, epoch, shuffle);
     const std::size_t first = b * std::size_t(batch);
     const int real = int(std::min<std::size_t>(batch, o.size() - std::min(o.size(), first)));
     const std::size_t per = std::size_t(t_.channels) * t_.resolution * t_.resolution;

@@ -47,12 +47,17 @@ public:
 
 private:
     void render(std::size_t item, std::uint64_t key, float* out) const;
-    std::vector<std::uint32_t> order(std::uint64_t seed, int epoch, bool shuffle) const;
+    // The epoch's order, computed when (seed, epoch, shuffle) changes and kept for its batches.
+    const std::vector<std::uint32_t>& order(std::uint64_t seed, int epoch, bool shuffle) const;
 
     const Dataset& d_;
     std::vector<std::uint32_t> indices_;
     Normalization norm_;
     Transform t_;
+    mutable std::vector<std::uint32_t> order_;
+    mutable std::uint64_t order_seed_ = 0;
+    mutable int order_epoch_ = -1;
+    mutable bool order_shuffle_ = false;
 };
 
 }  // namespace deeper::runners::data

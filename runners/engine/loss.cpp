@@ -3,28 +3,26 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
-#include <vector>
 
 namespace deeper::runners {
 
 LossStats softmax_cross_entropy(const float* logits, const std::int32_t* labels, int n, int k,
                                 float smoothing, float weight, float* grad) {
     LossStats st;
-    std::vector<double> p(k);
     for (int i = 0; i < n; ++i) {
         const float* z = logits + std::size_t(i) * k;
         const int y = labels[i];
         if (y < 0 || y >= k) throw std::out_of_range("label out of range of the classifier");
         const double zmax = *std::max_element(z, z + k);
         double sum = 0;
-        for (int j = 0; j < k; ++j) sum += p[j] = std::exp(double(z[j]) - zmax);
+        for (int j = 0; j < k; ++j) sum += std::exp(double(z[j]) - zmax);
         const double log_sum = std::log(sum);
         double loss = 0;
         for (int j = 0; j < k; ++j) {
             const double target = (j == y ? 1.0 - smoothing : 0.0) + smoothing / k;
             const double log_p = double(z[j]) - zmax - log_sum;
             loss -= target * log_p;
-            if (grad) grad[std::size_t(i) * k + j] = float(weight * (p[j] / sum - target) / n);
+            if (grad) grad[std::size_t(i) * k + j] = float(weight * (std::exp(log_p) - target) / n);
         }
         st.loss += loss / n;
         int rank = 0;  // how many classes score above the true one

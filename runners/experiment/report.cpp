@@ -72,9 +72,10 @@ std::vector<std::string> write_reports(const std::string& dir, const search::Exp
         if (k != "net") t.add_column(k);
     for (const char* c : {"seed", "params", "macs", "epochs", "train_loss", "train_eval_error", "val_loss",
                           "val_top1", "val_top5", "best_val_top1", "test_loss", "test_top1", "test_top5",
-                          "wall_s", "train_img_per_s", "threads", "trials_in_parallel", "isa",
-                          "deeper_version"})
+                          "wall_s", "train_img_per_s", "threads", "trials_in_parallel"})
         t.add_column(c, true);
+    t.add_column("isa");
+    t.add_column("deeper_version");
     for (const auto& r : records) {
         std::vector<std::string> row = {r.id, r.stage, r.status, r.info.count("error") ? r.info.at("error") : "",
                                         setting(r, "net")};
@@ -96,7 +97,6 @@ std::vector<std::string> write_reports(const std::string& dir, const search::Exp
                                r.info.count("deeper_version") ? r.info.at("deeper_version") : ""});
         t.add_row(std::move(row));
     }
-    // Mark the text columns (isa, deeper_version) so JSON would quote them; CSV is the same.
     write_file(fs::path(dir) / "results.csv", render(t, Format::csv), written);
 
     Table c;

@@ -298,8 +298,10 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) 
         if (hooks.on_note)
             hooks.on_note(fmt::format("resumed from {} at epoch {} batch {}", ckpt, st.epoch + 1, st.batch));
     } else {
-        if (!cfg.init.empty() && hooks.on_note) hooks.on_note(init_from(cfg.init, e));
-        else if (!cfg.init.empty()) init_from(cfg.init, e);
+        if (!cfg.init.empty()) {
+            const std::string report = init_from(cfg.init, e);
+            if (hooks.on_note) hooks.on_note(report);
+        }
         if (!metrics.empty()) std::ofstream(metrics, std::ios::trunc) << kMetricsHeader << '\n';
     }
     if (!out.empty()) std::ofstream(fs::path(out) / "config.yaml", std::ios::trunc) << cfg.to_yaml();

@@ -53,7 +53,6 @@ TEST_CASE("a diverging trial becomes a failed row and the others finish", "[swee
     const std::string csv = slurp(dir.path() / "out" / "results.csv");
     CHECK(lines(csv) == 4);
     CHECK_THAT(csv, Catch::Contains(",failed,diverged at epoch "));
-    CHECK(std::count(csv.begin(), csv.end(), '\n') == 4);
     // Running again skips all three (a failure is final until --force).
     const auto again = runners::run_experiment(e, o);
     CHECK(again.skipped == 3);
@@ -97,12 +96,9 @@ TEST_CASE("a sweep killed with SIGKILL resumes with no lost and no duplicated ro
     CHECK_THAT(r.out, Catch::Contains("skipped (finished before)"));
     const std::string csv = slurp(std::filesystem::path(out) / "results.csv");
     CHECK(lines(csv) == 4);  // header + 3 trials, each once
-    CHECK(std::count(csv.begin(), csv.end(), ',') > 0);
-    for (const char* status_text : {",done,"}) {
-        std::size_t n = 0, at = 0;
-        while ((at = csv.find(status_text, at)) != std::string::npos) ++n, ++at;
-        CHECK(n == 3);
-    }
+    std::size_t done = 0;
+    for (std::size_t at = 0; (at = csv.find(",done,", at)) != std::string::npos; ++at) ++done;
+    CHECK(done == 3);
     const std::string curves = slurp(std::filesystem::path(out) / "curves.csv");
     CHECK(lines(curves) == 1 + 3 * 6);  // every epoch of every trial exactly once
 }

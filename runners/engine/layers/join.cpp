@@ -74,6 +74,8 @@ void ChannelScaleLayer::bind(LayerContext& c) {
         x_ = c.input(0);
         dy_ = c.diff_dst();
         ds_mem_ = c.diff_src(1);
+        x_index_ = std::make_unique<Indexer>(x_.get_desc());
+        s_index_ = std::make_unique<Indexer>(ds_mem_.get_desc());
     }
 }
 
@@ -81,30 +83,34 @@ void ChannelScaleLayer::forward(LayerContext& c) { fwd_.execute(c.stream(), fwd_
 
 void ChannelScaleLayer::backward(LayerContext& c) {
     if (ds_) {
-        const Indexer xi(x_.get_desc()), si(ds_mem_.get_desc());
+        const Indexer &xi = *x_index_, &si = *s_index_;
         const auto d = x_.get_desc().dims();
         const std::int64_t N = d[0], C = d[1], HW = d[2] * d[3], W = d[3];
         const float* x = static_cast<const float*>(x_.get_data_handle());
         const float* dy = static_cast<const float*>(dy_.get_data_handle());
         float* ds = static_cast<float*>(ds_mem_.get_data_handle());
         const bool inner = xi.channels_innermost();
+        // Each (n, c) sums its own H x W; with channels innermost, neighbouring channels are
+        // adjacent in memory, so the channel loop runs inside.
 #pragma omp parallel for schedule(static)
         for (std::int64_t n = 0; n < N; ++n) {
-            std::vector<float> acc(C, 0.f);
-            if (inner) {  // nChw16c / nhwc: walk memory in order
+            for (std::int64_t ch = 0; ch < C; ++ch) ds[si(n, ch, 0, 0)] = 0.f;
+            if (inner) {
                 for (std::int64_t p = 0; p < HW; ++p)
                     for (std::int64_t ch = 0; ch < C; ++ch) {
                         const std::int64_t o = xi(n, ch, p / W, p % W);
-                        acc[ch] += dy[o] * x[o];
+                        ds[si(n, ch, 0, 0)] += dy[o] * x[o];
                     }
             } else {
-                for (std::int64_t ch = 0; ch < C; ++ch)
+                for (std::int64_t ch = 0; ch < C; ++ch) {
+                    float acc = 0.f;
                     for (std::int64_t p = 0; p < HW; ++p) {
                         const std::int64_t o = xi(n, ch, p / W, p % W);
-                        acc[ch] += dy[o] * x[o];
+                        acc += dy[o] * x[o];
                     }
+                    ds[si(n, ch, 0, 0)] = acc;
+                }
             }
-            for (std::int64_t ch = 0; ch < C; ++ch) ds[si(n, ch, 0, 0)] = acc[ch];
         }
         c.count_backward_primitive();
     }

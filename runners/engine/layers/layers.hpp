@@ -182,6 +182,7 @@ private:
     // ds = sum over H, W of dy * x, in one pass (oneDNN 2.6's reduction is a reference loop
     // on blocked layouts)
     memory x_, dy_, ds_mem_;
+    std::unique_ptr<Indexer> x_index_, s_index_;
 };
 
 class ConcatLayer : public Layer {
@@ -213,6 +214,7 @@ private:
     int stride_;
     memory::desc in_md_, out_md_;
     memory in_, out_, dy_, dx_;
+    std::unique_ptr<Indexer> in_index_, out_index_;  // built at bind: nothing allocated per step
 };
 
 // Flatten: the next linear layer reads any rank, so nothing moves.

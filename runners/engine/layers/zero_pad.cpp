@@ -18,6 +18,8 @@ memory::desc ZeroPadLayer::define(LayerContext& c) {
 void ZeroPadLayer::bind(LayerContext& c) {
     in_ = c.input(0);
     out_ = c.output();
+    in_index_ = std::make_unique<Indexer>(in_md_);
+    out_index_ = std::make_unique<Indexer>(out_md_);
     if (c.training() && c.input_needs_grad(0)) {
         dy_ = c.diff_dst();
         dx_ = c.diff_src(0);
@@ -27,8 +29,8 @@ void ZeroPadLayer::bind(LayerContext& c) {
 namespace {
 // Walks every logical (n, c, h, w) of `big` and calls f(big_offset, small_offset or -1).
 template <class F>
-void walk(const memory::desc& big, const memory::desc& small, int stride, bool big_is_out, F f) {
-    const Indexer bi(big), si(small);
+void walk(const memory::desc& big, const Indexer& bi, const memory::desc& small, const Indexer& si,
+          int stride, bool big_is_out, F f) {
     const auto bd = big.dims(), sd = small.dims();
     const std::int64_t N = bd[0], C = bd[1], H = bd[2], W = bd[3];
     auto at = [&](std::int64_t n, std::int64_t ch, std::int64_t h, std::int64_t w) {
@@ -59,7 +61,7 @@ void walk(const memory::desc& big, const memory::desc& small, int stride, bool b
 void ZeroPadLayer::forward(LayerContext&) {
     const float* x = static_cast<const float*>(in_.get_data_handle());
     float* y = static_cast<float*>(out_.get_data_handle());
-    walk(out_md_, in_md_, stride_, true,
+    walk(out_md_, *out_index_, in_md_, *in_index_, stride_, true,
          [&](std::int64_t o, std::int64_t i) { y[o] = i >= 0 ? x[i] : 0.f; });
 }
 
@@ -67,7 +69,7 @@ void ZeroPadLayer::backward(LayerContext& c) {
     if (!dx_) return;
     const float* dy = static_cast<const float*>(dy_.get_data_handle());
     float* dx = static_cast<float*>(dx_.get_data_handle());
-    walk(in_md_, out_md_, stride_, false,
+    walk(in_md_, *in_index_, out_md_, *out_index_, stride_, false,
          [&](std::int64_t o, std::int64_t i) { dx[o] = i >= 0 ? dy[i] : 0.f; });
     c.count_backward_primitive();
 }
