@@ -101,7 +101,11 @@ memory::desc ConvLayer::define(LayerContext& c) {
         };
         bwd_w_pd_ = make(algs.bwd_weights, src, dst);
         if (!bwd_w_pd_) bwd_w_pd_ = make(algorithm::convolution_direct, src, dst);
-        if (is_ref(bwd_w_pd_) && !plain) {
+        // Depthwise shapes that leave only the reference kernel get the engine's own loop
+        // (measured: oneDNN's other choice, gemm on free layouts, is 10x slower than the loop).
+        const bool depthwise = a_.groups == IC && a_.groups == a_.out_channels && !a_.bias;
+        own_dw_bwd_w_ = depthwise && is_ref(bwd_w_pd_);
+        if (is_ref(bwd_w_pd_) && !plain && !own_dw_bwd_w_) {
             auto free = make(algorithm::convolution_direct, any_desc(id), any_desc(dst_dims));
             if (free && !is_ref(free)) {
                 bwd_w_pd_ = free;
@@ -110,8 +114,6 @@ memory::desc ConvLayer::define(LayerContext& c) {
             }
         }
         c.scratchpad(bwd_w_pd_.scratchpad_desc());
-        const bool depthwise = a_.groups == IC && a_.groups == a_.out_channels && !a_.bias;
-        own_dw_bwd_w_ = depthwise && is_ref(bwd_w_pd_);
     }
     if (c.input_needs_grad(0)) {
         auto make = [&](algorithm alg, const memory::desc& s, const memory::desc& d) {

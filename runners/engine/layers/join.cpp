@@ -1,4 +1,8 @@
 // Ops that join tensors: residual add, SE channel scale, Inception concat.
+#include <omp.h>
+
+#include <algorithm>
+
 #include "runners/engine/layers/layers.hpp"
 
 namespace deeper::runners::layers {
@@ -76,6 +80,7 @@ void ChannelScaleLayer::bind(LayerContext& c) {
         ds_mem_ = c.diff_src(1);
         x_index_ = std::make_unique<Indexer>(x_.get_desc());
         s_index_ = std::make_unique<Indexer>(ds_mem_.get_desc());
+        acc_.assign(std::size_t(omp_get_max_threads()) * c.in_desc(0).dims()[1], 0.f);
     }
 }
 
@@ -91,16 +96,19 @@ void ChannelScaleLayer::backward(LayerContext& c) {
         float* ds = static_cast<float*>(ds_mem_.get_data_handle());
         const bool inner = xi.channels_innermost();
         // Each (n, c) sums its own H x W; with channels innermost, neighbouring channels are
-        // adjacent in memory, so the channel loop runs inside.
+        // adjacent in memory, so the channel loop runs inside, into this thread's row of sums.
+        float* acc_all = acc_.data();
 #pragma omp parallel for schedule(static)
         for (std::int64_t n = 0; n < N; ++n) {
-            for (std::int64_t ch = 0; ch < C; ++ch) ds[si(n, ch, 0, 0)] = 0.f;
             if (inner) {
+                float* acc = acc_all + std::size_t(omp_get_thread_num()) * C;
+                std::fill(acc, acc + C, 0.f);
                 for (std::int64_t p = 0; p < HW; ++p)
                     for (std::int64_t ch = 0; ch < C; ++ch) {
                         const std::int64_t o = xi(n, ch, p / W, p % W);
-                        ds[si(n, ch, 0, 0)] += dy[o] * x[o];
+                        acc[ch] += dy[o] * x[o];
                     }
+                for (std::int64_t ch = 0; ch < C; ++ch) ds[si(n, ch, 0, 0)] = acc[ch];
             } else {
                 for (std::int64_t ch = 0; ch < C; ++ch) {
                     float acc = 0.f;

@@ -183,6 +183,7 @@ private:
     // on blocked layouts)
     memory x_, dy_, ds_mem_;
     std::unique_ptr<Indexer> x_index_, s_index_;
+    std::vector<float> acc_;  // one row of C sums per thread, sized at bind
 };
 
 class ConcatLayer : public Layer {
