@@ -33,7 +33,9 @@ wait_for_queue_empty() {  # bounded poll of squeue
 }
 rows_with() { tail -n +2 "$1" | grep -c -- "$2" || true; }
 
-scripts/slurm-local.sh start
+# schedule every second: both array tasks of a stage must start within a second or two of
+# each other, or the requeue checks below could see one trial finish before the other starts
+SLURM_LOCAL_SCHED_INTERVAL=1 scripts/slurm-local.sh start
 
 cat > "$work/net.yaml" <<'YAML'
 type: plain
@@ -66,10 +68,11 @@ check "summary.md written by the report job" test -s "$work/two/summary.md"
 "$deeper" status "$work/two"
 
 # ---- 2. requeue: one task by scontrol, one by the warning signal ----
+# each trial runs ~25 s on one core, long enough that both tasks are surely running at once
 cat > "$work/requeue.yaml" <<YAML
 name: slurm-requeue
 seed: 4
-defaults: {spec: $work/net.yaml, data: "synthetic:20000", val_size: 200, train_eval_size: 200,
+defaults: {spec: $work/net.yaml, data: "synthetic:60000", val_size: 200, train_eval_size: 200,
            epochs: 8, batch: 50, augment: false}
 stages:
   - name: long
@@ -81,7 +84,10 @@ trials_with_epochs() {
   cat "$work/rq/journal/"*.jsonl 2>/dev/null | grep '"event":"epoch"' | grep -o '"trial":"[0-9a-f]*"' | sort -u | wc -l
 }
 deadline=$((SECONDS + 240))
-while [ $SECONDS -lt $deadline ] && [ "$(trials_with_epochs)" -lt 2 ]; do sleep 0.5; done
+tasks_running() { squeue -h -t R -o %i | grep -c '_[01]$' || true; }
+while [ $SECONDS -lt $deadline ] && { [ "$(trials_with_epochs)" -lt 2 ] || [ "$(tasks_running)" -lt 2 ]; }; do
+  sleep 0.5
+done
 squeue -o "%i %A %T"
 check "both tasks were mid-run" test "$(cat "$work/rq/journal/"*.jsonl | grep -c '"event":"done"')" = 0
 # per-task job ids (%A), read while both run: array notation stops resolving after a requeue

@@ -30,10 +30,8 @@ namespace deeper::runners {
 namespace fs = std::filesystem;
 using search::Trial;
 
-int shard_of(const std::string& trial_id, int shard_count) {
-    std::uint64_t h = 0;
-    for (char c : trial_id) h = h * 131 + std::uint64_t(c);
-    return int(h % std::uint64_t(std::max(1, shard_count)));
+int shard_of(std::size_t trial_index, int shard_count) {
+    return int(trial_index % std::size_t(std::max(1, shard_count)));
 }
 
 namespace {
@@ -275,8 +273,9 @@ RunSummary run_experiment(const search::Experiment& e, const RunOptions& o) {
             return;
         }
         std::vector<Trial> todo;
-        for (auto& t : trials) {
-            if (shard_of(t.id, o.shard_count) != o.shard_index) continue;
+        for (std::size_t i = 0; i < trials.size(); ++i) {
+            if (shard_of(i, o.shard_count) != o.shard_index) continue;
+            Trial& t = trials[i];
             const TrialRecord* r = nullptr;
             {
                 std::lock_guard l(records_m);

@@ -28,7 +28,9 @@ struct RunSummary {
 
 RunSummary run_experiment(const search::Experiment& e, const RunOptions& o);
 
-// Which shard a trial belongs to: stable across runs and machines.
-int shard_of(const std::string& trial_id, int shard_count);
+// Which shard the stage's trial number `trial_index` (in expansion order) belongs to: round
+// robin, so shards differ by at most one trial and `--shards N` with N trials gives each array
+// task exactly one. Expansion is deterministic, so every task and every requeue agrees.
+int shard_of(std::size_t trial_index, int shard_count);
 
 }  // namespace deeper::runners
