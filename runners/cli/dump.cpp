@@ -12,6 +12,7 @@
 #include "runners/cli/commands.hpp"
 #include "runners/cli/knob_options.hpp"
 #include "runners/engine/engine.hpp"
+#include "runners/table.hpp"
 #include "runners/train/safetensors.hpp"
 
 namespace deeper::runners::cli {
@@ -79,7 +80,19 @@ void run_dump(const DumpArgs& a) {
     }
     std::string order;  // graph order: safetensors headers list tensors by name
     for (const auto& p : store.infos()) order += (order.empty() ? "" : ",") + p.name;
-    st.metadata = {{"net", a.net}, {"knobs", nets::to_string(opts[0])}, {"param_order", order}};
+    // The graph as JSON, [[name, op, [input names]], ...] in graph order: the parity script
+    // lines nodes up with PyTorch's calls and replays our ReLU and max-pool decisions.
+    std::string nodes;
+    for (const auto& n : e.graph().nodes) {
+        std::string ins;
+        for (int i : n.inputs) ins += (ins.empty() ? "" : ",") + json_string(e.graph().node(i).name);
+        nodes += fmt::format("{}[{},{},[{}]]", nodes.empty() ? "" : ",", json_string(n.name),
+                             json_string(nets::op_name(n.op)), ins);
+    }
+    st.metadata = {{"net", a.net},
+                   {"knobs", nets::to_string(opts[0])},
+                   {"param_order", order},
+                   {"nodes", "[" + nodes + "]"}};
     write_safetensors(a.out, st);
     std::cout << fmt::format("wrote {}: {} tensors, loss {:.6f}\n", a.out, st.tensors.size(), s.loss);
 }
