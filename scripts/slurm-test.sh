@@ -3,8 +3,9 @@
 # munge from Debian's packages), which this script starts and stops. Checks:
 #  1. a two-stage experiment (the second starts from the first's best checkpoint) submitted as
 #     job arrays over shards, chained, with a report job: every trial done once, in one results.csv;
-#  2. a running array task requeued with `scontrol requeue`, and another sent SLURM's warning
-#     signal (USR1, it checkpoints and requeues itself): no trial lost, none counted twice.
+#  2. a running array task sent SLURM's warning signal (USR1: it checkpoints and requeues itself,
+#     and only itself), and another requeued with `scontrol requeue`: no trial lost, none
+#     counted twice, each interrupted once and resumed from its checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -90,12 +91,23 @@ while [ $SECONDS -lt $deadline ] && { [ "$(trials_with_epochs)" -lt 2 ] || [ "$(
 done
 squeue -o "%i %A %T"
 check "both tasks were mid-run" test "$(cat "$work/rq/journal/"*.jsonl | grep -c '"event":"done"')" = 0
-# per-task job ids (%A), read while both run: array notation stops resolving after a requeue
-task0=$(squeue -h -t R -o "%i %A" | awk '$1 ~ /_0$/ {print $2}')
-task1=$(squeue -h -t R -o "%i %A" | awk '$1 ~ /_1$/ {print $2}')
-check "both array tasks running" test -n "$task0" -a -n "$task1"
-scontrol requeue "$task0"
-scancel --signal=USR1 --batch "$task1"
+# Address tasks as ARRAYID_TASK while both run. One task keeps the array's own job id; a bare
+# `scontrol requeue ARRAYID` would requeue (kill) every task, so that task gets the warning
+# signal: it must requeue itself alone. The other task is then requeued by scontrol.
+array=$(squeue -h -t R -o "%F" | sort -u | head -n 1)
+check "both array tasks running" test "$(squeue -h -t R -o %i | grep -c "^${array}_[01]$")" = 2
+signalled=$(squeue -h -t R -o "%i %A" | awk -v a="$array" '$2 == a {sub(/.*_/, "", $1); print $1}')
+signalled=${signalled:-1}
+other=$((1 - signalled))
+scancel --signal=USR1 --batch "${array}_${signalled}"
+deadline=$((SECONDS + 60))
+until grep -q "requeueing job ${array}_${signalled}\$" "$work/rq/slurm/logs/"*.out 2>/dev/null || [ $SECONDS -ge $deadline ]; do
+  sleep 0.5
+done
+sleep 2  # let a wrong, array-wide requeue reach the other task
+check "the warning signal made its task checkpoint and requeue itself" grep -q "requeueing job ${array}_${signalled}\$" "$work/rq/slurm/logs/"*.out
+check "the other task ran on" test "$(cat "$work/rq/journal/"*.jsonl | grep -c '"event":"interrupted"')" = 1
+scontrol requeue "${array}_${other}"
 check "requeued sweep finishes" wait_for_queue_empty 420
 "$deeper" report "$work/rq" --experiment "$work/requeue.yaml" >/dev/null
 check "both trials done once" test "$(rows_with "$work/rq/results.csv" ',done,')" = 2
@@ -104,8 +116,8 @@ epoch_col=$(head -n 1 "$work/rq/curves.csv" | tr ',' '\n' | grep -n '^epoch$' | 
 check "every epoch once in curves.csv" test "$(tail -n +2 "$work/rq/curves.csv" | cut -d, -f"1,$epoch_col" | sort | uniq -d | wc -l)" = 0
 check "all 2 x 8 epochs present" test "$(tail -n +2 "$work/rq/curves.csv" | wc -l)" = 16
 grep -h -o "\"event\":\"[a-z]*\",\"trial\":\"[0-9a-f]*\"" "$work/rq/journal/"*.jsonl | sort | uniq -c
-check "both trials were started again after the interruption" test "$(cat "$work/rq/journal/"*.jsonl | grep -c '"event":"start"')" -ge 4
-check "the warning signal made a task checkpoint and requeue itself" grep -q '"event":"interrupted"' "$work/rq/journal/"*.jsonl
+check "each trial was interrupted exactly once" test "$(cat "$work/rq/journal/"*.jsonl | grep '"event":"interrupted"' | grep -o '"trial":"[0-9a-f]*"' | sort | uniq -c | awk '$1 == 1' | wc -l)" = 2
+check "both trials were started again after the interruption" test "$(cat "$work/rq/journal/"*.jsonl | grep -c '"event":"start"')" = 4
 check "resumed from checkpoints, not from scratch" grep -q '"resume_epoch":[1-9]' "$work/rq/journal/"*.jsonl
 "$deeper" status "$work/rq"
 

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 
 #include "nets/error.hpp"
@@ -44,6 +45,17 @@ void keep_experiment_copy(const std::string& path, const std::string& out) {
     std::error_code ec;
     if (fs::exists(copy) && fs::equivalent(path, copy, ec)) return;
     fs::copy_file(path, copy, fs::copy_options::overwrite_existing);
+}
+
+// The job to requeue after the warning signal. For an array task it is ARRAYID_TASKID: one
+// task's SLURM_JOB_ID can equal the array's id, and `scontrol requeue ARRAYID` would requeue
+// (kill) every running task of the array.
+std::optional<std::string> slurm_self() {
+    const char* array = std::getenv("SLURM_ARRAY_JOB_ID");
+    const char* task = std::getenv("SLURM_ARRAY_TASK_ID");
+    if (array && task) return fmt::format("{}_{}", array, task);
+    if (const char* job = std::getenv("SLURM_JOB_ID")) return std::string(job);
+    return std::nullopt;
 }
 
 nets::Graph trial_graph(const search::TrainConfig& c, int classes, int in_channels) {
@@ -200,10 +212,9 @@ void add_experiment_commands(CLI::App& app) {
             if (!a->no_report && o.shard_count == 1)
                 for (const auto& f : write_reports(o.out, &e)) std::cout << "wrote " << f << '\n';
             if (g_requeue.load()) {
-                const char* job = std::getenv("SLURM_JOB_ID");
-                if (job) {
-                    std::cout << "warning signal: checkpointed; requeueing job " << job << std::endl;
-                    if (std::system(fmt::format("scontrol requeue {}", job).c_str()) == 0) return;
+                if (const auto job = slurm_self()) {
+                    std::cout << "warning signal: checkpointed; requeueing job " << *job << std::endl;
+                    if (std::system(fmt::format("scontrol requeue {}", *job).c_str()) == 0) return;
                 }
             }
             if (s.interrupted || g_stop.load())
