@@ -7,6 +7,7 @@
 #include <tbb/task_arena.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <numeric>
 #include <thread>
 
 #include "nets/error.hpp"
@@ -30,8 +32,14 @@ namespace deeper::runners {
 namespace fs = std::filesystem;
 using search::Trial;
 
-int shard_of(std::size_t trial_index, int shard_count) {
-    return int(trial_index % std::size_t(std::max(1, shard_count)));
+std::vector<int> shard_split(const std::vector<std::string>& trial_ids, int shard_count) {
+    std::vector<std::size_t> by_id(trial_ids.size());
+    std::iota(by_id.begin(), by_id.end(), std::size_t(0));
+    std::sort(by_id.begin(), by_id.end(), [&](std::size_t a, std::size_t b) { return trial_ids[a] < trial_ids[b]; });
+    std::vector<int> shard(trial_ids.size());
+    for (std::size_t rank = 0; rank < by_id.size(); ++rank)
+        shard[by_id[rank]] = int(rank % std::size_t(std::max(1, shard_count)));
+    return shard;
 }
 
 namespace {
@@ -272,9 +280,12 @@ RunSummary run_experiment(const search::Experiment& e, const RunOptions& o) {
             ++sum.failed;
             return;
         }
+        std::vector<std::string> ids;
+        for (const auto& t : trials) ids.push_back(t.id);
+        const std::vector<int> shard = shard_split(ids, o.shard_count);
         std::vector<Trial> todo;
         for (std::size_t i = 0; i < trials.size(); ++i) {
-            if (shard_of(i, o.shard_count) != o.shard_index) continue;
+            if (shard[i] != o.shard_index) continue;
             Trial& t = trials[i];
             const TrialRecord* r = nullptr;
             {

@@ -5,6 +5,7 @@
 // throws or diverges is journaled as failed and the others go on.
 #include <atomic>
 #include <string>
+#include <vector>
 
 #include "search/experiment.hpp"
 
@@ -28,9 +29,9 @@ struct RunSummary {
 
 RunSummary run_experiment(const search::Experiment& e, const RunOptions& o);
 
-// Which shard the stage's trial number `trial_index` (in expansion order) belongs to: round
-// robin, so shards differ by at most one trial and `--shards N` with N trials gives each array
-// task exactly one. Expansion is deterministic, so every task and every requeue agrees.
-int shard_of(std::size_t trial_index, int shard_count);
+// The shard of each of a stage's trials: round robin over the trials sorted by id. It depends
+// only on the stage's set of trial ids (every array task and every requeue agrees), shards
+// differ by at most one trial, and `--shards N` with N trials gives each task exactly one.
+std::vector<int> shard_split(const std::vector<std::string>& trial_ids, int shard_count);
 
 }  // namespace deeper::runners

@@ -130,12 +130,16 @@ TEST_CASE("deeper check, run and report end to end", "[sweep][cli]") {
     CHECK_FALSE(std::filesystem::exists(dir.path() / "never"));
 }
 
-TEST_CASE("the shard split puts every trial in exactly one shard, shards differ by at most one", "[sweep][slurm]") {
+TEST_CASE("the shard split puts every trial in exactly one shard, by id, shards differ by at most one",
+          "[sweep][slurm]") {
     for (std::size_t trials : {1u, 2u, 5u, 500u}) {
+        std::vector<std::string> ids;
+        for (std::size_t i = 0; i < trials; ++i) ids.push_back(search::short_hash("trial " + std::to_string(i)));
         for (int n : {1, 2, 3, 7, 16}) {
+            const std::vector<int> shard = runners::shard_split(ids, n);
+            REQUIRE(shard.size() == trials);
             std::vector<int> per_shard(n, 0);
-            for (std::size_t i = 0; i < trials; ++i) {
-                const int s = runners::shard_of(i, n);
+            for (int s : shard) {
                 REQUIRE(s >= 0);
                 REQUIRE(s < n);
                 ++per_shard[s];
@@ -143,6 +147,10 @@ TEST_CASE("the shard split puts every trial in exactly one shard, shards differ 
             const auto [lo, hi] = std::minmax_element(per_shard.begin(), per_shard.end());
             CHECK(*hi - *lo <= 1);
             if (trials >= std::size_t(n)) CHECK(*lo >= 1);  // no idle array task
+            // Stable: the same id lands in the same shard whatever the expansion order.
+            std::vector<std::string> reversed(ids.rbegin(), ids.rend());
+            const std::vector<int> again = runners::shard_split(reversed, n);
+            for (std::size_t i = 0; i < trials; ++i) CHECK(again[trials - 1 - i] == shard[i]);
         }
     }
 }
