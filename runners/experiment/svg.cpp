@@ -32,8 +32,9 @@ std::vector<double> ticks(double lo, double hi) {
             step = m * mag;
             break;
         }
+    // Multiples of the step, not a running sum, and never a "-0" label.
     std::vector<double> t;
-    for (double v = std::ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) t.push_back(v);
+    for (double k = std::ceil(lo / step); k * step <= hi + step * 1e-9; ++k) t.push_back(k == 0 ? 0.0 : k * step);
     return t;
 }
 

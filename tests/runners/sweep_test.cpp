@@ -13,6 +13,7 @@
 #include "runners/experiment/journal.hpp"
 #include "runners/experiment/report.hpp"
 #include "runners/experiment/scheduler.hpp"
+#include "runners/experiment/svg.hpp"
 #include "search/expand.hpp"
 #include "search/experiment.hpp"
 #include "support.hpp"
@@ -177,4 +178,12 @@ TEST_CASE("deeper submit --dry-run writes one array per stage, chained, and a re
     auto s = run_cli("status " + out);
     CHECK(s.exit_code == 0);
     CHECK_THAT(s.out, Catch::Contains("lrs") && Catch::Contains("3"));
+}
+
+TEST_CASE("plot axes label round ticks, never -0", "[sweep][report]") {
+    const runners::Series s{"a", {{1, -0.01}, {2, 0.3}, {3, 0.88}, {10, 0.031}}};
+    const std::string svg = runners::svg_plot("t", "epoch", "error", {s}, true, false);
+    CHECK(svg.find(">-0<") == std::string::npos);
+    CHECK(svg.find(">0<") != std::string::npos);
+    CHECK(svg.find(">0.6<") != std::string::npos);
 }
