@@ -57,6 +57,21 @@ TEST_CASE("conv: depthwise on maps smaller than the kernel", "[engine][ops]") {
     gradcheck_both_layouts(b.finish());
 }
 
+TEST_CASE("conv: kernels larger than their maps run cut to the taps that meet the map", "[engine][ops]") {
+    // 5x5 depthwise on 1x1 (one tap), 5x5/2 depthwise on 2x2 (2x2 taps), dense 3x3 with bias
+    // on 1x1: the taps that only meet padding must get an exact zero gradient.
+    Builder b("cropped", Shape{16, 2, 2});
+    int x = b.conv(b.input(), 16, 5, 2, 16, false, "dw5s2");
+    x = b.conv(x, 16, 5, 1, 16, false, "dw5");
+    b.conv(x, 24, 3, 1, 1, true, "dense3");
+    const Graph g = b.finish();
+    gradcheck_both_layouts(g);
+    // Weights written into the store between steps reach the cut kernels.
+    GradcheckOptions o;
+    o.engine_differences = true;
+    gradcheck_both_layouts(g, o);
+}
+
 TEST_CASE("batchnorm alone and fused with ReLU", "[engine][ops]") {
     Builder b("bn", Shape{16, 5, 5});
     int x = b.batchnorm(b.input(), "bn1");

@@ -1,4 +1,6 @@
 // Convolution (grouped and depthwise included): direct algorithm, layouts chosen by oneDNN.
+#include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "runners/engine/layers/layers.hpp"
@@ -30,6 +32,23 @@ Algorithms choose(const nets::ConvAttrs& a, memory::dim in_channels, ConvAlgorit
     return {c >= 32 ? wino : direct, c >= 32 ? wino : direct, c >= 16 ? wino : direct};
 }
 
+// The taps of one kernel axis that ever meet a real input pixel: [first, first + size).
+// A kernel larger than its map (5x5 depthwise on the 1x1 maps of a 32x32 EfficientNet) has
+// taps that only ever meet padding; they contribute nothing and get a zero gradient.
+struct AxisCrop {
+    int first = 0, size = 0, pad_before = 0, pad_after = 0;
+};
+
+AxisCrop crop_axis(int in, int out, int stride, int kernel, int pad_before) {
+    AxisCrop c;
+    c.first = std::max(0, pad_before - (out - 1) * stride);
+    const int last = std::min(kernel - 1, in - 1 + pad_before);
+    c.size = last - c.first + 1;
+    c.pad_before = pad_before - c.first;
+    c.pad_after = (out - 1) * stride + c.size - in - c.pad_before;
+    return c;
+}
+
 }  // namespace
 
 memory::desc ConvLayer::define(LayerContext& c) {
@@ -37,18 +56,31 @@ memory::desc ConvLayer::define(LayerContext& c) {
     const auto id = in.dims();
     const memory::dim N = id[0], IC = id[1];
     const memory::dims dst_dims = {N, a_.out_channels, node_.out.h, node_.out.w};
-    memory::dims w_dims = {a_.out_channels, IC, a_.kh, a_.kw};
-    if (a_.groups > 1)
-        w_dims = {a_.groups, a_.out_channels / a_.groups, IC / a_.groups, a_.kh, a_.kw};
-    const memory::dims strides = {a_.stride, a_.stride}, pad_l = {a_.pad_t, a_.pad_l},
-                       pad_r = {a_.pad_b, a_.pad_r};
+    auto weight_dims = [&](int kh, int kw) {
+        return a_.groups > 1 ? memory::dims{a_.groups, a_.out_channels / a_.groups, IC / a_.groups, kh, kw}
+                             : memory::dims{a_.out_channels, IC, kh, kw};
+    };
+    // oneDNN runs the kernel cut to the taps that meet the map (`k`): exact, and for a kernel
+    // larger than its map it avoids oneDNN 2.6's gemm fallback (measured: 5x5 depthwise on 1x1
+    // maps took 60% of a 32x32 EfficientNet step). The parameter keeps its full shape.
+    nets::ConvAttrs k = a_;
+    const AxisCrop ch = crop_axis(int(id[2]), node_.out.h, a_.stride, a_.kh, a_.pad_t);
+    const AxisCrop cw = crop_axis(int(id[3]), node_.out.w, a_.stride, a_.kw, a_.pad_l);
+    static const bool no_crop = std::getenv("DEEPER_NO_KERNEL_CROP") != nullptr;  // for A/B runs
+    if (!no_crop && (ch.size < a_.kh || cw.size < a_.kw) && ch.size > 0 && cw.size > 0 && ch.pad_after >= 0 && cw.pad_after >= 0) {
+        crop_ = {ch.first, cw.first};
+        k.kh = ch.size, k.kw = cw.size;
+        k.pad_t = ch.pad_before, k.pad_b = ch.pad_after, k.pad_l = cw.pad_before, k.pad_r = cw.pad_after;
+    }
+    const memory::dims w_dims = weight_dims(k.kh, k.kw), full_w_dims = weight_dims(a_.kh, a_.kw);
+    const memory::dims strides = {k.stride, k.stride}, pad_l = {k.pad_t, k.pad_l}, pad_r = {k.pad_b, k.pad_r};
     const bool plain = c.plain_layouts();
     const memory::desc src_md = plain ? in : any_desc(id);
     const memory::desc w_md = plain ? plain_desc(w_dims) : any_desc(w_dims);
     const memory::desc dst_md = plain ? plain_desc(dst_dims) : any_desc(dst_dims);
     const memory::desc b_md = plain_desc({a_.out_channels});
     const auto prop = c.training() ? prop_kind::forward_training : prop_kind::forward_inference;
-    const Algorithms algs = choose(a_, IC, c.conv_algorithm(), plain);
+    const Algorithms algs = choose(k, IC, c.conv_algorithm(), plain);
 
     // A forward descriptor for an algorithm and activation layouts; Winograd may decline a
     // shape, and then the pass falls back to direct.
@@ -69,8 +101,8 @@ memory::desc ConvLayer::define(LayerContext& c) {
     ParamInfo w;
     w.name = node_.name + ".weight";
     w.dims = {a_.out_channels, int(IC) / a_.groups, a_.kh, a_.kw};
-    w.internal = fwd_pd_.weights_desc();
-    w.plain = plain_desc(w_dims);
+    w.plain = plain_desc(full_w_dims);
+    w.internal = cropped() ? w.plain : fwd_pd_.weights_desc();
     w.init = Init::kaiming_normal_fan_out;
     w.fan = a_.out_channels * a_.kh * a_.kw;
     w.matrix = true;
@@ -104,7 +136,7 @@ memory::desc ConvLayer::define(LayerContext& c) {
         // Depthwise shapes that leave only the reference kernel get the engine's own loop
         // (measured: oneDNN's other choice, gemm on free layouts, is 10x slower than the loop).
         const bool depthwise = a_.groups == IC && a_.groups == a_.out_channels && !a_.bias;
-        own_dw_bwd_w_ = depthwise && is_ref(bwd_w_pd_);
+        own_dw_bwd_w_ = depthwise && is_ref(bwd_w_pd_);  // the loop takes the full kernel
         if (is_ref(bwd_w_pd_) && !plain && !own_dw_bwd_w_) {
             auto free = make(algorithm::convolution_direct, any_desc(id), any_desc(dst_dims));
             if (free && !is_ref(free)) {
@@ -145,8 +177,17 @@ void ConvLayer::bind(LayerContext& c) {
         src = conv_src;
     }
     fwd_ = convolution_forward(fwd_pd_);
+    memory fwd_w, bwd_d_w;
+    if (cropped()) {
+        full_w_ = c.weights(weight_, c.store().info(weight_).plain);
+        fwd_w = bind_cropped_weights(c, fwd_pd_.weights_desc());
+        if (bwd_d_pd_) bwd_d_w = bind_cropped_weights(c, bwd_d_pd_.weights_desc());
+    } else {
+        fwd_w = c.weights(weight_, fwd_pd_.weights_desc());
+        if (bwd_d_pd_) bwd_d_w = c.weights(weight_, bwd_d_pd_.weights_desc());
+    }
     fwd_args_ = {{DNNL_ARG_SRC, src},
-                 {DNNL_ARG_WEIGHTS, c.weights(weight_, fwd_pd_.weights_desc())},
+                 {DNNL_ARG_WEIGHTS, fwd_w},
                  {DNNL_ARG_DST, c.output()},
                  {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
     if (bias_ >= 0) fwd_args_[DNNL_ARG_BIAS] = c.param_memory(bias_);
@@ -165,9 +206,21 @@ void ConvLayer::bind(LayerContext& c) {
             w_dy = c.buffer_memory(bwd_w_dy_buf_, bwd_w_pd_.diff_dst_desc());
             bwd_w_prep_.push_back({reorder(c.diff_dst(), w_dy), {{DNNL_ARG_FROM, c.diff_dst()}, {DNNL_ARG_TO, w_dy}}});
         }
+        memory dw;
+        if (cropped()) {
+            full_grad_ = c.grad_memory(weight_, c.store().info(weight_).plain);
+            cropped_grad_plain_ = memory(plain_desc(bwd_w_pd_.diff_weights_desc().dims()), c.eng());
+            dw = cropped_grad_plain_;
+            if (bwd_w_pd_.diff_weights_desc() != cropped_grad_plain_.get_desc()) {
+                dw = memory(bwd_w_pd_.diff_weights_desc(), c.eng());
+                grad_to_plain_ = {reorder(dw, cropped_grad_plain_), {{DNNL_ARG_FROM, dw}, {DNNL_ARG_TO, cropped_grad_plain_}}};
+            }
+        } else {
+            dw = c.grad_memory(weight_, bwd_w_pd_.diff_weights_desc());
+        }
         bwd_w_args_ = {{DNNL_ARG_SRC, w_src},
                        {DNNL_ARG_DIFF_DST, w_dy},
-                       {DNNL_ARG_DIFF_WEIGHTS, c.grad_memory(weight_, bwd_w_pd_.diff_weights_desc())},
+                       {DNNL_ARG_DIFF_WEIGHTS, dw},
                        {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
         if (bias_ >= 0)
             bwd_w_args_[DNNL_ARG_DIFF_BIAS] = c.grad_memory(bias_, bwd_w_pd_.diff_bias_desc());
@@ -180,14 +233,58 @@ void ConvLayer::bind(LayerContext& c) {
             bwd_d_prep_.push_back({reorder(c.diff_dst(), d_dy), {{DNNL_ARG_FROM, c.diff_dst()}, {DNNL_ARG_TO, d_dy}}});
         }
         bwd_d_args_ = {{DNNL_ARG_DIFF_DST, d_dy},
-                       {DNNL_ARG_WEIGHTS, c.weights(weight_, bwd_d_pd_.weights_desc())},
+                       {DNNL_ARG_WEIGHTS, bwd_d_w},
                        {DNNL_ARG_DIFF_SRC, c.diff_src(0)},
                        {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
     }
 }
 
+namespace {
+
+// Copies the taps [kh0, kh0 + kh) x [kw0, kw0 + kw) between a full plain kernel and a cropped
+// one (both {rows, KH, KW} with rows = out x in channels per group); to_full also zeroes the
+// taps outside the crop (their gradient).
+void copy_taps(float* full, float* crop, std::int64_t rows, int KH, int KW, int kh0, int kw0, int kh, int kw,
+               bool to_full) {
+#pragma omp parallel for schedule(static)
+    for (std::int64_t r = 0; r < rows; ++r) {
+        float* f = full + r * KH * KW;
+        float* c = crop + r * kh * kw;
+        if (to_full) std::fill(f, f + KH * KW, 0.0f);
+        for (int i = 0; i < kh; ++i)
+            for (int j = 0; j < kw; ++j) {
+                float& fv = f[(kh0 + i) * KW + kw0 + j];
+                float& cv = c[i * kw + j];
+                if (to_full) fv = cv;
+                else cv = fv;
+            }
+    }
+}
+
+std::int64_t kernel_rows(const memory::dims& d) {  // all dims but the last two
+    std::int64_t r = 1;
+    for (std::size_t i = 0; i + 2 < d.size(); ++i) r *= d[i];
+    return r;
+}
+
+}  // namespace
+
+memory ConvLayer::bind_cropped_weights(LayerContext& c, const memory::desc& want) {
+    if (!cropped_plain_) cropped_plain_ = memory(plain_desc(want.dims()), c.eng());
+    if (want == cropped_plain_.get_desc()) return cropped_plain_;
+    memory m(want, c.eng());
+    weight_reorders_.push_back({reorder(cropped_plain_, m), {{DNNL_ARG_FROM, cropped_plain_}, {DNNL_ARG_TO, m}}});
+    return m;
+}
+
 void ConvLayer::forward(LayerContext& c) {
     if (src_buffer_ >= 0) src_reorder_.execute(c.stream(), src_reorder_args_);
+    if (cropped()) {  // the weights may have changed since the last step: cut them again
+        const auto d = cropped_plain_.get_desc().dims();
+        copy_taps(static_cast<float*>(full_w_.get_data_handle()), static_cast<float*>(cropped_plain_.get_data_handle()),
+                  kernel_rows(d), a_.kh, a_.kw, crop_[0], crop_[1], int(d[d.size() - 2]), int(d.back()), false);
+        for (auto& [p, args] : weight_reorders_) p.execute(c.stream(), args);
+    }
     fwd_.execute(c.stream(), fwd_args_);
 }
 
@@ -233,6 +330,13 @@ void ConvLayer::backward(LayerContext& c) {
     } else if (bwd_w_pd_) {
         for (auto& [p, args] : bwd_w_prep_) p.execute(c.stream(), args);
         bwd_w_.execute(c.stream(), bwd_w_args_);
+        if (cropped()) {
+            if (grad_to_plain_.first) grad_to_plain_.first.execute(c.stream(), grad_to_plain_.second);
+            const auto d = cropped_grad_plain_.get_desc().dims();
+            copy_taps(static_cast<float*>(full_grad_.get_data_handle()),
+                      static_cast<float*>(cropped_grad_plain_.get_data_handle()), kernel_rows(d), a_.kh, a_.kw,
+                      crop_[0], crop_[1], int(d[d.size() - 2]), int(d.back()), true);
+        }
         c.finish_grads();
         c.count_backward_primitive();
     }

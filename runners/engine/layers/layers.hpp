@@ -34,6 +34,16 @@ private:
     // reorders feed them.
     int bwd_src_buf_ = -1, bwd_w_dy_buf_ = -1, bwd_d_dy_buf_ = -1;
     std::vector<std::pair<dnnl::primitive, Args>> bwd_w_prep_, bwd_d_prep_;
+    // A kernel larger than its map runs cut to the taps that meet it (crop_ = first row and
+    // column; empty when uncut): the full plain weights are cut into cropped_plain_ before each
+    // forward (then reordered for the primitives), and the cut gradient is written back into
+    // the full one with zeros elsewhere.
+    std::vector<int> crop_;
+    bool cropped() const { return !crop_.empty(); }
+    memory bind_cropped_weights(LayerContext& c, const memory::desc& want);
+    memory full_w_, cropped_plain_, full_grad_, cropped_grad_plain_;
+    std::vector<std::pair<dnnl::primitive, Args>> weight_reorders_;
+    std::pair<dnnl::primitive, Args> grad_to_plain_;
 };
 
 // BN followed by its only consumer, a ReLU: one oneDNN primitive does both (fuse_norm_relu).
