@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "nets/error.hpp"
@@ -148,7 +149,7 @@ std::vector<std::pair<Settings, std::map<std::string, std::string>>> points(
             for (double phi : s.scale.phi) {
                 Settings q = base;
                 q["phi"] = number_text(phi);
-                out.push_back({q, {{"scaling", "compound"}}});
+                out.push_back({q, {{"scaling", "compound"}, {"phi_matched", number_text(phi)}}});
                 if (!s.scale.baselines) continue;
                 // Single-dimension baselines with the MACs of the compound net at this phi.
                 nets::NetOptions k = knobs_of(q);
@@ -157,21 +158,37 @@ std::vector<std::pair<Settings, std::map<std::string, std::string>>> points(
                 plain.phi = 0;
                 const double w0 = plain.width.value_or(1.0), d0 = plain.depth.value_or(1.0);
                 const int r0 = plain.resolution.value_or(224);
-                auto solve = [&](auto macs_at, double lo, double hi) {  // MACs grow with x
-                    for (int it = 0; it < 40; ++it) {
-                        const double mid = 0.5 * (lo + hi);
-                        (macs_at(mid) < target ? lo : hi) = mid;
+                // MACs are step functions of each multiplier (repeats are ceil'ed, channels
+                // rounded to 8, maps ceil'ed at every stride: 32x32 -> 2.6M, 35x35 -> 5.9M for a
+                // half-width B0), not even monotone in resolution: scan the candidates and take
+                // the one closest to the target in ratio, the smaller one on a tie.
+                auto closest = [&](auto macs_at, const std::vector<double>& candidates) {
+                    double best_x = candidates.front(), best_gap = std::numeric_limits<double>::infinity();
+                    for (double x : candidates) {
+                        const double gap = std::abs(std::log(double(macs_at(x)) / double(target)));
+                        if (gap < best_gap - 1e-12) best_gap = gap, best_x = x;
                     }
-                    return hi;
+                    return best_x;
                 };
-                const double d = solve([&](double x) { auto o = plain; o.depth = d0 * x; return efficientnet_macs(o); }, 1, 16);
-                const double w = solve([&](double x) { auto o = plain; o.width = w0 * x; return efficientnet_macs(o); }, 1, 8);
-                const double r = solve([&](double x) { auto o = plain; o.resolution = int(std::lround(r0 * x)); return efficientnet_macs(o); }, 1, 6);
+                auto steps = [](double lo, double hi, double step) {
+                    std::vector<double> v;
+                    for (int i = 0; lo + i * step <= hi + 1e-9; ++i) v.push_back(lo + i * step);
+                    return v;
+                };
+                std::vector<double> resolutions;
+                for (int r = r0; r <= 6 * r0; ++r) resolutions.push_back(r);
+                const double d = closest([&](double x) { auto o = plain; o.depth = d0 * x; return efficientnet_macs(o); },
+                                         steps(1, 16, 0.05));
+                const double w = closest([&](double x) { auto o = plain; o.width = w0 * x; return efficientnet_macs(o); },
+                                         steps(1, 8, 0.01));
+                const int r = int(closest([&](double x) { auto o = plain; o.resolution = int(x); return efficientnet_macs(o); },
+                                          resolutions));
                 Settings qd = base, qw = base, qr = base;
-                for (Settings* p : {&qd, &qw, &qr}) p->erase("phi");
+                for (Settings* p : {&qd, &qw, &qr})  // plain multipliers: no compound scaling
+                    for (const char* key : {"phi", "alpha", "beta", "gamma"}) p->erase(key);
                 qd["depth"] = number_text(d0 * d);
                 qw["width"] = number_text(w0 * w);
-                qr["resolution"] = std::to_string(std::lround(r0 * r));
+                qr["resolution"] = std::to_string(r);
                 out.push_back({qd, {{"scaling", "depth"}, {"phi_matched", number_text(phi)}}});
                 out.push_back({qw, {{"scaling", "width"}, {"phi_matched", number_text(phi)}}});
                 out.push_back({qr, {{"scaling", "resolution"}, {"phi_matched", number_text(phi)}}});

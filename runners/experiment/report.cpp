@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -17,6 +18,20 @@ namespace deeper::runners {
 namespace fs = std::filesystem;
 
 namespace {
+
+// Table rows or columns that are all numbers (alpha, phi, depth) read best in numeric order;
+// anything else (net names, scaling kinds) keeps the order the trials were defined in.
+void sort_if_numeric(std::vector<std::string>& values) {
+    std::vector<std::pair<double, std::string>> keyed;
+    for (const auto& v : values) {
+        char* end = nullptr;
+        const double x = std::strtod(v.c_str(), &end);
+        if (v.empty() || *end != '\0') return;
+        keyed.emplace_back(x, v);
+    }
+    std::stable_sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] = keyed[i].second;
+}
 
 std::string num(double v) {
     if (!std::isfinite(v)) return "";
@@ -143,6 +158,8 @@ std::vector<std::string> write_reports(const std::string& dir, const search::Exp
                 if (std::find(cols.begin(), cols.end(), cv) == cols.end()) cols.push_back(cv);
                 cells[{rv, cv}].push_back(final_metric(r, rt.metric));
             }
+            sort_if_numeric(rows);
+            sort_if_numeric(cols);
             Table mt;
             mt.add_column(rt.rows);
             for (const auto& cv : cols) mt.add_column(rt.columns.empty() ? cv : rt.columns + "=" + cv, true);

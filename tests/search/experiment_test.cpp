@@ -1,10 +1,13 @@
 // Experiment files: expansion, the compound-search constraint, and every error message.
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <cmath>
 #include <set>
 
 #include "nets/error.hpp"
+#include "nets/knobs.hpp"
+#include "nets/zoo.hpp"
 #include "search/expand.hpp"
 
 using namespace deeper::search;
@@ -134,6 +137,38 @@ stages:
     CHECK(trials[1].labels.at("scaling") == "depth");
     CHECK(trials[2].labels.at("scaling") == "width");
     CHECK(trials[3].labels.at("scaling") == "resolution");
+    // Every trial says which phi it stands for; baselines carry no compound knobs.
+    for (const auto& t : trials) CHECK(t.labels.count("phi_matched") == 1);
+    CHECK(trials[1].settings.count("alpha") == 0);
+    CHECK(trials[3].settings.count("phi") == 0);
+    // Each baseline is the candidate closest in MACs to the compound net (MACs are step
+    // functions, not even monotone in resolution): its neighbours are no closer.
+    auto macs = [](const Settings& s) {
+        deeper::nets::NetOptions o;
+        for (const auto& [k, v] : s)
+            for (const auto& info : deeper::nets::knob_infos())
+                if (info.key == k) deeper::nets::set_knob(o, k, v);
+        return double(deeper::nets::build_net("efficientnet", o).total_macs());
+    };
+    auto gap = [&](const Settings& s, double target) { return std::abs(std::log(macs(s) / target)); };
+    for (std::size_t i = 0; i < trials.size(); i += 4) {
+        const double target = macs(trials[i].settings);
+        for (int b = 1; b <= 3; ++b) {
+            const auto& t = trials[i + b];
+            INFO(t.labels.at("scaling") << " at phi " << t.labels.at("phi_matched"));
+            const double own = gap(t.settings, target);
+            CHECK(own < std::log(1.35));  // this half-width B0 can be matched this closely
+            const char* knob = b == 1 ? "depth" : b == 2 ? "width" : "resolution";
+            const double step = b == 1 ? 0.05 : b == 2 ? 0.005 : 1;  // width: half a 1% step of 0.5
+            for (double dir : {-1.0, 1.0}) {
+                auto n = t.settings;
+                const double v = std::stod(n.at(knob)) + dir * step;
+                if (v < (b == 3 ? 64 : b == 2 ? 0.5 : 1)) continue;
+                n[knob] = b == 3 ? std::to_string(int(v)) : fmt::format("{}", v);
+                CHECK(gap(n, target) >= own - 1e-12);
+            }
+        }
+    }
 }
 
 TEST_CASE("experiment errors carry file:line:column, the key and what was expected", "[search][experiment]") {
