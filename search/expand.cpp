@@ -143,7 +143,7 @@ std::vector<std::pair<Settings, std::map<std::string, std::string>>> points(
             auto b = (*best)(s.scale.from, s.scale.metric);
             if (!b) throw RunError(fmt::format("stage '{}': stage '{}' has no finished trial to scale from",
                                                s.name, s.scale.from));
-            swept = {"phi"};
+            swept = {"phi", "depth", "width", "resolution"};  // the baselines' multipliers show
             base["net"] = "efficientnet";
             for (const char* k : {"alpha", "beta", "gamma"}) base[k] = b->settings.at(k);
             for (double phi : s.scale.phi) {
