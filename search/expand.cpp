@@ -29,18 +29,17 @@ TrainConfig Trial::config() const {
 
 bool needs_results(const Stage& s) { return !s.depends_on().empty(); }
 
-namespace {
-
-std::string number_text(double v) { return fmt::format("{}", std::round(v * 1e9) / 1e9); }
-
-// The net settings of `base` as knobs, for counting MACs of EfficientNet variants.
-nets::NetOptions knobs_of(const Settings& base) {
+nets::NetOptions knobs_of(const Settings& settings) {
     nets::NetOptions o;
-    for (const auto& [k, v] : base)
+    for (const auto& [k, v] : settings)
         for (const auto& info : nets::knob_infos())
             if (info.key == k) nets::set_knob(o, k, v);
     return o;
 }
+
+namespace {
+
+std::string number_text(double v) { return fmt::format("{}", std::round(v * 1e9) / 1e9); }
 
 std::int64_t efficientnet_macs(nets::NetOptions o) {
     return nets::build_net("efficientnet", o).total_macs();

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "nets/knobs.hpp"
 #include "search/experiment.hpp"
 #include "search/train_config.hpp"
 
@@ -38,6 +39,9 @@ bool needs_results(const Stage& s);
 // expand() throws for them, and planned_count() says how many trials they will have.
 std::vector<Trial> expand(const Experiment& e, const Stage& s, const BestLookup* best = nullptr);
 std::size_t planned_count(const Experiment& e, const Stage& s);
+
+// The net knobs among a trial's settings (for counting the net it will train).
+nets::NetOptions knobs_of(const Settings& settings);
 
 // The (alpha, beta, gamma) grid under |alpha * beta^2 * gamma^2 - target| <= tolerance, or the
 // same bound on the ratio of counted MACs of the rounded net (phi = 1) to the base (phi = 0).

@@ -6,7 +6,6 @@
 #include <set>
 
 #include "nets/error.hpp"
-#include "nets/knobs.hpp"
 #include "nets/zoo.hpp"
 #include "search/expand.hpp"
 
@@ -144,11 +143,7 @@ stages:
     // Each baseline is the candidate closest in MACs to the compound net (MACs are step
     // functions, not even monotone in resolution): its neighbours are no closer.
     auto macs = [](const Settings& s) {
-        deeper::nets::NetOptions o;
-        for (const auto& [k, v] : s)
-            for (const auto& info : deeper::nets::knob_infos())
-                if (info.key == k) deeper::nets::set_knob(o, k, v);
-        return double(deeper::nets::build_net("efficientnet", o).total_macs());
+        return double(deeper::nets::build_net("efficientnet", knobs_of(s)).total_macs());
     };
     auto gap = [&](const Settings& s, double target) { return std::abs(std::log(macs(s) / target)); };
     for (std::size_t i = 0; i < trials.size(); i += 4) {

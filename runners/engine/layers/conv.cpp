@@ -62,7 +62,8 @@ memory::desc ConvLayer::define(LayerContext& c) {
     };
     // oneDNN runs the kernel cut to the taps that meet the map (`k`): exact, and for a kernel
     // larger than its map it avoids oneDNN 2.6's gemm fallback (measured: 5x5 depthwise on 1x1
-    // maps took 60% of a 32x32 EfficientNet step). The parameter keeps its full shape.
+    // maps took 60% of the oneDNN time of a half-width 32x32 EfficientNet-B0 step). The
+    // parameter keeps its full shape.
     nets::ConvAttrs k = a_;
     const AxisCrop ch = crop_axis(int(id[2]), node_.out.h, a_.stride, a_.kh, a_.pad_t);
     const AxisCrop cw = crop_axis(int(id[3]), node_.out.w, a_.stride, a_.kw, a_.pad_l);
@@ -280,7 +281,8 @@ memory ConvLayer::bind_cropped_weights(LayerContext& c, const memory::desc& want
 
 void ConvLayer::forward(LayerContext& c) {
     if (src_buffer_ >= 0) src_reorder_.execute(c.stream(), src_reorder_args_);
-    if (cropped()) {  // the weights may have changed since the last step: cut them again
+    if (cropped() && cut_version_ != c.store().version()) {  // cut again after the weights changed
+        cut_version_ = c.store().version();
         const auto d = cropped_plain_.get_desc().dims();
         copy_taps(static_cast<float*>(full_w_.get_data_handle()), static_cast<float*>(cropped_plain_.get_data_handle()),
                   kernel_rows(d), a_.kh, a_.kw, crop_[0], crop_[1], int(d[d.size() - 2]), int(d.back()), false);

@@ -35,10 +35,11 @@ private:
     int bwd_src_buf_ = -1, bwd_w_dy_buf_ = -1, bwd_d_dy_buf_ = -1;
     std::vector<std::pair<dnnl::primitive, Args>> bwd_w_prep_, bwd_d_prep_;
     // A kernel larger than its map runs cut to the taps that meet it (crop_ = first row and
-    // column; empty when uncut): the full plain weights are cut into cropped_plain_ before each
-    // forward (then reordered for the primitives), and the cut gradient is written back into
-    // the full one with zeros elsewhere.
+    // column; empty when uncut): the full plain weights are cut into cropped_plain_ (then
+    // reordered for the primitives) before a forward whenever the store's version moved, and
+    // the cut gradient is written back into the full one with zeros elsewhere.
     std::vector<int> crop_;
+    std::uint64_t cut_version_ = 0;  // the store's versions start at 1
     bool cropped() const { return !crop_.empty(); }
     memory bind_cropped_weights(LayerContext& c, const memory::desc& want);
     memory full_w_, cropped_plain_, full_grad_, cropped_grad_plain_;
