@@ -140,6 +140,8 @@ void set_train_option(TrainConfig& c, const std::string& key0, const std::string
         slot = parse<std::decay_t<decltype(slot)>>(key, value);
         found = true;
     });
+    if (found && key == "precision" && value != "f32" && value != "bf16")
+        throw InputError(fmt::format("option 'precision': expected f32 or bf16, got '{}'", value));
     if (found) return;
     // Net knobs are options too.
     std::vector<std::string> names;

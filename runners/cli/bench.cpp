@@ -57,17 +57,17 @@ std::vector<double> time_steps(int warmup, int steps, F&& step) {
 
 void run_bench(const BenchArgs& a) {
     const Format f = parse_format(a.format);
-    if (a.precision != "f32")
-        throw InputError(fmt::format("bench: precision '{}' is not supported yet (f32)", a.precision));
+    const Precision precision = parse_precision(a.precision);
     if (a.batch <= 0 || a.steps <= 0) throw InputError("bench: --batch and --steps must be positive");
     if (a.nets.empty()) throw InputError("bench: name at least one net (see `deeper nets`)");
     const int threads = a.threads > 0 ? a.threads : available_cores();
 
     Table t;
-    for (const char* c : {"net", "knobs", "batch", "threads", "isa", "train_img_per_s",
+    for (const char* c : {"net", "knobs", "batch", "threads", "precision", "isa", "train_img_per_s",
                           "infer_img_per_s", "train_gflop_per_s", "train_step_ms", "peak_rss_mib",
                           "arena_mib", "macs"})
-        t.add_column(c, std::string(c) != "net" && std::string(c) != "knobs" && std::string(c) != "isa");
+        t.add_column(c, std::string(c) != "net" && std::string(c) != "knobs" && std::string(c) != "isa" &&
+                            std::string(c) != "precision");
     for (const auto& opts : expand_knobs(a.knobs)) {
         for (const auto& name : a.nets) {
             nets::Graph g = nets::build_net(name, opts);
@@ -77,6 +77,7 @@ void run_bench(const BenchArgs& a) {
             eo.batch = a.batch;
             eo.threads = threads;
             eo.seed = 1;
+            eo.precision = precision;
             Engine e(std::move(g), eo);
             std::mt19937 rng(1);
             std::normal_distribution<float> normal;
@@ -96,7 +97,7 @@ void run_bench(const BenchArgs& a) {
             const auto infer = time_steps(a.warmup, a.steps, [&](int) { e.forward(false); });
             const double ts = median(train), is = median(infer);
             t.add_row({name, nets::to_string(opts), std::to_string(a.batch),
-                       std::to_string(e.threads()), cpu_isa_name(),
+                       std::to_string(e.threads()), precision_name(precision), cpu_isa_name(),
                        fmt::format("{:.1f}", a.batch / ts), fmt::format("{:.1f}", a.batch / is),
                        fmt::format("{:.1f}", 6.0 * macs * a.batch / ts / 1e9),
                        fmt::format("{:.2f}", ts * 1e3), fmt::format("{:.0f}", rss),
@@ -117,7 +118,8 @@ void add_bench_command(CLI::App& app) {
     cmd->add_option("--threads", a->threads, "threads (default: the cores this process may use)");
     cmd->add_option("--steps", a->steps, "timed steps (the median is reported)")->capture_default_str();
     cmd->add_option("--warmup", a->warmup, "untimed steps first")->capture_default_str();
-    cmd->add_option("--precision", a->precision, "f32")->capture_default_str();
+    cmd->add_option("--precision", a->precision, "f32, or bf16 mixed precision (needs AVX512-BF16 or AMX)")
+        ->capture_default_str();
     cmd->add_option("--format", a->format, "table, csv, md or json")->capture_default_str();
     add_knob_options(*cmd, a->knobs);
     cmd->footer(

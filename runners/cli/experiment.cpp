@@ -68,10 +68,11 @@ nets::Graph trial_graph(const search::TrainConfig& c, int classes, int in_channe
 }
 
 // Images per second of a training step, measured: a few steps on synthetic data.
-double measure_img_per_s(nets::Graph g, int batch, int threads) {
+double measure_img_per_s(nets::Graph g, int batch, int threads, Precision precision) {
     EngineOptions eo;
     eo.batch = batch;
     eo.threads = threads;
+    eo.precision = precision;
     Engine e(std::move(g), eo);
     std::mt19937 rng(1);
     std::normal_distribution<float> n;
@@ -82,6 +83,13 @@ double measure_img_per_s(nets::Graph g, int batch, int threads) {
     const int steps = 3;
     for (int i = 0; i < steps; ++i) e.train_step(labels.data());
     return steps * batch / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Every trial's precision is one this CPU runs, before any trial starts.
+void check_precisions(const search::Experiment& e) {
+    for (const auto& s : e.stages)
+        if (!search::needs_results(s))
+            for (const auto& trial : search::expand(e, s)) parse_precision(trial.config().precision);
 }
 
 std::string duration(double s) {
@@ -112,6 +120,7 @@ void run_check(const std::string& path, bool estimate) {
         if (estimate) t.add_column("est_time", true);
         for (const auto& trial : search::expand(e, s)) {
             const search::TrainConfig c = trial.config();
+            const Precision precision = parse_precision(c.precision);
             if (!datasets.count(c.data)) datasets.emplace(c.data, data::load(c.data));
             const auto& d = datasets.at(c.data).train;
             nets::Graph g = trial_graph(c, d.classes, d.channels);
@@ -121,8 +130,9 @@ void run_check(const std::string& path, bool estimate) {
             std::vector<std::string> row = {trial.id, swept, with_thousands(g.total_params()),
                                             with_thousands(g.total_macs())};
             if (estimate) {
-                const std::string sig = fmt::format("{}|{}", nets::to_string(c.knobs) + c.net + c.spec, c.batch);
-                if (!speed.count(sig)) speed[sig] = measure_img_per_s(g, c.batch, cores);
+                const std::string sig = fmt::format("{}|{}|{}", nets::to_string(c.knobs) + c.net + c.spec,
+                                                    c.batch, c.precision);
+                if (!speed.count(sig)) speed[sig] = measure_img_per_s(g, c.batch, cores, precision);
                 std::size_t train_n = d.size() - std::min<std::size_t>(d.size(), c.val_size);
                 if (c.train_limit > 0) train_n = std::min<std::size_t>(train_n, c.train_limit);
                 const double per_epoch = (train_n + c.val_size + c.train_eval_size) / speed[sig];
@@ -200,6 +210,7 @@ void add_experiment_commands(CLI::App& app) {
                 if (!found) throw InputError(fmt::format("--stage {}: no such stage in {}", a->stage, a->path));
                 o.only_stage = a->stage;
             }
+            check_precisions(e);
             keep_experiment_copy(a->path, o.out);
             o.stop = &g_stop;
             std::signal(SIGINT, on_stop);

@@ -124,7 +124,7 @@ void add_train_command(CLI::App& app) {
         {"train-eval-size", "training images evaluated in eval mode each epoch (default 5000)"},
         {"threads", "threads (default: the cores this process may use)"},
         {"seed", "seed for init, split, order, augmentation and dropout"},
-        {"precision", "f32"},
+        {"precision", "f32, or bf16 mixed precision (needs AVX512-BF16 or AMX; fp32 master weights)"},
         {"out", "run folder: metrics.csv, checkpoint.safetensors, config.yaml, result.csv"},
         {"init", "a checkpoint to start from (tensors matched by name and shape)"},
         {"freeze", "node-name prefixes with no gradient, comma-separated, or 'encoder'"},

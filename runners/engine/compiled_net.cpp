@@ -110,6 +110,7 @@ public:
     bool training() const override { return m_.opt.training; }
     bool plain_layouts() const override { return m_.opt.plain_layouts; }
     ConvAlgorithm conv_algorithm() const override { return m_.opt.conv_algorithm; }
+    Precision precision() const override { return m_.opt.precision; }
     int batch() const override { return m_.opt.batch; }
     const nets::Node& node() const override { return m_.g.nodes[k_]; }
     const nets::Graph& graph() const override { return m_.g; }
@@ -224,6 +225,22 @@ private:
     CompiledNet::Impl& m_;
     int k_;
 };
+
+void InputCopy::define(LayerContext& c, int input, const memory::desc& want, bool keep_for_backward) {
+    input_ = input;
+    want_ = want;
+    if (want != c.in_desc(input))
+        buf_ = c.buffer(want, keep_for_backward ? LayerContext::Life::fwd_to_bwd : LayerContext::Life::fwd);
+}
+
+memory InputCopy::bind(LayerContext& c) {
+    memory in = c.input(input_);
+    if (buf_ < 0) return in;
+    memory copy = c.buffer_memory(buf_, want_);
+    prim_ = dnnl::reorder(in, copy);
+    args_ = {{DNNL_ARG_FROM, in}, {DNNL_ARG_TO, copy}};
+    return copy;
+}
 
 float* CompiledNet::Impl::act_ptr(int node, CompiledNet& net) {
     const int r = act_group[node];

@@ -20,6 +20,7 @@ struct CompileOptions {
     bool plain_layouts = false;  // plain NCHW everywhere (tests compare both)
     bool input_grad = false;     // also compute d(loss)/d(input)
     ConvAlgorithm conv_algorithm = ConvAlgorithm::automatic;
+    Precision precision = Precision::f32;
     bool share_memory = true;    // false: no arena sharing, so read_node() sees every activation
     std::vector<std::string> frozen;  // node-name prefixes that get no gradient
     std::uint64_t seed = 0;

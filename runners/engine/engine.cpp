@@ -29,6 +29,7 @@ CompileOptions Engine::compile_options(bool training) const {
     c.training = training;
     c.plain_layouts = opt_.plain_layouts;
     c.conv_algorithm = opt_.conv_algorithm;
+    c.precision = opt_.precision;
     c.share_memory = opt_.share_memory;
     c.seed = opt_.seed;
     if (training) {

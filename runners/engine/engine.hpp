@@ -23,6 +23,7 @@ struct EngineOptions {
     bool plain_layouts = false;
     bool input_grad = false;
     ConvAlgorithm conv_algorithm = ConvAlgorithm::automatic;
+    Precision precision = Precision::f32;
     bool share_memory = true;  // false keeps every activation readable after backward
     std::uint64_t seed = 0;
     std::vector<std::string> frozen;  // node-name prefixes with gradient calculation off

@@ -12,6 +12,7 @@
 
 #include "nets/graph.hpp"
 #include "runners/engine/param_store.hpp"
+#include "runners/engine/precision.hpp"
 
 namespace deeper::runners {
 
@@ -33,6 +34,7 @@ public:
     virtual bool training() const = 0;
     virtual bool plain_layouts() const = 0;
     virtual ConvAlgorithm conv_algorithm() const = 0;
+    virtual Precision precision() const = 0;
     virtual int batch() const = 0;
     virtual const nets::Node& node() const = 0;
     virtual const nets::Graph& graph() const = 0;
@@ -71,6 +73,27 @@ public:
     virtual std::uint64_t seed() const = 0;
     virtual ParamStore& store() = 0;
     virtual void count_backward_primitive() = 0;
+};
+
+// An input read in another layout or data type than it arrives in (a conv's blocked bf16 src
+// from a plain fp32 input): a buffer of the layer's own and the reorder that fills it.
+class InputCopy {
+public:
+    // define(): plans the buffer when `want` differs from input i's layout; keep it to the
+    // backward step when the backward pass reads it.
+    void define(LayerContext& c, int input, const memory::desc& want, bool keep_for_backward);
+    // bind(): the memory the layer reads (the input itself when no copy is needed).
+    memory bind(LayerContext& c);
+    void run(LayerContext& c) const {
+        if (buf_ >= 0) prim_.execute(c.stream(), args_);
+    }
+    bool copies() const { return buf_ >= 0; }
+
+private:
+    int input_ = 0, buf_ = -1;
+    memory::desc want_;
+    dnnl::primitive prim_;
+    Args args_;
 };
 
 class Layer {

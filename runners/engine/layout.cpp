@@ -16,12 +16,21 @@ memory::format_tag plain_tag(int n) {
     throw std::logic_error("plain_tag: unsupported rank");
 }
 
-memory::desc plain_desc(const memory::dims& dims) {
-    return memory::desc(dims, memory::data_type::f32, plain_tag(int(dims.size())));
+memory::desc plain_desc(const memory::dims& dims, memory::data_type dt) {
+    return memory::desc(dims, dt, plain_tag(int(dims.size())));
 }
 
-memory::desc any_desc(const memory::dims& dims) {
-    return memory::desc(dims, memory::data_type::f32, memory::format_tag::any);
+memory::desc any_desc(const memory::dims& dims, memory::data_type dt) {
+    return memory::desc(dims, dt, memory::format_tag::any);
+}
+
+memory::desc with_type(const memory::desc& d, memory::data_type dt) {
+    if (d.data_type() == dt) return d;
+    if (d.data.format_kind != dnnl_blocked || d.data.extra.flags != 0)
+        throw std::logic_error("with_type: needs a plain or blocked layout without extras");
+    dnnl_memory_desc_t raw = d.data;  // strides count elements, so they stay as they are
+    raw.data_type = static_cast<dnnl_data_type_t>(dt);
+    return memory::desc(raw);
 }
 
 int ndims(const memory::desc& d) { return d.data.ndims; }
@@ -32,18 +41,22 @@ std::int64_t elems(const memory::desc& d) {
     return n;
 }
 
-std::size_t floats(const memory::desc& d) { return d.get_size() / sizeof(float); }
+std::size_t physical_elems(const memory::desc& d) {
+    return d.get_size() / memory::data_type_size(d.data_type());
+}
+
+std::size_t floats(const memory::desc& d) { return (d.get_size() + sizeof(float) - 1) / sizeof(float); }
 
 memory::desc like(const memory::desc& layout, const memory::dims& dims) {
     using tag = memory::format_tag;
     if (ndims(layout) == int(dims.size())) {
         for (tag t : {tag::abcd, tag::acdb, tag::aBcd16b, tag::aBcd8b, tag::ab}) {
             memory::dims probe = layout.dims();
-            if (memory::desc(probe, memory::data_type::f32, t) == layout)
-                return memory::desc(dims, memory::data_type::f32, t);
+            if (memory::desc(probe, layout.data_type(), t) == layout)
+                return memory::desc(dims, layout.data_type(), t);
         }
     }
-    return plain_desc(dims);
+    return plain_desc(dims, layout.data_type());
 }
 
 Indexer::Indexer(const memory::desc& d) {
@@ -77,7 +90,7 @@ Indexer::Indexer(const memory::desc& d) {
         }
     }
     const std::int64_t n = dims[0];
-    sample_major_ = n > 0 && std::int64_t(floats(d)) == b.strides[0] * n;
+    sample_major_ = n > 0 && std::int64_t(physical_elems(d)) == b.strides[0] * n;
     for (int k = 1; k < 4 && sample_major_; ++k)
         if (b.strides[k] > b.strides[0]) sample_major_ = false;
 }

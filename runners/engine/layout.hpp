@@ -11,13 +11,19 @@ using dnnl::memory;
 
 // The plain (row-major) tag for a rank: a, ab, abc, abcd, abcde.
 memory::format_tag plain_tag(int ndims);
-memory::desc plain_desc(const memory::dims& dims);
-memory::desc any_desc(const memory::dims& dims);
+memory::desc plain_desc(const memory::dims& dims, memory::data_type dt = memory::data_type::f32);
+memory::desc any_desc(const memory::dims& dims, memory::data_type dt = memory::data_type::f32);
+// The same layout (dims, blocking, strides) holding another data type.
+memory::desc with_type(const memory::desc& d, memory::data_type dt);
 int ndims(const memory::desc& d);
 std::int64_t elems(const memory::desc& d);
-std::size_t floats(const memory::desc& d);  // physical size, padding included
+// Physical size, padding included: in elements of the desc's own type, and in floats (rounded
+// up: what an AlignedFloats buffer for it needs).
+std::size_t physical_elems(const memory::desc& d);
+std::size_t floats(const memory::desc& d);
 
-// The same layout family (plain, nhwc-like, 16c- or 8c-blocked) for new dims of equal rank.
+// The same layout family (plain, nhwc-like, 16c- or 8c-blocked) and data type for new dims of
+// equal rank.
 memory::desc like(const memory::desc& layout, const memory::dims& dims);
 
 // Physical offsets of logical 4D indices (n, c, h, w) in any blocked layout of rank 4. In

@@ -51,6 +51,15 @@ double final_metric(const TrialRecord& r, const std::string& m) {
     return it == last.end() ? NAN : it->second;
 }
 
+std::string setting(const TrialRecord& r, const std::string& key);
+
+// The precision a trial trained in (journals from before bf16 trained in fp32).
+std::string trial_precision(const TrialRecord& r) {
+    if (auto it = r.info.find("precision"); it != r.info.end()) return it->second;
+    const std::string s = setting(r, "precision");
+    return !s.empty() ? s : r.status == "done" ? "f32" : "";
+}
+
 std::string setting(const TrialRecord& r, const std::string& key) {
     if (auto it = r.settings.find(key); it != r.settings.end()) return it->second;
     if (auto it = r.labels.find(key); it != r.labels.end()) return it->second;
@@ -89,6 +98,8 @@ std::vector<std::string> write_reports(const std::string& dir, const search::Exp
                           "val_top1", "val_top5", "best_val_top1", "test_loss", "test_top1", "test_top5",
                           "wall_s", "train_img_per_s", "threads", "trials_in_parallel"})
         t.add_column(c, true);
+    const bool precision_swept = std::count(swept.begin(), swept.end(), "precision") > 0;
+    if (!precision_swept) t.add_column("precision");
     t.add_column("isa");
     t.add_column("deeper_version");
     for (const auto& r : records) {
@@ -108,7 +119,9 @@ std::vector<std::string> write_reports(const std::string& dir, const search::Exp
                                num(final_metric(r, "val_loss")), num(final_metric(r, "val_top1")),
                                num(final_metric(r, "val_top5")), num(best), res("test_loss"), res("test_top1"),
                                res("test_top5"), res("wall_s"), res("train_img_per_s"), res("threads"),
-                               res("trials_in_parallel"), r.info.count("isa") ? r.info.at("isa") : "",
+                               res("trials_in_parallel")});
+        if (!precision_swept) row.push_back(trial_precision(r));
+        row.insert(row.end(), {r.info.count("isa") ? r.info.at("isa") : "",
                                r.info.count("deeper_version") ? r.info.at("deeper_version") : ""});
         t.add_row(std::move(row));
     }

@@ -243,10 +243,10 @@ RunSummary run_experiment(const search::Experiment& e, const RunOptions& o) {
                 for (const auto& m : r.epochs) ips += m.img_per_s;
                 ips /= std::max<std::size_t>(1, r.epochs.size());
                 journal.append(fmt::format(
-                    R"({{"event":"done","trial":"{}","result":{{"test_loss":{},"test_top1":{},"test_top5":{},"params":{},"macs":{},"wall_s":{},"train_img_per_s":{},"threads":{},"trials_in_parallel":{},"isa":{},"deeper_version":{}}}}})",
+                    R"({{"event":"done","trial":"{}","result":{{"test_loss":{},"test_top1":{},"test_top5":{},"params":{},"macs":{},"wall_s":{},"train_img_per_s":{},"threads":{},"trials_in_parallel":{},"precision":{},"isa":{},"deeper_version":{}}}}})",
                     t.id, json_number(*r.test_loss), json_number(*r.test_top1), json_number(*r.test_top5),
                     r.params, r.macs, json_number(r.wall_s), json_number(ips), r.threads, K,
-                    json_string(r.isa), json_string(kVersion)));
+                    json_string(r.precision), json_string(r.isa), json_string(kVersion)));
                 status = "done";
             }
         } catch (const std::exception& ex) {

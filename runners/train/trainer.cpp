@@ -104,6 +104,21 @@ struct RunState {
     double elapsed_s = 0;
 };
 
+// What must match for a checkpoint to be resumed: the config, but not where the run folder is
+// nor the precision (fp32 master weights are saved: a bf16 run may continue in fp32 and back).
+std::string resume_identity(TrainConfig c) {
+    c.out.clear();
+    c.precision.clear();
+    return c.to_yaml();
+}
+
+bool same_run(const SafeTensors& checkpoint, const TrainConfig& cfg) {
+    const auto& m = checkpoint.metadata;
+    if (auto it = m.find("identity"); it != m.end()) return it->second == resume_identity(cfg);
+    auto it = m.find("config");  // checkpoints written before the identity was kept
+    return it != m.end() && it->second == cfg.to_yaml();
+}
+
 void save_checkpoint(const std::string& path, Engine& e, Optimizer& opt, const RunState& st,
                      const TrainConfig& cfg) {
     SafeTensors t;
@@ -128,7 +143,9 @@ void save_checkpoint(const std::string& path, Engine& e, Optimizer& opt, const R
                   {"seen", std::to_string(st.seen)},
                   {"elapsed_s", fmt::format("{:a}", st.elapsed_s)},
                   {"seed", std::to_string(cfg.seed)},
-                  {"config", cfg.to_yaml()}};
+                  {"precision", cfg.precision},
+                  {"config", cfg.to_yaml()},
+                  {"identity", resume_identity(cfg)}};
     write_safetensors(path, t);
 }
 
@@ -224,8 +241,7 @@ void truncate_metrics(const std::string& path, int epochs) {
 
 TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) {
     const auto start = Clock::now();
-    if (cfg.precision != "f32")
-        throw InputError(fmt::format("train: precision '{}' is not supported yet (f32)", cfg.precision));
+    const Precision precision = parse_precision(cfg.precision);
     if (cfg.batch <= 0 || cfg.epochs <= 0) throw InputError("train: --batch and --epochs must be positive");
     search::learning_rate(cfg, 0);  // validates the schedule name
 
@@ -265,9 +281,11 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) 
     eo.threads = cfg.threads > 0 ? cfg.threads : available_cores();
     eo.seed = cfg.seed;
     eo.frozen = frozen_prefixes(cfg, g);
+    eo.precision = precision;
     Engine e(std::move(g), eo);
     result.threads = e.threads();
     result.isa = cpu_isa_name();
+    result.precision = precision_name(precision);
 
     OptimizerOptions oo;
     oo.kind = cfg.optimizer;
@@ -289,8 +307,7 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) 
     RunState st;
     if (resume && !ckpt.empty() && fs::exists(ckpt)) {
         const SafeTensors peek = read_safetensors(ckpt);
-        auto it = peek.metadata.find("config");
-        if (it == peek.metadata.end() || it->second != cfg.to_yaml())
+        if (!same_run(peek, cfg))
             throw InputError(fmt::format("{}: the checkpoint was made with another config; "
                                          "resume with the same options (see {}/config.yaml)", ckpt, out));
         st = load_checkpoint(ckpt, e, opt);
@@ -369,10 +386,10 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) 
     result.wall_s = st.elapsed_s + seconds_since(start);
     if (!out.empty()) {
         std::ofstream(fs::path(out) / "result.csv", std::ios::trunc)
-            << "net,params,macs,epochs,test_loss,test_top1,test_top5,wall_s,threads,isa,deeper_version\n"
-            << fmt::format("{},{},{},{},{:.6f},{:.6f},{:.6f},{:.1f},{},{},{}\n", result.net,
+            << "net,params,macs,epochs,test_loss,test_top1,test_top5,wall_s,threads,precision,isa,deeper_version\n"
+            << fmt::format("{},{},{},{},{:.6f},{:.6f},{:.6f},{:.1f},{},{},{},{}\n", result.net,
                            result.params, result.macs, cfg.epochs, t.loss, t.top1, t.top5,
-                           result.wall_s, result.threads, result.isa, kVersion);
+                           result.wall_s, result.threads, result.precision, result.isa, kVersion);
     }
     return result;
 }

@@ -30,7 +30,7 @@ struct TrainResult {
     bool interrupted = false;
     std::int64_t params = 0, macs = 0;
     int threads = 0;
-    std::string isa, net;
+    std::string isa, net, precision;
     double wall_s = 0;
 };
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <functional>
+#include <numeric>
 #include <random>
 
 #include "runners/engine/engine.hpp"
@@ -22,27 +23,36 @@ std::size_t elems(const dnnl::memory::dims& d) {
 }
 
 void compare_grad(const std::string& what, const std::vector<float>& analytic,
-                  const std::vector<size_t>& idx, const std::vector<double>& numeric, double rtol) {
+                  const std::vector<size_t>& idx, const std::vector<double>& numeric, double rtol,
+                  double rms_floor) {
     double rms = 0;
     for (float a : analytic) rms += double(a) * a;
     rms = std::sqrt(rms / std::max<size_t>(1, analytic.size()));
     for (size_t p = 0; p < idx.size(); ++p) {
         const double a = analytic[idx[p]], n = numeric[p];
-        const double scale = std::max({std::abs(a), std::abs(n), 0.1 * rms, 1e-4});
+        const double scale = std::max({std::abs(a), std::abs(n), rms_floor * rms, 1e-4});
         INFO(what << "[" << idx[p] << "]: analytic " << a << " numeric " << n << " (rms " << rms << ")");
         CHECK(std::abs(a - n) <= rtol * scale);
     }
 }
 
+double norm(const std::vector<float>& v) {
+    double s = 0;
+    for (float x : v) s += double(x) * x;
+    return std::sqrt(s);
+}
+
 }  // namespace
 
 void gradcheck(const nets::Graph& g, const GradcheckOptions& o) {
-    INFO("net " << g.name << (o.plain_layouts ? " (plain layouts)" : " (blocked layouts)"));
+    INFO("net " << g.name << (o.plain_layouts ? " (plain layouts, " : " (blocked layouts, ")
+                << runners::precision_name(o.precision) << ")");
     runners::EngineOptions eo;
     eo.batch = o.batch;
     eo.plain_layouts = o.plain_layouts;
     eo.input_grad = true;
     eo.conv_algorithm = o.conv_algorithm;
+    eo.precision = o.precision;
     eo.seed = o.seed;
     Engine e(g, eo);
     std::mt19937 rng(o.seed);
@@ -84,6 +94,38 @@ void gradcheck(const nets::Graph& g, const GradcheckOptions& o) {
         std::copy(r[out].begin(), r[out].end(), e.output_grad(int(out)));
     e.backward();
     std::vector<float> input_grad(e.input_grad(), e.input_grad() + input.size());
+
+    if (o.bf16_against_fp32 && o.precision != runners::Precision::f32) {
+        // The same point in fp32 (dropout masks depend on seed and step only).
+        runners::EngineOptions f32o = eo;
+        f32o.precision = runners::Precision::f32;
+        Engine f(g, f32o);
+        std::copy(input.begin(), input.end(), f.input());
+        f.forward(true);
+        for (size_t out = 0; out < r.size(); ++out)
+            std::copy(r[out].begin(), r[out].end(), f.output_grad(int(out)));
+        f.backward();
+        std::vector<std::pair<std::string, std::pair<std::vector<float>, std::vector<float>>>> tensors;
+        tensors.push_back({"input", {input_grad, std::vector<float>(f.input_grad(), f.input_grad() + input.size())}});
+        for (size_t t = 0; t < store.infos().size(); ++t)
+            if (!store.info(int(t)).is_state)
+                tensors.push_back({store.info(int(t)).name,
+                                   {store.read_plain_grad(int(t), e.dnnl_engine(), e.stream()),
+                                    f.params().read_plain_grad(int(t), f.dnnl_engine(), f.stream())}});
+        double largest = 0;
+        for (const auto& [name, g2] : tensors) largest = std::max(largest, norm(g2.second));
+        for (const auto& [name, g2] : tensors) {
+            std::vector<float> diff(g2.first.size());
+            for (size_t i = 0; i < diff.size(); ++i) diff[i] = g2.first[i] - g2.second[i];
+            // a gradient far smaller than the others (a bias before a batchnorm vanishes in
+            // exact arithmetic) is held to 1% of the largest: its rounding noise comes from
+            // terms of the others' size
+            const double scale = std::max(norm(g2.second), 1e-2 * largest);
+            INFO("d/d " << name << ": |bf16 - fp32| " << norm(diff) << ", |fp32| " << norm(g2.second) << ", largest " << largest);
+            CHECK(norm(diff) <= o.bf16_norm_rtol * scale);
+        }
+        return;
+    }
 
     // L at the current point, from the reference (double) or from the engine (float).
     std::function<double()> loss;
@@ -146,22 +188,38 @@ void gradcheck(const nets::Graph& g, const GradcheckOptions& o) {
     };
 
     auto idx = pick(input.size());
-    compare_grad("d/d input", input_grad, idx, differences(input_d, "", idx), o.rtol);
+    compare_grad("d/d input", input_grad, idx, differences(input_d, "", idx), o.rtol, o.rms_floor);
     for (size_t t = 0; t < store.infos().size(); ++t) {
         const auto& info = store.info(int(t));
         if (info.is_state) continue;
         const auto grad = store.read_plain_grad(int(t), e.dnnl_engine(), e.stream());
         idx = pick(grad.size());
         compare_grad("d/d " + info.name, grad, idx, differences(params[info.name], info.name, idx),
-                     o.rtol);
+                     o.rtol, o.rms_floor);
     }
 }
 
+GradcheckOptions bf16_options(GradcheckOptions o) {
+    o.precision = runners::Precision::bf16;
+    o.fwd_rtol = std::max(o.fwd_rtol, 3e-2);
+    o.rtol = std::max(o.rtol, 5e-2);
+    o.rms_floor = 0.5;
+    o.bf16_against_fp32 = o.bf16_against_fp32 || o.engine_differences;
+    return o;
+}
+
 void gradcheck_both_layouts(const nets::Graph& g, GradcheckOptions o) {
-    o.plain_layouts = false;
-    gradcheck(g, o);
-    o.plain_layouts = true;
-    gradcheck(g, o);
+    for (bool bf16 : {false, true}) {
+        if (bf16 && !runners::cpu_has_bf16()) {
+            WARN("bf16 checks skipped: this CPU (" << runners::cpu_isa_name() << ") has no bf16 instructions");
+            continue;
+        }
+        GradcheckOptions p = bf16 ? bf16_options(o) : o;
+        p.plain_layouts = false;
+        gradcheck(g, p);
+        p.plain_layouts = true;
+        gradcheck(g, p);
+    }
 }
 
 }  // namespace deeper::test

@@ -19,12 +19,15 @@ namespace {
 // 128, fp32, 3x3 stride 1): Winograd F(4x4, 3x3) runs 1.7-2.1x faster than direct at 32 and 64
 // channels in all three passes; at 16 channels only backward-weights gains (1.5x) while
 // backward-data loses (0.7x). A rule, not a timing, so that runs stay bit-reproducible.
+// oneDNN has Winograd for fp32 only.
 struct Algorithms {
     algorithm fwd, bwd_data, bwd_weights;
 };
 
-Algorithms choose(const nets::ConvAttrs& a, memory::dim in_channels, ConvAlgorithm want, bool plain) {
-    const bool eligible = a.kh == 3 && a.kw == 3 && a.stride == 1 && a.groups == 1 && !plain;
+Algorithms choose(const nets::ConvAttrs& a, memory::dim in_channels, ConvAlgorithm want, bool plain,
+                  memory::data_type dt) {
+    const bool eligible = a.kh == 3 && a.kw == 3 && a.stride == 1 && a.groups == 1 && !plain &&
+                          dt == memory::data_type::f32;
     const auto direct = algorithm::convolution_direct, wino = algorithm::convolution_winograd;
     if (!eligible || want == ConvAlgorithm::direct) return {direct, direct, direct};
     if (want == ConvAlgorithm::winograd) return {wino, wino, wino};
@@ -50,6 +53,13 @@ AxisCrop crop_axis(int in, int out, int stride, int kernel, int pad_before) {
 }
 
 }  // namespace
+
+// The type this conv computes in. Depthwise convs stay fp32 under bf16 precision: oneDNN 2.6
+// has no AMX kernel for them and its AVX512-BF16 one is slower than fp32 (MEASURED).
+memory::data_type ConvLayer::data_type(const LayerContext& c, memory::dim in_channels) const {
+    const bool depthwise = a_.groups > 1 && a_.groups == in_channels && a_.groups == a_.out_channels;
+    return depthwise ? memory::data_type::f32 : compute_type(c.precision());
+}
 
 memory::desc ConvLayer::define(LayerContext& c) {
     const memory::desc in = c.in_desc(0);
@@ -77,12 +87,13 @@ memory::desc ConvLayer::define(LayerContext& c) {
     const memory::dims w_dims = weight_dims(k.kh, k.kw), full_w_dims = weight_dims(a_.kh, a_.kw);
     const memory::dims strides = {k.stride, k.stride}, pad_l = {k.pad_t, k.pad_l}, pad_r = {k.pad_b, k.pad_r};
     const bool plain = c.plain_layouts();
-    const memory::desc src_md = plain ? in : any_desc(id);
-    const memory::desc w_md = plain ? plain_desc(w_dims) : any_desc(w_dims);
-    const memory::desc dst_md = plain ? plain_desc(dst_dims) : any_desc(dst_dims);
-    const memory::desc b_md = plain_desc({a_.out_channels});
+    const memory::data_type dt = data_type(c, IC);
+    const memory::desc src_md = plain ? with_type(in, dt) : any_desc(id, dt);
+    const memory::desc w_md = plain ? plain_desc(w_dims, dt) : any_desc(w_dims, dt);
+    const memory::desc dst_md = plain ? plain_desc(dst_dims, dt) : any_desc(dst_dims, dt);
+    const memory::desc b_md = plain_desc({a_.out_channels});  // bias and weight gradients: fp32
     const auto prop = c.training() ? prop_kind::forward_training : prop_kind::forward_inference;
-    const Algorithms algs = choose(k, IC, c.conv_algorithm(), plain);
+    const Algorithms algs = choose(k, IC, c.conv_algorithm(), plain, dt);
 
     // A forward descriptor for an algorithm and activation layouts; Winograd may decline a
     // shape, and then the pass falls back to direct.
@@ -104,7 +115,9 @@ memory::desc ConvLayer::define(LayerContext& c) {
     w.name = node_.name + ".weight";
     w.dims = {a_.out_channels, int(IC) / a_.groups, a_.kh, a_.kw};
     w.plain = plain_desc(full_w_dims);
-    w.internal = cropped() ? w.plain : fwd_pd_.weights_desc();
+    // fp32 master weights: in the forward's layout when it computes in fp32, else plain (the
+    // bf16 copies are made from it once per step)
+    w.internal = cropped() || dt != memory::data_type::f32 ? w.plain : fwd_pd_.weights_desc();
     w.init = Init::kaiming_normal_fan_out;
     w.fan = a_.out_channels * a_.kh * a_.kw;
     w.matrix = true;
@@ -118,8 +131,7 @@ memory::desc ConvLayer::define(LayerContext& c) {
     }
 
     train_weights_ = c.training() && c.trainable(weight_);
-    if (src != in) src_buffer_ = c.buffer(src, train_weights_ ? LayerContext::Life::fwd_to_bwd
-                                                              : LayerContext::Life::fwd);
+    src_copy_.define(c, 0, src, train_weights_);
     if (!c.training()) return dst;
     // Backward passes pin the forward's activation layouts, so nothing is reordered between.
     auto is_ref = [](const auto& pd) { return std::string(pd.impl_info_str()).rfind("ref", 0) == 0; };
@@ -140,7 +152,7 @@ memory::desc ConvLayer::define(LayerContext& c) {
         const bool depthwise = a_.groups == IC && a_.groups == a_.out_channels && !a_.bias;
         own_dw_bwd_w_ = depthwise && is_ref(bwd_w_pd_);  // the loop takes the full kernel
         if (is_ref(bwd_w_pd_) && !plain && !own_dw_bwd_w_) {
-            auto free = make(algorithm::convolution_direct, any_desc(id), any_desc(dst_dims));
+            auto free = make(algorithm::convolution_direct, any_desc(id, dt), any_desc(dst_dims, dt));
             if (free && !is_ref(free)) {
                 bwd_w_pd_ = free;
                 if (free.src_desc() != src) bwd_src_buf_ = c.buffer(free.src_desc(), LayerContext::Life::bwd);
@@ -152,13 +164,13 @@ memory::desc ConvLayer::define(LayerContext& c) {
     if (c.input_needs_grad(0)) {
         auto make = [&](algorithm alg, const memory::desc& s, const memory::desc& d) {
             auto hint = make_fwd(alg, s, d);
-            convolution_backward_data::desc desc(alg, s, any_desc(w_dims), d, strides, pad_l, pad_r);
+            convolution_backward_data::desc desc(alg, s, any_desc(w_dims, dt), d, strides, pad_l, pad_r);
             return convolution_backward_data::primitive_desc(desc, c.attr(), c.eng(), hint, true);
         };
         bwd_d_pd_ = make(algs.bwd_data, src, dst);
         if (!bwd_d_pd_) bwd_d_pd_ = make(algorithm::convolution_direct, src, dst);
         if (is_ref(bwd_d_pd_) && !plain) {
-            auto free = make(algorithm::convolution_direct, any_desc(id), any_desc(dst_dims));
+            auto free = make(algorithm::convolution_direct, any_desc(id, dt), any_desc(dst_dims, dt));
             if (free && !is_ref(free)) {
                 bwd_d_pd_ = free;
                 if (free.diff_dst_desc() != dst) bwd_d_dy_buf_ = c.buffer(free.diff_dst_desc(), LayerContext::Life::bwd);
@@ -171,13 +183,7 @@ memory::desc ConvLayer::define(LayerContext& c) {
 }
 
 void ConvLayer::bind(LayerContext& c) {
-    memory src = c.input(0);
-    if (src_buffer_ >= 0) {
-        memory conv_src = c.buffer_memory(src_buffer_, fwd_pd_.src_desc());
-        src_reorder_ = reorder(src, conv_src);
-        src_reorder_args_ = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, conv_src}};
-        src = conv_src;
-    }
+    memory src = src_copy_.bind(c);
     fwd_ = convolution_forward(fwd_pd_);
     memory fwd_w, bwd_d_w;
     if (cropped()) {
@@ -280,7 +286,7 @@ memory ConvLayer::bind_cropped_weights(LayerContext& c, const memory::desc& want
 }
 
 void ConvLayer::forward(LayerContext& c) {
-    if (src_buffer_ >= 0) src_reorder_.execute(c.stream(), src_reorder_args_);
+    src_copy_.run(c);
     if (cropped() && cut_version_ != c.store().version()) {  // cut again after the weights changed
         cut_version_ = c.store().version();
         const auto d = cropped_plain_.get_desc().dims();

@@ -46,31 +46,38 @@ void AddLayer::forward(LayerContext& c) {
 // ---- channel scale: y = x * s; dx = dy * s, ds = sum over H, W of dy * x ----
 
 memory::desc ChannelScaleLayer::define(LayerContext& c) {
-    const memory::desc x = c.in_desc(0), s = c.in_desc(1);
+    // The scales (N, C, 1, 1) are read in x's data type (x may be a depthwise conv's fp32
+    // output while s comes from a bf16 one), and their gradient is written in it.
+    const memory::desc x = c.in_desc(0), s = with_type(c.in_desc(1), x.data_type());
     fwd_pd_ = binary::primitive_desc({algorithm::binary_mul, x, s, x}, c.attr(), c.eng());
     c.scratchpad(fwd_pd_.scratchpad_desc());
+    dx_ = c.training() && c.input_needs_grad(0);
+    ds_ = c.training() && c.input_needs_grad(1);
+    s_copy_.define(c, 1, s, dx_);
     if (!c.training()) return x;
-    dx_ = c.input_needs_grad(0);
-    ds_ = c.input_needs_grad(1);
     if (dx_) {
         c.need_input_in_backward(1);
         dx_pd_ = binary::primitive_desc({algorithm::binary_mul, x, s, x}, c.attr(), c.eng());
         c.scratchpad(dx_pd_.scratchpad_desc());
     }
-    if (ds_) c.need_input_in_backward(0);
+    if (ds_) {
+        c.need_input_in_backward(0);
+        c.set_diff_src_desc(1, s);
+    }
     return x;
 }
 
 void ChannelScaleLayer::bind(LayerContext& c) {
+    const memory s = s_copy_.bind(c);
     fwd_ = binary(fwd_pd_);
     fwd_args_ = {{DNNL_ARG_SRC_0, c.input(0)},
-                 {DNNL_ARG_SRC_1, c.input(1)},
+                 {DNNL_ARG_SRC_1, s},
                  {DNNL_ARG_DST, c.output()},
                  {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
     if (dx_) {
         dx_prim_ = binary(dx_pd_);
         dx_args_ = {{DNNL_ARG_SRC_0, c.diff_dst()},
-                    {DNNL_ARG_SRC_1, c.input(1)},
+                    {DNNL_ARG_SRC_1, s},
                     {DNNL_ARG_DST, c.diff_src(0)},
                     {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
     }
@@ -84,42 +91,63 @@ void ChannelScaleLayer::bind(LayerContext& c) {
     }
 }
 
-void ChannelScaleLayer::forward(LayerContext& c) { fwd_.execute(c.stream(), fwd_args_); }
+void ChannelScaleLayer::forward(LayerContext& c) {
+    s_copy_.run(c);
+    fwd_.execute(c.stream(), fwd_args_);
+}
+
+namespace {
+
+inline float load(const float* p, std::int64_t i) { return p[i]; }
+inline float load(const std::uint16_t* p, std::int64_t i) { return bf16_to_float(p[i]); }
+inline void store(float* p, std::int64_t i, float v) { p[i] = v; }
+inline void store(std::uint16_t* p, std::int64_t i, float v) { p[i] = float_to_bf16(v); }
+
+// ds[n, c] = sum over H, W of dy * x, summed in fp32 whatever the tensors' type T.
+template <class T>
+void scale_gradient(const memory& x_mem, const memory& dy_mem, const memory& ds_mem, const Indexer& xi,
+                    const Indexer& si, std::vector<float>& acc_rows) {
+    const auto d = x_mem.get_desc().dims();
+    const std::int64_t N = d[0], C = d[1], HW = d[2] * d[3], W = d[3];
+    const T* x = static_cast<const T*>(x_mem.get_data_handle());
+    const T* dy = static_cast<const T*>(dy_mem.get_data_handle());
+    T* ds = static_cast<T*>(ds_mem.get_data_handle());
+    const bool inner = xi.channels_innermost();
+    // Each (n, c) sums its own H x W; with channels innermost, neighbouring channels are
+    // adjacent in memory, so the channel loop runs inside, into this thread's row of sums.
+    float* acc_all = acc_rows.data();
+#pragma omp parallel for schedule(static)
+    for (std::int64_t n = 0; n < N; ++n) {
+        if (inner) {
+            float* acc = acc_all + std::size_t(omp_get_thread_num()) * C;
+            std::fill(acc, acc + C, 0.f);
+            for (std::int64_t p = 0; p < HW; ++p)
+                for (std::int64_t ch = 0; ch < C; ++ch) {
+                    const std::int64_t o = xi(n, ch, p / W, p % W);
+                    acc[ch] += load(dy, o) * load(x, o);
+                }
+            for (std::int64_t ch = 0; ch < C; ++ch) store(ds, si(n, ch, 0, 0), acc[ch]);
+        } else {
+            for (std::int64_t ch = 0; ch < C; ++ch) {
+                float acc = 0.f;
+                for (std::int64_t p = 0; p < HW; ++p) {
+                    const std::int64_t o = xi(n, ch, p / W, p % W);
+                    acc += load(dy, o) * load(x, o);
+                }
+                store(ds, si(n, ch, 0, 0), acc);
+            }
+        }
+    }
+}
+
+}  // namespace
 
 void ChannelScaleLayer::backward(LayerContext& c) {
     if (ds_) {
-        const Indexer &xi = *x_index_, &si = *s_index_;
-        const auto d = x_.get_desc().dims();
-        const std::int64_t N = d[0], C = d[1], HW = d[2] * d[3], W = d[3];
-        const float* x = static_cast<const float*>(x_.get_data_handle());
-        const float* dy = static_cast<const float*>(dy_.get_data_handle());
-        float* ds = static_cast<float*>(ds_mem_.get_data_handle());
-        const bool inner = xi.channels_innermost();
-        // Each (n, c) sums its own H x W; with channels innermost, neighbouring channels are
-        // adjacent in memory, so the channel loop runs inside, into this thread's row of sums.
-        float* acc_all = acc_.data();
-#pragma omp parallel for schedule(static)
-        for (std::int64_t n = 0; n < N; ++n) {
-            if (inner) {
-                float* acc = acc_all + std::size_t(omp_get_thread_num()) * C;
-                std::fill(acc, acc + C, 0.f);
-                for (std::int64_t p = 0; p < HW; ++p)
-                    for (std::int64_t ch = 0; ch < C; ++ch) {
-                        const std::int64_t o = xi(n, ch, p / W, p % W);
-                        acc[ch] += dy[o] * x[o];
-                    }
-                for (std::int64_t ch = 0; ch < C; ++ch) ds[si(n, ch, 0, 0)] = acc[ch];
-            } else {
-                for (std::int64_t ch = 0; ch < C; ++ch) {
-                    float acc = 0.f;
-                    for (std::int64_t p = 0; p < HW; ++p) {
-                        const std::int64_t o = xi(n, ch, p / W, p % W);
-                        acc += dy[o] * x[o];
-                    }
-                    ds[si(n, ch, 0, 0)] = acc;
-                }
-            }
-        }
+        if (x_.get_desc().data_type() == memory::data_type::bf16)
+            scale_gradient<std::uint16_t>(x_, dy_, ds_mem_, *x_index_, *s_index_, acc_);
+        else
+            scale_gradient<float>(x_, dy_, ds_mem_, *x_index_, *s_index_, acc_);
         c.count_backward_primitive();
     }
     if (dx_) {
@@ -131,11 +159,17 @@ void ChannelScaleLayer::backward(LayerContext& c) {
 // ---- concat along channels; backward slices dy into each input's gradient ----
 
 memory::desc ConcatLayer::define(LayerContext& c) {
+    // Inputs of mixed types (a bf16 branch beside a pooled fp32 input) are joined in bf16.
+    auto type = memory::data_type::f32;
+    for (int i = 0; i < c.inputs(); ++i)
+        if (c.in_desc(i).data_type() == memory::data_type::bf16) type = memory::data_type::bf16;
     std::vector<memory::desc> srcs;
     memory::dim channels = 0;
     bool aligned = true;
+    copies_.assign(c.inputs(), {});
     for (int i = 0; i < c.inputs(); ++i) {
-        srcs.push_back(c.in_desc(i));
+        srcs.push_back(with_type(c.in_desc(i), type));
+        copies_[i].define(c, i, srcs.back(), false);
         if (i > 0 && channels % 16) aligned = false;
         channels += c.in_desc(i).dims()[1];
     }
@@ -143,7 +177,7 @@ memory::desc ConcatLayer::define(LayerContext& c) {
     dims[1] = channels;
     // Slicing a blocked gradient needs channel offsets on block boundaries; else stay plain.
     if (c.plain_layouts() || !aligned)
-        pd_ = concat::primitive_desc(plain_desc(dims), 1, srcs, c.eng(), c.attr());
+        pd_ = concat::primitive_desc(plain_desc(dims, type), 1, srcs, c.eng(), c.attr());
     else
         pd_ = concat::primitive_desc(1, srcs, c.eng(), c.attr());
     c.scratchpad(pd_.scratchpad_desc());
@@ -153,7 +187,7 @@ memory::desc ConcatLayer::define(LayerContext& c) {
 void ConcatLayer::bind(LayerContext& c) {
     cat_ = concat(pd_);
     args_ = {{DNNL_ARG_DST, c.output()}, {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
-    for (int i = 0; i < c.inputs(); ++i) args_[DNNL_ARG_MULTIPLE_SRC + i] = c.input(i);
+    for (int i = 0; i < c.inputs(); ++i) args_[DNNL_ARG_MULTIPLE_SRC + i] = copies_[i].bind(c);
     if (!c.training()) return;
     memory::dim offset = 0;
     for (int i = 0; i < c.inputs(); ++i) {
@@ -169,7 +203,10 @@ void ConcatLayer::bind(LayerContext& c) {
     }
 }
 
-void ConcatLayer::forward(LayerContext& c) { cat_.execute(c.stream(), args_); }
+void ConcatLayer::forward(LayerContext& c) {
+    for (const auto& copy : copies_) copy.run(c);
+    cat_.execute(c.stream(), args_);
+}
 
 void ConcatLayer::backward(LayerContext& c) {
     for (size_t i = 0; i < slices_.size(); ++i) slices_[i].execute(c.stream(), slice_args_[i]);

@@ -18,13 +18,15 @@ public:
 private:
     const nets::Node& node_;
     nets::ConvAttrs a_;
-    int weight_ = -1, bias_ = -1, src_buffer_ = -1;
+    memory::data_type data_type(const LayerContext& c, memory::dim in_channels) const;
+    int weight_ = -1, bias_ = -1;
     bool train_weights_ = false;
+    InputCopy src_copy_;
     dnnl::convolution_forward::primitive_desc fwd_pd_;
     dnnl::convolution_backward_weights::primitive_desc bwd_w_pd_;
     dnnl::convolution_backward_data::primitive_desc bwd_d_pd_;
-    dnnl::primitive fwd_, bwd_w_, bwd_d_, src_reorder_;
-    Args fwd_args_, bwd_w_args_, bwd_d_args_, src_reorder_args_;
+    dnnl::primitive fwd_, bwd_w_, bwd_d_;
+    Args fwd_args_, bwd_w_args_, bwd_d_args_;
     // oneDNN 2.6 has only its reference kernel for some depthwise backward-weights shapes
     // (maps smaller than the kernel): a direct loop replaces it there.
     bool own_dw_bwd_w_ = false;
@@ -138,6 +140,7 @@ private:
     const nets::Node& node_;
     nets::LinearAttrs a_;
     int weight_ = -1, bias_ = -1;
+    InputCopy src_copy_;
     dnnl::inner_product_forward::primitive_desc fwd_pd_;
     dnnl::inner_product_backward_weights::primitive_desc bwd_w_pd_;
     dnnl::inner_product_backward_data::primitive_desc bwd_d_pd_;
@@ -158,9 +161,11 @@ private:
     const nets::Node& node_;
     bool per_sample_;
     float rate_;
+    bool bf16_ = false;
     int mask_buf_ = -1;
-    std::size_t n_ = 0, per_sample_floats_ = 0;
-    float *mask_ = nullptr, *x_ = nullptr, *y_ = nullptr, *dy_ = nullptr, *dx_ = nullptr;
+    std::size_t n_ = 0, per_sample_elems_ = 0;  // elements, padding included
+    float* mask_ = nullptr;
+    void *x_ = nullptr, *y_ = nullptr, *dy_ = nullptr, *dx_ = nullptr;
 };
 
 // Elementwise add; gradients pass through to both inputs.
@@ -187,6 +192,7 @@ public:
 
 private:
     bool dx_ = false, ds_ = false;
+    InputCopy s_copy_;
     dnnl::binary::primitive_desc fwd_pd_, dx_pd_;
     dnnl::primitive fwd_, dx_prim_;
     Args fwd_args_, dx_args_;
@@ -205,6 +211,7 @@ public:
     void backward(LayerContext& c) override;
 
 private:
+    std::vector<InputCopy> copies_;
     dnnl::concat::primitive_desc pd_;
     dnnl::primitive cat_;
     Args args_;

@@ -31,7 +31,8 @@ memory::desc PoolLayer::define(LayerContext& c) {
                                              : algorithm::pooling_avg_include_padding;
     }
     const memory::dims dst_dims = {d[0], d[1], node_.out.h, node_.out.w};
-    const memory::desc dst = c.plain_layouts() ? plain_desc(dst_dims) : any_desc(dst_dims);
+    const memory::desc dst = c.plain_layouts() ? plain_desc(dst_dims, src.data_type())
+                                               : any_desc(dst_dims, src.data_type());
     const auto prop = c.training() ? prop_kind::forward_training : prop_kind::forward_inference;
     fwd_pd_ = pooling_forward::primitive_desc({prop, alg, src, dst, strides, kernel, pad_l, pad_r},
                                               c.attr(), c.eng());

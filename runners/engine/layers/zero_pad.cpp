@@ -56,21 +56,32 @@ void walk(const memory::desc& big, const Indexer& bi, const memory::desc& small,
                     for (std::int64_t w = 0; w < W; ++w) at(n, ch, h, w);
     }
 }
+
+// Copies elements of type T (a float, or a bf16 as its bits: a zero is all zero bits in both).
+template <class T>
+void copy_or_zero(const memory& from, const memory& to, const memory::desc& big, const Indexer& bi,
+                  const memory::desc& small, const Indexer& si, int stride, bool big_is_out) {
+    const T* x = static_cast<const T*>(from.get_data_handle());
+    T* y = static_cast<T*>(to.get_data_handle());
+    walk(big, bi, small, si, stride, big_is_out,
+         [&](std::int64_t o, std::int64_t i) { y[o] = i >= 0 ? x[i] : T(0); });
+}
+
 }  // namespace
 
 void ZeroPadLayer::forward(LayerContext&) {
-    const float* x = static_cast<const float*>(in_.get_data_handle());
-    float* y = static_cast<float*>(out_.get_data_handle());
-    walk(out_md_, *out_index_, in_md_, *in_index_, stride_, true,
-         [&](std::int64_t o, std::int64_t i) { y[o] = i >= 0 ? x[i] : 0.f; });
+    if (in_md_.data_type() == memory::data_type::bf16)
+        copy_or_zero<std::uint16_t>(in_, out_, out_md_, *out_index_, in_md_, *in_index_, stride_, true);
+    else
+        copy_or_zero<float>(in_, out_, out_md_, *out_index_, in_md_, *in_index_, stride_, true);
 }
 
 void ZeroPadLayer::backward(LayerContext& c) {
     if (!dx_) return;
-    const float* dy = static_cast<const float*>(dy_.get_data_handle());
-    float* dx = static_cast<float*>(dx_.get_data_handle());
-    walk(in_md_, *in_index_, out_md_, *out_index_, stride_, false,
-         [&](std::int64_t o, std::int64_t i) { dx[o] = i >= 0 ? dy[i] : 0.f; });
+    if (in_md_.data_type() == memory::data_type::bf16)
+        copy_or_zero<std::uint16_t>(dy_, dx_, in_md_, *in_index_, out_md_, *out_index_, stride_, false);
+    else
+        copy_or_zero<float>(dy_, dx_, in_md_, *in_index_, out_md_, *out_index_, stride_, false);
     c.count_backward_primitive();
 }
 
