@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The PyTorch side of `scripts/bench/compare.sh`: the same nets, batch, threads and step
 (forward + cross-entropy + backward + SGD momentum) as `deeper bench`, on synthetic data,
-fp32, NCHW. Prints one CSV row per net like `deeper bench --format csv`:
+NCHW, fp32 or (--precision bf16) under torch.autocast("cpu", torch.bfloat16), PyTorch's own
+mixed precision. Prints one CSV row per net like `deeper bench --format csv`:
 net,batch,threads,train_img_per_s,infer_img_per_s,peak_rss_mib
 Needs Debian's python3-torch and python3-torchvision."""
 import argparse
@@ -91,18 +92,20 @@ NETS = {
 }
 
 
-def bench(name, batch, steps, warmup):
+def bench(name, batch, steps, warmup, precision):
     make, res = NETS[name]
     model = make()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     x = torch.randn(batch, 3, res, res)
     y = torch.randint(0, 10, (batch,))
     times = []
+    bf16 = precision == "bf16"
     model.train()
     for i in range(warmup + steps):
         t = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
         if i >= warmup:
@@ -110,7 +113,7 @@ def bench(name, batch, steps, warmup):
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     model.eval()
     infer = []
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for i in range(warmup + steps):
             t = time.perf_counter()
             model(x)
@@ -126,10 +129,11 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--precision", choices=["f32", "bf16"], default="f32")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
-    train, infer, rss = bench(a.net, a.batch, a.steps, a.warmup)
+    train, infer, rss = bench(a.net, a.batch, a.steps, a.warmup, a.precision)
     print(f"{a.net},{a.batch},{a.threads},{train:.1f},{infer:.1f},{rss:.0f}")
 
 

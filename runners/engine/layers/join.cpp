@@ -46,9 +46,10 @@ void AddLayer::forward(LayerContext& c) {
 // ---- channel scale: y = x * s; dx = dy * s, ds = sum over H, W of dy * x ----
 
 memory::desc ChannelScaleLayer::define(LayerContext& c) {
-    // The scales (N, C, 1, 1) are read in x's data type (x may be a depthwise conv's fp32
-    // output while s comes from a bf16 one), and their gradient is written in it.
-    const memory::desc x = c.in_desc(0), s = with_type(c.in_desc(1), x.data_type());
+    // The scales (N, C, 1, 1) are read in x's data type and layout family (x may be a
+    // depthwise conv's blocked fp32 output while s comes from a bf16 conv in NHWC; mixed
+    // layouts leave oneDNN only its reference loop), and their gradient is written so.
+    const memory::desc x = c.in_desc(0), s = like(x, c.in_desc(1).dims());
     fwd_pd_ = binary::primitive_desc({algorithm::binary_mul, x, s, x}, c.attr(), c.eng());
     c.scratchpad(fwd_pd_.scratchpad_desc());
     dx_ = c.training() && c.input_needs_grad(0);
