@@ -111,6 +111,7 @@ public:
     bool plain_layouts() const override { return m_.opt.plain_layouts; }
     ConvAlgorithm conv_algorithm() const override { return m_.opt.conv_algorithm; }
     Precision precision() const override { return m_.opt.precision; }
+    bool keep_fp32_where_faster() const override { return m_.opt.keep_fp32_where_faster; }
     int batch() const override { return m_.opt.batch; }
     const nets::Node& node() const override { return m_.g.nodes[k_]; }
     const nets::Graph& graph() const override { return m_.g; }

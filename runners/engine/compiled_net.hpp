@@ -21,6 +21,7 @@ struct CompileOptions {
     bool input_grad = false;     // also compute d(loss)/d(input)
     ConvAlgorithm conv_algorithm = ConvAlgorithm::automatic;
     Precision precision = Precision::f32;
+    bool keep_fp32_where_faster = true;  // see LayerContext
     bool share_memory = true;    // false: no arena sharing, so read_node() sees every activation
     std::vector<std::string> frozen;  // node-name prefixes that get no gradient
     std::uint64_t seed = 0;

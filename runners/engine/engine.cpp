@@ -30,6 +30,7 @@ CompileOptions Engine::compile_options(bool training) const {
     c.plain_layouts = opt_.plain_layouts;
     c.conv_algorithm = opt_.conv_algorithm;
     c.precision = opt_.precision;
+    c.keep_fp32_where_faster = opt_.keep_fp32_where_faster;
     c.share_memory = opt_.share_memory;
     c.seed = opt_.seed;
     if (training) {

@@ -24,6 +24,7 @@ struct EngineOptions {
     bool input_grad = false;
     ConvAlgorithm conv_algorithm = ConvAlgorithm::automatic;
     Precision precision = Precision::f32;
+    bool keep_fp32_where_faster = true;  // under bf16 (see LayerContext)
     bool share_memory = true;  // false keeps every activation readable after backward
     std::uint64_t seed = 0;
     std::vector<std::string> frozen;  // node-name prefixes with gradient calculation off

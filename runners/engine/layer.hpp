@@ -35,6 +35,9 @@ public:
     virtual bool plain_layouts() const = 0;
     virtual ConvAlgorithm conv_algorithm() const = 0;
     virtual Precision precision() const = 0;
+    // Under bf16: keep the convs fp32 where that was measured faster (false: tests check every
+    // op in bf16).
+    virtual bool keep_fp32_where_faster() const = 0;
     virtual int batch() const = 0;
     virtual const nets::Node& node() const = 0;
     virtual const nets::Graph& graph() const = 0;

@@ -71,7 +71,8 @@ memory::data_type ConvLayer::data_type(const LayerContext& c, memory::dim in_cha
     const bool winograd_wins = a_.kh == 3 && a_.kw == 3 && a_.stride == 1 && a_.groups == 1 &&
                                std::min<memory::dim>(in_channels, a_.out_channels) >= 128 &&
                                !c.plain_layouts() && c.conv_algorithm() != ConvAlgorithm::direct;
-    return depthwise || winograd_wins || small_map ? memory::data_type::f32 : compute_type(c.precision());
+    const bool fp32 = depthwise || (c.keep_fp32_where_faster() && (winograd_wins || small_map));
+    return fp32 ? memory::data_type::f32 : compute_type(c.precision());
 }
 
 memory::desc ConvLayer::define(LayerContext& c) {
