@@ -58,6 +58,14 @@ Trial make_trial(const Experiment& e, const Stage& s, int index, Settings settin
     for (const auto& [k, v] : t.settings) canon += k + "=" + v + "\n";
     for (const auto& [k, v] : t.labels) canon += "label." + k + "=" + v + "\n";
     t.id = short_hash(canon);
+    // A seed given in the settings (or swept) is taken as is, so that trials differing in one
+    // knob (precision, say) can share it; otherwise every trial draws its own from its id.
+    if (auto it = t.settings.find("seed"); it != t.settings.end()) {
+        TrainConfig c;
+        set_train_option(c, "seed", it->second);
+        t.seed = c.seed;
+        return t;
+    }
     std::uint64_t h = e.seed * 0x9E3779B97F4A7C15ull;
     for (char c : t.id) h = (h ^ std::uint64_t(c)) * 0x100000001b3ull;
     t.seed = h % 1000000007ull;

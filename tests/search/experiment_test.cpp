@@ -191,3 +191,26 @@ TEST_CASE("experiment errors carry file:line:column, the key and what was expect
     CHECK(error_of("name: t\nstages: [\n") .rfind("exp.yaml:", 0) == 0);
     CHECK(error_of("stages: [{grid: {lr: [0.1]}}]\n") == "exp.yaml:1:1: missing key 'name'");
 }
+
+TEST_CASE("a seed given in the settings is shared by the trials that name it", "[search][experiment]") {
+    const Experiment e = parse_experiment(std::string(kHeader) + R"(  - name: paired
+    grid:
+      precision: [f32, bf16]
+      seed: [1, 2]
+  - name: drawn
+    grid:
+      precision: [f32, bf16]
+)", "exp.yaml");
+    const auto paired = expand(e, e.stages[0]);
+    REQUIRE(paired.size() == 4);
+    for (const auto& t : paired) {
+        CHECK(t.seed == std::stoull(t.settings.at("seed")));
+        CHECK(t.config().seed == t.seed);
+    }
+    CHECK(paired[0].id != paired[2].id);  // same seed, other precision: another trial
+    const auto drawn = expand(e, e.stages[1]);
+    REQUIRE(drawn.size() == 2);
+    CHECK(drawn[0].seed != drawn[1].seed);  // without a seed each trial draws its own
+    CHECK(error_of(std::string(kHeader) + "  - grid: {precision: [f16]}\n").find("expected f32 or bf16") !=
+          std::string::npos);
+}
