@@ -14,10 +14,10 @@ struct CliResult {
     std::string out;  // stdout and stderr together
 };
 
-// Runs `deeper ARGS` through the shell; ARGS is shell text.
-inline CliResult run_cli(const std::string& args) {
+// Runs `ENV deeper ARGS` through the shell; ENV (variable assignments) and ARGS are shell text.
+inline CliResult run_cli(const std::string& args, const std::string& env = "") {
     CliResult r;
-    std::string cmd = std::string(DEEPER_BINARY) + " " + args + " 2>&1";
+    std::string cmd = (env.empty() ? "" : env + " ") + std::string(DEEPER_BINARY) + " " + args + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) return r;
     char buf[4096];

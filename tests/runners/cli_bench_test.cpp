@@ -1,6 +1,7 @@
 // End-to-end run of `deeper bench` on a tiny net.
 #include <catch2/catch.hpp>
 
+#include "runners/engine/precision.hpp"
 #include "runners/train/safetensors.hpp"
 #include "support.hpp"
 
@@ -10,9 +11,28 @@ TEST_CASE("deeper bench measures a tiny net", "[cli]") {
     auto r = run_cli("bench resnet8 --resolution 8 --width 0.5 --batch 4 --steps 2 --warmup 1 "
                      "--threads 1 --format csv");
     REQUIRE(r.exit_code == 0);
-    CHECK_THAT(r.out, Catch::StartsWith("net,knobs,batch,threads,isa,train_img_per_s,infer_img_per_s,"
+    CHECK_THAT(r.out, Catch::StartsWith("net,knobs,batch,threads,precision,isa,train_img_per_s,infer_img_per_s,"
                                         "train_gflop_per_s,train_step_ms,peak_rss_mib,arena_mib,macs\n"));
-    CHECK_THAT(r.out, Catch::Contains("resnet8,\"resolution=8,width=0.5\",4,1,"));
+    CHECK_THAT(r.out, Catch::Contains("resnet8,\"resolution=8,width=0.5\",4,1,f32,"));
+}
+
+TEST_CASE("deeper bench --precision bf16 runs where the CPU has bf16, and refuses where not", "[cli]") {
+    const std::string args = "bench resnet8 --resolution 8 --width 0.5 --batch 4 --steps 2 --warmup 1 "
+                             "--threads 1 --format csv --precision bf16";
+    if (deeper::runners::cpu_has_bf16()) {
+        auto r = run_cli(args);
+        INFO(r.out);
+        REQUIRE(r.exit_code == 0);
+        CHECK_THAT(r.out, Catch::Contains("resnet8,\"resolution=8,width=0.5\",4,1,bf16,"));
+    }
+    // oneDNN dispatches to no more than ONEDNN_MAX_CPU_ISA: a CPU without bf16 instructions
+    for (const char* cmd : {"", "train resnet8 --data synthetic:200 --val-size 50 --epochs 1 --precision bf16"}) {
+        auto r = run_cli(*cmd ? cmd : args, "ONEDNN_MAX_CPU_ISA=AVX512_CORE");
+        INFO(r.out);
+        CHECK(r.exit_code == 2);
+        CHECK_THAT(r.out, Catch::Contains("precision bf16 needs a CPU with AVX512-BF16 or AMX") &&
+                              Catch::Contains("this one offers avx512_core"));
+    }
 }
 
 TEST_CASE("deeper bench rejects bad input with exit code 2", "[cli]") {

@@ -8,6 +8,7 @@
 
 #include "nets/error.hpp"
 #include "runners/data/dataset.hpp"
+#include "runners/engine/engine.hpp"
 #include "runners/train/safetensors.hpp"
 #include "runners/train/trainer.hpp"
 #include "support.hpp"
@@ -153,4 +154,50 @@ TEST_CASE("a diverging run stops with the epoch and step, keeping earlier metric
     }
     const std::string m = slurp(dir.path() / "run" / "metrics.csv");
     CHECK(std::count(m.begin(), m.end(), '\n') == 2);  // header + epoch 1
+}
+
+TEST_CASE("a bf16 run resumes exactly, from another folder, and can continue in fp32", "[train][slow]") {
+    if (!cpu_has_bf16()) {
+        WARN("skipped: this CPU (" << cpu_isa_name() << ") has no bf16 instructions");
+        return;
+    }
+    TempDir dir("resume-bf16");
+    const auto spec = dir.write("net.yaml", kSpec);
+    TrainConfig c = small_cnn(spec, (dir.path() / "straight").string());
+    c.epochs = 3;
+    c.precision = "bf16";
+    const TrainResult straight = train(c, false);
+    CHECK(straight.precision == "bf16");
+    CHECK(*straight.test_top1 > 0.6);
+
+    auto stopped_run = [&](const std::string& name) {
+        c.out = (dir.path() / name).string();
+        std::atomic<bool> stop{false};
+        TrainHooks hooks;
+        hooks.stop = &stop;
+        int steps = 0;
+        hooks.on_step = [&](const Progress&) {
+            if (++steps == 27) stop = true;  // mid-epoch 2
+        };
+        CHECK(train(c, false, hooks).interrupted);
+    };
+    // bf16 again, from the folder moved elsewhere: the checkpoint keeps fp32 master weights
+    // and the optimizer state, so the rest is bit for bit the uninterrupted run
+    stopped_run("stopped");
+    std::filesystem::rename(dir.path() / "stopped", dir.path() / "moved");
+    c.out = (dir.path() / "moved").string();
+    const TrainResult rest = train(c, true);
+    CHECK(metrics_without_time(dir.path() / "straight" / "metrics.csv") ==
+          metrics_without_time(dir.path() / "moved" / "metrics.csv"));
+    CHECK(*rest.test_loss == *straight.test_loss);
+
+    // ... or in fp32
+    stopped_run("to-f32");
+    c.precision = "f32";
+    const TrainResult in_f32 = train(c, true);
+    CHECK_FALSE(in_f32.interrupted);
+    CHECK(in_f32.precision == "f32");
+    CHECK(in_f32.epochs.size() == 2);  // epochs 2 and 3, after the checkpoint's epoch 1
+    CHECK(std::abs(*in_f32.test_top1 - *straight.test_top1) < 0.05);
+    CHECK_THAT(slurp(dir.path() / "to-f32" / "result.csv"), Catch::Contains(",f32,"));
 }
