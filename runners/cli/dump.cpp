@@ -24,6 +24,7 @@ struct DumpArgs {
     KnobArgs knobs;
     int batch = 8, threads = 0;
     std::uint64_t seed = 0;
+    std::string precision = "f32";
 };
 
 void run_dump(const DumpArgs& a) {
@@ -35,6 +36,7 @@ void run_dump(const DumpArgs& a) {
     eo.batch = a.batch;
     eo.threads = a.threads;
     eo.seed = a.seed;
+    eo.precision = parse_precision(a.precision);
     eo.share_memory = false;  // activations must survive backward to be dumped
     Engine e(std::move(g), eo);
     std::mt19937 rng(std::uint32_t(a.seed) + 1);
@@ -91,6 +93,7 @@ void run_dump(const DumpArgs& a) {
     }
     st.metadata = {{"net", a.net},
                    {"knobs", nets::to_string(opts[0])},
+                   {"precision", precision_name(eo.precision)},
                    {"param_order", order},
                    {"nodes", "[" + nodes + "]"}};
     write_safetensors(a.out, st);
@@ -107,6 +110,7 @@ void add_dump_command(CLI::App& app) {
     cmd->add_option("--batch", a->batch, "batch size")->capture_default_str();
     cmd->add_option("--threads", a->threads, "threads");
     cmd->add_option("--seed", a->seed, "seed for weights, batch and labels")->capture_default_str();
+    cmd->add_option("--precision", a->precision, "f32 or bf16")->capture_default_str();
     add_knob_options(*cmd, a->knobs);
     cmd->footer("Parameters are dumped before the step (param.*), gradients after (grad.*).\n"
                 "Example: deeper dump resnet20 --out /tmp/r20.safetensors; "

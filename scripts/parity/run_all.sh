@@ -3,6 +3,7 @@
 # efficientnet-b0, each for several seeds (weights, batch and labels):
 #   scripts/parity/run_all.sh            # seeds 0..4
 #   scripts/parity/run_all.sh 7 8 9      # these seeds
+#   PRECISION=bf16 scripts/parity/run_all.sh   # deeper's bf16 mixed precision (looser marks)
 # Needs python3-torch and python3-torchvision; not part of CI.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,7 +18,7 @@ run() {
   local net=$1; shift
   for seed in "${seeds[@]}"; do
     echo "== $net seed $seed"
-    build/release/deeper dump "$net" "$@" --batch 8 --seed "$seed" --out "$tmp/$net.safetensors" >/dev/null
+    build/release/deeper dump "$net" "$@" --batch 8 --seed "$seed" --precision "${PRECISION:-f32}" --out "$tmp/$net.safetensors" >/dev/null
     if /usr/bin/python3 scripts/parity/pytorch_parity.py "$tmp/$net.safetensors"; then
       passed=$((passed + 1))
     else
