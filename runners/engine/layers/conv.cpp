@@ -56,12 +56,14 @@ AxisCrop crop_axis(int in, int out, int stride, int kernel, int pad_before) {
 
 // The type this conv computes in under bf16 precision, by measurement (Sapphire Rapids with
 // AMX, oneDNN 2.6, 2 threads, batch 128; ms for forward / backward-data / backward-weights):
-//   3x3 16->16 on 32x32:    bf16 1.1 / 1.3 / 2.1    fp32 3.4 / 3.4 / 2.9 (direct, Winograd)
-//   3x3 64->64 on 8x8:      bf16 0.9 / 1.5 / 1.5    fp32 1.5 / 1.6 / 1.7 (Winograd)
-//   3x3 256->256 on 8x8:    bf16  13 /  20 /  39    fp32  21 /  20 /  19 (Winograd)
-//   3x3 512->512 on 4x4:    bf16  30 /  49 /  85    fp32  22 /  22 /  22 (Winograd)
-//   1x1 192->1152 on 2x2:   backward-weights 4.8 ms in bf16 (47 GFLOP/s): AMX's weight
-//                           gradient kernel is poor on small maps
+// inside resnet20, vgg-a and efficientnet-b0 training steps (ONEDNN_VERBOSE):
+//   3x3 16->16 on 32x32:    bf16 0.95 / 0.73 / 1.27   fp32 3.4 / 3.4 / 2.9 (direct, Winograd)
+//   3x3 64->64 on 8x8:      bf16 0.84 / 1.40 / 3.38   fp32 1.5 / 1.6 / 1.7 (Winograd)
+//   3x3 256->256 on 8x8:    bf16   13 /   20 /   39   fp32  21 /  20 /  19 (Winograd)
+//   3x3 512->512 on 4x4:    bf16   30 /   49 /   85   fp32  22 /  22 /  22 (Winograd)
+//   1x1 192->1152 on 2x2:   backward-weights 4.8 ms in bf16 (47 GFLOP/s)
+// AMX's kernels are 5-9x faster than fp32 when their data sits in L2 (64->64 on 8x8 in
+// isolation: 0.18 / 0.28 / 1.4 ms) and lose most of it when it does not, as inside a net;
 // so 3x3 stride-1 convs of 128 channels and more stay in fp32 Winograd, and convs whose output
 // maps are smaller than 8x8 stay fp32. Depthwise convs stay fp32 too: oneDNN 2.6 has no AMX
 // kernel for them and its AVX512-BF16 one is slower.
@@ -153,12 +155,11 @@ memory::desc ConvLayer::define(LayerContext& c) {
         c.need_input_in_backward(0);
         auto make = [&](algorithm alg, const memory::desc& s, const memory::desc& d) {
             auto hint = make_fwd(alg, s, d);
-            // bf16 weight gradients out of the kernel (which sums in fp32; 2.3x faster on AMX
-            // than asking it for fp32 ones, 64->64 3x3 on 8x8), as autocast's cast back gives
-            // them; they are added into the fp32 gradients the optimizer reads
-            auto desc = a_.bias ? convolution_backward_weights::desc(alg, s, any_desc(w_dims, dt), b_md,
+            // fp32 weight gradients from bf16 activations: as fast on AMX as bf16 ones (3x3
+            // 16->16 on 32x32: 0.87 vs 0.96 ms; 64->64 on 8x8: 1.38 vs 1.40)
+            auto desc = a_.bias ? convolution_backward_weights::desc(alg, s, any_desc(w_dims), b_md,
                                                                      d, strides, pad_l, pad_r)
-                                : convolution_backward_weights::desc(alg, s, any_desc(w_dims, dt), d,
+                                : convolution_backward_weights::desc(alg, s, any_desc(w_dims), d,
                                                                      strides, pad_l, pad_r);
             return convolution_backward_weights::primitive_desc(desc, c.attr(), c.eng(), hint, true);
         };
