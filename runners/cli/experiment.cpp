@@ -17,9 +17,12 @@
 #include "runners/cpu_budget.hpp"
 #include "runners/data/dataset.hpp"
 #include "runners/engine/engine.hpp"
+#include "runners/experiment/journal.hpp"
+#include "runners/experiment/plan.hpp"
 #include "runners/experiment/report.hpp"
 #include "runners/experiment/scheduler.hpp"
 #include "runners/table.hpp"
+#include "runners/train/trainer.hpp"
 #include "search/expand.hpp"
 #include "search/net_spec.hpp"
 
@@ -58,15 +61,6 @@ std::optional<std::string> slurm_self() {
     return std::nullopt;
 }
 
-nets::Graph trial_graph(const search::TrainConfig& c, int classes, int in_channels) {
-    nets::NetOptions o = c.knobs;
-    if (!o.classes) o.classes = classes;
-    if (!o.in_channels) o.in_channels = in_channels;
-    if (!c.spec.empty()) return search::build_spec_net(search::load_net_spec(c.spec), o);
-    if (c.net.empty()) throw InputError("a trial names no net (set 'net' in defaults or the stage)");
-    return nets::build_net(c.net, o);
-}
-
 // Images per second of a training step, measured: a few steps on synthetic data.
 double measure_img_per_s(nets::Graph g, int batch, int threads, Precision precision) {
     EngineOptions eo;
@@ -85,13 +79,6 @@ double measure_img_per_s(nets::Graph g, int batch, int threads, Precision precis
     return steps * batch / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Every trial's precision is one this CPU runs, before any trial starts.
-void check_precisions(const search::Experiment& e) {
-    for (const auto& s : e.stages)
-        if (!search::needs_results(s))
-            for (const auto& trial : search::expand(e, s)) parse_precision(trial.config().precision);
-}
-
 std::string duration(double s) {
     const int t = int(s + 0.5);
     return t >= 3600 ? fmt::format("{}h{:02}m", t / 3600, t / 60 % 60) : fmt::format("{}m{:02}s", t / 60, t % 60);
@@ -101,7 +88,7 @@ void run_check(const std::string& path, bool estimate) {
     const search::Experiment e = search::load_experiment(path);
     std::cout << fmt::format("{}: experiment '{}', {} stage(s)\n", path, e.name, e.stages.size());
     const int cores = available_cores();
-    std::map<std::string, data::TrainTest> datasets;
+    DataCache datasets;
     std::map<std::string, double> speed;  // net signature -> img/s
     double total_s = 0;
     std::size_t total_trials = 0;
@@ -118,21 +105,20 @@ void run_check(const std::string& path, bool estimate) {
         t.add_column("settings");
         for (const char* c : {"params", "macs"}) t.add_column(c, true);
         if (estimate) t.add_column("est_time", true);
-        for (const auto& trial : search::expand(e, s)) {
-            const search::TrainConfig c = trial.config();
-            const Precision precision = parse_precision(c.precision);
-            if (!datasets.count(c.data)) datasets.emplace(c.data, data::load(c.data));
-            const auto& d = datasets.at(c.data).train;
-            nets::Graph g = trial_graph(c, d.classes, d.channels);
+        for (const auto& p : plan_stage(e, s, datasets)) {
+            const search::Trial& trial = p.trial;
+            const search::TrainConfig& c = p.config;
             std::string swept;
             for (const auto& k : trial.swept) swept += (swept.empty() ? "" : " ") + k + "=" + trial.settings.at(k);
             for (const auto& [k, v] : trial.labels) swept += (swept.empty() ? "" : " ") + k + "=" + v;
-            std::vector<std::string> row = {trial.id, swept, with_thousands(g.total_params()),
-                                            with_thousands(g.total_macs())};
+            std::vector<std::string> row = {trial.id, swept, with_thousands(p.params), with_thousands(p.macs)};
             if (estimate) {
                 const std::string sig = fmt::format("{}|{}|{}", nets::to_string(c.knobs) + c.net + c.spec,
                                                     c.batch, c.precision);
-                if (!speed.count(sig)) speed[sig] = measure_img_per_s(g, c.batch, cores, precision);
+                if (!speed.count(sig))
+                    speed[sig] = measure_img_per_s(build_graph(c, *p.train), c.batch, cores,
+                                                   parse_precision(c.precision));
+                const auto& d = *p.train;
                 std::size_t train_n = d.size() - std::min<std::size_t>(d.size(), c.val_size);
                 if (c.train_limit > 0) train_n = std::min<std::size_t>(train_n, c.train_limit);
                 const double per_epoch = (train_n + c.val_size + c.train_eval_size) / speed[sig];
@@ -210,7 +196,7 @@ void add_experiment_commands(CLI::App& app) {
                 if (!found) throw InputError(fmt::format("--stage {}: no such stage in {}", a->stage, a->path));
                 o.only_stage = a->stage;
             }
-            check_precisions(e);
+            validate_experiment(e);
             keep_experiment_copy(a->path, o.out);
             o.stop = &g_stop;
             std::signal(SIGINT, on_stop);
@@ -237,10 +223,17 @@ void add_experiment_commands(CLI::App& app) {
     {
         auto dir = std::make_shared<std::string>();
         auto exp = std::make_shared<std::string>();
+        auto repair = std::make_shared<bool>(false);
         auto* cmd = app.add_subcommand("report", "Rebuild results.csv, curves.csv, summary.md and plots from the journal");
         cmd->add_option("results", *dir, "results folder")->required()->check(CLI::ExistingDirectory);
         cmd->add_option("--experiment", *exp, "the experiment YAML (for its report section)");
-        cmd->callback([dir, exp] {
+        cmd->add_flag("--repair", *repair,
+                      "first set aside journal lines that do not parse (into journal/*.jsonl.corrupt)");
+        cmd->callback([dir, exp, repair] {
+            if (*repair) {
+                const std::size_t n = repair_journals(*dir);
+                std::cout << fmt::format("{}: {} corrupt journal line(s) set aside\n", *dir, n);
+            }
             std::unique_ptr<search::Experiment> e;
             if (!exp->empty()) e = std::make_unique<search::Experiment>(search::load_experiment(*exp));
             else if (fs::exists(fs::path(*dir) / "experiment.yaml"))

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <csignal>
 #include <iostream>
 
 #include "nets/error.hpp"
@@ -10,6 +11,9 @@
 #include "runners/version.hpp"
 
 int main(int argc, char** argv) {
+    // A file size limit (ulimit -f) makes a write fail with EFBIG, reported like a full disk,
+    // instead of killing the process mid-write.
+    std::signal(SIGXFSZ, SIG_IGN);
     CLI::App app{"deeper: reproduce and extend the classic CNN architecture results", "deeper"};
     app.set_version_flag("--version", std::string("deeper ") + deeper::kVersion);
     app.require_subcommand(1);

@@ -12,6 +12,7 @@
 #include "nets/error.hpp"
 #include "runners/cli/commands.hpp"
 #include "runners/experiment/journal.hpp"
+#include "runners/folder_lock.hpp"
 #include "runners/table.hpp"
 #include "search/expand.hpp"
 
@@ -122,7 +123,12 @@ void run_status(const std::string& dir) {
     const fs::path exp_path = fs::path(dir) / "experiment.yaml";
     if (!fs::exists(fs::path(dir) / "journal") && !fs::exists(exp_path))
         throw InputError(fmt::format("{}: not a results folder (no journal/ and no experiment.yaml)", dir));
-    const auto records = read_journals(dir);
+    auto records = read_journals(dir);
+    // A trial the journal calls running whose folder no live process holds died with its
+    // process (kill -9, a node lost): it resumes on the next run.
+    for (auto& r : records)
+        if (r.status == "running" && !FolderLock::held((fs::path(dir) / "trials" / r.id / ".lock").string()))
+            r.status = "interrupted";
     Table t;
     t.add_column("stage");
     for (const char* c : {"trials", "done", "running", "failed", "interrupted", "pending"}) t.add_column(c, true);

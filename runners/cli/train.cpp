@@ -5,6 +5,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -25,7 +26,7 @@ struct TrainArgs {
     std::string net, config, spec;
     KnobArgs knobs;
     std::map<std::string, std::string> options;  // train option -> text
-    bool resume = false;
+    bool resume = false, force = false;
 };
 
 // Ninja's rule: redraw one status line on a smart terminal, print whole lines elsewhere.
@@ -48,6 +49,14 @@ void run_train(const TrainArgs& a) {
         if (!v.empty()) search::set_train_option(cfg, k, v);
     for (const auto& [k, v] : a.knobs.raw)
         if (!v.empty()) nets::set_knob(cfg.knobs, k, v);
+    // `--config DIR/config.yaml --resume` continues the run in DIR, wherever it was made.
+    if (!a.config.empty() && a.resume && a.options.count("out") && a.options.at("out").empty())
+        cfg.out = std::filesystem::path(a.config).parent_path().string();
+    if (!cfg.out.empty() && !a.resume && !a.force &&
+        std::filesystem::exists(std::filesystem::path(cfg.out) / "checkpoint.safetensors"))
+        throw InputError(fmt::format("{} already holds a run (checkpoint.safetensors): --resume continues "
+                                     "it, --force starts it over",
+                                     cfg.out));
 
     std::signal(SIGINT, on_stop_signal);
     std::signal(SIGTERM, on_stop_signal);
@@ -96,6 +105,7 @@ void add_train_command(CLI::App& app) {
     cmd->add_option("--config", a->config, "a YAML file with these options")->check(CLI::ExistingFile);
     cmd->add_option("--spec", a->spec, "a net defined in a YAML file")->check(CLI::ExistingFile);
     cmd->add_flag("--resume", a->resume, "continue the run in --out from its checkpoint");
+    cmd->add_flag("--force", a->force, "start over in an --out that already holds a run");
     struct Opt {
         const char* flag;
         const char* help;

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "nets/error.hpp"
+#include "runners/atomic_file.hpp"
 #include "runners/json.hpp"
 #include "runners/table.hpp"
 
@@ -17,9 +18,42 @@ namespace deeper::runners {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+bool parses(const std::string& line) {
+    try {
+        parse_json(line);
+        return true;
+    } catch (const std::runtime_error&) {
+        return false;
+    }
+}
+
+// A journal whose last line was torn (a kill or a full disk mid-append) would have the next
+// event appended onto it, corrupting a line in the middle. Before appending, the torn line is
+// cut off (it never parsed, so no reader counted it), or ended when it is whole JSON.
+void mend_tail(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return;
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.empty() || text.back() == '\n') return;
+    const std::size_t cut = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;
+    const std::string tail = text.substr(cut);
+    if (parses(tail)) {
+        std::ofstream(path, std::ios::app) << '\n';
+    } else {
+        fs::resize_file(path, cut);
+        std::fprintf(stderr, "%s: cut a torn last line (%zu bytes) left by an interrupted write\n",
+                     path.c_str(), tail.size());
+    }
+}
+
+}  // namespace
+
 Journal::Journal(const std::string& results_dir, const std::string& shard) {
     fs::create_directories(fs::path(results_dir) / "journal");
     path_ = (fs::path(results_dir) / "journal" / (shard + ".jsonl")).string();
+    mend_tail(path_);
     f_ = std::fopen(path_.c_str(), "a");
     if (!f_) throw RunError(fmt::format("{}: cannot open the journal for appending", path_));
 }
@@ -49,15 +83,49 @@ std::string json_object(const std::map<std::string, std::string>& m) {
     return s + "}";
 }
 
-std::vector<TrialRecord> read_journals(const std::string& results_dir) {
-    std::vector<TrialRecord> records;
-    std::map<std::string, std::size_t> index;
-    const fs::path dir = fs::path(results_dir) / "journal";
-    if (!fs::is_directory(dir)) return records;
+namespace {
+
+std::vector<fs::path> journal_files(const std::string& results_dir) {
     std::vector<fs::path> files;
+    const fs::path dir = fs::path(results_dir) / "journal";
+    if (!fs::is_directory(dir)) return files;
     for (const auto& e : fs::directory_iterator(dir))
         if (e.path().extension() == ".jsonl") files.push_back(e.path());
     std::sort(files.begin(), files.end());
+    return files;
+}
+
+std::vector<std::string> read_lines(const fs::path& f) {
+    std::ifstream in(f);
+    std::vector<std::string> lines;
+    std::string line;
+    while (std::getline(in, line)) lines.push_back(line);
+    return lines;
+}
+
+}  // namespace
+
+std::size_t repair_journals(const std::string& results_dir) {
+    std::size_t set_aside = 0;
+    for (const auto& f : journal_files(results_dir)) {
+        std::string keep, bad;
+        for (const auto& line : read_lines(f)) {
+            if (line.empty()) continue;
+            (parses(line) ? keep : bad) += line + "\n";
+        }
+        if (bad.empty()) continue;
+        const std::string aside = f.string() + ".corrupt";
+        std::ofstream(aside, std::ios::app) << bad;
+        write_atomically(f.string(), keep);
+        set_aside += std::size_t(std::count(bad.begin(), bad.end(), '\n'));
+    }
+    return set_aside;
+}
+
+std::vector<TrialRecord> read_journals(const std::string& results_dir) {
+    std::vector<TrialRecord> records;
+    std::map<std::string, std::size_t> index;
+    const std::vector<fs::path> files = journal_files(results_dir);
     // Events from all shards, ordered by time, so a trial requeued on another shard reads right.
     struct Event {
         double time;
@@ -65,10 +133,7 @@ std::vector<TrialRecord> read_journals(const std::string& results_dir) {
     };
     std::vector<Event> events;
     for (const auto& f : files) {
-        std::ifstream in(f);
-        std::string line;
-        std::vector<std::string> lines;
-        while (std::getline(in, line)) lines.push_back(line);
+        const std::vector<std::string> lines = read_lines(f);
         for (std::size_t i = 0; i < lines.size(); ++i) {
             if (lines[i].empty()) continue;
             try {
@@ -76,7 +141,10 @@ std::vector<TrialRecord> read_journals(const std::string& results_dir) {
                 events.push_back({j.num("time"), std::move(j)});
             } catch (const std::runtime_error& e) {
                 if (i + 1 == lines.size()) break;  // torn last line: the writer died mid-line
-                throw InputError(fmt::format("{}:{}: corrupt journal line: {}", f.string(), i + 1, e.what()));
+                throw InputError(fmt::format(
+                    "{}:{}: corrupt journal line: {}; `deeper report --repair {}` sets such lines aside "
+                    "(into {}.corrupt) and keeps the rest",
+                    f.string(), i + 1, e.what(), results_dir, f.filename().string()));
             }
         }
     }

@@ -39,6 +39,9 @@ struct TrialRecord {
 // Every trial seen in every journal file of a results folder, in first-seen order. A torn last
 // line (a crash mid-write) is ignored; anything else malformed names the file and line.
 std::vector<TrialRecord> read_journals(const std::string& results_dir);
+// Moves every line that does not parse out of the journal files into <file>.corrupt beside
+// them (rewriting each journal atomically); returns how many lines were set aside.
+std::size_t repair_journals(const std::string& results_dir);
 
 // {"k": "v", ...} for string maps; numbers printed exactly.
 std::string json_object(const std::map<std::string, std::string>& m);

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <set>
 
+#include "runners/atomic_file.hpp"
 #include "runners/experiment/journal.hpp"
 #include "runners/experiment/svg.hpp"
 #include "runners/table.hpp"
@@ -68,9 +69,7 @@ std::string setting(const TrialRecord& r, const std::string& key) {
 }
 
 void write_file(const fs::path& p, const std::string& text, std::vector<std::string>& written) {
-    const fs::path tmp = p.string() + ".tmp";
-    std::ofstream(tmp, std::ios::trunc) << text;
-    fs::rename(tmp, p);
+    write_atomically(p.string(), text);
     written.push_back(p.string());
 }
 

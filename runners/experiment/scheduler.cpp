@@ -22,6 +22,7 @@
 #include "nets/zoo.hpp"
 #include "runners/cpu_budget.hpp"
 #include "runners/experiment/journal.hpp"
+#include "runners/folder_lock.hpp"
 #include "runners/table.hpp"
 #include "runners/train/trainer.hpp"
 #include "runners/version.hpp"
@@ -138,6 +139,9 @@ RunSummary run_experiment(const search::Experiment& e, const RunOptions& o) {
     const std::string out = o.out.empty() ? (fs::path("results") / e.name).string() : o.out;
     fs::create_directories(fs::path(out) / "trials");
     const std::string shard = o.shard_count > 1 ? fmt::format("shard-{}-of-{}", o.shard_index, o.shard_count) : "local";
+    fs::create_directories(fs::path(out) / "journal");
+    const FolderLock lock((fs::path(out) / "journal" / (shard + ".lock")).string(),
+                          fmt::format("results folder {} (shard '{}')", out, shard));
     Journal journal(out, shard);
 
     std::mutex records_m;
@@ -292,7 +296,7 @@ RunSummary run_experiment(const search::Experiment& e, const RunOptions& o) {
                 std::lock_guard l(records_m);
                 r = find_record(t.id);
             }
-            if (r && (r->status == "done" || r->status == "failed") && !o.force) {
+            if (r && r->status == "done" && !o.force) {  // failed trials are tried again
                 std::lock_guard l(sum_m);
                 ++sum.skipped;
                 continue;

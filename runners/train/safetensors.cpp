@@ -1,8 +1,6 @@
 #include "runners/train/safetensors.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -12,6 +10,7 @@
 #include <sstream>
 
 #include "nets/error.hpp"
+#include "runners/atomic_file.hpp"
 #include "runners/json.hpp"
 #include "runners/table.hpp"
 
@@ -51,33 +50,13 @@ std::string header_json(const SafeTensors& st) {
 
 void write_safetensors(const std::string& path, const SafeTensors& st) {
     const std::string header = header_json(st);
-    const std::string tmp = path + ".tmp";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) throw RunError(fmt::format("{}: cannot write ({})", tmp, std::strerror(errno)));
-    auto write_all = [&](const void* p, std::size_t n) {
-        const char* c = static_cast<const char*>(p);
-        while (n > 0) {
-            ssize_t w = ::write(fd, c, n);
-            if (w < 0) {
-                if (errno == EINTR) continue;
-                ::close(fd);
-                throw RunError(fmt::format("{}: write failed ({})", tmp, std::strerror(errno)));
-            }
-            c += w;
-            n -= std::size_t(w);
-        }
-    };
     std::uint64_t len = header.size();
-    unsigned char le[8];
-    for (int i = 0; i < 8; ++i) le[i] = (len >> (8 * i)) & 0xFF;
-    write_all(le, 8);
-    write_all(header.data(), header.size());
-    for (const auto& [name, t] : st.tensors) write_all(t.data.data(), t.data.size() * sizeof(float));
-    if (::fsync(fd) != 0 || ::close(fd) != 0)
-        throw RunError(fmt::format("{}: cannot flush ({})", tmp, std::strerror(errno)));
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) throw RunError(fmt::format("{}: cannot rename over {} ({})", tmp, path, ec.message()));
+    char le[8];
+    for (int i = 0; i < 8; ++i) le[i] = char((len >> (8 * i)) & 0xFF);
+    std::vector<std::string_view> parts = {{le, 8}, header};
+    for (const auto& [name, t] : st.tensors)
+        parts.emplace_back(reinterpret_cast<const char*>(t.data.data()), t.data.size() * sizeof(float));
+    write_atomically(path, parts);
 }
 
 SafeTensors read_safetensors(const std::string& path) {

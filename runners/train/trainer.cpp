@@ -2,18 +2,23 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include "nets/error.hpp"
 #include "nets/zoo.hpp"
+#include "runners/atomic_file.hpp"
 #include "runners/cpu_budget.hpp"
+#include "runners/folder_lock.hpp"
 #include "runners/data/loader.hpp"
 #include "runners/engine/engine.hpp"
 #include "runners/engine/optimizer.hpp"
@@ -26,20 +31,12 @@ namespace deeper::runners {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) {
-    return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 nets::Graph build_graph(const TrainConfig& c, const data::Dataset& d) {
     nets::NetOptions o = c.knobs;
     if (!o.classes) o.classes = d.classes;
     if (!o.in_channels) o.in_channels = d.channels;
     if (c.spec.empty() == c.net.empty())
-        throw InputError("train: give exactly one of a zoo net or --spec FILE");
+        throw InputError("give exactly one of a zoo net (net) or a net file (spec)");
     if (!c.spec.empty()) {
         const search::NetSpec spec = search::load_net_spec(c.spec);
         // A net file without a resolution trains at the data's own size.
@@ -48,6 +45,15 @@ nets::Graph build_graph(const TrainConfig& c, const data::Dataset& d) {
     }
     return nets::build_net(c.net, o);
 }
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
 
 // "encoder" freezes every node outside the classifier heads ("head", "aux*").
 std::vector<std::string> frozen_prefixes(const TrainConfig& c, const nets::Graph& g) {
@@ -233,8 +239,15 @@ void truncate_metrics(const std::string& path, int epochs) {
         if (keep.empty()) { keep.push_back(line); continue; }
         if (std::stoi(line.substr(0, line.find(','))) <= epochs) keep.push_back(line);
     }
-    std::ofstream out(path, std::ios::trunc);
-    for (const auto& l : keep) out << l << '\n';
+    std::string text;
+    for (const auto& l : keep) text += l + '\n';
+    write_atomically(path, text);
+}
+
+void append_line(const std::string& path, const std::string& line) {
+    std::ofstream out(path, std::ios::app);
+    out << line << '\n' << std::flush;
+    if (!out) throw RunError(fmt::format("{}: cannot append ({})", path, std::strerror(errno)));
 }
 
 }  // namespace
@@ -300,7 +313,11 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) 
     Optimizer opt(e.params(), oo);
 
     std::string out = cfg.out;
-    if (!out.empty()) fs::create_directories(out);
+    std::optional<FolderLock> lock;
+    if (!out.empty()) {
+        fs::create_directories(out);
+        lock.emplace((fs::path(out) / ".lock").string(), "run folder " + out);
+    }
     const std::string ckpt = out.empty() ? "" : (fs::path(out) / "checkpoint.safetensors").string();
     const std::string metrics = out.empty() ? "" : (fs::path(out) / "metrics.csv").string();
 
@@ -319,9 +336,9 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) 
             const std::string report = init_from(cfg.init, e);
             if (hooks.on_note) hooks.on_note(report);
         }
-        if (!metrics.empty()) std::ofstream(metrics, std::ios::trunc) << kMetricsHeader << '\n';
+        if (!metrics.empty()) write_atomically(metrics, std::string(kMetricsHeader) + '\n');
     }
-    if (!out.empty()) std::ofstream(fs::path(out) / "config.yaml", std::ios::trunc) << cfg.to_yaml();
+    if (!out.empty()) write_atomically((fs::path(out) / "config.yaml").string(), cfg.to_yaml());
 
     const std::size_t nb = train_loader.batches(cfg.batch, true);
     std::vector<std::int32_t> labels(cfg.batch);
@@ -376,7 +393,7 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) 
         result.epochs.push_back(m);
         st = RunState{epoch + 1, 0, st.step, 0, 0, 0, st.elapsed_s};
         if (!ckpt.empty()) save_checkpoint(ckpt, e, opt, st, cfg);
-        if (!metrics.empty()) std::ofstream(metrics, std::ios::app) << metrics_row(m) << '\n';
+        if (!metrics.empty()) append_line(metrics, metrics_row(m));
         if (hooks.on_epoch) hooks.on_epoch(m);
     }
     const EvalStats t = evaluate(e, test_loader, cfg.seed);
@@ -385,11 +402,12 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) 
     result.test_top5 = t.top5;
     result.wall_s = st.elapsed_s + seconds_since(start);
     if (!out.empty()) {
-        std::ofstream(fs::path(out) / "result.csv", std::ios::trunc)
-            << "net,params,macs,epochs,test_loss,test_top1,test_top5,wall_s,threads,precision,isa,deeper_version\n"
-            << fmt::format("{},{},{},{},{:.6f},{:.6f},{:.6f},{:.1f},{},{},{},{}\n", result.net,
-                           result.params, result.macs, cfg.epochs, t.loss, t.top1, t.top5,
-                           result.wall_s, result.threads, result.precision, result.isa, kVersion);
+        write_atomically(
+            (fs::path(out) / "result.csv").string(),
+            "net,params,macs,epochs,test_loss,test_top1,test_top5,wall_s,threads,precision,isa,deeper_version\n" +
+                fmt::format("{},{},{},{},{:.6f},{:.6f},{:.6f},{:.1f},{},{},{},{}\n", result.net, result.params,
+                            result.macs, cfg.epochs, t.loss, t.top1, t.top5, result.wall_s, result.threads,
+                            result.precision, result.isa, kVersion));
     }
     return result;
 }

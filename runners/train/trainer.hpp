@@ -9,9 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "nets/graph.hpp"
 #include "search/train_config.hpp"
 
 namespace deeper::runners {
+
+namespace data {
+struct Dataset;
+}
 
 using search::TrainConfig;
 
@@ -46,6 +51,10 @@ struct TrainHooks {
     std::function<void(const std::string&)> on_note;     // one-off messages (init report, ...)
     const std::atomic<bool>* stop = nullptr;             // set: checkpoint and return
 };
+
+// The net a config trains on data like `d`: the data's classes and input channels unless the
+// config sets them, and a net file without a resolution at the data's own size.
+nets::Graph build_graph(const TrainConfig& c, const data::Dataset& d);
 
 // Runs (or resumes, when `resume` and the run folder holds a checkpoint) the training.
 // Throws RunError for a diverging run ("diverged at epoch E step S"); what was measured

@@ -29,7 +29,8 @@ knobs_for() {  # the deeper knobs that match pytorch_bench.py's models
   esac
 }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ratio() { echo "$1 / $2" | bc -l; }
+# a / b, or nan when either is not a number (a PyTorch run that could not run at bf16)
+ratio() { [[ "$1" =~ ^[0-9.]+$ && "$2" =~ ^[0-9.]+$ ]] && echo "$1 / $2" | bc -l || echo nan; }
 
 # bf16 where the CPU has it (deeper refuses bf16 without the instructions).
 precisions=(f32)

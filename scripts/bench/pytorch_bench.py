@@ -8,6 +8,7 @@ Needs Debian's python3-torch and python3-torchvision."""
 import argparse
 import resource
 import statistics
+import sys
 import time
 
 import torch
@@ -133,7 +134,12 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
-    train, infer, rss = bench(a.net, a.batch, a.steps, a.warmup, a.precision)
+    try:
+        train, infer, rss = bench(a.net, a.batch, a.steps, a.warmup, a.precision)
+    except RuntimeError as e:  # e.g. PyTorch 1.13 has no bf16 backward for ReLU6 (hardtanh)
+        print(f"pytorch_bench: {a.net} {a.precision}: {str(e).splitlines()[0]}", file=sys.stderr)
+        print(f"{a.net},{a.batch},{a.threads},nan,nan,nan")
+        return
     print(f"{a.net},{a.batch},{a.threads},{train:.1f},{infer:.1f},{rss:.0f}")
 
 

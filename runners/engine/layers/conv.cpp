@@ -64,16 +64,19 @@ AxisCrop crop_axis(int in, int out, int stride, int kernel, int pad_before) {
 //   1x1 192->1152 on 2x2:   backward-weights 4.8 ms in bf16 (47 GFLOP/s)
 // AMX's kernels are 5-9x faster than fp32 when their data sits in L2 (64->64 on 8x8 in
 // isolation: 0.18 / 0.28 / 1.4 ms) and lose most of it when it does not, as inside a net;
+// and the batch norm after a conv with a channel count that is not a multiple of 16 gets only
+// oneDNN's generic NHWC kernel in bf16 (128x40x8x8: 5-7 ms against 0.1 ms in fp32 blocked);
 // so 3x3 stride-1 convs of 128 channels and more stay in fp32 Winograd, and convs whose output
-// maps are smaller than 8x8 stay fp32. Depthwise convs stay fp32 too: oneDNN 2.6 has no AMX
+// maps are smaller than 8x8 or whose channels are not a multiple of 16 stay fp32. Depthwise convs stay fp32 too: oneDNN 2.6 has no AMX
 // kernel for them and its AVX512-BF16 one is slower.
 memory::data_type ConvLayer::data_type(const LayerContext& c, memory::dim in_channels) const {
     const bool depthwise = a_.groups > 1 && a_.groups == in_channels && a_.groups == a_.out_channels;
     const bool small_map = node_.out.h * node_.out.w < 64;
+    const bool odd_channels = a_.out_channels % 16 != 0;
     const bool winograd_wins = a_.kh == 3 && a_.kw == 3 && a_.stride == 1 && a_.groups == 1 &&
                                std::min<memory::dim>(in_channels, a_.out_channels) >= 128 &&
                                !c.plain_layouts() && c.conv_algorithm() != ConvAlgorithm::direct;
-    const bool fp32 = depthwise || (c.keep_fp32_where_faster() && (winograd_wins || small_map));
+    const bool fp32 = depthwise || (c.keep_fp32_where_faster() && (winograd_wins || small_map || odd_channels));
     return fp32 ? memory::data_type::f32 : compute_type(c.precision());
 }
 

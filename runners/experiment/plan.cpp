@@ -1,0 +1,69 @@
+#include "runners/experiment/plan.hpp"
+
+#include <fmt/format.h>
+
+#include "nets/error.hpp"
+#include "runners/engine/precision.hpp"
+#include "runners/train/trainer.hpp"
+
+namespace deeper::runners {
+
+const data::TrainTest& DataCache::get(const std::string& spec) {
+    auto it = sets_.find(spec);
+    if (it == sets_.end()) it = sets_.emplace(spec, data::load(spec)).first;
+    return it->second;
+}
+
+namespace {
+
+std::string describe(const search::Trial& t) {
+    std::string s;
+    for (const auto& k : t.swept) s += (s.empty() ? "" : " ") + k + "=" + t.settings.at(k);
+    for (const auto& [k, v] : t.labels) s += (s.empty() ? "" : " ") + k + "=" + v;
+    return s.empty() ? t.id : s;
+}
+
+std::string no_trials_reason(const search::Stage& s) {
+    if (s.kind != search::Stage::Kind::compound_search) return "";
+    const auto& c = s.compound;
+    return fmt::format(": no (alpha, beta, gamma) on its grid has {} within {} of the target {}",
+                       c.by_macs ? "a MAC ratio" : "alpha * beta^2 * gamma^2", c.tolerance, c.target);
+}
+
+}  // namespace
+
+std::vector<PlannedTrial> plan_stage(const search::Experiment& e, const search::Stage& s, DataCache& data) {
+    const std::string where = fmt::format("{}:{}: stage '{}'", e.path, s.line, s.name);
+    std::vector<search::Trial> trials;
+    try {
+        trials = search::expand(e, s);
+    } catch (const InputError& err) {
+        throw InputError(fmt::format("{}: {}", where, err.what()));
+    }
+    if (trials.empty()) throw InputError(fmt::format("{} has no trials{}", where, no_trials_reason(s)));
+    std::vector<PlannedTrial> planned;
+    for (auto& t : trials) {
+        try {
+            PlannedTrial p;
+            p.config = t.config();
+            parse_precision(p.config.precision);
+            p.train = &data.get(p.config.data).train;
+            const nets::Graph g = build_graph(p.config, *p.train);
+            p.params = g.total_params();
+            p.macs = g.total_macs();
+            p.trial = std::move(t);
+            planned.push_back(std::move(p));
+        } catch (const InputError& err) {
+            throw InputError(fmt::format("{}, trial {}: {}", where, describe(t), err.what()));
+        }
+    }
+    return planned;
+}
+
+void validate_experiment(const search::Experiment& e) {
+    DataCache data;
+    for (const auto& s : e.stages)
+        if (!search::needs_results(s)) plan_stage(e, s, data);
+}
+
+}  // namespace deeper::runners

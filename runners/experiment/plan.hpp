@@ -1,0 +1,36 @@
+#pragma once
+// An experiment's trials checked before any of them runs (`deeper check` prints the plan,
+// `deeper run` refuses to start without one): every stage that can be expanded now is, each
+// trial's data is opened (once per spec) and its net built at that data's size, and its
+// precision is one this CPU runs. A stage without trials, or a trial that cannot run, is an
+// InputError naming the file, the stage's line and the trial's settings.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runners/data/dataset.hpp"
+#include "search/expand.hpp"
+
+namespace deeper::runners {
+
+class DataCache {
+public:
+    const data::TrainTest& get(const std::string& spec);
+
+private:
+    std::map<std::string, data::TrainTest> sets_;
+};
+
+struct PlannedTrial {
+    search::Trial trial;
+    search::TrainConfig config;
+    std::int64_t params = 0, macs = 0;
+    const data::Dataset* train = nullptr;  // owned by the DataCache
+};
+
+std::vector<PlannedTrial> plan_stage(const search::Experiment& e, const search::Stage& s, DataCache& data);
+// plan_stage for every stage that does not wait for another stage's results.
+void validate_experiment(const search::Experiment& e);
+
+}  // namespace deeper::runners

@@ -1,0 +1,28 @@
+#pragma once
+// One writer per output: an advisory lock (flock) on a lock file, held for the life of the
+// object. A second `deeper run` on the same results folder and shard, or a second `deeper
+// train` into the same run folder, is refused with a message naming the holder, instead of
+// both writing. flock is released by the kernel when the process dies (kill -9 included), so
+// a stale lock file never blocks. SLURM shards write their own journals and lock their own
+// files, so they never contend.
+#include <optional>
+#include <string>
+
+namespace deeper::runners {
+
+class FolderLock {
+public:
+    // Throws InputError when another process holds it. `what` names the output in the message.
+    FolderLock(const std::string& lock_path, const std::string& what);
+    ~FolderLock();
+    FolderLock(const FolderLock&) = delete;
+    FolderLock& operator=(const FolderLock&) = delete;
+
+    // Whether a live process holds the lock file (false when absent or free).
+    static bool held(const std::string& lock_path);
+
+private:
+    int fd_ = -1;
+};
+
+}  // namespace deeper::runners
