@@ -55,10 +55,14 @@ TEST_CASE("a diverging trial becomes a failed row and the others finish", "[swee
     const std::string csv = slurp(dir.path() / "out" / "results.csv");
     CHECK(lines(csv) == 4);
     CHECK_THAT(csv, Catch::Contains(",failed,diverged at epoch "));
-    // Running again skips all three (a failure is final until --force).
+    // Running again skips the finished two and tries the failed one again (which fails again:
+    // the run stays red while a failed row remains).
     const auto again = runners::run_experiment(e, o);
-    CHECK(again.skipped == 3);
-    CHECK(again.done + again.failed == 0);
+    CHECK(again.skipped == 2);
+    CHECK(again.done == 0);
+    CHECK(again.failed == 1);
+    runners::write_reports(o.out, &e);
+    CHECK(lines(slurp(dir.path() / "out" / "results.csv")) == 4);  // still one row per trial
     const std::string md = slurp(dir.path() / "out" / "summary.md");
     CHECK_THAT(md, Catch::Contains("## Failed trials") && Catch::Contains("| lr "));
 }
