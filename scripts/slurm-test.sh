@@ -63,7 +63,7 @@ YAML
 check "two-stage sweep finishes" wait_for_queue_empty 300
 check "results.csv has 5 trials, all done" test "$(rows_with "$work/two/results.csv" ',done,')" = 5
 check "results.csv has no other rows" test "$(tail -n +2 "$work/two/results.csv" | wc -l)" = 5
-check "each stage ran as its own shards" test "$(ls "$work/two/journal" | wc -l)" = 2
+check "each stage ran as its own shards" test "$(ls "$work/two/journal"/*.jsonl | wc -l)" = 2
 check "the second stage started from the first's checkpoint" grep -q '"init":"trial:' "$work/two/journal/"*.jsonl
 check "summary.md written by the report job" test -s "$work/two/summary.md"
 "$deeper" status "$work/two"
