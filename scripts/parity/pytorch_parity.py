@@ -38,15 +38,24 @@ from pytorch_bench import CifarResNet, vgg11_bn_small  # noqa: E402
 # Pass marks by the precision deeper ran in (`deeper dump --precision`), all relative:
 # - decision: a replayed decision must lie this close to its boundary, relative to the largest
 #   input of its tensor: well above the rounding after ~50 layers, far below a disagreement;
-# - gradient: gradients given the same decisions, each relative to its largest entry.
+# - gradient: gradients given the same decisions, each relative to its largest entry, or to
+#   `floor` x the largest gradient anywhere when that is more (a bias just before a BN has a
+#   gradient that is zero up to rounding);
+# - lineup: how far deeper's activation may be from the twin's where a decision is replayed
+#   (a misaligned graph is off by 100%).
 # fp32: measured worst gradient 3e-5 (resnet20, vgg-a) to 4e-4 (mobilenet-v2,
 # efficientnet-b0: BN over 8 values on 1x1 maps) over seeds 0..5.
-# bf16 (8-bit significand, unit roundoff 2^-9 = 2e-3, a rounding or two per layer): MEASURED.
+# bf16 (8-bit significand, unit roundoff 2^-9 = 2e-3, a rounding or two per layer), measured
+# over seeds 0..2 on the AMX machine: logits within 2.7e-2 (resnet20, vgg-a) and 7.7e-2
+# (efficientnet-b0, ~80 layers), decisions replayed within 2.2e-2 of their boundary,
+# activations within 5.1e-2 (mobilenet-v2), gradients within 3.8e-2 (resnet20, vgg-a).
 TOLERANCES = {
-    "f32": {"logits": 1e-3, "loss": 1e-4, "decision": 1e-3, "gradient": 2e-3},
-    "bf16": {"logits": 5e-2, "loss": 2e-2, "decision": 5e-2, "gradient": 5e-2},
+    "f32": {"logits": 1e-3, "loss": 1e-4, "decision": 1e-3, "gradient": 2e-3, "floor": 1e-3, "lineup": 1e-3,
+            "norm": False},
+    "bf16": {"logits": 1e-1, "loss": 2e-2, "decision": 5e-2, "gradient": 5e-2, "floor": 1e-2, "lineup": 5e-1,
+             "norm": True},
 }
-DECISION_TOLERANCE = TOLERANCES["f32"]["decision"]  # main() sets the dump's
+LINEUP_TOLERANCE = TOLERANCES["f32"]["lineup"]  # main() sets the dump's
 
 
 def read_safetensors(path):
@@ -145,7 +154,7 @@ class DecisionReplay:
 
 def check_same(name, ours, theirs):
     d = float((ours - theirs).abs().max() / (theirs.abs().max() + 1e-30))
-    if d > DECISION_TOLERANCE:
+    if d > LINEUP_TOLERANCE:
         raise SystemExit(f"deeper's act.{name} is not PyTorch's tensor there (max rel diff {d:.1e}): "
                          "the graph and the twin do not line up")
 
@@ -202,8 +211,8 @@ def main():
         raise SystemExit(__doc__)
     t, meta = read_safetensors(args[0])
     tol = TOLERANCES[meta.get("precision", "f32")]
-    global DECISION_TOLERANCE
-    DECISION_TOLERANCE = tol["decision"]
+    global LINEUP_TOLERANCE
+    LINEUP_TOLERANCE = tol["lineup"]
     knobs = dict(kv.split("=") for kv in meta.get("knobs", "").split(",") if kv)
     nodes = json.loads(meta["nodes"])
     model = model_for(meta["net"], knobs)
@@ -248,17 +257,18 @@ def main():
           f"all within {far:.1e} of their boundary (tolerance {tol['decision']:.0e})")
     for name, n, d in replay.flips:
         print(f"    {name}: {n} ({d:.1e})")
-    # Each gradient is compared relative to its own largest entry, floored at 1e-3 of the largest
-    # gradient anywhere: a bias just before a BN has a gradient that is zero up to rounding.
+    # Each gradient is compared relative to its own size (largest entry, or its norm with
+    # tol["norm"]), floored at tol["floor"] of the largest gradient anywhere.
     pairs = [(o, p) for o, p in zip(ours, theirs) if ("grad." + o) in t and p in named]
-    scale = max(float(named[p].grad.abs().max()) for _, p in pairs)
+    size = (lambda v: float(v.norm())) if tol["norm"] else (lambda v: float(v.abs().max()))  # noqa: E731
+    scale = max(size(named[p].grad) for _, p in pairs)
     worst, worst_name = 0.0, ""
     for o, p in pairs:
         a, b = t["grad." + o].double(), named[p].grad
-        d = float((a - b).abs().max()) / max(float(b.abs().max()), 1e-3 * scale)
+        d = size(a - b) / max(size(b), tol["floor"] * scale)
         if d > worst:
             worst, worst_name = d, o
-    print(f"  worst parameter gradient: {worst_name} max rel diff {worst:.2e}")
+    print(f"  worst parameter gradient: {worst_name} {'normwise' if tol['norm'] else 'max'} rel diff {worst:.2e}")
     ok = (rel(t["logits"], logits.detach()) < tol["logits"] and abs(t["loss"].item() - loss.item()) < tol["loss"]
           and far <= tol["decision"] and worst < tol["gradient"])
     print("  PARITY OK" if ok else "  PARITY FAILED")
