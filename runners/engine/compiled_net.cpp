@@ -227,22 +227,6 @@ private:
     int k_;
 };
 
-void InputCopy::define(LayerContext& c, int input, const memory::desc& want, bool keep_for_backward) {
-    input_ = input;
-    want_ = want;
-    if (want != c.in_desc(input))
-        buf_ = c.buffer(want, keep_for_backward ? LayerContext::Life::fwd_to_bwd : LayerContext::Life::fwd);
-}
-
-memory InputCopy::bind(LayerContext& c) {
-    memory in = c.input(input_);
-    if (buf_ < 0) return in;
-    memory copy = c.buffer_memory(buf_, want_);
-    prim_ = dnnl::reorder(in, copy);
-    args_ = {{DNNL_ARG_FROM, in}, {DNNL_ARG_TO, copy}};
-    return copy;
-}
-
 float* CompiledNet::Impl::act_ptr(int node, CompiledNet& net) {
     const int r = act_group[node];
     if (act_plan[r] < 0) return net.input_.data();

@@ -54,21 +54,20 @@ AxisCrop crop_axis(int in, int out, int stride, int kernel, int pad_before) {
 
 }  // namespace
 
-// The type this conv computes in under bf16 precision, by measurement (Sapphire Rapids with
-// AMX, oneDNN 2.6, 2 threads, batch 128; ms for forward / backward-data / backward-weights):
-// inside resnet20, vgg-a and efficientnet-b0 training steps (ONEDNN_VERBOSE):
+// The type this conv computes in under bf16 precision, chosen by measurement on Sapphire
+// Rapids with AMX (oneDNN 2.6, 2 threads, batch 128), in ms for forward / backward-data /
+// backward-weights inside resnet20, vgg-a and efficientnet-b0 training steps (ONEDNN_VERBOSE):
 //   3x3 16->16 on 32x32:    bf16 0.95 / 0.73 / 1.27   fp32 3.4 / 3.4 / 2.9 (direct, Winograd)
 //   3x3 64->64 on 8x8:      bf16 0.84 / 1.40 / 3.38   fp32 1.5 / 1.6 / 1.7 (Winograd)
 //   3x3 256->256 on 8x8:    bf16   13 /   20 /   39   fp32  21 /  20 /  19 (Winograd)
 //   3x3 512->512 on 4x4:    bf16   30 /   49 /   85   fp32  22 /  22 /  22 (Winograd)
 //   1x1 192->1152 on 2x2:   backward-weights 4.8 ms in bf16 (47 GFLOP/s)
-// AMX's kernels are 5-9x faster than fp32 when their data sits in L2 (64->64 on 8x8 in
-// isolation: 0.18 / 0.28 / 1.4 ms) and lose most of it when it does not, as inside a net;
-// and the batch norm after a conv with a channel count that is not a multiple of 16 gets only
-// oneDNN's generic NHWC kernel in bf16 (128x40x8x8: 5-7 ms against 0.1 ms in fp32 blocked);
-// so 3x3 stride-1 convs of 128 channels and more stay in fp32 Winograd, and convs whose output
-// maps are smaller than 8x8 or whose channels are not a multiple of 16 stay fp32. Depthwise convs stay fp32 too: oneDNN 2.6 has no AMX
-// kernel for them and its AVX512-BF16 one is slower.
+// AMX's kernels are 5-9x faster than fp32 when their data sits in L2 (64->64 on 8x8 alone:
+// 0.18 / 0.28 / 1.4 ms) and lose most of that inside a net. The batch norm after a conv whose
+// channels are not a multiple of 16 gets only oneDNN's generic NHWC kernel in bf16
+// (128x40x8x8: 5-7 ms against 0.1 ms in fp32). So these stay fp32: 3x3 stride-1 convs of 128+
+// channels (Winograd), output maps under 8x8, channel counts not a multiple of 16, and
+// depthwise convs (no AMX kernel; the AVX512-BF16 one is slower than fp32).
 memory::data_type ConvLayer::data_type(const LayerContext& c, memory::dim in_channels) const {
     const bool depthwise = a_.groups > 1 && a_.groups == in_channels && a_.groups == a_.out_channels;
     const bool small_map = node_.out.h * node_.out.w < 64;
@@ -76,7 +75,8 @@ memory::data_type ConvLayer::data_type(const LayerContext& c, memory::dim in_cha
     const bool winograd_wins = a_.kh == 3 && a_.kw == 3 && a_.stride == 1 && a_.groups == 1 &&
                                std::min<memory::dim>(in_channels, a_.out_channels) >= 128 &&
                                !c.plain_layouts() && c.conv_algorithm() != ConvAlgorithm::direct;
-    const bool fp32 = depthwise || (c.keep_fp32_where_faster() && (winograd_wins || small_map || odd_channels));
+    const bool faster_in_fp32 = winograd_wins || small_map || odd_channels;
+    const bool fp32 = depthwise || (c.keep_fp32_where_faster() && faster_in_fp32);
     return fp32 ? memory::data_type::f32 : compute_type(c.precision());
 }
 
