@@ -115,7 +115,9 @@ std::size_t repair_journals(const std::string& results_dir) {
         }
         if (bad.empty()) continue;
         const std::string aside = f.string() + ".corrupt";
-        std::ofstream(aside, std::ios::app) << bad;
+        std::ofstream out(aside, std::ios::app);
+        out << bad << std::flush;
+        if (!out) throw RunError(fmt::format("{}: cannot set the corrupt lines aside; the journal is unchanged", aside));
         write_atomically(f.string(), keep);
         set_aside += std::size_t(std::count(bad.begin(), bad.end(), '\n'));
     }
