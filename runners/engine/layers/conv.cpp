@@ -67,7 +67,9 @@ AxisCrop crop_axis(int in, int out, int stride, int kernel, int pad_before) {
 // channels are not a multiple of 16 gets only oneDNN's generic NHWC kernel in bf16
 // (128x40x8x8: 5-7 ms against 0.1 ms in fp32). So these stay fp32: 3x3 stride-1 convs of 128+
 // channels (Winograd), output maps under 8x8, channel counts not a multiple of 16, and
-// depthwise convs (no AMX kernel; the AVX512-BF16 one is slower than fp32).
+// depthwise convs (no AMX kernel; the AVX512-BF16 one is slower than fp32). Weight gradients
+// are fp32 in either case: as fast on AMX as bf16 ones (3x3 16->16 on 32x32 alone: 0.87 vs
+// 0.96 ms; 64->64 on 8x8: 1.38 vs 1.40).
 memory::data_type ConvLayer::data_type(const LayerContext& c, memory::dim in_channels) const {
     const bool depthwise = a_.groups > 1 && a_.groups == in_channels && a_.groups == a_.out_channels;
     const bool small_map = node_.out.h * node_.out.w < 64;
@@ -158,8 +160,6 @@ memory::desc ConvLayer::define(LayerContext& c) {
         c.need_input_in_backward(0);
         auto make = [&](algorithm alg, const memory::desc& s, const memory::desc& d) {
             auto hint = make_fwd(alg, s, d);
-            // fp32 weight gradients from bf16 activations: as fast on AMX as bf16 ones (3x3
-            // 16->16 on 32x32: 0.87 vs 0.96 ms; 64->64 on 8x8: 1.38 vs 1.40)
             auto desc = a_.bias ? convolution_backward_weights::desc(alg, s, any_desc(w_dims), b_md,
                                                                      d, strides, pad_l, pad_r)
                                 : convolution_backward_weights::desc(alg, s, any_desc(w_dims), d,
