@@ -203,11 +203,10 @@ TrainTest load(const std::string& spec) {
     if (kind == "synthetic") {
         std::size_t n = 2000;
         if (!arg.empty()) {
-            try {
-                n = std::stoul(arg);
-            } catch (...) {
-                throw InputError(fmt::format("data 'synthetic:{}': expected a number of images", arg));
-            }
+            const bool digits = arg.size() <= 8 && arg.find_first_not_of("0123456789") == std::string::npos;
+            n = digits ? std::stoul(arg) : 0;
+            if (n == 0 || n > 10000000)
+                throw InputError(fmt::format("data 'synthetic:{}': expected a number of images from 1 to 10000000", arg));
         }
         return synthetic(n, std::max<std::size_t>(n / 5, 10));
     }

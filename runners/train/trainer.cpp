@@ -175,13 +175,20 @@ RunState load_checkpoint(const std::string& path, Engine& e, Optimizer& opt) {
         if (it == t.metadata.end()) throw InputError(fmt::format("{}: metadata has no {}", path, k));
         return it->second;
     };
+    auto count = [&](const char* k) -> std::uint64_t {
+        const std::string v = meta(k);
+        if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos)
+            throw InputError(fmt::format("{}: metadata {} is '{}', not a whole number (a damaged checkpoint?)",
+                                         path, k, v));
+        return std::stoull(v);
+    };
     RunState st;
-    st.epoch = std::stoi(meta("epoch"));
-    st.batch = std::stoul(meta("batch"));
-    st.step = std::stoull(meta("step"));
+    st.epoch = int(count("epoch"));
+    st.batch = count("batch");
+    st.step = count("step");
     st.sum_loss = std::strtod(meta("sum_loss").c_str(), nullptr);
-    st.correct = std::stoul(meta("correct"));
-    st.seen = std::stoul(meta("seen"));
+    st.correct = count("correct");
+    st.seen = count("seen");
     st.elapsed_s = std::strtod(meta("elapsed_s").c_str(), nullptr);
     return st;
 }

@@ -201,3 +201,23 @@ TEST_CASE("a bf16 run resumes exactly, from another folder, and can continue in 
     CHECK(std::abs(*in_f32.test_top1 - *straight.test_top1) < 0.05);
     CHECK_THAT(slurp(dir.path() / "to-f32" / "result.csv"), Catch::Contains(",f32,"));
 }
+
+TEST_CASE("bad numbers in data specs and checkpoint metadata are input errors naming them", "[train]") {
+    for (const char* spec : {"synthetic:-5", "synthetic:0", "synthetic:abc", "synthetic:99999999999"})
+        CHECK_THROWS_WITH(data::load(spec), Catch::Contains(std::string("data '") + spec + "'"));
+
+    TempDir dir("bad-checkpoint");
+    const auto spec = dir.write("net.yaml", "type: plain\nlayers: [8, M]\nclassifier: []\n");
+    TrainConfig c = small_cnn(spec, (dir.path() / "run").string());
+    c.data = "synthetic:300";
+    c.val_size = 50;
+    c.train_limit = 0;
+    c.epochs = 1;
+    train(c, false);
+    const std::string ckpt = (dir.path() / "run" / "checkpoint.safetensors").string();
+    SafeTensors t = read_safetensors(ckpt);
+    t.metadata["epoch"] = "abc";
+    write_safetensors(ckpt, t);
+    CHECK_THROWS_AS(train(c, true), deeper::InputError);
+    CHECK_THROWS_WITH(train(c, true), Catch::Contains("metadata epoch is 'abc', not a whole number"));
+}
