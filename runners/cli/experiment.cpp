@@ -108,9 +108,7 @@ void run_check(const std::string& path, bool estimate) {
         for (const auto& p : plan_stage(e, s, datasets)) {
             const search::Trial& trial = p.trial;
             const search::TrainConfig& c = p.config;
-            std::string swept;
-            for (const auto& k : trial.swept) swept += (swept.empty() ? "" : " ") + k + "=" + trial.settings.at(k);
-            for (const auto& [k, v] : trial.labels) swept += (swept.empty() ? "" : " ") + k + "=" + v;
+            const std::string swept = trial.swept.empty() && trial.labels.empty() ? "" : describe(trial);
             std::vector<std::string> row = {trial.id, swept, with_thousands(p.params), with_thousands(p.macs)};
             if (estimate) {
                 const std::string sig = fmt::format("{}|{}|{}", nets::to_string(c.knobs) + c.net + c.spec,

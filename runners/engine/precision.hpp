@@ -3,6 +3,7 @@
 // trainers do it: conv and linear read bf16 activations and bf16 copies of the weights and
 // write bf16 activations and input gradients; the master weights, the optimizer state, the
 // weight gradients, batch-norm statistics and the loss stay fp32.
+#include <bit>
 #include <cstdint>
 #include <string>
 
@@ -25,16 +26,10 @@ inline dnnl::memory::data_type compute_type(Precision p) {
 }
 
 // bf16 is the upper half of an fp32: conversions for the engine's own loops.
-inline float bf16_to_float(std::uint16_t b) {
-    const std::uint32_t u = std::uint32_t(b) << 16;
-    float f;
-    __builtin_memcpy(&f, &u, sizeof f);
-    return f;
-}
+inline float bf16_to_float(std::uint16_t b) { return std::bit_cast<float>(std::uint32_t(b) << 16); }
 
 inline std::uint16_t float_to_bf16(float f) {  // round to nearest even, NaN stays NaN
-    std::uint32_t u;
-    __builtin_memcpy(&u, &f, sizeof u);
+    std::uint32_t u = std::bit_cast<std::uint32_t>(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return std::uint16_t((u >> 16) | 0x40);
     u += 0x7fffu + ((u >> 16) & 1u);
     return std::uint16_t(u >> 16);

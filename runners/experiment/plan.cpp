@@ -14,14 +14,14 @@ const data::TrainTest& DataCache::get(const std::string& spec) {
     return it->second;
 }
 
-namespace {
-
 std::string describe(const search::Trial& t) {
     std::string s;
     for (const auto& k : t.swept) s += (s.empty() ? "" : " ") + k + "=" + t.settings.at(k);
     for (const auto& [k, v] : t.labels) s += (s.empty() ? "" : " ") + k + "=" + v;
     return s.empty() ? t.id : s;
 }
+
+namespace {
 
 std::string no_trials_reason(const search::Stage& s) {
     if (s.kind != search::Stage::Kind::compound_search) return "";

@@ -29,6 +29,9 @@ struct PlannedTrial {
     const data::Dataset* train = nullptr;  // owned by the DataCache
 };
 
+// "lr=0.1 repeat=1": the trial's swept knobs and labels (its id when it has none).
+std::string describe(const search::Trial& t);
+
 std::vector<PlannedTrial> plan_stage(const search::Experiment& e, const search::Stage& s, DataCache& data);
 // plan_stage for every stage that does not wait for another stage's results.
 void validate_experiment(const search::Experiment& e);

@@ -52,20 +52,18 @@ double final_metric(const TrialRecord& r, const std::string& m) {
     return it == last.end() ? NAN : it->second;
 }
 
-std::string setting(const TrialRecord& r, const std::string& key);
+std::string setting(const TrialRecord& r, const std::string& key) {
+    if (auto it = r.settings.find(key); it != r.settings.end()) return it->second;
+    if (auto it = r.labels.find(key); it != r.labels.end()) return it->second;
+    if (key == "stage") return r.stage;
+    return "";
+}
 
 // The precision a trial trained in (journals from before bf16 trained in fp32).
 std::string trial_precision(const TrialRecord& r) {
     if (auto it = r.info.find("precision"); it != r.info.end()) return it->second;
     const std::string s = setting(r, "precision");
     return !s.empty() ? s : r.status == "done" ? "f32" : "";
-}
-
-std::string setting(const TrialRecord& r, const std::string& key) {
-    if (auto it = r.settings.find(key); it != r.settings.end()) return it->second;
-    if (auto it = r.labels.find(key); it != r.labels.end()) return it->second;
-    if (key == "stage") return r.stage;
-    return "";
 }
 
 void write_file(const fs::path& p, const std::string& text, std::vector<std::string>& written) {

@@ -49,6 +49,15 @@ TrainConfig small_cnn(const std::string& spec, const std::string& out) {
     return c;
 }
 
+// A one-conv net on generated data: for the tests that need a run, not learning.
+TrainConfig tiny_synthetic(const std::string& spec, const std::string& out, int images) {
+    TrainConfig c = small_cnn(spec, out);
+    c.data = "synthetic:" + std::to_string(images);
+    c.val_size = images / 10;
+    c.train_limit = 0;
+    return c;
+}
+
 const char* kSpec =
     "name: small-cnn\ntype: plain\nlayers: [16, M, 32, M]\nbatchnorm: true\nclassifier: [64]\n";
 
@@ -137,10 +146,7 @@ TEST_CASE("transfer: --init loads matching tensors, --freeze encoder trains only
 TEST_CASE("a diverging run stops with the epoch and step, keeping earlier metrics", "[train]") {
     TempDir dir("diverge");
     const auto spec = dir.write("net.yaml", "type: plain\nlayers: [8, M]\nclassifier: []\n");
-    TrainConfig c = small_cnn(spec, (dir.path() / "run").string());
-    c.data = "synthetic:1000";
-    c.val_size = 100;
-    c.train_limit = 0;
+    TrainConfig c = tiny_synthetic(spec, (dir.path() / "run").string(), 1000);
     c.epochs = 3;
     c.lr = 0.01;
     c.schedule = "exponential";
@@ -208,10 +214,7 @@ TEST_CASE("bad numbers in data specs and checkpoint metadata are input errors na
 
     TempDir dir("bad-checkpoint");
     const auto spec = dir.write("net.yaml", "type: plain\nlayers: [8, M]\nclassifier: []\n");
-    TrainConfig c = small_cnn(spec, (dir.path() / "run").string());
-    c.data = "synthetic:300";
-    c.val_size = 50;
-    c.train_limit = 0;
+    TrainConfig c = tiny_synthetic(spec, (dir.path() / "run").string(), 300);
     c.epochs = 1;
     train(c, false);
     const std::string ckpt = (dir.path() / "run" / "checkpoint.safetensors").string();

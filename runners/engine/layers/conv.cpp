@@ -56,7 +56,8 @@ AxisCrop crop_axis(int in, int out, int stride, int kernel, int pad_before) {
 
 // The type this conv computes in under bf16 precision, chosen by measurement on Sapphire
 // Rapids with AMX (oneDNN 2.6, 2 threads, batch 128), in ms for forward / backward-data /
-// backward-weights inside resnet20, vgg-a and efficientnet-b0 training steps (ONEDNN_VERBOSE):
+// backward-weights inside resnet20, vgg-a and efficientnet-b0 training steps (ONEDNN_VERBOSE;
+// the bf16 rows with bf16 weight gradients, since measured as fast in fp32, see below):
 //   3x3 16->16 on 32x32:    bf16 0.95 / 0.73 / 1.27   fp32 3.4 / 3.4 / 2.9 (direct, Winograd)
 //   3x3 64->64 on 8x8:      bf16 0.84 / 1.40 / 3.38   fp32 1.5 / 1.6 / 1.7 (Winograd)
 //   3x3 256->256 on 8x8:    bf16   13 /   20 /   39   fp32  21 /  20 /  19 (Winograd)
@@ -65,7 +66,7 @@ AxisCrop crop_axis(int in, int out, int stride, int kernel, int pad_before) {
 // AMX's kernels are 5-9x faster than fp32 when their data sits in L2 (64->64 on 8x8 alone:
 // 0.18 / 0.28 / 1.4 ms) and lose most of that inside a net. The batch norm after a conv whose
 // channels are not a multiple of 16 gets only oneDNN's generic NHWC kernel in bf16
-// (128x40x8x8: 5-7 ms against 0.1 ms in fp32). So these stay fp32: 3x3 stride-1 convs of 128+
+// (128x40x8x8: 5-7 ms, against 0.12 / 0.21 ms forward / backward in fp32). So these stay fp32: 3x3 stride-1 convs of 128+
 // channels (Winograd), output maps under 8x8, channel counts not a multiple of 16, and
 // depthwise convs (no AMX kernel; the AVX512-BF16 one is slower than fp32). Weight gradients
 // are fp32 in either case: as fast on AMX as bf16 ones (3x3 16->16 on 32x32 alone: 0.87 vs
