@@ -121,5 +121,8 @@ check "both trials were started again after the interruption" test "$(cat "$work
 check "resumed from checkpoints, not from scratch" grep -q '"resume_epoch":[1-9]' "$work/rq/journal/"*.jsonl
 "$deeper" status "$work/rq"
 
+if [ "$failed" != 0 ]; then  # what the tasks printed, for whoever reads a CI log
+  for f in "$work"/*/slurm/logs/*.out; do echo "== $f"; tail -n 20 "$f"; done
+fi
 echo "slurm: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -164,6 +164,11 @@ void add_experiment_commands(CLI::App& app) {
         cmd->add_flag("--trial-failures-ok", a->trial_failures_ok,
                       "exit 0 when trials failed but the run itself did not (SLURM array tasks)");
         cmd->callback([a] {
+            // Before anything slow (loading, validating, generating data): SLURM's warning signal
+            // must never find the default action, which kills the task without requeueing it.
+            std::signal(SIGINT, on_stop);
+            std::signal(SIGTERM, on_stop);
+            std::signal(SIGUSR1, on_warning);
             const search::Experiment e = search::load_experiment(a->path);
             RunOptions o;
             o.out = a->out.empty() ? (fs::path("results") / e.name).string() : a->out;
@@ -197,9 +202,6 @@ void add_experiment_commands(CLI::App& app) {
             validate_experiment(e);
             keep_experiment_copy(a->path, o.out);
             o.stop = &g_stop;
-            std::signal(SIGINT, on_stop);
-            std::signal(SIGTERM, on_stop);
-            std::signal(SIGUSR1, on_warning);
             const RunSummary s = run_experiment(e, o);
             std::cout << fmt::format("{}: {} done, {} failed, {} skipped (finished before), {} interrupted; "
                                      "{} trial(s) at once x {} thread(s)\n",
