@@ -56,7 +56,7 @@ int Builder::push(Op op, std::vector<int> inputs, Shape out, Attrs attrs, std::s
     Node n;
     n.id = int(g_.nodes.size());
     n.name = full_name(name);
-    if (g_.find(n.name) >= 0)
+    if (!names_.insert(n.name).second)
         throw std::logic_error(fmt::format("{}: duplicate node name {}", g_.name, n.name));
     n.op = op;
     n.inputs = std::move(inputs);

@@ -4,6 +4,7 @@
 // node, so "resolution too small" errors say which stage breaks.
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "nets/graph.hpp"
@@ -70,6 +71,7 @@ private:
 
     Graph g_;
     std::vector<std::string> scopes_;
+    std::unordered_set<std::string> names_;  // for the duplicate check: nets have 10^5 nodes
 };
 
 }  // namespace deeper::nets

@@ -84,6 +84,28 @@ std::string print_value(const T& v) {
     else return fmt::format("{}", v);
 }
 
+// Beyond these no net is trainable, and channel counts would overflow before any check.
+struct KnobLimit {
+    std::string_view key;
+    double max;
+    bool open;  // the bound itself is excluded (rates)
+};
+constexpr KnobLimit kLimits[] = {
+    {"resolution", 16384, false}, {"classes", 1'000'000, false}, {"in_channels", 4096, false},
+    {"width", 100, false},        {"depth", 100, false},          {"fc_width", 1 << 20, false},
+    {"se_ratio", 1, false},       {"dropout", 1, true},           {"drop_connect", 1, true},
+    {"phi", 20, false},
+};
+
+template <class T>
+void check_limit(std::string_view key, const T& v) {
+    if constexpr (std::is_arithmetic_v<T>)
+        for (const auto& l : kLimits)
+            if (l.key == key && (double(v) > l.max || (l.open && double(v) >= l.max)))
+                throw InputError(fmt::format("knob '{}': {} is out of range ({} {})", key, v,
+                                             l.open ? "less than" : "at most", l.max));
+}
+
 }  // namespace
 
 void set_knob(NetOptions& o, std::string_view key, std::string_view value) {
@@ -93,6 +115,7 @@ void set_knob(NetOptions& o, std::string_view key, std::string_view value) {
         if (name != k) return;
         using T = typename std::decay_t<decltype(slot)>::value_type;
         slot = parse_value<T>(name, value);
+        check_limit(name, *slot);
         found = true;
     });
     if (!found) {

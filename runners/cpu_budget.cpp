@@ -1,9 +1,16 @@
 #include "runners/cpu_budget.hpp"
 
+#include <fmt/format.h>
 #include <sched.h>
 
 #include <cstdlib>
+#include <iostream>
+#include <mutex>
+#include <set>
+#include <string>
 #include <thread>
+
+#include "nets/error.hpp"
 
 namespace deeper::runners {
 
@@ -18,6 +25,20 @@ int available_cores() {
         if (n > 0) return n;
     }
     return int(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+int usable_threads(int requested, std::string_view what) {
+    if (requested < 0) throw InputError(fmt::format("{} {}: expected 0 (all cores) or more", what, requested));
+    const int cores = available_cores();
+    if (requested == 0) return cores;
+    if (requested <= cores) return requested;
+    static std::mutex m;
+    static std::set<std::string, std::less<>> warned;  // once per option, not once per trial
+    std::lock_guard lock(m);
+    if (warned.emplace(what).second)
+        std::cerr << fmt::format("deeper: warning: {} {} is more than the {} core(s) this process may use; "
+                                 "using {}\n", what, requested, cores, cores);
+    return cores;
 }
 
 }  // namespace deeper::runners

@@ -1,6 +1,7 @@
 #include "runners/table.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <stdexcept>
@@ -35,23 +36,6 @@ std::string csv_field(std::string_view s) {
     for (char c : s) {
         if (c == '"') out += '"';
         out += c;
-    }
-    return out + '"';
-}
-
-std::string json_string(std::string_view s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20) out += fmt::format("\\u{:04x}", c);
-                else out += char(c);
-        }
     }
     return out + '"';
 }
@@ -116,19 +100,19 @@ std::string render(const Table& t, Format f) {
             return out;
         }
         case Format::json: {
-            std::string out = "[";
-            for (size_t i = 0; i < t.rows.size(); ++i) {
-                out += i ? ",\n " : "\n ";
-                out += '{';
+            // numeric cells as JSON numbers where they are (not "nan" or "")
+            nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+            for (const auto& r : t.rows) {
+                nlohmann::ordered_json row = nlohmann::ordered_json::object();
                 for (size_t c = 0; c < t.columns.size(); ++c) {
-                    if (c) out += ", ";
-                    const std::string& v = t.rows[i][c];
-                    out += json_string(t.columns[c]) + ": ";
-                    out += t.numeric[c] && !v.empty() ? v : json_string(v);
+                    nlohmann::ordered_json cell = r[c];
+                    if (t.numeric[c])
+                        if (auto n = nlohmann::ordered_json::parse(r[c], nullptr, false); n.is_number()) cell = n;
+                    row[t.columns[c]] = std::move(cell);
                 }
-                out += '}';
+                rows.push_back(std::move(row));
             }
-            return out + "\n]\n";
+            return rows.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
         }
     }
     return {};

@@ -23,7 +23,6 @@ struct Table {
 std::string render(const Table& t, Format f);
 
 std::string csv_field(std::string_view s);  // quoted when it holds , " CR or LF
-std::string json_string(std::string_view s);
 std::string with_thousands(std::int64_t v);  // 1234567 -> "1,234,567"
 
 }  // namespace deeper::runners

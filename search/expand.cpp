@@ -141,7 +141,9 @@ std::vector<std::pair<Settings, std::map<std::string, std::string>>> points(
                 q["beta"] = number_text(c.beta);
                 q["gamma"] = number_text(c.gamma);
                 q["phi"] = number_text(s.compound.phi);
-                out.push_back({q, {{"flops_ratio", fmt::format("{:.4f}", c.flops_ratio)}}});
+                out.push_back({q,
+                               {{"formula_ratio", fmt::format("{:.4f}", c.formula_ratio)},
+                                {"macs_ratio", fmt::format("{:.4f}", c.macs_ratio)}}});
             }
             break;
         }
@@ -217,27 +219,20 @@ std::vector<std::pair<Settings, std::map<std::string, std::string>>> points(
 
 std::vector<Coefficients> compound_grid(const CompoundSearch& c, const Settings& base) {
     std::vector<Coefficients> out;
-    nets::NetOptions o = knobs_of(base);
-    std::int64_t base_macs = 0;
-    if (c.by_macs) {
-        auto b = o;
-        b.phi = 0;
-        base_macs = efficientnet_macs(b);
-    }
+    const nets::NetOptions o = knobs_of(base);
+    auto b = o;
+    b.phi = 0;
+    const double base_macs = double(efficientnet_macs(b));
     for (double a : c.alpha.values())
-        for (double b : c.beta.values())
+        for (double be : c.beta.values())
             for (double g : c.gamma.values()) {
-                const double formula = a * b * b * g * g;
-                double ratio = formula;
-                if (c.by_macs) {
-                    auto k = o;
-                    k.alpha = a;
-                    k.beta = b;
-                    k.gamma = g;
-                    k.phi = 1;
-                    ratio = double(efficientnet_macs(k)) / base_macs;
-                }
-                if (std::abs(ratio - c.target) <= c.tolerance + 1e-12) out.push_back({a, b, g, ratio});
+                auto k = o;
+                k.alpha = a;
+                k.beta = be;
+                k.gamma = g;
+                k.phi = 1;
+                const Coefficients x{a, be, g, a * be * be * g * g, double(efficientnet_macs(k)) / base_macs};
+                if (std::abs(x.ratio(c.by_macs) - c.target) <= c.tolerance + 1e-12) out.push_back(x);
             }
     return out;
 }

@@ -41,6 +41,9 @@ std::vector<std::string> setting_keys() {
     return k;
 }
 
+constexpr std::size_t kMaxTrialsPerStage = 1'000'000;  // `check` plans a million in seconds
+constexpr double kMaxRangeValues = 10'000;
+
 std::string normalized(std::string k) {
     std::replace(k.begin(), k.end(), '-', '_');
     return k;
@@ -96,6 +99,9 @@ public:
         Range r{number(n["min"], key + ".min"), number(n["max"], key + ".max"), number(n["step"], key + ".step")};
         if (r.min <= 0 || r.max < r.min || r.step <= 0)
             doc.fail(n, fmt::format("{}: need 0 < min <= max and step > 0", key));
+        if ((r.max - r.min) / r.step >= kMaxRangeValues)
+            doc.fail(n, fmt::format("{}: {} to {} in steps of {} is more than {} values", key, r.min, r.max,
+                                    r.step, kMaxRangeValues));
         return r;
     }
     std::vector<std::string> axis(const std::string& key, const YAML::Node& values) {
@@ -106,6 +112,28 @@ public:
         return out;
     }
 };
+
+// Counted before anything is expanded: a few lines of YAML (or a few aliases) can describe
+// 10^9 grid points, and expanding them would take the machine's memory.
+void refuse_oversized(const YamlDoc& doc, const YAML::Node& n, const Stage& s) {
+    double trials = double(s.seeds.size());
+    std::string how = s.seeds.size() > 1 ? fmt::format(" x {} seeds", s.seeds.size()) : "";
+    if (s.kind == Stage::Kind::grid) {
+        std::string sizes;
+        for (const auto& [k, values] : s.axes) {
+            trials *= double(values.size());
+            sizes += fmt::format("{}{} {}", sizes.empty() ? "" : " x ", values.size(), k);
+        }
+        how = sizes + how;
+    } else if (s.kind == Stage::Kind::random) {
+        trials *= s.count;
+    } else {
+        return;  // zip and list are as long as their YAML; compound ranges are bounded
+    }
+    if (trials > double(kMaxTrialsPerStage))
+        doc.fail(n, fmt::format("stage '{}' has {:.0f} trials ({}), more than the {} a stage may have",
+                                s.name, trials, how, kMaxTrialsPerStage));
+}
 
 Stage read_stage(Reader& r, const YAML::Node& n, int index) {
     const YamlDoc& doc = r.doc;
@@ -220,6 +248,7 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
         for (const auto& p : sc["phi"]) s.scale.phi.push_back(r.number(p, "phi"));
         if (sc["baselines"]) s.scale.baselines = doc.as<bool>(sc["baselines"], "baselines", "true or false");
     }
+    refuse_oversized(doc, n, s);
     return s;
 }
 
@@ -238,6 +267,13 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
     e.path = name;
     if (!root["name"]) doc.fail(root, "missing key 'name'");
     e.name = doc.scalar(root["name"], "name");
+    // The name is the default results folder, results/NAME: one plain folder name.
+    if (e.name.empty() || e.name == "." || e.name == ".." ||
+        e.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+            std::string::npos)
+        doc.fail(root["name"], fmt::format("name '{}': expected a plain folder name (letters, digits, '.', '_', "
+                                           "'-'), since results go to results/NAME",
+                                           e.name));
     if (root["description"]) e.description = doc.scalar(root["description"], "description");
     if (root["seed"]) e.seed = doc.as<std::uint64_t>(root["seed"], "seed", "an integer");
     if (root["defaults"]) e.defaults = r.settings(root["defaults"], "defaults");

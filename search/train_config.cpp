@@ -142,6 +142,11 @@ void set_train_option(TrainConfig& c, const std::string& key0, const std::string
     });
     if (found && key == "precision" && value != "f32" && value != "bf16")
         throw InputError(fmt::format("option 'precision': expected f32 or bf16, got '{}'", value));
+    if (found && (key == "momentum" || key == "label_smoothing" || key == "rmsprop_decay") &&
+        std::stod(value) >= 1)  // at 1 or above, the update or the target has no meaning
+        throw InputError(fmt::format("option '{}': expected a number in [0, 1), got '{}'", key, value));
+    if (found && key == "batch" && c.batch < 1)
+        throw InputError(fmt::format("option 'batch': expected a whole number >= 1, got '{}'", value));
     if (found) return;
     // Net knobs are options too.
     std::vector<std::string> names;

@@ -15,6 +15,7 @@
 #include "runners/cpu_budget.hpp"
 #include "runners/engine/engine.hpp"
 #include "runners/engine/optimizer.hpp"
+#include "runners/memory_budget.hpp"
 #include "runners/table.hpp"
 
 namespace deeper::runners::cli {
@@ -60,7 +61,7 @@ void run_bench(const BenchArgs& a) {
     const Precision precision = parse_precision(a.precision);
     if (a.batch <= 0 || a.steps <= 0) throw InputError("bench: --batch and --steps must be positive");
     if (a.nets.empty()) throw InputError("bench: name at least one net (see `deeper nets`)");
-    const int threads = a.threads > 0 ? a.threads : available_cores();
+    const int threads = usable_threads(a.threads, "--threads");
 
     Table t;
     for (const char* c : {"net", "knobs", "batch", "threads", "precision", "isa", "train_img_per_s",
@@ -78,6 +79,8 @@ void run_bench(const BenchArgs& a) {
             eo.threads = threads;
             eo.seed = 1;
             eo.precision = precision;
+            require_memory(training_memory_floor(g, a.batch, precision),
+                           fmt::format("training {} at batch {}", g.name, a.batch));
             Engine e(std::move(g), eo);
             std::mt19937 rng(1);
             std::normal_distribution<float> normal;

@@ -2,6 +2,7 @@
 // loss, every parameter and its gradient, every node's activation and gradient, by graph node
 // name), for checking the engine against another framework: scripts/parity/pytorch_parity.py.
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <iostream>
 #include <memory>
@@ -11,6 +12,7 @@
 #include "nets/zoo.hpp"
 #include "runners/cli/commands.hpp"
 #include "runners/cli/knob_options.hpp"
+#include "runners/cpu_budget.hpp"
 #include "runners/engine/engine.hpp"
 #include "runners/table.hpp"
 #include "runners/train/safetensors.hpp"
@@ -34,7 +36,7 @@ void run_dump(const DumpArgs& a) {
     const int classes = g.output().out.c;
     EngineOptions eo;
     eo.batch = a.batch;
-    eo.threads = a.threads;
+    eo.threads = usable_threads(a.threads, "--threads");
     eo.seed = a.seed;
     eo.precision = parse_precision(a.precision);
     eo.share_memory = false;  // activations must survive backward to be dumped
@@ -84,18 +86,17 @@ void run_dump(const DumpArgs& a) {
     for (const auto& p : store.infos()) order += (order.empty() ? "" : ",") + p.name;
     // The graph as JSON, [[name, op, [input names]], ...] in graph order: the parity script
     // lines nodes up with PyTorch's calls and replays our ReLU and max-pool decisions.
-    std::string nodes;
+    nlohmann::json nodes = nlohmann::json::array();
     for (const auto& n : e.graph().nodes) {
-        std::string ins;
-        for (int i : n.inputs) ins += (ins.empty() ? "" : ",") + json_string(e.graph().node(i).name);
-        nodes += fmt::format("{}[{},{},[{}]]", nodes.empty() ? "" : ",", json_string(n.name),
-                             json_string(nets::op_name(n.op)), ins);
+        nlohmann::json ins = nlohmann::json::array();
+        for (int i : n.inputs) ins.push_back(e.graph().node(i).name);
+        nodes.push_back({n.name, nets::op_name(n.op), ins});
     }
     st.metadata = {{"net", a.net},
                    {"knobs", nets::to_string(opts[0])},
                    {"precision", precision_name(eo.precision)},
                    {"param_order", order},
-                   {"nodes", "[" + nodes + "]"}};
+                   {"nodes", nodes.dump()}};
     write_safetensors(a.out, st);
     std::cout << fmt::format("wrote {}: {} tensors, loss {:.6f}\n", a.out, st.tensors.size(), s.loss);
 }

@@ -21,6 +21,8 @@
 #include "runners/experiment/plan.hpp"
 #include "runners/experiment/report.hpp"
 #include "runners/experiment/scheduler.hpp"
+#include "runners/output_folder.hpp"
+#include "runners/status_line.hpp"
 #include "runners/table.hpp"
 #include "runners/train/trainer.hpp"
 #include "search/expand.hpp"
@@ -79,9 +81,26 @@ double measure_img_per_s(nets::Graph g, int batch, int threads, Precision precis
     return steps * batch / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-std::string duration(double s) {
-    const int t = int(s + 0.5);
-    return t >= 3600 ? fmt::format("{}h{:02}m", t / 3600, t / 60 % 60) : fmt::format("{}m{:02}s", t / 60, t % 60);
+
+// A compound search constrained by the formula picks candidates whose counted MACs may be far
+// from the target (channels rounded to 8, repeats ceil'ed, small maps): say so before it runs.
+void warn_ratio_disagreement(const search::Stage& s, const std::vector<PlannedTrial>& trials, std::ostream& out) {
+    if (s.kind != search::Stage::Kind::compound_search || s.compound.by_macs) return;
+    int off = 0;
+    double worst_gap = 0, worst_macs = 0, worst_formula = 0;
+    for (const auto& p : trials) {
+        const double macs = std::stod(p.trial.labels.at("macs_ratio"));
+        const double formula = std::stod(p.trial.labels.at("formula_ratio"));
+        if (std::abs(macs - formula) <= s.compound.tolerance) continue;
+        ++off;
+        if (std::abs(macs - formula) > worst_gap)
+            worst_gap = std::abs(macs - formula), worst_macs = macs, worst_formula = formula;
+    }
+    if (off)
+        out << fmt::format("warning: stage '{}': {} of {} candidates have a counted MAC ratio off the formula's by "
+                           "more than the tolerance {} (worst: {:.2f} counted, {:.2f} by the formula); "
+                           "`check: macs` constrains the counted one\n",
+                           s.name, off, trials.size(), s.compound.tolerance, worst_macs, worst_formula);
 }
 
 void run_check(const std::string& path, bool estimate) {
@@ -105,7 +124,8 @@ void run_check(const std::string& path, bool estimate) {
         t.add_column("settings");
         for (const char* c : {"params", "macs"}) t.add_column(c, true);
         if (estimate) t.add_column("est_time", true);
-        for (const auto& p : plan_stage(e, s, datasets)) {
+        const auto planned = plan_stage(e, s, datasets);
+        for (const auto& p : planned) {
             const search::Trial& trial = p.trial;
             const search::TrainConfig& c = p.config;
             const std::string swept = trial.swept.empty() && trial.labels.empty() ? "" : describe(trial);
@@ -127,6 +147,7 @@ void run_check(const std::string& path, bool estimate) {
             t.add_row(std::move(row));
         }
         std::cout << render(t, Format::table);
+        warn_ratio_disagreement(s, planned, std::cout);
     }
     std::cout << fmt::format("\n{} trial(s) in all", total_trials);
     if (estimate)
@@ -199,10 +220,11 @@ void add_experiment_commands(CLI::App& app) {
                 if (!found) throw InputError(fmt::format("--stage {}: no such stage in {}", a->stage, a->path));
                 o.only_stage = a->stage;
             }
-            validate_experiment(e);
+            const ExperimentPlan plan = validate_experiment(e);
+            prepare_output_folder(o.out, "--out", kResultsFolderMarks);
             keep_experiment_copy(a->path, o.out);
             o.stop = &g_stop;
-            const RunSummary s = run_experiment(e, o);
+            const RunSummary s = run_experiment(e, plan, o);
             std::cout << fmt::format("{}: {} done, {} failed, {} skipped (finished before), {} interrupted; "
                                      "{} trial(s) at once x {} thread(s)\n",
                                      e.name, s.done, s.failed, s.skipped, s.interrupted, s.jobs, s.threads_per_trial);

@@ -13,6 +13,7 @@
 #include "runners/cli/commands.hpp"
 #include "runners/experiment/journal.hpp"
 #include "runners/folder_lock.hpp"
+#include "runners/output_folder.hpp"
 #include "runners/table.hpp"
 #include "search/expand.hpp"
 
@@ -49,6 +50,7 @@ std::string quoted(const std::string& s) {
 void run_submit(const SubmitArgs& a) {
     const search::Experiment e = search::load_experiment(a.path);
     const std::string out = fs::absolute(a.out.empty() ? fs::path("results") / e.name : fs::path(a.out)).string();
+    prepare_output_folder(out, "--out", kResultsFolderMarks);
     const fs::path slurm_dir = fs::path(out) / "slurm";
     fs::create_directories(slurm_dir / "logs");
     const fs::path exp_copy = fs::path(out) / "experiment.yaml";

@@ -13,6 +13,8 @@
 #include "nets/error.hpp"
 #include "runners/cli/commands.hpp"
 #include "runners/cli/knob_options.hpp"
+#include "runners/output_folder.hpp"
+#include "runners/status_line.hpp"
 #include "runners/train/trainer.hpp"
 
 namespace deeper::runners::cli {
@@ -29,18 +31,6 @@ struct TrainArgs {
     bool resume = false, force = false;
 };
 
-// Ninja's rule: redraw one status line on a smart terminal, print whole lines elsewhere.
-bool smart_terminal() {
-    const char* term = std::getenv("TERM");
-    return isatty(STDOUT_FILENO) && term && std::string(term) != "dumb";
-}
-
-std::string duration(double s) {
-    const int t = int(s + 0.5);
-    return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
-                     : fmt::format("{}:{:02}", t / 60, t % 60);
-}
-
 void run_train(const TrainArgs& a) {
     TrainConfig cfg = a.config.empty() ? TrainConfig{} : search::load_train_config(a.config);
     if (!a.net.empty()) cfg.net = a.net;
@@ -52,6 +42,7 @@ void run_train(const TrainArgs& a) {
     // `--config DIR/config.yaml --resume` continues the run in DIR, wherever it was made.
     if (!a.config.empty() && a.resume && a.options.count("out") && a.options.at("out").empty())
         cfg.out = std::filesystem::path(a.config).parent_path().string();
+    if (!cfg.out.empty()) prepare_output_folder(cfg.out, "--out", kTrainFolderMarks);
     if (!cfg.out.empty() && !a.resume && !a.force &&
         std::filesystem::exists(std::filesystem::path(cfg.out) / "checkpoint.safetensors"))
         throw InputError(fmt::format("{} already holds a run (checkpoint.safetensors): --resume continues "
@@ -65,21 +56,14 @@ void run_train(const TrainArgs& a) {
     hooks.stop = &g_stop;
     hooks.on_note = [](const std::string& m) { std::cout << m << std::endl; };
     if (smart) {
-        hooks.on_step = [](const Progress& p) {
-            const int width = 24, done = int(width * p.batch / std::max<std::size_t>(1, p.batches));
-            std::cout << fmt::format("\r\x1b[Kepoch {}/{} [{}{}] {}/{} {:.0f} img/s loss {:.4f} ETA {}",
-                                     p.epoch, p.epochs, std::string(done, '='),
-                                     std::string(width - done, ' '), p.batch, p.batches,
-                                     p.img_per_s, p.loss, duration(p.eta_s))
-                      << std::flush;
-        };
+        hooks.on_step = [](const Progress& p) { std::cout << "\r\x1b[K" << progress_text(p, true) << std::flush; };
     }
     hooks.on_epoch = [smart](const EpochMetrics& m) {
         std::cout << (smart ? "\r\x1b[K" : "")
                   << fmt::format("epoch {:>3}  lr {:.4g}  train loss {:.4f} top1 {:.4f}  val loss "
                                  "{:.4f} top1 {:.4f} top5 {:.4f}  train-eval error {:.4f}  {:.0f} img/s  {}",
                                  m.epoch, m.lr, m.train_loss, m.train_top1, m.val_loss, m.val_top1,
-                                 m.val_top5, 1 - m.train_eval_top1, m.img_per_s, duration(m.epoch_s))
+                                 m.val_top5, m.train_eval_error(), m.img_per_s, duration(m.epoch_s))
                   << std::endl;
     };
     const TrainResult r = train(cfg, a.resume, hooks);

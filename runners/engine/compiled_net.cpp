@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "runners/engine/layout.hpp"
+#include "runners/memory_budget.hpp"
 
 namespace deeper::runners {
 
@@ -424,6 +425,8 @@ CompiledNet::CompiledNet(const nets::Graph& g, const CompileOptions& o, ParamSto
 
     arena_bytes_ = m.plan.place(64, o.share_memory);
     naive_bytes_ = m.plan.naive_bytes();
+    require_memory(arena_bytes_ + m.scratch_bytes,
+                   fmt::format("{} at batch {} ({})", g.name, o.batch, o.training ? "training" : "inference"));
     m.arena.resize(arena_bytes_ / sizeof(float) + 16);
     m.scratchpad.resize(m.scratch_bytes / sizeof(float) + 16);
 

@@ -11,20 +11,26 @@
 
 #include "nets/error.hpp"
 #include "runners/atomic_file.hpp"
-#include "runners/json.hpp"
-#include "runners/table.hpp"
 
 namespace deeper::runners {
 
 namespace fs = std::filesystem;
+using nlohmann::json;
 
 namespace {
 
+// An event line: one JSON object. Throws (json::exception or runtime_error) for anything else.
+json parse_event(const std::string& line) {
+    json j = json::parse(line);
+    if (!j.is_object()) throw std::runtime_error("not a JSON object");
+    return j;
+}
+
 bool parses(const std::string& line) {
     try {
-        parse_json(line);
+        parse_event(line);
         return true;
-    } catch (const std::runtime_error&) {
+    } catch (const std::exception&) {
         return false;
     }
 }
@@ -62,25 +68,15 @@ Journal::~Journal() {
     if (f_) std::fclose(f_);
 }
 
-void Journal::append(const std::string& obj) {
-    const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    std::string line = obj;
-    line.insert(line.size() - 1, fmt::format("{}\"time\":{:.3f}", obj.size() > 2 ? "," : "", now));
+void Journal::append(json event) {
+    event["time"] = std::round(
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() * 1000) / 1000;
+    // replace: an error message may quote a file name that is not UTF-8
+    const std::string line = event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
     std::lock_guard lock(m_);
-    if (std::fputs((line + "\n").c_str(), f_) < 0 || std::fflush(f_) != 0)
+    if (std::fputs(line.c_str(), f_) < 0 || std::fflush(f_) != 0)
         throw RunError(fmt::format("{}: cannot append to the journal", path_));
     ::fdatasync(fileno(f_));
-}
-
-std::string json_number(double v) {
-    if (!std::isfinite(v)) return "null";
-    return fmt::format("{}", v);
-}
-
-std::string json_object(const std::map<std::string, std::string>& m) {
-    std::string s = "{";
-    for (const auto& [k, v] : m) s += (s.size() > 1 ? "," : "") + json_string(k) + ":" + json_string(v);
-    return s + "}";
 }
 
 namespace {
@@ -131,7 +127,7 @@ std::vector<TrialRecord> read_journals(const std::string& results_dir) {
     // Events from all shards, ordered by time, so a trial requeued on another shard reads right.
     struct Event {
         double time;
-        Json j;
+        json j;
     };
     std::vector<Event> events;
     for (const auto& f : files) {
@@ -139,9 +135,10 @@ std::vector<TrialRecord> read_journals(const std::string& results_dir) {
         for (std::size_t i = 0; i < lines.size(); ++i) {
             if (lines[i].empty()) continue;
             try {
-                Json j = parse_json(lines[i]);
-                events.push_back({j.num("time"), std::move(j)});
-            } catch (const std::runtime_error& e) {
+                json j = parse_event(lines[i]);
+                const double time = j.value("time", 0.0);
+                events.push_back({time, std::move(j)});
+            } catch (const std::exception& e) {
                 if (i + 1 == lines.size()) break;  // torn last line: the writer died mid-line
                 throw InputError(fmt::format(
                     "{}:{}: corrupt journal line: {}; `deeper report --repair {}` sets such lines aside "
@@ -151,44 +148,59 @@ std::vector<TrialRecord> read_journals(const std::string& results_dir) {
         }
     }
     std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) { return a.time < b.time; });
+    // Fields read leniently: a value of another type than expected reads as missing.
+    auto text = [](const json& j, const char* key) {
+        const auto it = j.find(key);
+        return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    auto number = [](const json& j, const char* key, double fallback) {
+        const auto it = j.find(key);
+        return it != j.end() && it->is_number() ? it->get<double>() : fallback;
+    };
+    auto strings = [](const json& j, const char* key) {
+        std::map<std::string, std::string> m;
+        if (const auto it = j.find(key); it != j.end() && it->is_object())
+            for (const auto& [k, v] : it->items())
+                if (v.is_string()) m[k] = v.get<std::string>();
+        return m;
+    };
     for (const auto& [time, j] : events) {
-        const std::string id = j.str("trial");
+        const std::string id = text(j, "trial");
         if (id.empty()) continue;
         auto [it, fresh] = index.emplace(id, records.size());
         if (fresh) records.push_back(TrialRecord{id});
         TrialRecord& r = records[it->second];
-        const std::string ev = j.str("event");
+        const std::string ev = text(j, "event");
         if (ev == "start") {
-            r.stage = j.str("stage");
+            r.stage = text(j, "stage");
             r.status = "running";
-            r.seed = j.num("seed");
-            if (const Json* s = j.get("settings"))
-                for (const auto& [k, v] : s->fields) r.settings[k] = v.text;
-            if (const Json* s = j.get("labels"))
-                for (const auto& [k, v] : s->fields) r.labels[k] = v.text;
+            r.seed = number(j, "seed", 0);
+            r.settings = strings(j, "settings");
+            r.labels = strings(j, "labels");
             r.swept.clear();
-            if (const Json* s = j.get("swept"))
-                for (const auto& v : s->items) r.swept.push_back(v.text);
+            if (const auto s = j.find("swept"); s != j.end() && s->is_array())
+                for (const auto& v : *s)
+                    if (v.is_string()) r.swept.push_back(v.get<std::string>());
             // A resumed trial restarts after its checkpoint's epoch: later epochs come again.
-            const std::size_t keep = std::size_t(j.num("resume_epoch", 0));
+            const std::size_t keep = std::size_t(std::max(0.0, number(j, "resume_epoch", 0)));
             if (r.epochs.size() > keep) r.epochs.resize(keep);
             r.result.clear();
             r.info.clear();
         } else if (ev == "epoch") {
             std::map<std::string, double> m;
-            if (const Json* s = j.get("metrics"))
-                for (const auto& [k, v] : s->fields) m[k] = v.kind == Json::number ? v.value : NAN;
-            const std::size_t epoch = std::size_t(m["epoch"]);
+            if (const auto s = j.find("metrics"); s != j.end() && s->is_object())
+                for (const auto& [k, v] : s->items()) m[k] = v.is_number() ? v.get<double>() : NAN;
+            const std::size_t epoch = std::size_t(std::max(0.0, m["epoch"]));
             if (epoch >= 1 && epoch <= r.epochs.size()) r.epochs.resize(epoch - 1);
             r.epochs.push_back(m);
         } else if (ev == "done" || ev == "failed" || ev == "interrupted") {
             r.status = ev;
-            if (const Json* s = j.get("result"))
-                for (const auto& [k, v] : s->fields) {
-                    if (v.kind == Json::number) r.result[k] = v.value;
-                    else if (v.kind == Json::string) r.info[k] = v.text;
+            if (const auto s = j.find("result"); s != j.end() && s->is_object())
+                for (const auto& [k, v] : s->items()) {
+                    if (v.is_number()) r.result[k] = v.get<double>();
+                    else if (v.is_string()) r.info[k] = v.get<std::string>();
                 }
-            if (ev == "failed") r.info["error"] = j.str("error");
+            if (ev == "failed") r.info["error"] = text(j, "error");
         }
     }
     return records;

@@ -2,6 +2,8 @@
 // The journal: append-only JSON lines under <results>/journal/<shard>.jsonl, one event per
 // line, flushed to disk as it is written. It is the single source of truth of a sweep: resume
 // replays it, and every report is a projection of it.
+#include <nlohmann/json.hpp>
+
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -16,8 +18,9 @@ public:
     ~Journal();
     Journal(const Journal&) = delete;
     Journal& operator=(const Journal&) = delete;
-    // One JSON object per call (thread-safe); a "time" field is added.
-    void append(const std::string& json_object);
+    // One event per call (thread-safe), a JSON object; a "time" field is added. Non-finite
+    // numbers are written as null.
+    void append(nlohmann::json event);
     const std::string& path() const { return path_; }
 
 private:
@@ -42,9 +45,5 @@ std::vector<TrialRecord> read_journals(const std::string& results_dir);
 // Moves every line that does not parse out of the journal files into <file>.corrupt beside
 // them (rewriting each journal atomically); returns how many lines were set aside.
 std::size_t repair_journals(const std::string& results_dir);
-
-// {"k": "v", ...} for string maps; numbers printed exactly.
-std::string json_object(const std::map<std::string, std::string>& m);
-std::string json_number(double v);
 
 }  // namespace deeper::runners

@@ -2,8 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "nets/error.hpp"
 #include "runners/engine/precision.hpp"
+#include "runners/memory_budget.hpp"
 #include "runners/train/trainer.hpp"
 
 namespace deeper::runners {
@@ -46,9 +49,11 @@ std::vector<PlannedTrial> plan_stage(const search::Experiment& e, const search::
         try {
             PlannedTrial p;
             p.config = t.config();
-            parse_precision(p.config.precision);
+            const Precision precision = parse_precision(p.config.precision);
             p.train = &data.get(p.config.data).train;
             const nets::Graph g = build_graph(p.config, *p.train);
+            require_memory(training_memory_floor(g, p.config.batch, precision),
+                           fmt::format("training at batch {}", p.config.batch));
             p.params = g.total_params();
             p.macs = g.total_macs();
             p.trial = std::move(t);
@@ -60,10 +65,17 @@ std::vector<PlannedTrial> plan_stage(const search::Experiment& e, const search::
     return planned;
 }
 
-void validate_experiment(const search::Experiment& e) {
+ExperimentPlan validate_experiment(const search::Experiment& e) {
     DataCache data;
-    for (const auto& s : e.stages)
-        if (!search::needs_results(s)) plan_stage(e, s, data);
+    ExperimentPlan plan;
+    for (const auto& s : e.stages) {
+        if (search::needs_results(s)) continue;
+        for (const auto& p : plan_stage(e, s, data)) {
+            ++plan.trials;
+            plan.biggest_step_macs = std::max(plan.biggest_step_macs, p.macs * p.config.batch);
+        }
+    }
+    return plan;
 }
 
 }  // namespace deeper::runners

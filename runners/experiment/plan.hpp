@@ -33,7 +33,13 @@ struct PlannedTrial {
 std::string describe(const search::Trial& t);
 
 std::vector<PlannedTrial> plan_stage(const search::Experiment& e, const search::Stage& s, DataCache& data);
+// What the checks found that running needs: the biggest training step (MACs x batch) among the
+// trials known before any runs, which decides how many run at once.
+struct ExperimentPlan {
+    std::size_t trials = 0;
+    std::int64_t biggest_step_macs = 0;
+};
 // plan_stage for every stage that does not wait for another stage's results.
-void validate_experiment(const search::Experiment& e);
+ExperimentPlan validate_experiment(const search::Experiment& e);
 
 }  // namespace deeper::runners

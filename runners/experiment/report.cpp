@@ -71,6 +71,12 @@ void write_file(const fs::path& p, const std::string& text, std::vector<std::str
     written.push_back(p.string());
 }
 
+// A swept setting's column. Settings that share a name with a measured column (lr, epochs,
+// threads, seed) become setting_NAME, so a CSV never has two columns of one name.
+std::string setting_column(const std::string& key, const std::vector<std::string>& measured) {
+    return std::find(measured.begin(), measured.end(), key) == measured.end() ? key : "setting_" + key;
+}
+
 }  // namespace
 
 std::vector<std::string> write_reports(const std::string& dir, const search::Experiment* e) {
@@ -89,12 +95,13 @@ std::vector<std::string> write_reports(const std::string& dir, const search::Exp
     Table t;
     for (const char* c : {"trial_id", "stage", "status", "error"}) t.add_column(c);
     t.add_column("net");
+    const std::vector<std::string> measured = {
+        "seed", "params", "macs", "epochs", "train_loss", "train_eval_error", "val_loss", "val_top1", "val_top5",
+        "best_val_top1", "test_loss", "test_top1", "test_top5", "wall_s", "train_img_per_s", "threads",
+        "trials_in_parallel"};
     for (const auto& k : swept)
-        if (k != "net") t.add_column(k);
-    for (const char* c : {"seed", "params", "macs", "epochs", "train_loss", "train_eval_error", "val_loss",
-                          "val_top1", "val_top5", "best_val_top1", "test_loss", "test_top1", "test_top5",
-                          "wall_s", "train_img_per_s", "threads", "trials_in_parallel"})
-        t.add_column(c, true);
+        if (k != "net") t.add_column(setting_column(k, measured));
+    for (const auto& c : measured) t.add_column(c, true);
     const bool precision_swept = std::count(swept.begin(), swept.end(), "precision") > 0;
     if (!precision_swept) t.add_column("precision");
     t.add_column("isa");
@@ -126,11 +133,12 @@ std::vector<std::string> write_reports(const std::string& dir, const search::Exp
 
     Table c;
     for (const char* col : {"trial_id", "stage", "net"}) c.add_column(col);
+    const std::vector<std::string> per_epoch = {"epoch", "lr", "train_loss", "train_top1", "val_loss",
+                                                "val_top1", "val_top5", "train_eval_loss", "train_eval_top1",
+                                                "train_eval_error", "epoch_s", "img_per_s"};
     for (const auto& k : swept)
-        if (k != "net") c.add_column(k);
-    for (const char* col : {"epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
-                            "train_eval_loss", "train_eval_top1", "train_eval_error", "epoch_s", "img_per_s"})
-        c.add_column(col, true);
+        if (k != "net") c.add_column(setting_column(k, per_epoch));
+    for (const auto& col : per_epoch) c.add_column(col, true);
     for (const auto& r : records)
         for (const auto& ep : r.epochs) {
             std::vector<std::string> row = {r.id, r.stage, setting(r, "net")};

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "runners/experiment/plan.hpp"
 #include "search/experiment.hpp"
 
 namespace deeper::runners {
@@ -27,7 +28,8 @@ struct RunSummary {
     int jobs = 0, threads_per_trial = 0;
 };
 
-RunSummary run_experiment(const search::Experiment& e, const RunOptions& o);
+// `plan` is validate_experiment's: run only what was checked.
+RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& plan, const RunOptions& o);
 
 // The shard of each of a stage's trials: round robin over the trials sorted by id. It depends
 // only on the stage's set of trial ids (every array task and every requeue agrees), shards

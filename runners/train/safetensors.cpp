@@ -1,6 +1,7 @@
 #include "runners/train/safetensors.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -11,39 +12,25 @@
 
 #include "nets/error.hpp"
 #include "runners/atomic_file.hpp"
-#include "runners/json.hpp"
-#include "runners/table.hpp"
 
 namespace deeper::runners {
 
 namespace {
 
+using nlohmann::json;
+
 std::string header_json(const SafeTensors& st) {
-    std::string h = "{";
-    bool first = true;
-    if (!st.metadata.empty()) {
-        h += "\"__metadata__\":{";
-        bool f2 = true;
-        for (const auto& [k, v] : st.metadata) {
-            h += (f2 ? "" : ",") + json_string(k) + ":" + json_string(v);
-            f2 = false;
-        }
-        h += "}";
-        first = false;
-    }
+    json h = json::object();
+    if (!st.metadata.empty()) h["__metadata__"] = st.metadata;
     std::size_t offset = 0;
-    for (const auto& [name, t] : st.tensors) {
-        std::string shape;
-        for (auto d : t.shape) shape += (shape.empty() ? "" : ",") + std::to_string(d);
+    for (const auto& [name, t] : st.tensors) {  // data in the same (sorted) order as the header
         const std::size_t bytes = t.data.size() * sizeof(float);
-        h += fmt::format("{}{}:{{\"dtype\":\"F32\",\"shape\":[{}],\"data_offsets\":[{},{}]}}",
-                         first ? "" : ",", json_string(name), shape, offset, offset + bytes);
+        h[name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
         offset += bytes;
-        first = false;
     }
-    h += "}";
-    while (h.size() % 8) h += ' ';  // the format pads the header to 8 bytes
-    return h;
+    std::string text = h.dump(-1, ' ', false, json::error_handler_t::replace);
+    while (text.size() % 8) text += ' ';  // the format pads the header to 8 bytes
+    return text;
 }
 
 }  // namespace
@@ -59,51 +46,92 @@ void write_safetensors(const std::string& path, const SafeTensors& st) {
     write_atomically(path, parts);
 }
 
-SafeTensors read_safetensors(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw InputError(fmt::format("{}: cannot open the checkpoint", path));
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (bytes.size() < 8) throw InputError(fmt::format("{}: not a safetensors file (too short)", path));
+namespace {
+
+// The header's JSON object and the file offset where the data starts. `in` is at the start.
+std::pair<json, std::size_t> read_header(const std::string& path, std::istream& in, std::uint64_t file_bytes) {
+    if (file_bytes < 8) throw InputError(fmt::format("{}: not a safetensors file (too short)", path));
+    unsigned char le[8];
+    in.read(reinterpret_cast<char*>(le), 8);
     std::uint64_t len = 0;
-    for (int i = 0; i < 8; ++i) len |= std::uint64_t((unsigned char)bytes[i]) << (8 * i);
-    if (len > bytes.size() - 8)
-        throw InputError(fmt::format("{}: header of {} bytes does not fit in a {}-byte file", path, len, bytes.size()));
-    const std::string header = bytes.substr(8, len);
-    Json root;
+    for (int i = 0; i < 8; ++i) len |= std::uint64_t(le[i]) << (8 * i);
+    if (len > file_bytes - 8)
+        throw InputError(fmt::format("{}: header of {} bytes does not fit in a {}-byte file", path, len, file_bytes));
+    std::string header(len, '\0');
+    in.read(header.data(), std::streamsize(len));
+    if (!in) throw InputError(fmt::format("{}: cannot read the header", path));
+    json root;
     try {
-        root = parse_json(header);
-    } catch (const std::runtime_error& e) {
+        root = json::parse(header);
+    } catch (const json::exception& e) {
         throw InputError(fmt::format("{}: corrupt safetensors header: {}", path, e.what()));
     }
-    if (root.kind != Json::object) throw InputError(fmt::format("{}: header is not a JSON object", path));
-    const std::size_t data_start = 8 + len, data_bytes = bytes.size() - data_start;
+    if (!root.is_object()) throw InputError(fmt::format("{}: header is not a JSON object", path));
+    return {std::move(root), 8 + len};
+}
+
+std::map<std::string, std::string> metadata_of(const std::string& path, const json& root) {
+    std::map<std::string, std::string> m;
+    const auto it = root.find("__metadata__");
+    if (it == root.end()) return m;
+    if (!it->is_object()) throw InputError(fmt::format("{}: __metadata__ is not an object of strings", path));
+    for (const auto& [k, v] : it->items())
+        if (v.is_string()) m[k] = v.get<std::string>();
+    return m;
+}
+
+std::ifstream open_checkpoint(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw InputError(fmt::format("{}: cannot open the checkpoint", path));
+    return in;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path) {
+    std::ifstream in = open_checkpoint(path);
+    const auto [root, data_start] = read_header(path, in, std::filesystem::file_size(path));
+    return metadata_of(path, root);
+}
+
+SafeTensors read_safetensors(const std::string& path) {
+    std::ifstream in = open_checkpoint(path);
+    const std::uint64_t file_bytes = std::filesystem::file_size(path);
+    const auto [root, data_start] = read_header(path, in, file_bytes);
+    const std::size_t data_bytes = file_bytes - data_start;
+    std::string data(data_bytes, '\0');
+    in.read(data.data(), std::streamsize(data_bytes));
+    if (!in) throw InputError(fmt::format("{}: cannot read the tensors", path));
     SafeTensors st;
-    for (const auto& [name, j] : root.fields) {
-        if (name == "__metadata__") {
-            for (const auto& [k, v] : j.fields) st.metadata[k] = v.text;
-            continue;
-        }
-        auto field = [&](const char* f) -> const Json& {
-            auto it = j.fields.find(f);
-            if (it == j.fields.end())
-                throw InputError(fmt::format("{}: tensor '{}' has no {}", path, name, f));
-            return it->second;
+    st.metadata = metadata_of(path, root);
+    for (const auto& [name, j] : root.items()) {
+        auto bad = [&](const std::string& what) {
+            return InputError(fmt::format("{}: tensor '{}' {}", path, name, what));
         };
-        if (field("dtype").text != "F32")
-            throw InputError(fmt::format("{}: tensor '{}' is {}, only F32 is read", path, name, field("dtype").text));
+        if (name == "__metadata__") continue;
+        if (!j.is_object()) throw bad("is not described by an object");
+        for (const char* f : {"dtype", "shape", "data_offsets"})
+            if (!j.contains(f)) throw bad(fmt::format("has no {}", f));
+        const json& dtype = j["dtype"];
+        if (dtype != "F32") throw bad(fmt::format("is {}, only F32 is read", dtype.dump()));
         Tensor t;
-        std::int64_t elems = 1;
-        for (const auto& d : field("shape").items) {
-            if (d.value < 0 || d.value != std::floor(d.value)) throw InputError(fmt::format("{}: tensor '{}' has a negative dimension", path, name));
-            t.shape.push_back(std::int64_t(d.value));
-            elems *= std::int64_t(d.value);
+        std::uint64_t elems = 1;
+        if (!j["shape"].is_array()) throw bad("has a shape that is not a list");
+        for (const auto& d : j["shape"]) {
+            if (!d.is_number_unsigned()) throw bad(fmt::format("has the dimension {}", d.dump()));
+            const std::uint64_t n = d;
+            if (n != 0 && elems > data_bytes / n) throw bad("is larger than the file (truncated file?)");
+            t.shape.push_back(std::int64_t(n));
+            elems *= n;
         }
-        const auto& off = field("data_offsets").items;
-        if (off.size() != 2 || off[0].value < 0 || off[1].value < off[0].value ||
-            std::size_t(off[1].value) > data_bytes || off[1].value - off[0].value != double(elems) * 4)
-            throw InputError(fmt::format("{}: tensor '{}' has bad data offsets (truncated file?)", path, name));
+        const json& off = j["data_offsets"];
+        if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+            throw bad("has data offsets that are not two whole numbers");
+        const std::uint64_t from = off[0], to = off[1];
+        if (to < from || to > data_bytes || to - from != elems * 4)
+            throw bad("has bad data offsets (truncated file?)");
         t.data.resize(std::size_t(elems));
-        std::memcpy(t.data.data(), bytes.data() + data_start + std::size_t(off[0].value), std::size_t(elems) * 4);
+        std::memcpy(t.data.data(), data.data() + from, std::size_t(elems) * 4);
         st.tensors[name] = std::move(t);
     }
     return st;

@@ -24,5 +24,7 @@ struct SafeTensors {
 void write_safetensors(const std::string& path, const SafeTensors& st);
 // Throws InputError naming the file for anything malformed.
 SafeTensors read_safetensors(const std::string& path);
+// The metadata alone: reads only the header, however large the tensors.
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path);
 
 }  // namespace deeper::runners

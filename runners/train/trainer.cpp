@@ -18,6 +18,7 @@
 #include "nets/zoo.hpp"
 #include "runners/atomic_file.hpp"
 #include "runners/cpu_budget.hpp"
+#include "runners/memory_budget.hpp"
 #include "runners/folder_lock.hpp"
 #include "runners/data/loader.hpp"
 #include "runners/engine/engine.hpp"
@@ -118,11 +119,23 @@ std::string resume_identity(TrainConfig c) {
     return c.to_yaml();
 }
 
-bool same_run(const SafeTensors& checkpoint, const TrainConfig& cfg) {
-    const auto& m = checkpoint.metadata;
+bool same_run(const std::map<std::string, std::string>& m, const TrainConfig& cfg) {
     if (auto it = m.find("identity"); it != m.end()) return it->second == resume_identity(cfg);
     auto it = m.find("config");  // checkpoints written before the identity was kept
     return it != m.end() && it->second == cfg.to_yaml();
+}
+
+const std::string& metadata_text(const std::map<std::string, std::string>& m, const std::string& path, const char* k) {
+    auto it = m.find(k);
+    if (it == m.end()) throw InputError(fmt::format("{}: metadata has no {}", path, k));
+    return it->second;
+}
+
+std::uint64_t metadata_count(const std::map<std::string, std::string>& m, const std::string& path, const char* k) {
+    const std::string& v = metadata_text(m, path, k);
+    if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos)
+        throw InputError(fmt::format("{}: metadata {} is '{}', not a whole number (a damaged checkpoint?)", path, k, v));
+    return std::stoull(v);
 }
 
 void save_checkpoint(const std::string& path, Engine& e, Optimizer& opt, const RunState& st,
@@ -170,18 +183,8 @@ RunState load_checkpoint(const std::string& path, Engine& e, Optimizer& opt) {
             store.write_plain_to(int(i), o->second.data.data(), buf, e.dnnl_engine(), e.stream());
         }
     }
-    auto meta = [&](const char* k) {
-        auto it = t.metadata.find(k);
-        if (it == t.metadata.end()) throw InputError(fmt::format("{}: metadata has no {}", path, k));
-        return it->second;
-    };
-    auto count = [&](const char* k) -> std::uint64_t {
-        const std::string v = meta(k);
-        if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos)
-            throw InputError(fmt::format("{}: metadata {} is '{}', not a whole number (a damaged checkpoint?)",
-                                         path, k, v));
-        return std::stoull(v);
-    };
+    auto meta = [&](const char* k) { return metadata_text(t.metadata, path, k); };
+    auto count = [&](const char* k) { return metadata_count(t.metadata, path, k); };
     RunState st;
     st.epoch = int(count("epoch"));
     st.batch = count("batch");
@@ -226,15 +229,16 @@ std::string init_from(const std::string& path, Engine& e) {
 
 // ---- metrics.csv ----
 
-const char* kMetricsHeader =
-    "epoch,lr,train_loss,train_top1,val_loss,val_top1,val_top5,train_eval_loss,train_eval_top1,"
-    "train_eval_error,epoch_s,img_per_s";
+std::string metrics_header() {
+    std::string h;
+    for (const auto& name : epoch_metric_names()) h += (h.empty() ? "" : ",") + name;
+    return h;
+}
 
 std::string metrics_row(const EpochMetrics& m) {
-    return fmt::format("{},{:.6g},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.3f},{:.1f}",
-                       m.epoch, m.lr, m.train_loss, m.train_top1, m.val_loss, m.val_top1, m.val_top5,
-                       m.train_eval_loss, m.train_eval_top1, 1 - m.train_eval_top1, m.epoch_s,
-                       m.img_per_s);
+    std::string row;
+    visit_epoch_metrics(m, [&](const char*, double v) { row += fmt::format("{}{:.6g}", row.empty() ? "" : ",", v); });
+    return row;
 }
 
 // Keeps the rows of epochs up to `epochs` (a resumed run rewrites what came after).
@@ -272,6 +276,7 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) 
         throw InputError(fmt::format("train: {} training images is less than one batch of {}",
                                      split.train.size(), cfg.batch));
     nets::Graph g = build_graph(cfg, data.train);
+    require_memory(training_memory_floor(g, cfg.batch, precision), fmt::format("training {} at batch {}", g.name, cfg.batch));
     if (g.output().out.c < data.train.classes)
         throw InputError(fmt::format("train: {} has {} outputs but {} has {} classes", g.name,
                                      g.output().out.c, cfg.data, data.train.classes));
@@ -298,10 +303,13 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) 
     result.macs = g.total_macs();
     EngineOptions eo;
     eo.batch = cfg.batch;
-    eo.threads = cfg.threads > 0 ? cfg.threads : available_cores();
+    eo.threads = usable_threads(cfg.threads, "threads");
     eo.seed = cfg.seed;
     eo.frozen = frozen_prefixes(cfg, g);
     eo.precision = precision;
+    if (hooks.on_note)  // a deep net compiles for a while before the first step shows progress
+        hooks.on_note(fmt::format("compiling {} ({} nodes) for batch {} in {}", g.name, g.nodes.size(), cfg.batch,
+                                  precision_name(precision)));
     Engine e(std::move(g), eo);
     result.threads = e.threads();
     result.isa = cpu_isa_name();
@@ -330,8 +338,7 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) 
 
     RunState st;
     if (resume && !ckpt.empty() && fs::exists(ckpt)) {
-        const SafeTensors peek = read_safetensors(ckpt);
-        if (!same_run(peek, cfg))
+        if (!same_run(read_safetensors_metadata(ckpt), cfg))
             throw InputError(fmt::format("{}: the checkpoint was made with another config; "
                                          "resume with the same options (see {}/config.yaml)", ckpt, out));
         st = load_checkpoint(ckpt, e, opt);
@@ -343,12 +350,15 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) 
             const std::string report = init_from(cfg.init, e);
             if (hooks.on_note) hooks.on_note(report);
         }
-        if (!metrics.empty()) write_atomically(metrics, std::string(kMetricsHeader) + '\n');
+        if (!metrics.empty()) write_atomically(metrics, metrics_header() + '\n');
     }
     if (!out.empty()) write_atomically((fs::path(out) / "config.yaml").string(), cfg.to_yaml());
 
     const std::size_t nb = train_loader.batches(cfg.batch, true);
     std::vector<std::int32_t> labels(cfg.batch);
+    // Cross-entropy starts near ln(classes); three orders of magnitude above it the weights
+    // have blown up (lr 1000 reaches 1e31 and stays there): stop instead of finishing "done".
+    const double diverged_loss = 1000 * std::log(double(std::max<std::int64_t>(2, e.output_dims(0)[1])));
     for (int epoch = st.epoch; epoch < cfg.epochs; ++epoch) {
         const auto epoch_start = Clock::now();
         const std::size_t first_batch = st.batch;
@@ -357,9 +367,9 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) 
             train_loader.fill(cfg.seed, epoch, b, cfg.batch, true, e.input(), labels.data());
             e.set_step(st.step);
             const LossStats s = e.train_step(labels.data(), float(cfg.label_smoothing));
-            if (!std::isfinite(s.loss))
-                throw RunError(fmt::format("diverged at epoch {} step {} (loss {})", epoch + 1,
-                                           st.step + 1, s.loss));
+            if (!std::isfinite(s.loss) || s.loss > diverged_loss)
+                throw RunError(fmt::format("diverged at epoch {} step {} (loss {:.4g}; chance level is {:.3g})",
+                                           epoch + 1, st.step + 1, s.loss, diverged_loss / 1000));
             opt.step(float(lr));
             ++st.step;
             st.batch = b + 1;
@@ -417,6 +427,12 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) 
                             result.precision, result.isa, kVersion));
     }
     return result;
+}
+
+int checkpoint_epoch(const std::string& run_dir) {
+    const std::string ckpt = (fs::path(run_dir) / "checkpoint.safetensors").string();
+    if (!fs::exists(ckpt)) return 0;
+    return int(metadata_count(read_safetensors_metadata(ckpt), ckpt, "epoch"));
 }
 
 }  // namespace deeper::runners

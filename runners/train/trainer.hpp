@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "nets/graph.hpp"
+#include "runners/train/epoch_metrics.hpp"
 #include "search/train_config.hpp"
 
 namespace deeper::runners {
@@ -19,15 +20,6 @@ struct Dataset;
 }
 
 using search::TrainConfig;
-
-struct EpochMetrics {
-    int epoch = 0;  // 1-based
-    double lr = 0;
-    double train_loss = 0, train_top1 = 0;          // running over the epoch, training mode
-    double val_loss = 0, val_top1 = 0, val_top5 = 0;
-    double train_eval_loss = 0, train_eval_top1 = 0;  // eval mode, fixed training subset
-    double epoch_s = 0, img_per_s = 0;
-};
 
 struct TrainResult {
     std::vector<EpochMetrics> epochs;
@@ -60,5 +52,8 @@ nets::Graph build_graph(const TrainConfig& c, const data::Dataset& d);
 // Throws RunError for a diverging run ("diverged at epoch E step S"); what was measured
 // before stays in the run folder.
 TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks = {});
+
+// The epochs a run folder's checkpoint has completed (0 when it has none): where it resumes.
+int checkpoint_epoch(const std::string& run_dir);
 
 }  // namespace deeper::runners

@@ -37,7 +37,7 @@ TEST_CASE("a torn journal tail is cut before the next append, the rest kept", "[
     dir.write("journal/local.jsonl", torn);
     {
         Journal j(dir.path().string(), "local");
-        j.append(R"({"event":"done","trial":"t1","result":{"test_top1":0.6}})");
+        j.append({{"event", "done"}, {"trial", "t1"}, {"result", {{"test_top1", 0.6}}}});
     }
     const std::string text = slurp(dir.path() / "journal" / "local.jsonl");
     CHECK(count_lines(text) == 3);

@@ -48,7 +48,7 @@ TEST_CASE("a diverging trial becomes a failed row and the others finish", "[swee
     o.jobs = 2;
     o.threads_per_trial = 1;
     o.progress = false;
-    const auto s = runners::run_experiment(e, o);
+    const auto s = runners::run_experiment(e, runners::validate_experiment(e), o);
     CHECK(s.done == 2);
     CHECK(s.failed == 1);
     runners::write_reports(o.out, &e);
@@ -57,7 +57,7 @@ TEST_CASE("a diverging trial becomes a failed row and the others finish", "[swee
     CHECK_THAT(csv, Catch::Contains(",failed,diverged at epoch "));
     // Running again skips the finished two and tries the failed one again (which fails again:
     // the run stays red while a failed row remains).
-    const auto again = runners::run_experiment(e, o);
+    const auto again = runners::run_experiment(e, runners::validate_experiment(e), o);
     CHECK(again.skipped == 2);
     CHECK(again.done == 0);
     CHECK(again.failed == 1);
@@ -127,6 +127,18 @@ TEST_CASE("deeper check, run and report end to end", "[sweep][cli]") {
     auto rep = run_cli("report " + out + " --experiment " + exp_path);
     CHECK(rep.exit_code == 0);
     CHECK(slurp(std::filesystem::path(out) / "results.csv") == before);
+    // The swept lr is a setting column beside the measured per-epoch lr: no name twice.
+    for (const char* f : {"results.csv", "curves.csv"}) {
+        const std::string csv = slurp(std::filesystem::path(out) / f);
+        std::vector<std::string> columns;
+        std::stringstream header(csv.substr(0, csv.find('\n')));
+        for (std::string c; std::getline(header, c, ',');) columns.push_back(c);
+        std::sort(columns.begin(), columns.end());
+        INFO(f << ": " << csv.substr(0, csv.find('\n')));
+        CHECK(std::adjacent_find(columns.begin(), columns.end()) == columns.end());
+    }
+    CHECK_THAT(slurp(std::filesystem::path(out) / "curves.csv"), Catch::Contains(",setting_lr,") &&
+                                                                     Catch::Contains(",epoch,lr,"));
     // Bad files never run anything.
     const auto bad = dir.write("bad.yaml", "name: x\nstages:\n  - grid: {lr: [0.1, x]}\n");
     auto b = run_cli("run " + bad + " --out " + (dir.path() / "never").string());
@@ -190,4 +202,23 @@ TEST_CASE("plot axes label round ticks, never -0", "[sweep][report]") {
     CHECK(svg.find(">-0<") == std::string::npos);
     CHECK(svg.find(">0<") != std::string::npos);
     CHECK(svg.find(">0.6<") != std::string::npos);
+}
+
+TEST_CASE("check shows both MAC ratios of a compound search and warns when they disagree", "[sweep][cli]") {
+    TempDir dir("sweep-ratio");
+    const auto exp_path = dir.write("exp.yaml", R"(name: ratio
+defaults: {data: "synthetic:200", width: 0.5, resolution: 32, epochs: 1}
+stages:
+  - name: search
+    compound_search:
+      alpha: {min: 1.0, max: 1.4, step: 0.2}
+      beta: {min: 1.0, max: 1.3, step: 0.1}
+      gamma: {min: 1.0, max: 1.3, step: 0.1}
+      check: formula
+)");
+    auto c = run_cli("check " + exp_path + " --no-estimate");
+    INFO(c.out);
+    CHECK(c.exit_code == 0);
+    CHECK_THAT(c.out, Catch::Contains("formula_ratio=2.0449 macs_ratio=") &&
+                          Catch::Contains("warning: stage 'search':") && Catch::Contains("`check: macs`"));
 }

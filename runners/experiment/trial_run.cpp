@@ -1,0 +1,81 @@
+#include "runners/experiment/trial_run.hpp"
+
+#include <omp.h>
+
+#include <filesystem>
+
+#include "runners/version.hpp"
+
+namespace deeper::runners {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+json start_event(const search::Trial& t, const Packing& k, int resume_epoch) {
+    return {{"event", "start"},       {"trial", t.id},         {"stage", t.stage},
+            {"seed", t.seed},         {"settings", t.settings}, {"labels", t.labels},
+            {"swept", t.swept},       {"threads", k.threads_per_trial}, {"jobs", k.jobs},
+            {"resume_epoch", resume_epoch}};
+}
+
+json epoch_event(const search::Trial& t, const EpochMetrics& m) {
+    json metrics = json::object();
+    visit_epoch_metrics(m, [&](const char* name, double v) { metrics[name] = v; });
+    metrics["epoch"] = m.epoch;  // a whole number in the file
+    return {{"event", "epoch"}, {"trial", t.id}, {"metrics", metrics}};
+}
+
+json done_event(const search::Trial& t, const TrainResult& r, const Packing& k) {
+    double img_per_s = 0;
+    for (const auto& m : r.epochs) img_per_s += m.img_per_s;
+    img_per_s /= double(std::max<std::size_t>(1, r.epochs.size()));
+    const json result = {{"test_loss", *r.test_loss},   {"test_top1", *r.test_top1}, {"test_top5", *r.test_top5},
+                         {"params", r.params},          {"macs", r.macs},           {"wall_s", r.wall_s},
+                         {"train_img_per_s", img_per_s}, {"threads", r.threads},   {"trials_in_parallel", k.jobs},
+                         {"precision", r.precision},    {"isa", r.isa},             {"deeper_version", kVersion}};
+    return {{"event", "done"}, {"trial", t.id}, {"result", result}};
+}
+
+json failed_event(const search::Trial& t, const std::string& error) {
+    return {{"event", "failed"}, {"trial", t.id}, {"stage", t.stage}, {"error", error}};
+}
+
+}  // namespace
+
+TrialOutcome run_trial(const search::Trial& t, Journal& journal, const TrialSetting& s) {
+    const fs::path dir = fs::path(s.results_dir) / "trials" / t.id;
+    search::TrainConfig cfg;
+    try {
+        cfg = t.config();
+    } catch (const std::exception& ex) {
+        journal.append(failed_event(t, ex.what()));
+        return TrialOutcome::failed;
+    }
+    if (cfg.init.rfind("trial:", 0) == 0)  // another stage's trial, by id
+        cfg.init = (fs::path(s.results_dir) / "trials" / cfg.init.substr(6) / "checkpoint.safetensors").string();
+    cfg.threads = s.packing.threads_per_trial;
+    cfg.out = dir.string();
+    omp_set_num_threads(cfg.threads);  // this thread's OpenMP team; set before any primitive exists
+    try {
+        const int resume_epoch = checkpoint_epoch(dir.string());
+        journal.append(start_event(t, s.packing, resume_epoch));
+        TrainHooks hooks;
+        hooks.stop = s.stop;
+        hooks.on_step = s.on_progress;
+        hooks.on_epoch = [&](const EpochMetrics& m) { journal.append(epoch_event(t, m)); };
+        const TrainResult r = train(cfg, fs::exists(dir / "checkpoint.safetensors"), hooks);
+        if (r.interrupted) {
+            journal.append({{"event", "interrupted"}, {"trial", t.id}});
+            return TrialOutcome::interrupted;
+        }
+        journal.append(done_event(t, r, s.packing));
+        return TrialOutcome::done;
+    } catch (const std::exception& ex) {
+        journal.append(failed_event(t, ex.what()));
+        return TrialOutcome::failed;
+    }
+}
+
+}  // namespace deeper::runners

@@ -1,0 +1,28 @@
+#pragma once
+// One trial of a sweep, start to end, told to the journal: "start" (with the epoch its
+// checkpoint resumes from), one "epoch" per epoch, then "done", "failed" or "interrupted".
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include "runners/experiment/journal.hpp"
+#include "runners/experiment/packing.hpp"
+#include "runners/train/trainer.hpp"
+#include "search/expand.hpp"
+
+namespace deeper::runners {
+
+enum class TrialOutcome { done, failed, interrupted };
+
+struct TrialSetting {
+    std::string results_dir;  // the trial trains in results_dir/trials/<id>
+    Packing packing;          // recorded with each trial; its threads are the trial's
+    const std::atomic<bool>* stop = nullptr;
+    std::function<void(const Progress&)> on_progress;
+};
+
+// Never throws for what the trial does (a bad setting, divergence, a full disk): it is
+// journaled as failed and the sweep goes on.
+TrialOutcome run_trial(const search::Trial& t, Journal& journal, const TrialSetting& s);
+
+}  // namespace deeper::runners

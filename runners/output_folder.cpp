@@ -1,0 +1,36 @@
+#include "runners/output_folder.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "nets/error.hpp"
+
+namespace fs = std::filesystem;
+
+namespace deeper::runners {
+
+void prepare_output_folder(const std::string& path, std::string_view option,
+                           const std::vector<std::string>& own_marks) {
+    const fs::path p(path);
+    std::error_code ec;
+    if (fs::exists(p, ec) && !fs::is_directory(p, ec))
+        throw InputError(fmt::format("{} {}: exists and is not a folder", option, path));
+    if (fs::is_directory(p, ec) && !fs::is_empty(p, ec)) {
+        bool ours = false;
+        for (const auto& m : own_marks) ours = ours || fs::exists(p / m, ec);
+        if (!ours)
+            throw InputError(fmt::format("{} {}: the folder holds other files and none of deeper's ({}); "
+                                         "give a new or empty folder",
+                                         option, path, fmt::join(own_marks, ", ")));
+    }
+    fs::create_directories(p, ec);
+    if (ec) throw InputError(fmt::format("{} {}: cannot create the folder: {}", option, path, ec.message()));
+    if (::access(p.c_str(), W_OK | X_OK) != 0)
+        throw InputError(fmt::format("{} {}: cannot write into the folder: {}", option, path, std::strerror(errno)));
+}
+
+}  // namespace deeper::runners

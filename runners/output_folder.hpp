@@ -1,0 +1,21 @@
+#pragma once
+// The folder a command writes into (--out), checked and created before any work starts.
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace deeper::runners {
+
+// Creates `path` if needed. Refuses (InputError naming the option, the path and the reason):
+// a path that is a file; a folder that cannot be created or written; an existing folder with
+// other files in it that holds none of `own_marks` (the files deeper's own outputs always have),
+// so `--out /` or `--out ~` never get results sprayed into them.
+// What deeper's folders always hold: an experiment's results (run, submit) and a run of `train`.
+inline const std::vector<std::string> kResultsFolderMarks = {"journal", "experiment.yaml", ".lock"};
+inline const std::vector<std::string> kTrainFolderMarks = {"config.yaml", "checkpoint.safetensors", "metrics.csv",
+                                                           ".lock"};
+
+void prepare_output_folder(const std::string& path, std::string_view option,
+                           const std::vector<std::string>& own_marks);
+
+}  // namespace deeper::runners
