@@ -73,137 +73,156 @@ Trial make_trial(const Experiment& e, const Stage& s, int index, Settings settin
 }
 
 // The points of a stage (before seeds), with the keys they vary.
-std::vector<std::pair<Settings, std::map<std::string, std::string>>> points(
-    const Experiment& e, const Stage& s, const BestLookup* best, std::vector<std::string>& swept) {
-    std::vector<std::pair<Settings, std::map<std::string, std::string>>> out;
+using Labels = std::map<std::string, std::string>;
+using Points = std::vector<std::pair<Settings, Labels>>;
+
+Points grid_points(const Stage& s, const Settings& base, std::vector<std::string>& swept) {
+    Points out = {{base, {}}};
+    for (const auto& [k, values] : s.axes) {
+        swept.push_back(k);
+        Points next;
+        for (const auto& p : out)
+            for (const auto& v : values) {
+                auto q = p;
+                q.first[k] = v;
+                next.push_back(q);
+            }
+        out = std::move(next);
+    }
+    return out;
+}
+
+Points zip_points(const Stage& s, const Settings& base, std::vector<std::string>& swept) {
+    Points out;
+    for (const auto& a : s.axes) swept.push_back(a.first);
+    for (std::size_t i = 0; i < s.axes[0].second.size(); ++i) {
+        Settings q = base;
+        for (const auto& [k, values] : s.axes) q[k] = values[i];
+        out.push_back({q, {}});
+    }
+    return out;
+}
+
+Points list_points(const Stage& s, const Settings& base, std::vector<std::string>& swept) {
+    Points out;
+    for (const auto& item : s.items) {
+        Settings q = base;
+        for (const auto& [k, v] : item) {
+            q[k] = v;
+            if (std::find(swept.begin(), swept.end(), k) == swept.end()) swept.push_back(k);
+        }
+        out.push_back({q, {}});
+    }
+    return out;
+}
+
+Points random_points(const Experiment& e, const Stage& s, const Settings& base, std::vector<std::string>& swept) {
+    Points out;
+    std::mt19937_64 rng(s.random_seed ^ (e.seed * 0x9E3779B97F4A7C15ull));
+    std::uniform_real_distribution<double> u(0, 1);
+    for (const auto& [k, d] : s.space) swept.push_back(k);
+    for (int i = 0; i < s.count; ++i) {
+        Settings q = base;
+        for (const auto& [k, d] : s.space) {
+            if (d.kind == "choice") q[k] = d.choices[rng() % d.choices.size()];
+            else if (d.kind == "int") q[k] = std::to_string(std::int64_t(std::floor(d.lo + u(rng) * (d.hi - d.lo + 1))));
+            else if (d.kind == "uniform") q[k] = fmt::format("{:.6g}", d.lo + u(rng) * (d.hi - d.lo));
+            else q[k] = fmt::format("{:.6g}", std::exp(std::log(d.lo) + u(rng) * (std::log(d.hi) - std::log(d.lo))));
+        }
+        out.push_back({q, {}});
+    }
+    return out;
+}
+
+Points compound_points(const Stage& s, Settings base, std::vector<std::string>& swept) {
+    Points out;
+    swept = {"alpha", "beta", "gamma"};
+    base["net"] = "efficientnet";
+    for (const auto& c : compound_grid(s.compound, base)) {
+        Settings q = base;
+        q["alpha"] = number_text(c.alpha);
+        q["beta"] = number_text(c.beta);
+        q["gamma"] = number_text(c.gamma);
+        q["phi"] = number_text(s.compound.phi);
+        out.push_back({q, {{"formula_ratio", fmt::format("{:.4f}", c.formula_ratio)},
+                           {"macs_ratio", fmt::format("{:.4f}", c.macs_ratio)}}});
+    }
+    return out;
+}
+
+// The single-dimension baselines with the MACs of the compound net `compound`: plain depth,
+// width and resolution multipliers. MACs are step functions of each (repeats are ceil'ed,
+// channels rounded to 8, maps ceil'ed at every stride: 32x32 -> 2.6M, 35x35 -> 5.9M for a
+// half-width B0), not even monotone in resolution: scan the candidates and take the one
+// closest to the target in ratio, the smaller one on a tie.
+std::vector<Settings> matched_baselines(const Settings& base, const Settings& compound) {
+    const std::int64_t target = efficientnet_macs(knobs_of(compound));
+    nets::NetOptions plain = knobs_of(base);
+    plain.phi = 0;
+    const double w0 = plain.width.value_or(1.0), d0 = plain.depth.value_or(1.0);
+    const int r0 = plain.resolution.value_or(224);
+    auto closest = [&](auto macs_at, const std::vector<double>& candidates) {
+        double best_x = candidates.front(), best_gap = std::numeric_limits<double>::infinity();
+        for (double x : candidates) {
+            const double gap = std::abs(std::log(double(macs_at(x)) / double(target)));
+            if (gap < best_gap - 1e-12) best_gap = gap, best_x = x;
+        }
+        return best_x;
+    };
+    auto steps = [](double lo, double hi, double step) {
+        std::vector<double> v;
+        for (int i = 0; lo + i * step <= hi + 1e-9; ++i) v.push_back(lo + i * step);
+        return v;
+    };
+    std::vector<double> resolutions;
+    for (int r = r0; r <= 6 * r0; ++r) resolutions.push_back(r);
+    const double d = closest([&](double x) { auto o = plain; o.depth = d0 * x; return efficientnet_macs(o); },
+                             steps(1, 16, 0.05));
+    const double w = closest([&](double x) { auto o = plain; o.width = w0 * x; return efficientnet_macs(o); },
+                             steps(1, 8, 0.01));
+    const int r = int(closest([&](double x) { auto o = plain; o.resolution = int(x); return efficientnet_macs(o); },
+                              resolutions));
+    Settings qd = base, qw = base, qr = base;
+    for (Settings* p : {&qd, &qw, &qr})  // plain multipliers: no compound scaling
+        for (const char* key : {"phi", "alpha", "beta", "gamma"}) p->erase(key);
+    qd["depth"] = number_text(d0 * d);
+    qw["width"] = number_text(w0 * w);
+    qr["resolution"] = std::to_string(r);
+    return {qd, qw, qr};
+}
+
+Points scale_points(const Stage& s, Settings base, const BestLookup* best, std::vector<std::string>& swept) {
+    if (!best) throw std::logic_error("scale stage expanded without results");
+    auto b = (*best)(s.scale.from, s.scale.metric);
+    if (!b) throw RunError(fmt::format("stage '{}': stage '{}' has no finished trial to scale from",
+                                       s.name, s.scale.from));
+    swept = {"phi", "depth", "width", "resolution"};  // the baselines' multipliers show
+    base["net"] = "efficientnet";
+    for (const char* k : {"alpha", "beta", "gamma"}) base[k] = b->settings.at(k);
+    Points out;
+    for (double phi : s.scale.phi) {
+        Settings q = base;
+        q["phi"] = number_text(phi);
+        out.push_back({q, {{"scaling", "compound"}, {"phi_matched", number_text(phi)}}});
+        if (!s.scale.baselines) continue;
+        const auto baselines = matched_baselines(base, q);
+        const char* kinds[] = {"depth", "width", "resolution"};
+        for (int i = 0; i < 3; ++i) out.push_back({baselines[i], {{"scaling", kinds[i]}, {"phi_matched", number_text(phi)}}});
+    }
+    return out;
+}
+
+Points points(const Experiment& e, const Stage& s, const BestLookup* best, std::vector<std::string>& swept) {
     Settings base = e.defaults;
     for (const auto& [k, v] : s.settings) base[k] = v;
+    Points out;
     switch (s.kind) {
-        case Stage::Kind::grid: {
-            out.push_back({base, {}});
-            for (const auto& [k, values] : s.axes) {
-                swept.push_back(k);
-                std::vector<std::pair<Settings, std::map<std::string, std::string>>> next;
-                for (const auto& p : out)
-                    for (const auto& v : values) {
-                        auto q = p;
-                        q.first[k] = v;
-                        next.push_back(q);
-                    }
-                out = std::move(next);
-            }
-            break;
-        }
-        case Stage::Kind::zip: {
-            for (const auto& a : s.axes) swept.push_back(a.first);
-            for (std::size_t i = 0; i < s.axes[0].second.size(); ++i) {
-                Settings q = base;
-                for (const auto& [k, values] : s.axes) q[k] = values[i];
-                out.push_back({q, {}});
-            }
-            break;
-        }
-        case Stage::Kind::list: {
-            std::vector<std::string> keys;
-            for (const auto& item : s.items) {
-                Settings q = base;
-                for (const auto& [k, v] : item) {
-                    q[k] = v;
-                    if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
-                }
-                out.push_back({q, {}});
-            }
-            swept = keys;
-            break;
-        }
-        case Stage::Kind::random: {
-            std::mt19937_64 rng(s.random_seed ^ (e.seed * 0x9E3779B97F4A7C15ull));
-            std::uniform_real_distribution<double> u(0, 1);
-            for (const auto& [k, d] : s.space) swept.push_back(k);
-            for (int i = 0; i < s.count; ++i) {
-                Settings q = base;
-                for (const auto& [k, d] : s.space) {
-                    if (d.kind == "choice") q[k] = d.choices[rng() % d.choices.size()];
-                    else if (d.kind == "int") q[k] = std::to_string(std::int64_t(std::floor(d.lo + u(rng) * (d.hi - d.lo + 1))));
-                    else if (d.kind == "uniform") q[k] = fmt::format("{:.6g}", d.lo + u(rng) * (d.hi - d.lo));
-                    else q[k] = fmt::format("{:.6g}", std::exp(std::log(d.lo) + u(rng) * (std::log(d.hi) - std::log(d.lo))));
-                }
-                out.push_back({q, {}});
-            }
-            break;
-        }
-        case Stage::Kind::compound_search: {
-            swept = {"alpha", "beta", "gamma"};
-            base["net"] = "efficientnet";
-            for (const auto& c : compound_grid(s.compound, base)) {
-                Settings q = base;
-                q["alpha"] = number_text(c.alpha);
-                q["beta"] = number_text(c.beta);
-                q["gamma"] = number_text(c.gamma);
-                q["phi"] = number_text(s.compound.phi);
-                out.push_back({q,
-                               {{"formula_ratio", fmt::format("{:.4f}", c.formula_ratio)},
-                                {"macs_ratio", fmt::format("{:.4f}", c.macs_ratio)}}});
-            }
-            break;
-        }
-        case Stage::Kind::scale: {
-            if (!best) throw std::logic_error("scale stage expanded without results");
-            auto b = (*best)(s.scale.from, s.scale.metric);
-            if (!b) throw RunError(fmt::format("stage '{}': stage '{}' has no finished trial to scale from",
-                                               s.name, s.scale.from));
-            swept = {"phi", "depth", "width", "resolution"};  // the baselines' multipliers show
-            base["net"] = "efficientnet";
-            for (const char* k : {"alpha", "beta", "gamma"}) base[k] = b->settings.at(k);
-            for (double phi : s.scale.phi) {
-                Settings q = base;
-                q["phi"] = number_text(phi);
-                out.push_back({q, {{"scaling", "compound"}, {"phi_matched", number_text(phi)}}});
-                if (!s.scale.baselines) continue;
-                // Single-dimension baselines with the MACs of the compound net at this phi.
-                nets::NetOptions k = knobs_of(q);
-                const std::int64_t target = efficientnet_macs(k);
-                nets::NetOptions plain = knobs_of(base);
-                plain.phi = 0;
-                const double w0 = plain.width.value_or(1.0), d0 = plain.depth.value_or(1.0);
-                const int r0 = plain.resolution.value_or(224);
-                // MACs are step functions of each multiplier (repeats are ceil'ed, channels
-                // rounded to 8, maps ceil'ed at every stride: 32x32 -> 2.6M, 35x35 -> 5.9M for a
-                // half-width B0), not even monotone in resolution: scan the candidates and take
-                // the one closest to the target in ratio, the smaller one on a tie.
-                auto closest = [&](auto macs_at, const std::vector<double>& candidates) {
-                    double best_x = candidates.front(), best_gap = std::numeric_limits<double>::infinity();
-                    for (double x : candidates) {
-                        const double gap = std::abs(std::log(double(macs_at(x)) / double(target)));
-                        if (gap < best_gap - 1e-12) best_gap = gap, best_x = x;
-                    }
-                    return best_x;
-                };
-                auto steps = [](double lo, double hi, double step) {
-                    std::vector<double> v;
-                    for (int i = 0; lo + i * step <= hi + 1e-9; ++i) v.push_back(lo + i * step);
-                    return v;
-                };
-                std::vector<double> resolutions;
-                for (int r = r0; r <= 6 * r0; ++r) resolutions.push_back(r);
-                const double d = closest([&](double x) { auto o = plain; o.depth = d0 * x; return efficientnet_macs(o); },
-                                         steps(1, 16, 0.05));
-                const double w = closest([&](double x) { auto o = plain; o.width = w0 * x; return efficientnet_macs(o); },
-                                         steps(1, 8, 0.01));
-                const int r = int(closest([&](double x) { auto o = plain; o.resolution = int(x); return efficientnet_macs(o); },
-                                          resolutions));
-                Settings qd = base, qw = base, qr = base;
-                for (Settings* p : {&qd, &qw, &qr})  // plain multipliers: no compound scaling
-                    for (const char* key : {"phi", "alpha", "beta", "gamma"}) p->erase(key);
-                qd["depth"] = number_text(d0 * d);
-                qw["width"] = number_text(w0 * w);
-                qr["resolution"] = std::to_string(r);
-                out.push_back({qd, {{"scaling", "depth"}, {"phi_matched", number_text(phi)}}});
-                out.push_back({qw, {{"scaling", "width"}, {"phi_matched", number_text(phi)}}});
-                out.push_back({qr, {{"scaling", "resolution"}, {"phi_matched", number_text(phi)}}});
-            }
-            break;
-        }
+        case Stage::Kind::grid: out = grid_points(s, base, swept); break;
+        case Stage::Kind::zip: out = zip_points(s, base, swept); break;
+        case Stage::Kind::list: out = list_points(s, base, swept); break;
+        case Stage::Kind::random: out = random_points(e, s, base, swept); break;
+        case Stage::Kind::compound_search: out = compound_points(s, base, swept); break;
+        case Stage::Kind::scale: out = scale_points(s, base, best, swept); break;
     }
     if (!s.init_from.empty()) {
         if (!best) throw std::logic_error("init_from stage expanded without results");

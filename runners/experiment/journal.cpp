@@ -68,11 +68,11 @@ Journal::~Journal() {
     if (f_) std::fclose(f_);
 }
 
-void Journal::append(json event) {
+void Journal::append(nlohmann::ordered_json event) {
     event["time"] = std::round(
         std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() * 1000) / 1000;
     // replace: an error message may quote a file name that is not UTF-8
-    const std::string line = event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    const std::string line = event.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
     std::lock_guard lock(m_);
     if (std::fputs(line.c_str(), f_) < 0 || std::fflush(f_) != 0)
         throw RunError(fmt::format("{}: cannot append to the journal", path_));

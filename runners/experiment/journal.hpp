@@ -18,9 +18,10 @@ public:
     ~Journal();
     Journal(const Journal&) = delete;
     Journal& operator=(const Journal&) = delete;
-    // One event per call (thread-safe), a JSON object; a "time" field is added. Non-finite
-    // numbers are written as null.
-    void append(nlohmann::json event);
+    // One event per call (thread-safe): a JSON object, its fields in the order given ("event"
+    // and "trial" first, for whoever reads the file), then a "time" field. Non-finite numbers
+    // are written as null.
+    void append(nlohmann::ordered_json event);
     const std::string& path() const { return path_; }
 
 private:

@@ -13,6 +13,7 @@
 #include "runners/experiment/journal.hpp"
 #include "runners/experiment/svg.hpp"
 #include "runners/table.hpp"
+#include "runners/train/epoch_metrics.hpp"
 
 namespace deeper::runners {
 
@@ -42,14 +43,14 @@ std::string num(double v) {
 
 double final_metric(const TrialRecord& r, const std::string& m) {
     if (auto it = r.result.find(m); it != r.result.end()) return it->second;
-    if (r.epochs.empty()) return NAN;
-    const auto& last = r.epochs.back();
-    if (m == "train_eval_error") {
-        auto it = last.find("train_eval_top1");
-        return it == last.end() ? NAN : 1 - it->second;
-    }
-    auto it = last.find(m);
-    return it == last.end() ? NAN : it->second;
+    return r.epochs.empty() ? NAN : epoch_metric(r.epochs.back(), m);
+}
+
+double best_val_top1(const TrialRecord& r) {
+    double best = NAN;
+    for (const auto& ep : r.epochs)
+        if (const double v = epoch_metric(ep, "val_top1"); !(v <= best)) best = v;
+    return best;
 }
 
 std::string setting(const TrialRecord& r, const std::string& key) {
@@ -77,136 +78,186 @@ std::string setting_column(const std::string& key, const std::vector<std::string
     return std::find(measured.begin(), measured.end(), key) == measured.end() ? key : "setting_" + key;
 }
 
-}  // namespace
-
-std::vector<std::string> write_reports(const std::string& dir, const search::Experiment* e) {
-    const auto records = read_journals(dir);
-    std::vector<std::string> written;
-
-    // Columns: every swept knob or label of any trial, in first-seen order.
+// Every swept knob or label of any trial, in first-seen order: the report's setting columns.
+std::vector<std::string> swept_keys(const std::vector<TrialRecord>& records) {
     std::vector<std::string> swept;
+    auto add = [&](const std::string& k) {
+        if (k != "net" && std::find(swept.begin(), swept.end(), k) == swept.end()) swept.push_back(k);
+    };
     for (const auto& r : records) {
-        for (const auto& k : r.swept)
-            if (std::find(swept.begin(), swept.end(), k) == swept.end()) swept.push_back(k);
-        for (const auto& [k, v] : r.labels)
-            if (std::find(swept.begin(), swept.end(), k) == swept.end()) swept.push_back(k);
+        for (const auto& k : r.swept) add(k);
+        for (const auto& [k, v] : r.labels) add(k);
     }
+    return swept;
+}
 
-    Table t;
-    for (const char* c : {"trial_id", "stage", "status", "error"}) t.add_column(c);
-    t.add_column("net");
+// results.csv: one row per trial, failed and unfinished ones included.
+Table results_table(const std::vector<TrialRecord>& records, const std::vector<std::string>& swept) {
     const std::vector<std::string> measured = {
         "seed", "params", "macs", "epochs", "train_loss", "train_eval_error", "val_loss", "val_top1", "val_top5",
         "best_val_top1", "test_loss", "test_top1", "test_top5", "wall_s", "train_img_per_s", "threads",
         "trials_in_parallel"};
-    for (const auto& k : swept)
-        if (k != "net") t.add_column(setting_column(k, measured));
-    for (const auto& c : measured) t.add_column(c, true);
     const bool precision_swept = std::count(swept.begin(), swept.end(), "precision") > 0;
+    Table t;
+    for (const char* c : {"trial_id", "stage", "status", "error", "net"}) t.add_column(c);
+    for (const auto& k : swept) t.add_column(setting_column(k, measured));
+    for (const auto& c : measured) t.add_column(c, true);
     if (!precision_swept) t.add_column("precision");
     t.add_column("isa");
     t.add_column("deeper_version");
     for (const auto& r : records) {
-        std::vector<std::string> row = {r.id, r.stage, r.status, r.info.count("error") ? r.info.at("error") : "",
-                                        setting(r, "net")};
-        for (const auto& k : swept)
-            if (k != "net") row.push_back(setting(r, k));
-        double best = NAN;
-        for (const auto& ep : r.epochs)
-            if (auto it = ep.find("val_top1"); it != ep.end() && !(it->second <= best)) best = it->second;
-        auto res = [&](const char* k) {
-            auto it = r.result.find(k);
-            return it == r.result.end() ? std::string() : num(it->second);
-        };
+        auto info = [&](const char* k) { return r.info.count(k) ? r.info.at(k) : std::string(); };
+        auto res = [&](const char* k) { return r.result.count(k) ? num(r.result.at(k)) : std::string(); };
+        std::vector<std::string> row = {r.id, r.stage, r.status, info("error"), setting(r, "net")};
+        for (const auto& k : swept) row.push_back(setting(r, k));
         row.insert(row.end(), {num(r.seed), res("params"), res("macs"), std::to_string(r.epochs.size()),
                                num(final_metric(r, "train_loss")), num(final_metric(r, "train_eval_error")),
                                num(final_metric(r, "val_loss")), num(final_metric(r, "val_top1")),
-                               num(final_metric(r, "val_top5")), num(best), res("test_loss"), res("test_top1"),
-                               res("test_top5"), res("wall_s"), res("train_img_per_s"), res("threads"),
-                               res("trials_in_parallel")});
+                               num(final_metric(r, "val_top5")), num(best_val_top1(r)), res("test_loss"),
+                               res("test_top1"), res("test_top5"), res("wall_s"), res("train_img_per_s"),
+                               res("threads"), res("trials_in_parallel")});
         if (!precision_swept) row.push_back(trial_precision(r));
-        row.insert(row.end(), {r.info.count("isa") ? r.info.at("isa") : "",
-                               r.info.count("deeper_version") ? r.info.at("deeper_version") : ""});
+        row.insert(row.end(), {info("isa"), info("deeper_version")});
         t.add_row(std::move(row));
     }
-    write_file(fs::path(dir) / "results.csv", render(t, Format::csv), written);
+    return t;
+}
 
+// curves.csv: one row per trial per epoch.
+Table curves_table(const std::vector<TrialRecord>& records, const std::vector<std::string>& swept) {
     Table c;
     for (const char* col : {"trial_id", "stage", "net"}) c.add_column(col);
-    const std::vector<std::string> per_epoch = {"epoch", "lr", "train_loss", "train_top1", "val_loss",
-                                                "val_top1", "val_top5", "train_eval_loss", "train_eval_top1",
-                                                "train_eval_error", "epoch_s", "img_per_s"};
-    for (const auto& k : swept)
-        if (k != "net") c.add_column(setting_column(k, per_epoch));
-    for (const auto& col : per_epoch) c.add_column(col, true);
+    for (const auto& k : swept) c.add_column(setting_column(k, epoch_metric_names()));
+    for (const auto& col : epoch_metric_names()) c.add_column(col, true);
     for (const auto& r : records)
         for (const auto& ep : r.epochs) {
             std::vector<std::string> row = {r.id, r.stage, setting(r, "net")};
-            for (const auto& k : swept)
-                if (k != "net") row.push_back(setting(r, k));
-            auto m = [&](const char* k) {
-                auto it = ep.find(k);
-                return it == ep.end() ? std::string() : num(it->second);
-            };
-            const auto te = ep.find("train_eval_top1");
-            row.insert(row.end(), {m("epoch"), m("lr"), m("train_loss"), m("train_top1"), m("val_loss"),
-                                   m("val_top1"), m("val_top5"), m("train_eval_loss"), m("train_eval_top1"),
-                                   te == ep.end() ? "" : num(1 - te->second), m("epoch_s"), m("img_per_s")});
+            for (const auto& k : swept) row.push_back(setting(r, k));
+            for (const auto& m : epoch_metric_names()) row.push_back(num(epoch_metric(ep, m)));
             c.add_row(std::move(row));
         }
-    write_file(fs::path(dir) / "curves.csv", render(c, Format::csv), written);
+    return c;
+}
 
-    // summary.md
-    std::string md = fmt::format("# {}\n\n", e ? e->name : fs::path(dir).filename().string());
-    if (e && !e->description.empty()) md += e->description + "\n\n";
-    int done = 0, failed = 0, other = 0;
-    for (const auto& r : records) (r.status == "done" ? done : r.status == "failed" ? failed : other)++;
-    md += fmt::format("{} trials: {} done, {} failed, {} unfinished.\n\n", records.size(), done, failed, other);
-    if (e) {
-        for (const auto& rt : e->tables) {
-            md += fmt::format("## {}\n\n", rt.title.empty() ? fmt::format("{} by {}{}", rt.metric, rt.rows,
-                                                                         rt.columns.empty() ? "" : " and " + rt.columns)
-                                                            : rt.title);
-            std::vector<std::string> rows, cols;
-            std::map<std::pair<std::string, std::string>, std::vector<double>> cells;
-            for (const auto& r : records) {
-                if (r.status != "done" || (!rt.stage.empty() && r.stage != rt.stage)) continue;
-                const std::string rv = setting(r, rt.rows), cv = rt.columns.empty() ? rt.metric : setting(r, rt.columns);
-                if (std::find(rows.begin(), rows.end(), rv) == rows.end()) rows.push_back(rv);
-                if (std::find(cols.begin(), cols.end(), cv) == cols.end()) cols.push_back(cv);
-                cells[{rv, cv}].push_back(final_metric(r, rt.metric));
-            }
-            sort_if_numeric(rows);
-            sort_if_numeric(cols);
-            Table mt;
-            mt.add_column(rt.rows);
-            for (const auto& cv : cols) mt.add_column(rt.columns.empty() ? cv : rt.columns + "=" + cv, true);
-            for (const auto& rv : rows) {
-                std::vector<std::string> row = {rv};
-                for (const auto& cv : cols) {
-                    auto it = cells.find({rv, cv});
-                    if (it == cells.end()) {
-                        row.push_back("");
-                        continue;
-                    }
-                    double s = 0;
-                    for (double v : it->second) s += v;  // mean over repeats
-                    row.push_back(fmt::format("{:.4f}{}", s / it->second.size(),
-                                              it->second.size() > 1 ? fmt::format(" (n={})", it->second.size()) : ""));
-                }
-                mt.add_row(std::move(row));
-            }
-            md += render(mt, Format::md) + "\n";
-        }
+struct Spread {
+    double mean = NAN, std = NAN;  // std: sample standard deviation (n - 1), NAN for n = 1
+    std::size_t n = 0;
+};
+
+Spread spread(const std::vector<double>& values) {
+    Spread s;
+    double sum = 0;
+    for (double v : values)
+        if (std::isfinite(v)) sum += v, ++s.n;
+    if (s.n == 0) return s;
+    s.mean = sum / double(s.n);
+    if (s.n < 2) return s;
+    double sq = 0;
+    for (double v : values)
+        if (std::isfinite(v)) sq += (v - s.mean) * (v - s.mean);
+    s.std = std::sqrt(sq / double(s.n - 1));
+    return s;
+}
+
+// "0.9123 ± 0.0041 (n=3)", or the value alone for one trial.
+std::string spread_text(const Spread& s) {
+    if (s.n == 0) return "";
+    if (s.n == 1) return fmt::format("{:.4f}", s.mean);
+    return fmt::format("{:.4f} ± {:.4f} (n={})", s.mean, s.std, s.n);
+}
+
+// A configuration: the trial's stage and settings, except what only repeats it (seed, repeat).
+std::string configuration(const TrialRecord& r, const std::vector<std::string>& keys) {
+    std::string c = r.stage;
+    for (const auto& k : keys) c += '\x1f' + setting(r, k);
+    return c;
+}
+
+// aggregate.csv: the finished trials of each configuration, seeds pooled: n, mean and std.
+Table aggregate_table(const std::vector<TrialRecord>& records, const std::vector<std::string>& swept) {
+    std::vector<std::string> keys;
+    for (const auto& k : swept)
+        if (k != "seed" && k != "repeat") keys.push_back(k);
+    const std::vector<std::string> metrics = {"test_top1", "val_top1", "best_val_top1", "train_eval_error",
+                                              "train_loss", "test_loss"};
+    Table t;
+    for (const char* c : {"stage", "net"}) t.add_column(c);
+    for (const auto& k : keys) t.add_column(setting_column(k, {"n", "params", "macs"}));
+    for (const char* c : {"n", "params", "macs"}) t.add_column(c, true);
+    for (const auto& m : metrics) {
+        t.add_column(m + "_mean", true);
+        t.add_column(m + "_std", true);
     }
-    md += "## Best trial per stage (by val_top1)\n\n";
-    Table bt;
-    for (const char* col : {"stage", "trial_id", "net", "settings"}) bt.add_column(col);
-    for (const char* col : {"val_top1", "test_top1", "macs"}) bt.add_column(col, true);
+    std::vector<std::string> order;
+    std::map<std::string, std::vector<const TrialRecord*>> groups;
+    for (const auto& r : records) {
+        if (r.status != "done") continue;
+        const std::string c = configuration(r, keys);
+        if (!groups.count(c)) order.push_back(c);
+        groups[c].push_back(&r);
+    }
+    for (const auto& c : order) {
+        const auto& g = groups[c];
+        const TrialRecord& first = *g.front();
+        std::vector<std::string> row = {first.stage, setting(first, "net")};
+        for (const auto& k : keys) row.push_back(setting(first, k));
+        auto res = [&](const char* k) { return first.result.count(k) ? num(first.result.at(k)) : std::string(); };
+        row.insert(row.end(), {std::to_string(g.size()), res("params"), res("macs")});
+        for (const auto& m : metrics) {
+            std::vector<double> v;
+            for (const auto* r : g) v.push_back(m == "best_val_top1" ? best_val_top1(*r) : final_metric(*r, m));
+            const Spread s = spread(v);
+            row.push_back(num(s.mean));
+            row.push_back(num(s.std));
+        }
+        t.add_row(std::move(row));
+    }
+    return t;
+}
+
+// The experiment's `report: tables:` as markdown: a metric by one or two settings, seeds pooled
+// into mean ± std (n).
+std::string experiment_table(const std::vector<TrialRecord>& records, const search::ReportTable& rt) {
+    std::string md = fmt::format("## {}\n\n", rt.title.empty() ? fmt::format("{} by {}{}", rt.metric, rt.rows,
+                                                                             rt.columns.empty() ? "" : " and " + rt.columns)
+                                                                : rt.title);
+    std::vector<std::string> rows, cols;
+    std::map<std::pair<std::string, std::string>, std::vector<double>> cells;
+    for (const auto& r : records) {
+        if (r.status != "done" || (!rt.stage.empty() && r.stage != rt.stage)) continue;
+        const std::string rv = setting(r, rt.rows), cv = rt.columns.empty() ? rt.metric : setting(r, rt.columns);
+        if (std::find(rows.begin(), rows.end(), rv) == rows.end()) rows.push_back(rv);
+        if (std::find(cols.begin(), cols.end(), cv) == cols.end()) cols.push_back(cv);
+        cells[{rv, cv}].push_back(rt.metric == "best_val_top1" ? best_val_top1(r) : final_metric(r, rt.metric));
+    }
+    sort_if_numeric(rows);
+    sort_if_numeric(cols);
+    Table mt;
+    mt.add_column(rt.rows);
+    for (const auto& cv : cols) mt.add_column(rt.columns.empty() ? cv : rt.columns + "=" + cv, true);
+    for (const auto& rv : rows) {
+        std::vector<std::string> row = {rv};
+        for (const auto& cv : cols) {
+            const auto it = cells.find({rv, cv});
+            row.push_back(it == cells.end() ? "" : spread_text(spread(it->second)));
+        }
+        mt.add_row(std::move(row));
+    }
+    return md + render(mt, Format::md) + "\n";
+}
+
+std::vector<std::string> stages_of(const std::vector<TrialRecord>& records) {
     std::vector<std::string> stages;
     for (const auto& r : records)
         if (std::find(stages.begin(), stages.end(), r.stage) == stages.end()) stages.push_back(r.stage);
-    for (const auto& st : stages) {
+    return stages;
+}
+
+std::string best_per_stage(const std::vector<TrialRecord>& records) {
+    Table bt;
+    for (const char* col : {"stage", "trial_id", "net", "settings"}) bt.add_column(col);
+    for (const char* col : {"val_top1", "test_top1", "macs"}) bt.add_column(col, true);
+    for (const auto& st : stages_of(records)) {
         const TrialRecord* best = nullptr;
         for (const auto& r : records)
             if (r.stage == st && r.status == "done" &&
@@ -221,61 +272,90 @@ std::vector<std::string> write_reports(const std::string& dir, const search::Exp
                     num(final_metric(*best, "test_top1")),
                     best->result.count("macs") ? num(best->result.at("macs")) : ""});
     }
-    md += render(bt, Format::md);
-    if (failed) {
-        md += "\n## Failed trials\n\n";
-        for (const auto& r : records)
-            if (r.status == "failed")
-                md += fmt::format("- `{}` ({}): {}\n", r.id, r.stage, r.info.count("error") ? r.info.at("error") : "");
-    }
+    return "## Best trial per stage (by val_top1)\n\n" + render(bt, Format::md);
+}
 
-    // plots: the experiment's, or by default one curve plot per stage
+std::string failed_list(const std::vector<TrialRecord>& records) {
+    std::string md;
+    for (const auto& r : records)
+        if (r.status == "failed")
+            md += fmt::format("- `{}` ({}): {}\n", r.id, r.stage, r.info.count("error") ? r.info.at("error") : "");
+    return md.empty() ? "" : "\n## Failed trials\n\n" + md;
+}
+
+// The series of one plot: per group (a setting, or each trial's swept values), its curve over
+// epochs or its finished trials' (MACs or params, metric) points.
+std::vector<Series> plot_series(const std::vector<TrialRecord>& records, const search::ReportPlot& p) {
+    std::map<std::string, Series> groups;
+    std::vector<std::string> order;
+    for (const auto& r : records) {
+        if (!p.stage.empty() && r.stage != p.stage) continue;
+        std::string g;
+        if (!p.group.empty()) {
+            g = setting(r, p.group);
+        } else {
+            for (const auto& k : r.swept) g += (g.empty() ? "" : " ") + setting(r, k);
+            if (g.empty()) g = r.id;
+        }
+        if (!groups.count(g)) order.push_back(g);
+        Series& s = groups[g];
+        s.name = g;
+        if (p.kind == "curves") {
+            if (!p.group.empty() && !s.points.empty()) continue;  // one line per group: its first trial
+            for (const auto& ep : r.epochs) s.points.push_back({epoch_metric(ep, "epoch"), epoch_metric(ep, p.metric)});
+        } else if (r.status == "done") {
+            const char* x = p.x == "params" ? "params" : "macs";
+            s.points.push_back({r.result.count(x) ? r.result.at(x) : NAN, final_metric(r, p.metric)});
+        }
+    }
+    std::vector<Series> series;
+    for (const auto& g : order) series.push_back(groups[g]);
+    return series;
+}
+
+// Writes the plots (the experiment's, or one curve plot per stage); returns their markdown.
+std::string write_plots(const std::string& dir, const std::vector<TrialRecord>& records, const search::Experiment* e,
+                        std::vector<std::string>& written) {
     std::vector<search::ReportPlot> plots;
     if (e) plots = e->plots;
     if (plots.empty())
-        for (const auto& st : stages) plots.push_back({"", st, "curves", "val_top1", "epoch", ""});
+        for (const auto& st : stages_of(records)) plots.push_back({"", st, "curves", "val_top1", "epoch", ""});
+    std::string md;
     for (std::size_t i = 0; i < plots.size(); ++i) {
         const auto& p = plots[i];
-        std::map<std::string, Series> groups;
-        std::vector<std::string> order;
-        for (const auto& r : records) {
-            if (!p.stage.empty() && r.stage != p.stage) continue;
-            std::string g = p.group.empty() ? r.id : setting(r, p.group);
-            if (p.group.empty()) {
-                g.clear();
-                for (const auto& k : r.swept) g += (g.empty() ? "" : " ") + setting(r, k);
-                if (g.empty()) g = r.id;
-            }
-            if (!groups.count(g)) order.push_back(g);
-            Series& s = groups[g];
-            s.name = g;
-            if (p.kind == "curves") {
-                if (!p.group.empty() && !s.points.empty()) {  // one line per group: the first trial
-                    continue;
-                }
-                for (const auto& ep : r.epochs) {
-                    const double y = p.metric == "train_eval_error"
-                                         ? 1 - (ep.count("train_eval_top1") ? ep.at("train_eval_top1") : NAN)
-                                         : (ep.count(p.metric) ? ep.at(p.metric) : NAN);
-                    s.points.push_back({ep.count("epoch") ? ep.at("epoch") : NAN, y});
-                }
-            } else if (r.status == "done") {
-                const double x = p.x == "params" && r.result.count("params") ? r.result.at("params")
-                                 : r.result.count("macs")                    ? r.result.at("macs")
-                                                                             : NAN;
-                s.points.push_back({x, final_metric(r, p.metric)});
-            }
-        }
-        std::vector<Series> series;
-        for (const auto& g : order) series.push_back(groups[g]);
-        const std::string title = p.title.empty() ? fmt::format("{}{}", p.metric, p.stage.empty() ? "" : " (" + p.stage + ")") : p.title;
+        const std::string title =
+            p.title.empty() ? fmt::format("{}{}", p.metric, p.stage.empty() ? "" : " (" + p.stage + ")") : p.title;
         const std::string name = fmt::format("plot{}-{}-{}.svg", i + 1, p.stage.empty() ? "all" : p.stage, p.metric);
         write_file(fs::path(dir) / name,
-                   svg_plot(title, p.kind == "curves" ? "epoch" : p.x, p.metric, series, p.kind == "curves",
-                            p.kind == "scatter"),
+                   svg_plot(title, p.kind == "curves" ? "epoch" : p.x, p.metric, plot_series(records, p),
+                            p.kind == "curves", p.kind == "scatter"),
                    written);
         md += fmt::format("\n![{}]({})\n", title, name);
     }
+    return md;
+}
+
+}  // namespace
+
+std::vector<std::string> write_reports(const std::string& dir, const search::Experiment* e) {
+    const auto records = read_journals(dir);
+    const auto swept = swept_keys(records);
+    std::vector<std::string> written;
+    write_file(fs::path(dir) / "results.csv", render(results_table(records, swept), Format::csv), written);
+    write_file(fs::path(dir) / "curves.csv", render(curves_table(records, swept), Format::csv), written);
+    const Table aggregate = aggregate_table(records, swept);
+    write_file(fs::path(dir) / "aggregate.csv", render(aggregate, Format::csv), written);
+
+    std::string md = fmt::format("# {}\n\n", e ? e->name : fs::path(dir).filename().string());
+    if (e && !e->description.empty()) md += e->description + "\n\n";
+    int done = 0, failed = 0, other = 0;
+    for (const auto& r : records) (r.status == "done" ? done : r.status == "failed" ? failed : other)++;
+    md += fmt::format("{} trials: {} done, {} failed, {} unfinished.\n\n", records.size(), done, failed, other);
+    if (e)
+        for (const auto& rt : e->tables) md += experiment_table(records, rt);
+    md += best_per_stage(records);
+    md += failed_list(records);
+    md += write_plots(dir, records, e, written);
     write_file(fs::path(dir) / "summary.md", md, written);
     return written;
 }

@@ -9,7 +9,7 @@
 namespace deeper::runners {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 namespace {
 

@@ -261,60 +261,40 @@ void append_line(const std::string& path, const std::string& line) {
     if (!out) throw RunError(fmt::format("{}: cannot append ({})", path, std::strerror(errno)));
 }
 
-}  // namespace
+// The data a run reads: the split, the normalization, and a loader per use.
+struct RunData {
+    RunData(const TrainConfig& cfg, data::TrainTest sets)
+        : sets(std::move(sets)),
+          split(data::split(this->sets.train.size(), std::size_t(cfg.val_size), cfg.seed, std::size_t(cfg.train_limit))) {
+        if (split.train.size() < std::size_t(cfg.batch))
+            throw InputError(fmt::format("train: {} training images is less than one batch of {}", split.train.size(),
+                                         cfg.batch));
+    }
+    // The loaders, once the net says the input's channels and size.
+    void make_loaders(const TrainConfig& cfg, const nets::Shape& input) {
+        const data::Normalization norm = data::channel_stats(sets.train, split.train);
+        data::Transform tr;
+        tr.channels = input.c;
+        tr.resolution = input.h;
+        data::Transform train_tr = tr;
+        train_tr.augment = cfg.augment;
+        train_tr.pad = cfg.crop_pad;
+        train_tr.flip = cfg.flip;
+        const std::vector<std::uint32_t> eval_subset(
+            split.train.begin(), split.train.begin() + std::min<std::size_t>(split.train.size(), cfg.train_eval_size));
+        std::vector<std::uint32_t> all_test(sets.test.size());
+        std::iota(all_test.begin(), all_test.end(), 0u);
+        train.emplace(sets.train, split.train, norm, train_tr);
+        val.emplace(sets.train, split.val, norm, tr);
+        train_eval.emplace(sets.train, eval_subset, norm, tr);
+        test.emplace(sets.test, all_test, norm, tr);
+    }
+    data::TrainTest sets;
+    data::Split split;
+    std::optional<data::Loader> train, val, train_eval, test;
+};
 
-TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) {
-    const auto start = Clock::now();
-    const Precision precision = parse_precision(cfg.precision);
-    if (cfg.batch <= 0 || cfg.epochs <= 0) throw InputError("train: --batch and --epochs must be positive");
-    search::learning_rate(cfg, 0);  // validates the schedule name
-
-    const data::TrainTest data = data::load(cfg.data);
-    const data::Split split = data::split(data.train.size(), std::size_t(cfg.val_size), cfg.seed,
-                                          std::size_t(cfg.train_limit));
-    if (split.train.size() < std::size_t(cfg.batch))
-        throw InputError(fmt::format("train: {} training images is less than one batch of {}",
-                                     split.train.size(), cfg.batch));
-    nets::Graph g = build_graph(cfg, data.train);
-    require_memory(training_memory_floor(g, cfg.batch, precision), fmt::format("training {} at batch {}", g.name, cfg.batch));
-    if (g.output().out.c < data.train.classes)
-        throw InputError(fmt::format("train: {} has {} outputs but {} has {} classes", g.name,
-                                     g.output().out.c, cfg.data, data.train.classes));
-    const data::Normalization norm = data::channel_stats(data.train, split.train);
-    data::Transform tr;
-    tr.channels = g.input_shape().c;
-    tr.resolution = g.input_shape().h;
-    data::Transform train_tr = tr;
-    train_tr.augment = cfg.augment;
-    train_tr.pad = cfg.crop_pad;
-    train_tr.flip = cfg.flip;
-    const data::Loader train_loader(data.train, split.train, norm, train_tr);
-    const data::Loader val_loader(data.train, split.val, norm, tr);
-    std::vector<std::uint32_t> eval_subset(split.train.begin(),
-                                           split.train.begin() + std::min<std::size_t>(split.train.size(), cfg.train_eval_size));
-    const data::Loader train_eval_loader(data.train, eval_subset, norm, tr);
-    std::vector<std::uint32_t> all_test(data.test.size());
-    std::iota(all_test.begin(), all_test.end(), 0u);
-    const data::Loader test_loader(data.test, all_test, norm, tr);
-
-    TrainResult result;
-    result.net = g.name;
-    result.params = g.total_params();
-    result.macs = g.total_macs();
-    EngineOptions eo;
-    eo.batch = cfg.batch;
-    eo.threads = usable_threads(cfg.threads, "threads");
-    eo.seed = cfg.seed;
-    eo.frozen = frozen_prefixes(cfg, g);
-    eo.precision = precision;
-    if (hooks.on_note)  // a deep net compiles for a while before the first step shows progress
-        hooks.on_note(fmt::format("compiling {} ({} nodes) for batch {} in {}", g.name, g.nodes.size(), cfg.batch,
-                                  precision_name(precision)));
-    Engine e(std::move(g), eo);
-    result.threads = e.threads();
-    result.isa = cpu_isa_name();
-    result.precision = precision_name(precision);
-
+Optimizer make_optimizer(const TrainConfig& cfg, ParamStore& params) {
     OptimizerOptions oo;
     oo.kind = cfg.optimizer;
     if (oo.kind != "sgd" && oo.kind != "rmsprop")
@@ -325,108 +305,201 @@ TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) 
     oo.decay_norm_and_bias = cfg.decay_norm_and_bias;
     oo.rmsprop_decay = float(cfg.rmsprop_decay);
     oo.rmsprop_eps = float(cfg.rmsprop_eps);
-    Optimizer opt(e.params(), oo);
+    return Optimizer(params, oo);
+}
 
-    std::string out = cfg.out;
-    std::optional<FolderLock> lock;
-    if (!out.empty()) {
-        fs::create_directories(out);
-        lock.emplace((fs::path(out) / ".lock").string(), "run folder " + out);
+// One training run, from its config to its result: data and net first (refusing what cannot
+// run before anything is written), then the run folder, then the epochs.
+class TrainingRun {
+public:
+    TrainingRun(const TrainConfig& cfg, const TrainHooks& hooks)
+        : cfg_(cfg), hooks_(hooks), precision_(checked_precision(cfg)), data_(cfg, data::load(cfg.data)),
+          engine_(compile(build_checked_graph())), opt_(make_optimizer(cfg, engine_->params())) {
+        result_.threads = engine_->threads();
+        result_.isa = cpu_isa_name();
+        result_.precision = precision_name(precision_);
+        // Cross-entropy starts near ln(classes); three orders of magnitude above it the weights
+        // have blown up (lr 1000 reaches 1e31 and stays there): stop instead of finishing "done".
+        diverged_loss_ = 1000 * std::log(double(std::max<std::int64_t>(2, engine_->output_dims(0)[1])));
     }
-    const std::string ckpt = out.empty() ? "" : (fs::path(out) / "checkpoint.safetensors").string();
-    const std::string metrics = out.empty() ? "" : (fs::path(out) / "metrics.csv").string();
 
-    RunState st;
-    if (resume && !ckpt.empty() && fs::exists(ckpt)) {
-        if (!same_run(read_safetensors_metadata(ckpt), cfg))
-            throw InputError(fmt::format("{}: the checkpoint was made with another config; "
-                                         "resume with the same options (see {}/config.yaml)", ckpt, out));
-        st = load_checkpoint(ckpt, e, opt);
-        if (!metrics.empty() && fs::exists(metrics)) truncate_metrics(metrics, st.epoch);
-        if (hooks.on_note)
-            hooks.on_note(fmt::format("resumed from {} at epoch {} batch {}", ckpt, st.epoch + 1, st.batch));
-    } else {
-        if (!cfg.init.empty()) {
-            const std::string report = init_from(cfg.init, e);
-            if (hooks.on_note) hooks.on_note(report);
+    TrainResult run(bool resume) {
+        open_folder(resume);
+        for (int epoch = st_.epoch; epoch < cfg_.epochs; ++epoch) {
+            const auto epoch_start = Clock::now();
+            const std::size_t first_batch = st_.batch;
+            if (!train_epoch(epoch, epoch_start)) {  // stopped: checkpointed mid-epoch
+                result_.interrupted = true;
+                result_.wall_s = st_.elapsed_s;
+                return result_;
+            }
+            finish_epoch(epoch, epoch_start, first_batch);
         }
-        if (!metrics.empty()) write_atomically(metrics, metrics_header() + '\n');
+        const EvalStats t = evaluate(*engine_, *data_.test, cfg_.seed);
+        result_.test_loss = t.loss;
+        result_.test_top1 = t.top1;
+        result_.test_top5 = t.top5;
+        result_.wall_s = st_.elapsed_s + seconds_since(start_);
+        write_result();
+        return result_;
     }
-    if (!out.empty()) write_atomically((fs::path(out) / "config.yaml").string(), cfg.to_yaml());
 
-    const std::size_t nb = train_loader.batches(cfg.batch, true);
-    std::vector<std::int32_t> labels(cfg.batch);
-    // Cross-entropy starts near ln(classes); three orders of magnitude above it the weights
-    // have blown up (lr 1000 reaches 1e31 and stays there): stop instead of finishing "done".
-    const double diverged_loss = 1000 * std::log(double(std::max<std::int64_t>(2, e.output_dims(0)[1])));
-    for (int epoch = st.epoch; epoch < cfg.epochs; ++epoch) {
-        const auto epoch_start = Clock::now();
-        const std::size_t first_batch = st.batch;
-        for (std::size_t b = st.batch; b < nb; ++b) {
-            const double lr = search::learning_rate(cfg, epoch + double(b) / nb);
-            train_loader.fill(cfg.seed, epoch, b, cfg.batch, true, e.input(), labels.data());
-            e.set_step(st.step);
-            const LossStats s = e.train_step(labels.data(), float(cfg.label_smoothing));
-            if (!std::isfinite(s.loss) || s.loss > diverged_loss)
+private:
+    static Precision checked_precision(const TrainConfig& cfg) {
+        const Precision p = parse_precision(cfg.precision);
+        if (cfg.batch <= 0 || cfg.epochs <= 0) throw InputError("train: --batch and --epochs must be positive");
+        search::learning_rate(cfg, 0);  // validates the schedule name
+        return p;
+    }
+
+    nets::Graph build_checked_graph() {
+        nets::Graph g = build_graph(cfg_, data_.sets.train);
+        require_memory(training_memory_floor(g, cfg_.batch, precision_),
+                       fmt::format("training {} at batch {}", g.name, cfg_.batch));
+        if (g.output().out.c < data_.sets.train.classes)
+            throw InputError(fmt::format("train: {} has {} outputs but {} has {} classes", g.name, g.output().out.c,
+                                         cfg_.data, data_.sets.train.classes));
+        data_.make_loaders(cfg_, g.input_shape());
+        result_.net = g.name;
+        result_.params = g.total_params();
+        result_.macs = g.total_macs();
+        return g;
+    }
+
+    std::unique_ptr<Engine> compile(nets::Graph g) {
+        EngineOptions eo;
+        eo.batch = cfg_.batch;
+        eo.threads = usable_threads(cfg_.threads, "threads");
+        eo.seed = cfg_.seed;
+        eo.frozen = frozen_prefixes(cfg_, g);
+        eo.precision = precision_;
+        if (hooks_.on_note)  // a deep net compiles for a while before the first step shows progress
+            hooks_.on_note(fmt::format("compiling {} ({} nodes) for batch {} in {}", g.name, g.nodes.size(),
+                                       cfg_.batch, precision_name(precision_)));
+        return std::make_unique<Engine>(std::move(g), eo);
+    }
+
+    // Takes the folder (one writer), then resumes from its checkpoint, or starts: --init
+    // weights, a fresh metrics.csv. config.yaml says what runs there.
+    void open_folder(bool resume) {
+        if (cfg_.out.empty()) {  // a run without a folder: no checkpoint, nothing to resume
+            init_weights();
+            return;
+        }
+        fs::create_directories(cfg_.out);
+        lock_.emplace((fs::path(cfg_.out) / ".lock").string(), "run folder " + cfg_.out);
+        ckpt_ = (fs::path(cfg_.out) / "checkpoint.safetensors").string();
+        metrics_ = (fs::path(cfg_.out) / "metrics.csv").string();
+        if (resume && fs::exists(ckpt_)) {
+            if (!same_run(read_safetensors_metadata(ckpt_), cfg_))
+                throw InputError(fmt::format("{}: the checkpoint was made with another config; "
+                                             "resume with the same options (see {}/config.yaml)",
+                                             ckpt_, cfg_.out));
+            st_ = load_checkpoint(ckpt_, *engine_, opt_);
+            if (fs::exists(metrics_)) truncate_metrics(metrics_, st_.epoch);
+            if (hooks_.on_note)
+                hooks_.on_note(fmt::format("resumed from {} at epoch {} batch {}", ckpt_, st_.epoch + 1, st_.batch));
+        } else {
+            init_weights();
+            write_atomically(metrics_, metrics_header() + '\n');
+        }
+        write_atomically((fs::path(cfg_.out) / "config.yaml").string(), cfg_.to_yaml());
+    }
+
+    void init_weights() {
+        if (cfg_.init.empty()) return;
+        const std::string report = init_from(cfg_.init, *engine_);
+        if (hooks_.on_note) hooks_.on_note(report);
+    }
+
+    // The steps of one epoch from where the state stands; false when a stop was requested (the
+    // run is checkpointed mid-epoch and resumes at the next step).
+    bool train_epoch(int epoch, Clock::time_point epoch_start) {
+        Engine& e = *engine_;
+        const std::size_t nb = data_.train->batches(cfg_.batch, true), first_batch = st_.batch;
+        std::vector<std::int32_t> labels(cfg_.batch);
+        for (std::size_t b = st_.batch; b < nb; ++b) {
+            const double lr = search::learning_rate(cfg_, epoch + double(b) / nb);
+            data_.train->fill(cfg_.seed, epoch, b, cfg_.batch, true, e.input(), labels.data());
+            e.set_step(st_.step);
+            const LossStats s = e.train_step(labels.data(), float(cfg_.label_smoothing));
+            if (!std::isfinite(s.loss) || s.loss > diverged_loss_)
                 throw RunError(fmt::format("diverged at epoch {} step {} (loss {:.4g}; chance level is {:.3g})",
-                                           epoch + 1, st.step + 1, s.loss, diverged_loss / 1000));
-            opt.step(float(lr));
-            ++st.step;
-            st.batch = b + 1;
-            st.sum_loss += s.loss * cfg.batch;
-            st.correct += s.top1_correct;
-            st.seen += cfg.batch;
-            if (hooks.on_step) {
-                const double t = seconds_since(epoch_start);
-                Progress p{epoch + 1, cfg.epochs, b + 1, nb, st.sum_loss / st.seen,
-                           (b + 1 - first_batch) * cfg.batch / std::max(t, 1e-9), 0};
-                p.eta_s = (nb - b - 1) * cfg.batch / std::max(p.img_per_s, 1e-9);
-                hooks.on_step(p);
+                                           epoch + 1, st_.step + 1, s.loss, diverged_loss_ / 1000));
+            opt_.step(float(lr));
+            ++st_.step;
+            st_.batch = b + 1;
+            st_.sum_loss += s.loss * cfg_.batch;
+            st_.correct += s.top1_correct;
+            st_.seen += cfg_.batch;
+            if (hooks_.on_step) {
+                Progress p{epoch + 1, cfg_.epochs, b + 1, nb, st_.sum_loss / st_.seen,
+                           (b + 1 - first_batch) * cfg_.batch / std::max(seconds_since(epoch_start), 1e-9), 0};
+                p.eta_s = (nb - b - 1) * cfg_.batch / std::max(p.img_per_s, 1e-9);
+                hooks_.on_step(p);
             }
-            if (hooks.stop && hooks.stop->load()) {
-                st.epoch = epoch;
-                st.elapsed_s += seconds_since(start);
-                if (!ckpt.empty()) save_checkpoint(ckpt, e, opt, st, cfg);
-                result.interrupted = true;
-                result.wall_s = st.elapsed_s;
-                return result;
+            if (hooks_.stop && hooks_.stop->load()) {
+                st_.epoch = epoch;
+                st_.elapsed_s += seconds_since(start_);
+                if (!ckpt_.empty()) save_checkpoint(ckpt_, e, opt_, st_, cfg_);
+                return false;
             }
         }
+        return true;
+    }
+
+    // Evaluation, then the epoch's checkpoint, metrics row and hook.
+    void finish_epoch(int epoch, Clock::time_point epoch_start, std::size_t first_batch) {
         EpochMetrics m;
         m.epoch = epoch + 1;
-        m.lr = search::learning_rate(cfg, epoch);
-        m.train_loss = st.sum_loss / std::max<std::size_t>(1, st.seen);
-        m.train_top1 = double(st.correct) / std::max<std::size_t>(1, st.seen);
-        const double train_s = seconds_since(epoch_start);
-        m.img_per_s = (nb - first_batch) * cfg.batch / std::max(train_s, 1e-9);
-        const EvalStats v = evaluate(e, val_loader, cfg.seed);
+        m.lr = search::learning_rate(cfg_, epoch);
+        m.train_loss = st_.sum_loss / std::max<std::size_t>(1, st_.seen);
+        m.train_top1 = double(st_.correct) / std::max<std::size_t>(1, st_.seen);
+        const std::size_t nb = data_.train->batches(cfg_.batch, true);
+        m.img_per_s = (nb - first_batch) * cfg_.batch / std::max(seconds_since(epoch_start), 1e-9);
+        const EvalStats v = evaluate(*engine_, *data_.val, cfg_.seed);
         m.val_loss = v.loss;
         m.val_top1 = v.top1;
         m.val_top5 = v.top5;
-        const EvalStats te = evaluate(e, train_eval_loader, cfg.seed);
+        const EvalStats te = evaluate(*engine_, *data_.train_eval, cfg_.seed);
         m.train_eval_loss = te.loss;
         m.train_eval_top1 = te.top1;
         m.epoch_s = seconds_since(epoch_start);
-        result.epochs.push_back(m);
-        st = RunState{epoch + 1, 0, st.step, 0, 0, 0, st.elapsed_s};
-        if (!ckpt.empty()) save_checkpoint(ckpt, e, opt, st, cfg);
-        if (!metrics.empty()) append_line(metrics, metrics_row(m));
-        if (hooks.on_epoch) hooks.on_epoch(m);
+        result_.epochs.push_back(m);
+        st_ = RunState{epoch + 1, 0, st_.step, 0, 0, 0, st_.elapsed_s};
+        if (!ckpt_.empty()) save_checkpoint(ckpt_, *engine_, opt_, st_, cfg_);
+        if (!metrics_.empty()) append_line(metrics_, metrics_row(m));
+        if (hooks_.on_epoch) hooks_.on_epoch(m);
     }
-    const EvalStats t = evaluate(e, test_loader, cfg.seed);
-    result.test_loss = t.loss;
-    result.test_top1 = t.top1;
-    result.test_top5 = t.top5;
-    result.wall_s = st.elapsed_s + seconds_since(start);
-    if (!out.empty()) {
+
+    void write_result() const {
+        if (cfg_.out.empty()) return;
         write_atomically(
-            (fs::path(out) / "result.csv").string(),
+            (fs::path(cfg_.out) / "result.csv").string(),
             "net,params,macs,epochs,test_loss,test_top1,test_top5,wall_s,threads,precision,isa,deeper_version\n" +
-                fmt::format("{},{},{},{},{:.6f},{:.6f},{:.6f},{:.1f},{},{},{},{}\n", result.net, result.params,
-                            result.macs, cfg.epochs, t.loss, t.top1, t.top5, result.wall_s, result.threads,
-                            result.precision, result.isa, kVersion));
+                fmt::format("{},{},{},{},{:.6f},{:.6f},{:.6f},{:.1f},{},{},{},{}\n", result_.net, result_.params,
+                            result_.macs, cfg_.epochs, *result_.test_loss, *result_.test_top1, *result_.test_top5,
+                            result_.wall_s, result_.threads, result_.precision, result_.isa, kVersion));
     }
-    return result;
+
+    const TrainConfig& cfg_;
+    const TrainHooks& hooks_;
+    const Clock::time_point start_ = Clock::now();
+    TrainResult result_;
+    Precision precision_;
+    RunData data_;
+    std::unique_ptr<Engine> engine_;
+    Optimizer opt_;
+    std::optional<FolderLock> lock_;
+    std::string ckpt_, metrics_;
+    RunState st_;
+    double diverged_loss_ = 0;
+};
+
+}  // namespace
+
+TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) {
+    return TrainingRun(cfg, hooks).run(resume);
 }
 
 int checkpoint_epoch(const std::string& run_dir) {
