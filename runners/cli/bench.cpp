@@ -31,6 +31,9 @@ struct BenchArgs {
     int warmup = 3;
     std::string precision = "f32";
     std::string format = "table";
+    // A/B switches of the engine's choices, measured side by side in one run
+    std::string conv_algorithm = "auto";
+    bool no_fusion = false, no_kernel_crop = false, no_memory_reuse = false;
 };
 
 double peak_rss_mib() {
@@ -62,6 +65,9 @@ void run_bench(const BenchArgs& a) {
     if (a.batch <= 0 || a.steps <= 0) throw InputError("bench: --batch and --steps must be positive");
     if (a.nets.empty()) throw InputError("bench: name at least one net (see `deeper nets`)");
     const int threads = usable_threads(a.threads, "--threads");
+    const ConvAlgorithm conv_algorithm = a.conv_algorithm == "direct"     ? ConvAlgorithm::direct
+                                         : a.conv_algorithm == "winograd" ? ConvAlgorithm::winograd
+                                                                          : ConvAlgorithm::automatic;
 
     Table t;
     for (const char* c : {"net", "knobs", "batch", "threads", "precision", "isa", "train_img_per_s",
@@ -79,6 +85,10 @@ void run_bench(const BenchArgs& a) {
             eo.threads = threads;
             eo.seed = 1;
             eo.precision = precision;
+            eo.conv_algorithm = conv_algorithm;
+            eo.fuse_bn_relu = !a.no_fusion;
+            eo.crop_kernels = !a.no_kernel_crop;
+            eo.share_memory = !a.no_memory_reuse;
             require_memory(training_memory_floor(g, a.batch, precision),
                            fmt::format("training {} at batch {}", g.name, a.batch));
             Engine e(std::move(g), eo);
@@ -124,6 +134,12 @@ void add_bench_command(CLI::App& app) {
     cmd->add_option("--precision", a->precision, "f32, or bf16 mixed precision (needs AVX512-BF16 or AMX)")
         ->capture_default_str();
     cmd->add_option("--format", a->format, "table, csv, md or json")->capture_default_str();
+    cmd->add_option("--conv-algorithm", a->conv_algorithm, "auto, direct or winograd (A/B checks)")
+        ->check(CLI::IsMember({"auto", "direct", "winograd"}))
+        ->capture_default_str();
+    cmd->add_flag("--no-fusion", a->no_fusion, "run batchnorm and ReLU apart (A/B checks)");
+    cmd->add_flag("--no-kernel-crop", a->no_kernel_crop, "run kernels larger than their maps uncut (A/B checks)");
+    cmd->add_flag("--no-memory-reuse", a->no_memory_reuse, "give every buffer its own memory (A/B checks)");
     add_knob_options(*cmd, a->knobs);
     cmd->footer(
         "train_gflop_per_s = 6 x MACs x images/s (forward, backward-data, backward-weights).\n"

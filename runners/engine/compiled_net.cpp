@@ -99,6 +99,17 @@ struct CompiledNet::Impl {
     char* ptr(int plan_id) { return reinterpret_cast<char*>(arena.data()) + plan.offset(plan_id); }
     float* act_ptr(int node, CompiledNet& net);
     float* grad_ptr(int node, CompiledNet& net);
+
+    // The compile passes, in order (CompiledNet's constructor runs them).
+    void analyze_gradients();
+    void define_layers(CompiledNet& net);
+    std::vector<int> last_reads() const;
+    void plan_activations(const std::vector<int>& last_read);
+    void plan_gradients();
+    void order_gradient_writes();
+    void plan_layer_buffers();
+    void bind_sinks(CompiledNet& net);
+    void bind_layers(CompiledNet& net);
 };
 
 // ---- the context a layer sees ----
@@ -113,6 +124,7 @@ public:
     ConvAlgorithm conv_algorithm() const override { return m_.opt.conv_algorithm; }
     Precision precision() const override { return m_.opt.precision; }
     bool keep_fp32_where_faster() const override { return m_.opt.keep_fp32_where_faster; }
+    bool crop_kernels() const override { return m_.opt.crop_kernels; }
     int batch() const override { return m_.opt.batch; }
     const nets::Node& node() const override { return m_.g.nodes[k_]; }
     const nets::Graph& graph() const override { return m_.g; }
@@ -243,206 +255,202 @@ float* CompiledNet::Impl::grad_ptr(int node, CompiledNet& net) {
 
 // ---- compile ----
 
-CompiledNet::CompiledNet(const nets::Graph& g, const CompileOptions& o, ParamStore& store,
-                         const dnnl::engine& eng, dnnl::stream& s)
-    : impl_(std::make_unique<Impl>(g, o, store, eng, s)), opt_(o) {
-    Impl& m = *impl_;
-    const int F = m.F = int(g.nodes.size());
-    m.consumers.assign(F, {});
+// Which outputs need gradients: trainable nodes and everything downstream of them (or of
+// the input, for input gradients), among the nodes that reach a loss.
+void CompiledNet::Impl::analyze_gradients() {
+    consumers.assign(F, {});
     for (const auto& n : g.nodes)
-        for (int i : n.inputs) m.consumers[i].push_back(n.id);
-    m.is_output.assign(F, false);
-    for (int out : g.outputs) m.is_output[out] = true;
-
-    // Which outputs need gradients: trainable nodes and everything downstream of them (or of
-    // the input, for input gradients), among the nodes that reach a loss.
-    m.trainable_node.assign(F, false);
-    m.needs_grad.assign(F, false);
-    if (o.training) {
+        for (int i : n.inputs) consumers[i].push_back(n.id);
+    is_output.assign(F, false);
+    for (int out : g.outputs) is_output[out] = true;
+    trainable_node.assign(F, false);
+    needs_grad.assign(F, false);
+    if (opt.training) {
         std::vector<bool> reaches(F, false);
         for (int out : g.outputs) reaches[out] = true;
         for (int k = F - 1; k >= 0; --k)
             if (reaches[k])
                 for (int i : g.nodes[k].inputs) reaches[i] = true;
-        m.needs_grad[0] = o.input_grad;
+        needs_grad[0] = opt.input_grad;
         for (int k = 1; k < F; ++k) {
             const auto& n = g.nodes[k];
             const bool has_params = n.op == nets::Op::conv || n.op == nets::Op::linear ||
                                     n.op == nets::Op::batchnorm;
-            m.trainable_node[k] = has_params && !m.frozen(n.name);
-            bool ng = m.trainable_node[k];
-            for (int i : n.inputs) ng = ng || m.needs_grad[i];
-            m.needs_grad[k] = ng && reaches[k];
+            trainable_node[k] = has_params && !frozen(n.name);
+            bool ng = trainable_node[k];
+            for (int i : n.inputs) ng = ng || needs_grad[i];
+            needs_grad[k] = ng && reaches[k];
         }
     }
+}
 
-    // define: primitive descriptors, output layouts, memory needs
-    const auto& in_shape = g.input_shape();
-    m.act_desc.assign(F, memory::desc());
-    m.act_desc[0] = plain_desc({o.batch, in_shape.c, in_shape.h, in_shape.w});
-    input_.resize(floats(m.act_desc[0]));
-    if (o.input_grad) input_grad_.resize(floats(m.act_desc[0]));
-    m.layers.resize(F);
-    m.contexts.resize(F);
-    m.defs.assign(F, {});
-    m.grad_outs.resize(F);
-    m.bwd_runs.assign(F, 0);
+// define: each layer's primitive descriptors, output layout and memory needs
+void CompiledNet::Impl::define_layers(CompiledNet& net) {
+    layers.resize(F);
+    contexts.resize(F);
+    defs.assign(F, {});
+    grad_outs.resize(F);
+    bwd_runs.assign(F, 0);
     for (int k = 1; k < F; ++k) {
         const auto& n = g.nodes[k];
-        m.layers[k] = make_layer(n, g);
-        m.contexts[k] = std::make_unique<NodeContext>(*this, m, k);
-        auto& def = m.defs[k];
+        layers[k] = make_layer(n, g, opt.fuse_bn_relu);
+        contexts[k] = std::make_unique<NodeContext>(net, *this, k);
+        auto& def = defs[k];
         def.need_in_bwd.assign(n.inputs.size(), false);
-        for (int i : n.inputs) def.diff_src_desc.push_back(m.act_desc[i]);
+        for (int i : n.inputs) def.diff_src_desc.push_back(act_desc[i]);
         try {
-            m.act_desc[k] = m.layers[k]->define(*m.contexts[k]);
+            act_desc[k] = layers[k]->define(*contexts[k]);
         } catch (const dnnl::error& e) {
             throw std::runtime_error(fmt::format("{}: oneDNN cannot compile {} ({}): {}", g.name,
                                                  n.name, nets::op_name(n.op), e.what()));
         }
     }
-    if (!store.params()) {  // the first compile of this net owns initialization
-        store.allocate();
-        store.initialize(o.seed, eng, s);
-    }
+}
 
-    // last read of every activation, in steps
+// The last step that reads each activation (forward, or backward when a layer keeps it).
+std::vector<int> CompiledNet::Impl::last_reads() const {
     std::vector<int> last_read(F);
     for (int k = 0; k < F; ++k) {
-        last_read[k] = m.fwd_step(k);
-        if (m.defs[k].need_out_bwd) last_read[k] = std::max(last_read[k], m.bwd_step(k));
-        if (m.is_output[k]) last_read[k] = std::max(last_read[k], F);
+        last_read[k] = fwd_step(k);
+        if (defs[k].need_out_bwd) last_read[k] = std::max(last_read[k], bwd_step(k));
+        if (is_output[k]) last_read[k] = std::max(last_read[k], F);
     }
     for (int k = 1; k < F; ++k) {
         const auto& n = g.nodes[k];
         for (size_t i = 0; i < n.inputs.size(); ++i) {
             int x = n.inputs[i];
-            last_read[x] = std::max(last_read[x], m.fwd_step(k));
-            if (m.defs[k].need_in_bwd[i]) last_read[x] = std::max(last_read[x], m.bwd_step(k));
+            last_read[x] = std::max(last_read[x], fwd_step(k));
+            if (defs[k].need_in_bwd[i]) last_read[x] = std::max(last_read[x], bwd_step(k));
         }
     }
+    return last_read;
+}
 
-    // activations: identities alias their input, in-place layers overwrite it when no one
-    // reads it afterwards
-    m.act_group.resize(F);
+// activations: identities alias their input, in-place layers overwrite it when no one
+// reads it afterwards
+void CompiledNet::Impl::plan_activations(const std::vector<int>& last_read) {
+    act_group.resize(F);
     std::vector<std::vector<int>> members(F);
     for (int k = 0; k < F; ++k) {
-        m.act_group[k] = k;
+        act_group[k] = k;
         if (k > 0) {
-            const Layer& L = *m.layers[k];
+            const Layer& L = *layers[k];
             const int x = g.nodes[k].inputs.empty() ? -1 : g.nodes[k].inputs[0];
-            const int r = x >= 0 ? m.act_group[x] : -1;
+            const int r = x >= 0 ? act_group[x] : -1;
             if (L.identity) {
-                m.act_group[k] = r;
-            } else if (L.inplace_ok && r > 0 && m.consumers[x].size() == 1 &&
-                       m.act_desc[x] == m.act_desc[k]) {
+                act_group[k] = r;
+            } else if (L.inplace_ok && r > 0 && consumers[x].size() == 1 &&
+                       act_desc[x] == act_desc[k]) {
                 bool safe = true;
-                for (int t : members[r]) safe = safe && last_read[t] <= m.fwd_step(k);
-                if (safe) m.act_group[k] = r;
+                for (int t : members[r]) safe = safe && last_read[t] <= fwd_step(k);
+                if (safe) act_group[k] = r;
             }
         }
-        members[m.act_group[k]].push_back(k);
+        members[act_group[k]].push_back(k);
     }
-    m.act_plan.assign(F, -1);
+    act_plan.assign(F, -1);
     for (int r = 1; r < F; ++r) {
-        if (members[r].empty() || m.act_group[r] != r) continue;
+        if (members[r].empty() || act_group[r] != r) continue;
         int first = F, last = 0;
         for (int t : members[r]) {
-            first = std::min(first, m.fwd_step(t));
+            first = std::min(first, fwd_step(t));
             last = std::max(last, last_read[t]);
         }
-        m.act_plan[r] = m.plan.add(m.act_desc[r].get_size(), first, last);
+        act_plan[r] = plan.add(act_desc[r].get_size(), first, last);
     }
+}
 
-    // gradients: pass-through layers share their input's gradient buffer when they are its
-    // only consumer; every other write goes through a sink (direct, reorder, or accumulate)
-    m.grad_group.assign(F, -1);
-    m.sinks.assign(F, {});
-    for (int k = 0; k < F; ++k) m.sinks[k].resize(g.nodes[k].inputs.size());
+// gradients: pass-through layers share their input's gradient buffer when they are its
+// only consumer; every other write goes through a sink (direct, reorder, or accumulate)
+void CompiledNet::Impl::plan_gradients() {
+    grad_group.assign(F, -1);
+    sinks.assign(F, {});
+    for (int k = 0; k < F; ++k) sinks[k].resize(g.nodes[k].inputs.size());
     for (int k = F - 1; k >= 0; --k) {
-        if (!m.needs_grad[k]) continue;
-        if (m.grad_group[k] < 0) m.grad_group[k] = k;
-        if (k == 0 || !m.layers[k]->passes_grad) continue;
+        if (!needs_grad[k]) continue;
+        if (grad_group[k] < 0) grad_group[k] = k;
+        if (k == 0 || !layers[k]->passes_grad) continue;
         const auto& n = g.nodes[k];
         for (size_t i = 0; i < n.inputs.size(); ++i) {
             int x = n.inputs[i];
-            if (!m.needs_grad[x] || x == 0 || m.consumers[x].size() != 1 || m.is_output[x] ||
-                m.act_desc[x] != m.act_desc[k])
+            if (!needs_grad[x] || x == 0 || consumers[x].size() != 1 || is_output[x] ||
+                act_desc[x] != act_desc[k])
                 continue;
-            m.grad_group[x] = m.grad_group[k];
-            m.sinks[k][i].aliased = true;
+            grad_group[x] = grad_group[k];
+            sinks[k][i].aliased = true;
         }
     }
     std::vector<std::vector<int>> grad_members(F);
     for (int k = 0; k < F; ++k)
-        if (m.grad_group[k] >= 0) grad_members[m.grad_group[k]].push_back(k);
-    m.grad_plan.assign(F, -1);
+        if (grad_group[k] >= 0) grad_members[grad_group[k]].push_back(k);
+    grad_plan.assign(F, -1);
     for (int r = 1; r < F; ++r) {
         if (grad_members[r].empty()) continue;
         int first = 2 * F, last = 0;
         for (int t : grad_members[r]) {
-            last = std::max(last, m.bwd_step(t));
-            if (m.is_output[t]) first = std::min(first, F);
-            for (int c : m.consumers[t]) first = std::min(first, m.bwd_step(c));
+            last = std::max(last, bwd_step(t));
+            if (is_output[t]) first = std::min(first, F);
+            for (int c : consumers[t]) first = std::min(first, bwd_step(c));
         }
-        m.grad_plan[r] = m.plan.add(m.act_desc[r].get_size(), std::min(first, last), last);
+        grad_plan[r] = plan.add(act_desc[r].get_size(), std::min(first, last), last);
     }
-    // order the writers of each gradient buffer: the first one overwrites, the rest accumulate
+}
+
+// order the writers of each gradient buffer: the first one overwrites, the rest accumulate
+void CompiledNet::Impl::order_gradient_writes() {
     std::vector<bool> written(F, false);
     for (int out : g.outputs)
-        if (m.needs_grad[out]) written[m.grad_group[out]] = true;
+        if (needs_grad[out]) written[grad_group[out]] = true;
     for (int k = F - 1; k >= 1; --k) {
-        if (!m.needs_grad[k]) continue;
+        if (!needs_grad[k]) continue;
         const auto& n = g.nodes[k];
         for (size_t i = 0; i < n.inputs.size(); ++i) {
             int x = n.inputs[i];
-            auto& sink = m.sinks[k][i];
-            if (!m.needs_grad[x] || sink.aliased) continue;
+            auto& sink = sinks[k][i];
+            if (!needs_grad[x] || sink.aliased) continue;
             sink.active = true;
-            const int r = m.grad_group[x];
+            const int r = grad_group[x];
             sink.first = !written[r];
             written[r] = true;
-            const bool direct = sink.first && !m.layers[k]->passes_grad &&
-                                m.defs[k].diff_src_desc[i] == m.act_desc[x];
-            if (!direct && !m.layers[k]->passes_grad)
-                sink.temp_plan = m.plan.add(m.defs[k].diff_src_desc[i].get_size(), m.bwd_step(k),
-                                            m.bwd_step(k));
+            const bool direct = sink.first && !layers[k]->passes_grad &&
+                                defs[k].diff_src_desc[i] == act_desc[x];
+            if (!direct && !layers[k]->passes_grad)
+                sink.temp_plan = plan.add(defs[k].diff_src_desc[i].get_size(), bwd_step(k),
+                                            bwd_step(k));
         }
     }
-    // the layers' own buffers
+}
+
+// the layers' own buffers
+void CompiledNet::Impl::plan_layer_buffers() {
     for (int k = 1; k < F; ++k) {
-        auto& def = m.defs[k];
+        auto& def = defs[k];
         for (size_t b = 0; b < def.buffer_desc.size(); ++b) {
-            int first = m.fwd_step(k), last = m.fwd_step(k);
+            int first = fwd_step(k), last = fwd_step(k);
             switch (def.buffer_life[b]) {
                 case LayerContext::Life::fwd: break;
-                case LayerContext::Life::fwd_to_bwd: last = m.bwd_step(k); break;
-                case LayerContext::Life::bwd: first = last = m.bwd_step(k); break;
+                case LayerContext::Life::fwd_to_bwd: last = bwd_step(k); break;
+                case LayerContext::Life::bwd: first = last = bwd_step(k); break;
             }
-            def.buffer_plan.push_back(m.plan.add(def.buffer_desc[b].get_size(), first, last));
+            def.buffer_plan.push_back(plan.add(def.buffer_desc[b].get_size(), first, last));
         }
     }
+}
 
-    arena_bytes_ = m.plan.place(64, o.share_memory);
-    naive_bytes_ = m.plan.naive_bytes();
-    require_memory(arena_bytes_ + m.scratch_bytes,
-                   fmt::format("{} at batch {} ({})", g.name, o.batch, o.training ? "training" : "inference"));
-    m.arena.resize(arena_bytes_ / sizeof(float) + 16);
-    m.scratchpad.resize(m.scratch_bytes / sizeof(float) + 16);
-
-    // sinks' memories and their reorders (with a sum post-op when accumulating)
+// sinks' memories and their reorders (with a sum post-op when accumulating)
+void CompiledNet::Impl::bind_sinks(CompiledNet& net) {
     for (int k = 1; k < F; ++k) {
         const auto& n = g.nodes[k];
         for (size_t i = 0; i < n.inputs.size(); ++i) {
-            auto& sink = m.sinks[k][i];
+            auto& sink = sinks[k][i];
             if (!sink.active) continue;
             const int x = n.inputs[i];
-            memory target(m.act_desc[x], eng, m.grad_ptr(x, *this));
+            memory target(act_desc[x], eng, grad_ptr(x, net));
             memory from;
-            if (m.layers[k]->passes_grad) {
-                from = memory(m.act_desc[k], eng, m.grad_ptr(k, *this));
+            if (layers[k]->passes_grad) {
+                from = memory(act_desc[k], eng, grad_ptr(k, net));
             } else if (sink.temp_plan >= 0) {
-                from = memory(m.defs[k].diff_src_desc[i], eng, m.ptr(sink.temp_plan));
+                from = memory(defs[k].diff_src_desc[i], eng, ptr(sink.temp_plan));
                 sink.write = from;
             } else {
                 sink.write = target;
@@ -460,17 +468,56 @@ CompiledNet::CompiledNet(const nets::Graph& g, const CompileOptions& o, ParamSto
             sink.has_post = true;
         }
     }
+}
 
+// Each layer makes its primitives on the placed memory.
+void CompiledNet::Impl::bind_layers(CompiledNet& net) {
     for (int k = 1; k < F; ++k) {
         try {
-            m.layers[k]->bind(*m.contexts[k]);
+            layers[k]->bind(*contexts[k]);
         } catch (const dnnl::error& e) {
             throw std::runtime_error(fmt::format("{}: oneDNN cannot bind {}: {}", g.name,
                                                  g.nodes[k].name, e.what()));
         }
     }
+}
 
-    // edges: outputs leave in plain layout, their gradients come back the same way
+CompiledNet::CompiledNet(const nets::Graph& g, const CompileOptions& o, ParamStore& store,
+                         const dnnl::engine& eng, dnnl::stream& s)
+    : impl_(std::make_unique<Impl>(g, o, store, eng, s)), opt_(o) {
+    Impl& m = *impl_;
+    m.F = int(g.nodes.size());
+    m.analyze_gradients();
+    const auto& in_shape = g.input_shape();
+    m.act_desc.assign(m.F, memory::desc());
+    m.act_desc[0] = plain_desc({o.batch, in_shape.c, in_shape.h, in_shape.w});
+    input_.resize(floats(m.act_desc[0]));
+    if (o.input_grad) input_grad_.resize(floats(m.act_desc[0]));
+    m.define_layers(*this);
+    if (!store.params()) {  // the first compile of this net owns initialization
+        store.allocate();
+        store.initialize(o.seed, eng, s);
+    }
+    m.plan_activations(m.last_reads());
+    m.plan_gradients();
+    m.order_gradient_writes();
+    m.plan_layer_buffers();
+    arena_bytes_ = m.plan.place(64, o.share_memory);
+    naive_bytes_ = m.plan.naive_bytes();
+    require_memory(arena_bytes_ + m.scratch_bytes,
+                   fmt::format("{} at batch {} ({})", g.name, o.batch, o.training ? "training" : "inference"));
+    m.arena.resize(arena_bytes_ / sizeof(float) + 16);
+    m.scratchpad.resize(m.scratch_bytes / sizeof(float) + 16);
+    m.bind_sinks(*this);
+    m.bind_layers(*this);
+    bind_outputs();
+}
+
+// edges: outputs leave in plain layout, their gradients come back the same way
+void CompiledNet::bind_outputs() {
+    Impl& m = *impl_;
+    const nets::Graph& g = m.g;
+    const dnnl::engine& eng = m.eng;
     for (size_t i = 0; i < g.outputs.size(); ++i) {
         const int out = g.outputs[i];
         const memory::desc plain = plain_desc(m.act_desc[out].dims());

@@ -23,6 +23,8 @@ struct CompileOptions {
     Precision precision = Precision::f32;
     bool keep_fp32_where_faster = true;  // see LayerContext
     bool share_memory = true;    // false: no arena sharing, so read_node() sees every activation
+    bool fuse_bn_relu = true;    // false: BN and ReLU run apart (A/B checks of the fusion)
+    bool crop_kernels = true;    // false: every kernel runs uncut (see ConvLayer)
     std::vector<std::string> frozen;  // node-name prefixes that get no gradient
     std::uint64_t seed = 0;
 };
@@ -54,6 +56,7 @@ public:
     bool training() const { return opt_.training; }
 
 private:
+    void bind_outputs();  // the plain-layout copies of the outputs and their gradients
     friend class NodeContext;
     struct Impl;
     std::unique_ptr<Impl> impl_;

@@ -11,12 +11,6 @@ namespace deeper::runners {
 Engine::Engine(nets::Graph g, EngineOptions o)
     : graph_(std::move(g)), opt_(std::move(o)), eng_(dnnl::engine::kind::cpu, 0), stream_(eng_) {
     if (opt_.threads > 0) omp_set_num_threads(opt_.threads);
-    // For A/B checks of the convolution algorithm (numerics, speed) without a rebuild.
-    if (const char* a = std::getenv("DEEPER_CONV_ALGORITHM")) {
-        const std::string v = a;
-        if (v == "direct") opt_.conv_algorithm = ConvAlgorithm::direct;
-        else if (v == "winograd") opt_.conv_algorithm = ConvAlgorithm::winograd;
-    }
     threads_ = omp_get_max_threads();
     if (opt_.training) train_net();
 }
@@ -32,6 +26,8 @@ CompileOptions Engine::compile_options(bool training) const {
     c.precision = opt_.precision;
     c.keep_fp32_where_faster = opt_.keep_fp32_where_faster;
     c.share_memory = opt_.share_memory;
+    c.fuse_bn_relu = opt_.fuse_bn_relu;
+    c.crop_kernels = opt_.crop_kernels;
     c.seed = opt_.seed;
     if (training) {
         c.input_grad = opt_.input_grad;

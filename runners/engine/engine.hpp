@@ -26,6 +26,8 @@ struct EngineOptions {
     Precision precision = Precision::f32;
     bool keep_fp32_where_faster = true;  // under bf16 (see LayerContext)
     bool share_memory = true;  // false keeps every activation readable after backward
+    bool fuse_bn_relu = true;  // false: BN and ReLU apart
+    bool crop_kernels = true;  // false: kernels larger than their maps run uncut
     std::uint64_t seed = 0;
     std::vector<std::string> frozen;  // node-name prefixes with gradient calculation off
 };

@@ -38,6 +38,8 @@ public:
     // Under bf16: keep the convs fp32 where that was measured faster (false: tests check every
     // op in bf16).
     virtual bool keep_fp32_where_faster() const = 0;
+    // Convolutions run cut to the kernel taps that meet the map (CompileOptions::crop_kernels).
+    virtual bool crop_kernels() const = 0;
     virtual int batch() const = 0;
     virtual const nets::Node& node() const = 0;
     virtual const nets::Graph& graph() const = 0;
@@ -118,6 +120,6 @@ public:
     bool passes_grad = false;
 };
 
-std::unique_ptr<Layer> make_layer(const nets::Node& n, const nets::Graph& g);
+std::unique_ptr<Layer> make_layer(const nets::Node& n, const nets::Graph& g, bool fuse_bn_relu);
 
 }  // namespace deeper::runners

@@ -31,7 +31,7 @@ std::size_t MemoryPlan::place(std::size_t alignment, bool share) {
                      [&](int a, int b) { return buffers_[a].bytes > buffers_[b].bytes; });
     std::vector<int> placed;
     std::size_t arena = 0;
-    if (!share || std::getenv("DEEPER_NO_REUSE")) {
+    if (!share) {
         for (auto& b : buffers_) {
             b.offset = arena;
             arena += round_up(std::max<std::size_t>(b.bytes, 1));

@@ -188,3 +188,51 @@ TEST_CASE("dropout masks: inverted scaling, the drop rate, identity at inference
     e.forward(false);
     for (std::size_t i = 0; i < 64 * per; i += 97) CHECK(e.output()[i] == e.input()[i]);
 }
+
+TEST_CASE("fusion, memory reuse and kernel cropping change no number of a training step", "[engine][options]") {
+    // BN followed by ReLU (fusable), kernels larger than their maps (cropped), a residual add
+    // and a shared input (reuse and accumulation); every switch combination, one process.
+    Builder b("switches", Shape{8, 4, 4});
+    int x = b.relu(b.batchnorm(b.conv(b.input(), 16, 3, 2, 1, false, "c1"), "bn1"), "r1");
+    int y = b.conv(x, 16, 5, 1, 16, false, "dw5");  // 5x5 on a 2x2 map: cut to the taps that meet it
+    y = b.relu(b.batchnorm(y, "bn2"), "r2");
+    x = b.add(x, y, "add");
+    b.linear(b.global_avg_pool(x, "gap"), 10, true, "fc");
+    const Graph g = b.finish();
+    auto step = [&](bool fuse, bool share, bool crop) {
+        EngineOptions eo;
+        eo.batch = 4;
+        eo.seed = 3;
+        eo.input_grad = true;
+        eo.fuse_bn_relu = fuse;
+        eo.share_memory = share;
+        eo.crop_kernels = crop;
+        Engine e(g, eo);
+        for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = float(std::sin(0.37 * double(i)));
+        std::vector<std::int32_t> labels = {1, 4, 7, 9};
+        const auto loss = e.train_step(labels.data());
+        std::vector<float> all = {loss.loss};
+        all.insert(all.end(), e.input_grad(), e.input_grad() + e.input_floats());
+        auto& store = e.params();
+        for (std::size_t t = 0; t < store.infos().size(); ++t)
+            if (!store.info(int(t)).is_state) {
+                const auto gr = store.read_plain_grad(int(t), e.dnnl_engine(), e.stream());
+                all.insert(all.end(), gr.begin(), gr.end());
+            }
+        return all;
+    };
+    const auto base = step(true, true, true);
+    for (int mask = 0; mask < 7; ++mask) {
+        const bool fuse = mask & 1, share = mask & 2, crop = mask & 4;
+        INFO("fuse " << fuse << " share " << share << " crop " << crop);
+        const auto other = step(fuse, share, crop);
+        REQUIRE(other.size() == base.size());
+        double worst = 0, scale = 1e-6;
+        for (std::size_t i = 0; i < base.size(); ++i) {
+            worst = std::max(worst, double(std::abs(other[i] - base[i])));
+            scale = std::max(scale, double(std::abs(base[i])));
+        }
+        // Fused and cut kernels sum in another order: float rounding, never more.
+        CHECK(worst <= 1e-5 * scale);
+    }
+}

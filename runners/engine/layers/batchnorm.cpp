@@ -1,7 +1,5 @@
 // Batch normalization with scale and shift; running statistics kept as PyTorch keeps them
 // (momentum, unbiased variance). A ReLU that follows as the only consumer is fused in.
-#include <cstdlib>
-
 #include "runners/engine/layers/layers.hpp"
 
 namespace deeper::runners::layers {
@@ -10,8 +8,8 @@ namespace {
 using namespace dnnl;
 }
 
-bool fuses_relu(const nets::Graph& g, const nets::Node& bn) {
-    if (bn.op != nets::Op::batchnorm || std::getenv("DEEPER_NO_FUSION")) return false;
+bool fuses_relu(const nets::Graph& g, const nets::Node& bn, bool allowed) {
+    if (bn.op != nets::Op::batchnorm || !allowed) return false;
     int consumers = 0;
     bool relu = false;
     for (const auto& n : g.nodes) {
@@ -26,8 +24,8 @@ bool fuses_relu(const nets::Graph& g, const nets::Node& bn) {
     return consumers == 1 && relu;
 }
 
-BatchNormLayer::BatchNormLayer(const nets::Node& n, const nets::Graph& g)
-    : node_(n), fuse_relu_(fuses_relu(g, n)) {
+BatchNormLayer::BatchNormLayer(const nets::Node& n, const nets::Graph& g, bool fuse_relu)
+    : node_(n), fuse_relu_(fuses_relu(g, n, fuse_relu)) {
     const auto& a = std::get<nets::BatchNormAttrs>(n.attrs);
     eps_ = a.eps;
     momentum_ = a.momentum;

@@ -99,9 +99,8 @@ memory::desc ConvLayer::define(LayerContext& c) {
     nets::ConvAttrs k = a_;
     const AxisCrop ch = crop_axis(int(id[2]), node_.out.h, a_.stride, a_.kh, a_.pad_t);
     const AxisCrop cw = crop_axis(int(id[3]), node_.out.w, a_.stride, a_.kw, a_.pad_l);
-    static const bool no_crop = std::getenv("DEEPER_NO_KERNEL_CROP") != nullptr;  // for A/B runs
     const bool croppable = ch.size > 0 && cw.size > 0 && ch.pad_after >= 0 && cw.pad_after >= 0;
-    if (!no_crop && croppable && (ch.size < a_.kh || cw.size < a_.kw)) {
+    if (c.crop_kernels() && croppable && (ch.size < a_.kh || cw.size < a_.kw)) {
         crop_ = {ch.first, cw.first};
         k.kh = ch.size, k.kw = cw.size;
         k.pad_t = ch.pad_before, k.pad_b = ch.pad_after, k.pad_l = cw.pad_before, k.pad_r = cw.pad_after;

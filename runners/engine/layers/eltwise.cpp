@@ -8,12 +8,12 @@ namespace {
 using namespace dnnl;
 }
 
-EltwiseLayer::EltwiseLayer(const nets::Node& n, const nets::Graph& g) : node_(n) {
+EltwiseLayer::EltwiseLayer(const nets::Node& n, const nets::Graph& g, bool fuse_relu) : node_(n) {
     switch (n.op) {
         case nets::Op::relu:
             alg_ = algorithm::eltwise_relu_use_dst_for_bwd;
             use_dst_ = true;
-            identity = passes_grad = fuses_relu(g, g.node(n.inputs[0]));
+            identity = passes_grad = fuses_relu(g, g.node(n.inputs[0]), fuse_relu);
             break;
         case nets::Op::relu6:
             alg_ = algorithm::eltwise_clip_v2_use_dst_for_bwd;

@@ -4,15 +4,15 @@
 
 namespace deeper::runners {
 
-std::unique_ptr<Layer> make_layer(const nets::Node& n, const nets::Graph& g) {
+std::unique_ptr<Layer> make_layer(const nets::Node& n, const nets::Graph& g, bool fuse_bn_relu) {
     using nets::Op;
     switch (n.op) {
         case Op::conv: return std::make_unique<layers::ConvLayer>(n);
-        case Op::batchnorm: return std::make_unique<layers::BatchNormLayer>(n, g);
+        case Op::batchnorm: return std::make_unique<layers::BatchNormLayer>(n, g, fuse_bn_relu);
         case Op::relu:
         case Op::relu6:
         case Op::swish:
-        case Op::sigmoid: return std::make_unique<layers::EltwiseLayer>(n, g);
+        case Op::sigmoid: return std::make_unique<layers::EltwiseLayer>(n, g, fuse_bn_relu);
         case Op::max_pool:
         case Op::avg_pool:
         case Op::global_avg_pool: return std::make_unique<layers::PoolLayer>(n);

@@ -50,11 +50,12 @@ private:
 };
 
 // BN followed by its only consumer, a ReLU: one oneDNN primitive does both (fuse_norm_relu).
-bool fuses_relu(const nets::Graph& g, const nets::Node& bn);
+// A batchnorm whose only consumer is a ReLU runs it inside (when `allowed`: CompileOptions).
+bool fuses_relu(const nets::Graph& g, const nets::Node& bn, bool allowed);
 
 class BatchNormLayer : public Layer {
 public:
-    explicit BatchNormLayer(const nets::Node& n, const nets::Graph& g);
+    BatchNormLayer(const nets::Node& n, const nets::Graph& g, bool fuse_relu);
     memory::desc define(LayerContext& c) override;
     void bind(LayerContext& c) override;
     void forward(LayerContext& c) override;
@@ -77,7 +78,7 @@ private:
 
 class EltwiseLayer : public Layer {
 public:
-    EltwiseLayer(const nets::Node& n, const nets::Graph& g);
+    EltwiseLayer(const nets::Node& n, const nets::Graph& g, bool fuse_relu);
     memory::desc define(LayerContext& c) override;
     void bind(LayerContext& c) override;
     void forward(LayerContext& c) override;
