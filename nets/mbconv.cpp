@@ -5,40 +5,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include "nets/blocks.hpp"
 #include "nets/builder.hpp"
 #include "nets/error.hpp"
 
 namespace deeper::nets {
 
-int round_channels(double v, int divisor) {
-    if (divisor <= 1) return std::max(1, int(v));
-    int r = std::max(divisor, int(v + divisor / 2.0) / divisor * divisor);
-    if (r < 0.9 * v) r += divisor;
-    return r;
-}
-
 namespace {
-
-// Squeeze-and-excitation: GAP -> 1x1 conv (reduce) -> act -> 1x1 conv (expand) -> sigmoid ->
-// channel scale. The reduced width comes from the block's INPUT channels (EfficientNet rule).
-int squeeze_excite(Builder& b, int x, int reduced, Op act) {
-    auto s = b.scope("se");
-    const int c = b.shape(x).c;
-    int y = b.global_avg_pool(x, "pool");
-    y = b.conv(y, reduced, 1, 1, 1, true, "reduce");
-    y = b.activation(y, act, "act");
-    y = b.conv(y, c, 1, 1, 1, true, "expand");
-    y = b.activation(y, Op::sigmoid, "gate");
-    return b.channel_scale(x, y, "scale");
-}
-
-int conv_bn_act(Builder& b, int x, int out, int k, int stride, int groups, Op act, float eps,
-                const std::string& prefix, bool with_act = true) {
-    auto s = b.scope(prefix);
-    x = b.conv(x, out, k, stride, groups, false, "conv");
-    x = b.batchnorm(x, "bn", eps);
-    return with_act ? b.activation(x, act, "act") : x;
-}
 
 int block(Builder& b, int x, const BlockArgs& a, int out, int stride, double drop_rate,
           const MbconvNetDef& d) {

@@ -9,10 +9,6 @@
 
 namespace deeper::nets {
 
-// EfficientNet/MobileNetV2 channel rounding: to a multiple of `divisor`, never more than 10%
-// below v; divisor 1 truncates as the MobileNet v1 paper does (int(alpha * C)).
-int round_channels(double v, int divisor);
-
 struct MbconvNetDef {
     std::string name;
     std::vector<std::string> stages;  // one block string per stage

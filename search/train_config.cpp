@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 
 #include "nets/error.hpp"
 #include "nets/suggest.hpp"
@@ -97,25 +96,21 @@ bool parse<bool>(const std::string& key, const std::string& v) {
     throw InputError(fmt::format("option '{}': expected true or false, got '{}'", key, v));
 }
 
-std::vector<std::string> split_list(const std::string& v) {
-    std::vector<std::string> out;
-    std::stringstream ss(v);
-    std::string item;
-    while (std::getline(ss, item, ','))
-        if (!item.empty()) out.push_back(item);
-    return out;
-}
 
 template <>
 std::vector<int> parse<std::vector<int>>(const std::string& key, const std::string& v) {
     std::vector<int> out;
-    for (const auto& s : split_list(v)) out.push_back(parse<int>(key, s));
+    if (v.empty()) return out;
+    for (const auto& s : split_commas(v)) out.push_back(parse<int>(key, s));
     return out;
 }
 
 template <>
 std::vector<std::string> parse<std::vector<std::string>>(const std::string&, const std::string& v) {
-    return split_list(v);
+    std::vector<std::string> out;  // an empty item (a trailing comma) would match every name
+    for (auto& s : split_commas(v))
+        if (!s.empty()) out.push_back(std::move(s));
+    return out;
 }
 
 template <class T>

@@ -31,6 +31,17 @@ std::string read_text_file(const std::string& path) {
     return ss.str();
 }
 
+std::vector<std::string> split_commas(const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (true) {
+        const std::size_t p = text.find(',', start);
+        out.push_back(text.substr(start, p == std::string::npos ? std::string::npos : p - start));
+        if (p == std::string::npos) return out;
+        start = p + 1;
+    }
+}
+
 YamlDoc YamlDoc::load_file(const std::string& path) { return load_string(read_text_file(path), path); }
 
 std::string YamlDoc::where(const YAML::Node& at) const {

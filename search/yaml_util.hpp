@@ -10,6 +10,10 @@ namespace deeper::search {
 // The whole file; throws InputError naming the file when it cannot be read.
 std::string read_text_file(const std::string& path);
 
+// "a,,b" -> {"a", "", "b"}: list values given as text (--width 0.5,1 or milestones: 30,60).
+// Empty items are kept, so the parser of each item can refuse them.
+std::vector<std::string> split_commas(const std::string& text);
+
 class YamlDoc {
 public:
     // Throws InputError "path:line:col: ..." for unreadable or malformed files.

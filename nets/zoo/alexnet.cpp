@@ -2,6 +2,7 @@
 // LRN after the first two convs as an option and its overlapping 3x3/2 max pooling.
 #include <fmt/format.h>
 
+#include "nets/blocks.hpp"
 #include "nets/builder.hpp"
 #include "nets/zoo/families.hpp"
 
@@ -10,11 +11,11 @@ namespace deeper::nets::zoo_families {
 namespace {
 
 Graph build_alexnet(const NetOptions& o) {
-    const int r = o.resolution.value_or(224);
+    const int r = resolution_or(o);
     const bool lrn = o.lrn.value_or(false);
     const double drop = o.dropout.value_or(0.5);
     const int fc = o.fc_width.value_or(4096);
-    Builder b("alexnet", Shape{o.in_channels.value_or(3), r, r});
+    Builder b("alexnet", Shape{in_channels_or(o), r, r});
     int x = b.input();
     struct Layer {
         int channels, kernel, stride, pad;
@@ -37,7 +38,7 @@ Graph build_alexnet(const NetOptions& o) {
     x = b.relu(b.linear(x, fc, true, "fc1"), "relu1");
     if (drop > 0) x = b.dropout(x, float(drop), "dropout2");
     x = b.relu(b.linear(x, fc, true, "fc2"), "relu2");
-    x = b.linear(x, o.classes.value_or(1000), true, "fc3");
+    x = b.linear(x, classes_or(o), true, "fc3");
     b.mark_output(x);
     return b.finish();
 }

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "nets/blocks.hpp"
 #include "nets/error.hpp"
 #include "nets/mbconv.hpp"
 #include "nets/zoo/families.hpp"
@@ -39,8 +40,8 @@ Graph efficientnet(const std::string& name, const Coefficients& c, const NetOpti
     d.dropout = o.dropout.value_or(c.dropout);
     d.drop_connect = o.drop_connect.value_or(0.2);
     d.resolution = o.resolution.value_or(c.resolution);
-    d.classes = o.classes.value_or(1000);
-    d.in_channels = o.in_channels.value_or(3);
+    d.classes = classes_or(o);
+    d.in_channels = in_channels_or(o);
     return build_mbconv_net(d);
 }
 
@@ -52,7 +53,7 @@ Graph efficientnet_compound(const NetOptions& o) {
     if (!(alpha > 0 && beta > 0 && gamma > 0))
         throw InputError("efficientnet: alpha, beta and gamma must be positive");
     Coefficients c{o.width.value_or(1.0) * std::pow(beta, phi), o.depth.value_or(1.0) * std::pow(alpha, phi),
-                   int(std::lround(o.resolution.value_or(224) * std::pow(gamma, phi))), 0.2};
+                   int(std::lround(resolution_or(o) * std::pow(gamma, phi))), 0.2};
     NetOptions rest = o;
     rest.width.reset();
     rest.depth.reset();

@@ -5,6 +5,7 @@
 // its published parameter count measures.
 #include <fmt/format.h>
 
+#include "nets/blocks.hpp"
 #include "nets/builder.hpp"
 #include "nets/error.hpp"
 #include "nets/zoo/families.hpp"
@@ -67,8 +68,8 @@ Graph build_googlenet(const std::string& name, const NetOptions& o, Style st) {
     const std::string head = o.head.value_or("gap");
     if (head != "gap" && head != "fc")
         throw InputError(fmt::format("{}: head must be gap or fc, got '{}'", name, head));
-    const int r = o.resolution.value_or(224), classes = o.classes.value_or(1000);
-    Builder b(name, Shape{o.in_channels.value_or(3), r, r});
+    const int r = resolution_or(o), classes = classes_or(o);
+    Builder b(name, Shape{in_channels_or(o), r, r});
     int x = b.input();
     {
         auto s = b.scope("stem");

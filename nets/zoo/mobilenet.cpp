@@ -1,6 +1,7 @@
 // MobileNet v1 (Howard et al. 2017) and v2 (Sandler et al. 2018) as block strings.
 // v1 scales channels as the paper does (int(alpha * C)); v2 rounds to multiples of 8 and keeps
 // its 1280-wide head for width < 1, as torchvision does.
+#include "nets/blocks.hpp"
 #include "nets/mbconv.hpp"
 #include "nets/zoo/families.hpp"
 
@@ -20,9 +21,9 @@ Graph mobilenet_v1(const NetOptions& o) {
     d.divisor = 1;
     d.width = o.width.value_or(1.0);
     d.dropout = o.dropout.value_or(0.0);
-    d.resolution = o.resolution.value_or(224);
-    d.classes = o.classes.value_or(1000);
-    d.in_channels = o.in_channels.value_or(3);
+    d.resolution = resolution_or(o);
+    d.classes = classes_or(o);
+    d.in_channels = in_channels_or(o);
     return build_mbconv_net(d);
 }
 
@@ -37,9 +38,9 @@ Graph mobilenet_v2(const NetOptions& o) {
     d.scale_head = false;
     d.width = o.width.value_or(1.0);
     d.dropout = o.dropout.value_or(0.2);
-    d.resolution = o.resolution.value_or(224);
-    d.classes = o.classes.value_or(1000);
-    d.in_channels = o.in_channels.value_or(3);
+    d.resolution = resolution_or(o);
+    d.classes = classes_or(o);
+    d.in_channels = in_channels_or(o);
     return build_mbconv_net(d);
 }
 

@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "nets/blocks.hpp"
 #include "nets/builder.hpp"
 #include "nets/error.hpp"
 #include "nets/zoo/families.hpp"
@@ -28,19 +29,6 @@ struct Knobs {
     char shortcut;
 };
 
-int scaled(int c, double w) { return std::max(1, int(std::lround(c * w))); }
-
-int squeeze_excite(Builder& b, int x, double ratio) {
-    auto s = b.scope("se");
-    const int c = b.shape(x).c;
-    int y = b.global_avg_pool(x, "pool");
-    y = b.conv(y, std::max(1, int(c * ratio)), 1, 1, 1, true, "reduce");
-    y = b.relu(y, "act");
-    y = b.conv(y, c, 1, 1, 1, true, "expand");
-    y = b.activation(y, Op::sigmoid, "gate");
-    return b.channel_scale(x, y, "scale");
-}
-
 int block(Builder& b, int x, const ResNetDef& d, const Knobs& k, int planes, int stride) {
     const int in = b.shape(x).c;
     const int out = d.bottleneck ? planes * 4 : planes;
@@ -60,7 +48,7 @@ int block(Builder& b, int x, const ResNetDef& d, const Knobs& k, int planes, int
         conv_bn(3, planes, stride, true);
         conv_bn(3, out, 1, false);
     }
-    if (k.se_ratio > 0) y = squeeze_excite(b, y, k.se_ratio);
+    if (k.se_ratio > 0) y = squeeze_excite(b, y, std::max(1, int(out * k.se_ratio)), Op::relu);
     if (d.residual) {
         int shortcut = x;
         if (stride != 1 || in != out) {
@@ -86,15 +74,15 @@ Graph build_resnet(const ResNetDef& d, const NetOptions& o) {
     if (!(k.width > 0)) throw InputError(fmt::format("{}: width must be positive", d.name));
     if (k.se_ratio >= 1) throw InputError(fmt::format("{}: se_ratio must be below 1", d.name));
 
-    const int r = o.resolution.value_or(d.cifar ? 32 : 224);
-    Builder b(d.name, Shape{o.in_channels.value_or(3), r, r});
+    const int r = resolution_or(o, d.cifar ? 32 : 224);
+    Builder b(d.name, Shape{in_channels_or(o), r, r});
     int x = b.input();
     {
         auto s = b.scope("stem");
         if (d.cifar) {
-            x = b.conv(x, scaled(16, k.width), 3, 1, 1, false, "conv");
+            x = b.conv(x, scale_channels(16, k.width), 3, 1, 1, false, "conv");
         } else {
-            x = b.conv(x, scaled(64, k.width), 7, 2, 1, false, "conv");
+            x = b.conv(x, scale_channels(64, k.width), 7, 2, 1, false, "conv");
         }
         x = b.batchnorm(x, "bn");
         x = b.relu(x);
@@ -103,7 +91,7 @@ Graph build_resnet(const ResNetDef& d, const NetOptions& o) {
     const int base = d.cifar ? 16 : 64;
     for (size_t si = 0; si < d.layers.size(); ++si) {
         auto ss = b.scope(fmt::format("stage{}", si + 1));
-        const int planes = scaled(base << si, k.width);
+        const int planes = scale_channels(base << si, k.width);
         for (int bi = 0; bi < d.layers[si]; ++bi) {
             auto bs = b.scope(fmt::format("block{}", bi + 1));
             x = block(b, x, d, k, planes, (si > 0 && bi == 0) ? 2 : 1);
@@ -111,7 +99,7 @@ Graph build_resnet(const ResNetDef& d, const NetOptions& o) {
     }
     auto s = b.scope("head");
     x = b.global_avg_pool(x);
-    x = b.linear(x, o.classes.value_or(d.cifar ? 10 : 1000), true, "fc");
+    x = b.linear(x, classes_or(o, d.cifar ? 10 : 1000), true, "fc");
     b.mark_output(x);
     return b.finish();
 }

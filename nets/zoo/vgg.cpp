@@ -1,5 +1,6 @@
 // VGG A-E (Simonyan & Zisserman 2015, Table 1) as layer lists, plus B-5x5: B with each pair of
 // 3x3 convs replaced by one 5x5, the paper's shallow ablation.
+#include "nets/blocks.hpp"
 #include "nets/vgg_style.hpp"
 #include "nets/zoo/families.hpp"
 
@@ -58,9 +59,9 @@ void add_vgg(std::vector<ZooEntry>& z) {
             d.hidden = {fc, fc};
             d.dropout = o.dropout.value_or(0.5);
             d.width = o.width.value_or(1.0);
-            d.resolution = o.resolution.value_or(224);
-            d.classes = o.classes.value_or(1000);
-            d.in_channels = o.in_channels.value_or(3);
+            d.resolution = resolution_or(o);
+            d.classes = classes_or(o);
+            d.in_channels = in_channels_or(o);
             return build_vgg_net(d);
         };
         z.push_back(std::move(e));

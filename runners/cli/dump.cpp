@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -30,6 +31,9 @@ struct DumpArgs {
 };
 
 void run_dump(const DumpArgs& a) {
+    const auto folder = std::filesystem::path(a.out).parent_path();
+    if (!folder.empty() && !std::filesystem::is_directory(folder))
+        throw InputError(fmt::format("--out {}: {} is not a folder", a.out, folder.string()));
     auto opts = expand_knobs(a.knobs);
     if (opts.size() != 1) throw InputError("dump: give each knob one value");
     nets::Graph g = nets::build_net(a.net, opts[0]);

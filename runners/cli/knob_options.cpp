@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "search/yaml_util.hpp"
+
 namespace deeper::runners::cli {
 
 void add_knob_options(CLI::App& cmd, KnobArgs& args) {
@@ -20,18 +22,6 @@ void add_knob_options(CLI::App& cmd, KnobArgs& args) {
     }
 }
 
-namespace {
-std::vector<std::string> split_list(const std::string& s) {
-    std::vector<std::string> out;
-    size_t start = 0;
-    while (true) {
-        size_t p = s.find(',', start);
-        out.push_back(s.substr(start, p == std::string::npos ? std::string::npos : p - start));
-        if (p == std::string::npos) return out;
-        start = p + 1;
-    }
-}
-}  // namespace
 
 std::vector<nets::NetOptions> expand_knobs(const KnobArgs& args) {
     std::vector<nets::NetOptions> out(1);
@@ -40,7 +30,7 @@ std::vector<nets::NetOptions> expand_knobs(const KnobArgs& args) {
         if (it == args.raw.end() || it->second.empty()) continue;
         std::vector<nets::NetOptions> next;
         for (const auto& base : out) {
-            for (const auto& v : split_list(it->second)) {
+            for (const auto& v : search::split_commas(it->second)) {
                 nets::NetOptions o = base;
                 nets::set_knob(o, k.key, v);
                 next.push_back(std::move(o));

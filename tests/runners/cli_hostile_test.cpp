@@ -59,6 +59,12 @@ TEST_CASE("bad values exit 2 with a message naming them, before any work", "[cli
         {"run " + exp + " --out " + plain_file, "exists and is not a folder"},
         {"run " + exp + " --out " + (dir.path() / "foreign").string(), "holds other files and none of deeper's"},
         {"check " + escape, "escape.yaml:1:7: name '../../escape': expected a plain folder name"},
+        {"submit " + exp + " --dry-run --out " + plain_file, "exists and is not a folder"},
+        // verbs that read a results folder, given something else
+        {"status " + (dir.path() / "foreign").string(), "not a results folder"},
+        {"report " + (dir.path() / "foreign").string(), "not a results folder"},
+        {"dump resnet8 --out " + plain_file + "/x.safetensors", "is not a folder"},
+        {"dump resnet8 --threads -2 --out " + (dir.path() / "d.safetensors").string(), "--threads -2"},
     };
     for (const auto& c : cases) {
         const auto r = run_cli(c.args);
