@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 
 #include "runners/engine/layout.hpp"
@@ -508,6 +509,10 @@ CompiledNet::CompiledNet(const nets::Graph& g, const CompileOptions& o, ParamSto
                    fmt::format("{} at batch {} ({})", g.name, o.batch, o.training ? "training" : "inference"));
     m.arena.resize(arena_bytes_ / sizeof(float) + 16);
     m.scratchpad.resize(m.scratch_bytes / sizeof(float) + 16);
+    if (o.poison) {
+        std::memset(m.arena.data(), 0xFF, m.arena.size() * sizeof(float));
+        std::memset(m.scratchpad.data(), 0xFF, m.scratchpad.size() * sizeof(float));
+    }
     m.bind_sinks(*this);
     m.bind_layers(*this);
     bind_outputs();

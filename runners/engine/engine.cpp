@@ -28,6 +28,7 @@ CompileOptions Engine::compile_options(bool training) const {
     c.share_memory = opt_.share_memory;
     c.fuse_bn_relu = opt_.fuse_bn_relu;
     c.crop_kernels = opt_.crop_kernels;
+    c.poison = opt_.poison;
     c.seed = opt_.seed;
     if (training) {
         c.input_grad = opt_.input_grad;

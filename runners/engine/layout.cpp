@@ -1,5 +1,6 @@
 #include "runners/engine/layout.hpp"
 
+#include <cstring>
 #include <stdexcept>
 
 namespace deeper::runners {
@@ -59,7 +60,7 @@ memory::desc like(const memory::desc& layout, const memory::dims& dims) {
     return plain_desc(dims, layout.data_type());
 }
 
-Indexer::Indexer(const memory::desc& d) {
+Indexer::Indexer(const memory::desc& d, bool padded) {
     if (ndims(d) != 4 || d.data.format_kind != dnnl_blocked)
         throw std::logic_error("Indexer: needs a blocked 4D layout");
     const auto& b = d.data.format_desc.blocking;
@@ -70,7 +71,8 @@ Indexer::Indexer(const memory::desc& d) {
         inner_stride[k] = s;
         s *= b.inner_blks[k];
     }
-    const auto dims = d.dims();
+    memory::dims dims = d.dims();
+    if (padded) dims.assign(d.data.padded_dims, d.data.padded_dims + 4);
     for (int dim = 0; dim < 4; ++dim) {
         std::int64_t outer_block = 1;
         for (int k = 0; k < nblks; ++k)
@@ -89,10 +91,26 @@ Indexer::Indexer(const memory::desc& d) {
             t[i] = off;
         }
     }
-    const std::int64_t n = dims[0];
+    const std::int64_t n = d.dims()[0];
     sample_major_ = n > 0 && std::int64_t(physical_elems(d)) == b.strides[0] * n;
     for (int k = 1; k < 4 && sample_major_; ++k)
         if (b.strides[k] > b.strides[0]) sample_major_ = false;
+}
+
+void zero_channel_padding(const memory& m) {
+    const memory::desc d = m.get_desc();
+    if (ndims(d) != 4 || d.data.format_kind != dnnl_blocked) return;
+    const std::int64_t C = d.dims()[1], Cp = d.data.padded_dims[1];
+    if (Cp == C) return;
+    const Indexer at(d, true);
+    const auto dims = d.dims();
+    const std::size_t size = memory::data_type_size(d.data_type());
+    char* base = static_cast<char*>(m.get_data_handle());
+#pragma omp parallel for collapse(2) schedule(static)
+    for (std::int64_t n = 0; n < dims[0]; ++n)
+        for (std::int64_t h = 0; h < dims[2]; ++h)
+            for (std::int64_t w = 0; w < dims[3]; ++w)
+                for (std::int64_t c = C; c < Cp; ++c) std::memset(base + at(n, c, h, w) * size, 0, size);
 }
 
 }  // namespace deeper::runners

@@ -31,7 +31,9 @@ memory::desc like(const memory::desc& layout, const memory::dims& dims);
 // tables turn every lookup into three additions.
 class Indexer {
 public:
-    explicit Indexer(const memory::desc& d);
+    // `padded`: the tables also cover the padding of blocked layouts (channels 8..15 of an
+    // 8-channel nChw16c), for writing it.
+    explicit Indexer(const memory::desc& d, bool padded = false);
     std::int64_t operator()(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w) const {
         return table_[0][n] + table_[1][c] + table_[2][h] + table_[3][w];
     }
@@ -45,6 +47,12 @@ private:
     std::vector<std::int64_t> table_[4];
     bool sample_major_ = false;
 };
+
+// oneDNN's blocked layouts pad channels to the block, and its kernels read that padding
+// expecting zeros (a padded input channel times a zero weight is NaN when the padding holds
+// NaN or inf bits left by another buffer of the arena). oneDNN's primitives write it; the
+// engine's own loops call this after writing a buffer.
+void zero_channel_padding(const memory& m);
 
 // A counter-based uniform draw in [0, 1): the same (key, index) always gives the same value,
 // whichever thread computes it.

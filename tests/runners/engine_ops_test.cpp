@@ -1,6 +1,15 @@
 // Every op of the engine: forward against the naive reference, backward against finite
-// differences, in oneDNN's blocked layouts and in plain NCHW.
+// differences, in oneDNN's blocked layouts and in plain NCHW, with buffers that start as NaN
+// (gradcheck_both_layouts). First the sweeps: registries of cases generated over the
+// parameters each op takes (ggml's test-backend-ops), each named by its parameters, so a
+// failure says which one; then the cases that exercise one path on purpose.
 #include <catch2/catch.hpp>
+
+#include <fmt/format.h>
+
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "nets/builder.hpp"
 #include "support/gradcheck.hpp"
@@ -9,6 +18,76 @@ using namespace deeper::nets;
 using deeper::test::gradcheck;
 using deeper::test::GradcheckOptions;
 using deeper::test::gradcheck_both_layouts;
+
+namespace {
+
+struct OpCase {
+    std::string name;  // the parameters, printed when the case fails
+    std::function<Graph()> build;
+    GradcheckOptions options = {};
+};
+
+void run_cases(const std::vector<OpCase>& cases) {
+    for (const auto& c : cases) {
+        INFO("case " << c.name);
+        gradcheck_both_layouts(c.build(), c.options);
+    }
+}
+
+// Convolutions over kernel, stride, groups (dense, grouped, depthwise), map size (smaller than
+// the kernel included: the cut kernels) and channels (8: oneDNN's narrow paths; 16: blocked).
+std::vector<OpCase> conv_cases() {
+    std::vector<OpCase> cases;
+    for (int k : {1, 3, 5})
+        for (int stride : {1, 2})
+            for (int channels : {8, 16})
+                for (int groups : {1, 2, channels})
+                    for (int map : {1, 2, 5}) {
+                        const std::string name = fmt::format("conv k{} s{} c{} g{} map{}", k, stride, channels, groups, map);
+                        cases.push_back({name, [=] {
+                                             Builder b(name, Shape{channels, map, map});
+                                             int x = b.conv(b.input(), channels, k, stride, groups, groups == 1, "conv");
+                                             b.conv(x, 8, 1, 1, 1, false, "after");
+                                             return b.finish();
+                                         }});
+                    }
+    return cases;
+}
+
+// Pooling over kind, window, stride, padding, rounding mode and map size.
+std::vector<OpCase> pool_cases() {
+    std::vector<OpCase> cases;
+    for (bool max : {true, false})
+        for (int k : {2, 3})
+            for (int stride : {1, 2})
+                for (int pad : {0, 1})
+                    for (bool ceil : {false, true})
+                        for (int map : {4, 7}) {
+                            const std::string name = fmt::format("{} pool k{} s{} p{} {} map{}", max ? "max" : "avg",
+                                                                 k, stride, pad, ceil ? "ceil" : "floor", map);
+                            OpCase c{name, [=] {
+                                         Builder b(name, Shape{16, map, map});
+                                         int x = b.conv(b.input(), 16, 1, 1, 1, false, "conv");
+                                         if (max) b.max_pool(x, k, stride, pad, ceil, "pool");
+                                         else b.avg_pool(x, k, stride, pad, ceil, "pool");
+                                         return b.finish();
+                                     }};
+                            // bf16 rounds near-equal window values to equal ones and the max
+                            // takes another element's gradient: a tie, not an error (the named
+                            // pooling case and the nets check bf16 max pooling normwise).
+                            c.options.also_bf16 = !max;
+                            cases.push_back(std::move(c));
+                        }
+    return cases;
+}
+
+}  // namespace
+
+TEST_CASE("conv sweep: kernel, stride, groups, channels, map size", "[engine][ops][registry]") { run_cases(conv_cases()); }
+
+TEST_CASE("pooling sweep: kind, window, stride, padding, rounding, map size", "[engine][ops][registry]") {
+    run_cases(pool_cases());
+}
 
 TEST_CASE("conv: plain, strided, padded, with bias", "[engine][ops]") {
     Builder b("conv", Shape{3, 7, 7});

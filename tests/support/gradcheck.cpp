@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <numeric>
@@ -46,7 +47,7 @@ double norm(const std::vector<float>& v) {
 
 void gradcheck(const nets::Graph& g, const GradcheckOptions& o) {
     INFO("net " << g.name << (o.plain_layouts ? " (plain layouts, " : " (blocked layouts, ")
-                << runners::precision_name(o.precision) << ")");
+                << runners::precision_name(o.precision) << (o.share_memory ? "" : ", no memory sharing") << ")");
     runners::EngineOptions eo;
     eo.batch = o.batch;
     eo.plain_layouts = o.plain_layouts;
@@ -55,6 +56,8 @@ void gradcheck(const nets::Graph& g, const GradcheckOptions& o) {
     eo.precision = o.precision;
     eo.keep_fp32_where_faster = false;  // every conv in bf16, however small its map
     eo.seed = o.seed;
+    eo.share_memory = o.share_memory;
+    eo.poison = o.poison;
     Engine e(g, eo);
     std::mt19937 rng(o.seed);
     std::normal_distribution<float> normal(0.f, 1.f);
@@ -95,6 +98,21 @@ void gradcheck(const nets::Graph& g, const GradcheckOptions& o) {
         std::copy(r[out].begin(), r[out].end(), e.output_grad(int(out)));
     e.backward();
     std::vector<float> input_grad(e.input_grad(), e.input_grad() + input.size());
+    {  // NaN anywhere: a read of a buffer nothing wrote (the arena starts poisoned)
+        std::vector<std::pair<std::string, std::vector<float>>> all = {{"input gradient", input_grad}};
+        for (size_t out = 0; out < r.size(); ++out)
+            all.push_back({"output " + std::to_string(out),
+                           std::vector<float>(e.output(int(out)), e.output(int(out)) + r[out].size())});
+        for (size_t t = 0; t < store.infos().size(); ++t)
+            if (!store.info(int(t)).is_state && store.info(int(t)).trainable)
+                all.push_back({"gradient of " + store.info(int(t)).name,
+                               store.read_plain_grad(int(t), e.dnnl_engine(), e.stream())});
+        for (const auto& [what, v] : all) {
+            const auto bad = std::find_if(v.begin(), v.end(), [](float x) { return !std::isfinite(x); });
+            INFO(what << ": element " << (bad - v.begin()) << " of " << v.size() << " is not finite");
+            CHECK(bad == v.end());
+        }
+    }
 
     if (o.bf16_against_fp32 && o.precision != runners::Precision::f32) {
         // The same point in fp32 (dropout masks depend on seed and step only).
@@ -211,6 +229,7 @@ GradcheckOptions bf16_options(GradcheckOptions o) {
 
 void gradcheck_both_layouts(const nets::Graph& g, GradcheckOptions o) {
     for (bool bf16 : {false, true}) {
+        if (bf16 && !o.also_bf16) continue;
         if (bf16 && !runners::cpu_has_bf16()) {
             WARN("bf16 checks skipped: this CPU (" << runners::cpu_isa_name() << ") has no bf16 instructions");
             continue;
@@ -219,6 +238,10 @@ void gradcheck_both_layouts(const nets::Graph& g, GradcheckOptions o) {
         p.plain_layouts = false;
         gradcheck(g, p);
         p.plain_layouts = true;
+        gradcheck(g, p);
+        if (bf16) continue;
+        p.plain_layouts = false;
+        p.share_memory = false;  // the first writer of each gradient must overwrite the NaN
         gradcheck(g, p);
     }
 }

@@ -38,6 +38,9 @@ struct GradcheckOptions {
     runners::ConvAlgorithm conv_algorithm = runners::ConvAlgorithm::automatic;
     runners::Precision precision = runners::Precision::f32;
     bool bf16_against_fp32 = false;  // bf16: normwise against the engine's fp32 gradients
+    bool share_memory = true;        // false: every buffer its own memory (accumulation bugs show)
+    bool poison = true;              // buffers start as NaN; every output and gradient must be finite
+    bool also_bf16 = true;           // gradcheck_both_layouts: also in bf16 where the CPU has it
     double bf16_norm_rtol = 0.05;    // ... within this, per tensor
     unsigned seed = 7;
 };
@@ -46,8 +49,8 @@ struct GradcheckOptions {
 void gradcheck(const nets::Graph& g, const GradcheckOptions& o = {});
 // The options with bf16 precision and its tolerances.
 GradcheckOptions bf16_options(GradcheckOptions o);
-// The same in oneDNN's blocked layouts and in plain NCHW, in fp32, then in bf16 when the CPU
-// has bf16 instructions (with the bf16 tolerances).
+// The same in oneDNN's blocked layouts and in plain NCHW, in fp32 (blocked also without memory
+// sharing), then in bf16 when the CPU has bf16 instructions (with the bf16 tolerances).
 void gradcheck_both_layouts(const nets::Graph& g, GradcheckOptions o = {});
 
 }  // namespace deeper::test

@@ -149,6 +149,7 @@ void ChannelScaleLayer::backward(LayerContext& c) {
             scale_gradient<std::uint16_t>(x_, dy_, ds_mem_, *x_index_, *s_index_, acc_);
         else
             scale_gradient<float>(x_, dy_, ds_mem_, *x_index_, *s_index_, acc_);
+        zero_channel_padding(ds_mem_);
         c.count_backward_primitive();
     }
     if (dx_) {

@@ -74,6 +74,7 @@ void ZeroPadLayer::forward(LayerContext&) {
         copy_or_zero<std::uint16_t>(in_, out_, out_md_, *out_index_, in_md_, *in_index_, stride_, true);
     else
         copy_or_zero<float>(in_, out_, out_md_, *out_index_, in_md_, *in_index_, stride_, true);
+    zero_channel_padding(out_);
 }
 
 void ZeroPadLayer::backward(LayerContext& c) {
@@ -82,6 +83,7 @@ void ZeroPadLayer::backward(LayerContext& c) {
         copy_or_zero<std::uint16_t>(dy_, dx_, in_md_, *in_index_, out_md_, *out_index_, stride_, false);
     else
         copy_or_zero<float>(dy_, dx_, in_md_, *in_index_, out_md_, *out_index_, stride_, false);
+    zero_channel_padding(dx_);
     c.count_backward_primitive();
 }
 
