@@ -51,18 +51,23 @@ std::string with_thousands(std::int64_t v) {
 
 namespace {
 
+// Characters on screen: UTF-8 continuation bytes take no column ("±" is two bytes, one column).
+size_t display_width(const std::string& s) {
+    return size_t(std::count_if(s.begin(), s.end(), [](char ch) { return (static_cast<unsigned char>(ch) & 0xC0) != 0x80; }));
+}
+
 std::string render_aligned(const Table& t, bool markdown) {
     std::vector<size_t> w(t.columns.size());
     for (size_t c = 0; c < t.columns.size(); ++c) {
-        w[c] = t.columns[c].size();
-        for (const auto& r : t.rows) w[c] = std::max(w[c], r[c].size());
+        w[c] = display_width(t.columns[c]);
+        for (const auto& r : t.rows) w[c] = std::max(w[c], display_width(r[c]));
     }
     auto line = [&](const std::vector<std::string>& cells) {
         std::string s = markdown ? "|" : "";
         for (size_t c = 0; c < cells.size(); ++c) {
             if (markdown) s += ' ';
             else if (c) s += "  ";
-            const size_t pad = w[c] - cells[c].size();
+            const size_t pad = w[c] - display_width(cells[c]);
             if (t.numeric[c]) s += std::string(pad, ' ') + cells[c];
             else s += cells[c] + std::string(c + 1 == cells.size() && !markdown ? 0 : pad, ' ');
             if (markdown) s += " |";
