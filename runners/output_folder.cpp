@@ -8,6 +8,8 @@
 #include <filesystem>
 
 #include "nets/error.hpp"
+#include "runners/atomic_file.hpp"
+#include "search/yaml_util.hpp"
 
 namespace fs = std::filesystem;
 
@@ -31,6 +33,13 @@ void prepare_output_folder(const std::string& path, std::string_view option,
     if (ec) throw InputError(fmt::format("{} {}: cannot create the folder: {}", option, path, ec.message()));
     if (::access(p.c_str(), W_OK | X_OK) != 0)
         throw InputError(fmt::format("{} {}: cannot write into the folder: {}", option, path, std::strerror(errno)));
+}
+
+void keep_experiment_copy(const std::string& experiment, const std::string& folder) {
+    const fs::path copy = fs::path(folder) / "experiment.yaml";
+    std::error_code ec;
+    if (fs::exists(copy) && fs::equivalent(experiment, copy, ec)) return;
+    write_atomically(copy.string(), search::read_text_file(experiment));
 }
 
 }  // namespace deeper::runners

@@ -18,4 +18,8 @@ inline const std::vector<std::string> kTrainFolderMarks = {"config.yaml", "check
 void prepare_output_folder(const std::string& path, std::string_view option,
                            const std::vector<std::string>& own_marks);
 
+// The experiment as run, kept beside its results as folder/experiment.yaml (status, report and
+// SLURM tasks read it), written atomically; nothing to do when `experiment` is that file.
+void keep_experiment_copy(const std::string& experiment, const std::string& folder);
+
 }  // namespace deeper::runners

@@ -43,15 +43,6 @@ extern "C" void on_warning(int) {
     g_stop.store(true);
 }
 
-// The experiment as run, kept beside its results (status and report read it).
-void keep_experiment_copy(const std::string& path, const std::string& out) {
-    fs::create_directories(out);
-    const fs::path copy = fs::path(out) / "experiment.yaml";
-    std::error_code ec;
-    if (fs::exists(copy) && fs::equivalent(path, copy, ec)) return;
-    fs::copy_file(path, copy, fs::copy_options::overwrite_existing);
-}
-
 // The job to requeue after the warning signal. For an array task it is ARRAYID_TASKID: one
 // task's SLURM_JOB_ID can equal the array's id, and `scontrol requeue ARRAYID` would requeue
 // (kill) every running task of the array.

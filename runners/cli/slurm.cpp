@@ -12,6 +12,7 @@
 #include "nets/error.hpp"
 #include "runners/cli/commands.hpp"
 #include "runners/experiment/journal.hpp"
+#include "runners/atomic_file.hpp"
 #include "runners/folder_lock.hpp"
 #include "runners/output_folder.hpp"
 #include "runners/table.hpp"
@@ -53,9 +54,8 @@ void run_submit(const SubmitArgs& a) {
     prepare_output_folder(out, "--out", kResultsFolderMarks);
     const fs::path slurm_dir = fs::path(out) / "slurm";
     fs::create_directories(slurm_dir / "logs");
+    keep_experiment_copy(a.path, out);
     const fs::path exp_copy = fs::path(out) / "experiment.yaml";
-    if (!fs::exists(exp_copy) || !fs::equivalent(a.path, exp_copy))
-        fs::copy_file(a.path, exp_copy, fs::copy_options::overwrite_existing);
     const std::string deeper = fs::canonical("/proc/self/exe").string();
 
     std::map<std::string, std::string> job_of;  // stage -> job id
@@ -104,7 +104,7 @@ void run_submit(const SubmitArgs& a) {
                             "--threads-per-trial \"${{SLURM_CPUS_PER_TASK:-{}}}\" --jobs 1 --no-report --trial-failures-ok\n",
                             quoted(deeper), quoted(exp_copy.string()), quoted(out), quoted(s.name), a.cpus);
         const fs::path script = slurm_dir / fmt::format("stage{}-{}.sbatch", i + 1, s.name);
-        std::ofstream(script) << body;
+        write_atomically(script.string(), body);
         std::vector<std::string> deps;
         for (const auto& d : s.depends_on()) deps.push_back(job_of.at(d));
         const std::string id = submit(script, deps);
@@ -116,7 +116,7 @@ void run_submit(const SubmitArgs& a) {
     report += "#SBATCH --cpus-per-task=1\n\n";
     report += fmt::format("exec {} report {} --experiment {}\n", quoted(deeper), quoted(out), quoted(exp_copy.string()));
     const fs::path script = slurm_dir / "report.sbatch";
-    std::ofstream(script) << report;
+    write_atomically(script.string(), report);
     const std::string id = submit(script, all_jobs);
     std::cout << fmt::format("report: job {}\nscripts in {}\n", id, slurm_dir.string());
 }
