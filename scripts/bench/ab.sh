@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Two deeper binaries side by side (before/after a change): training img/s of the compare.sh
+# nets in fp32 (and bf16 where the CPU has it), rounds alternating between the binaries so the
+# machine's drift hits both; prints each round, the medians and new/old.
+#   scripts/bench/ab.sh OLD_DEEPER NEW_DEEPER [ROUNDS]     (env: BATCH=128 THREADS=2 STEPS=8)
+# Build the old one from a worktree: git worktree add /tmp/old REV && cmake --preset release
+# -S /tmp/old -DDEEPER_TESTS=OFF && cmake --build /tmp/old/build/release --target deeper
+set -euo pipefail
+old=$1 new=$2 rounds=${3:-3}
+batch=${BATCH:-128} threads=${THREADS:-2} steps=${STEPS:-8}
+knobs_for() {
+  case "$1" in
+    resnet20) echo "--resolution 32 --classes 10" ;;
+    vgg-a) echo "--resolution 32 --classes 10 --batchnorm --fc-width 512" ;;
+    mobilenet-v2) echo "--resolution 32 --classes 10" ;;
+    efficientnet-b0) echo "--resolution 64 --classes 10" ;;
+  esac
+}
+train_img_per_s() {  # from the CSV's end: the knobs column may hold commas
+  "$1" bench "$2" $(knobs_for "$2") --batch "$batch" --threads "$threads" --steps "$steps" --warmup 2 \
+    --precision "$3" --format csv | tail -n 1 | awk -F, '{print $(NF-6)}'
+}
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+precisions=(f32)
+"$new" bench resnet8 --steps 1 --warmup 0 --precision bf16 >/dev/null 2>&1 && precisions+=(bf16)
+echo "isa: $("$new" bench resnet8 --steps 1 --warmup 0 --format csv | tail -n 1 | awk -F, '{print $(NF-7)}')"
+echo "net precision | old img/s per round | new img/s per round | median old | median new | new/old"
+for net in resnet20 vgg-a mobilenet-v2 efficientnet-b0; do
+  for precision in "${precisions[@]}"; do
+    o=() n=()
+    for ((r = 0; r < rounds; ++r)); do
+      o+=("$(train_img_per_s "$old" "$net" "$precision")")
+      n+=("$(train_img_per_s "$new" "$net" "$precision")")
+    done
+    mo=$(printf '%s\n' "${o[@]}" | median) mn=$(printf '%s\n' "${n[@]}" | median)
+    echo "$net $precision | ${o[*]} | ${n[*]} | $mo | $mn | $(echo "scale=3; $mn / $mo" | bc -l)"
+  done
+done
