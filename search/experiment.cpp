@@ -135,12 +135,36 @@ void refuse_oversized(const YamlDoc& doc, const YAML::Node& n, const Stage& s) {
                                 s.name, trials, how, kMaxTrialsPerStage));
 }
 
+EarlyStop read_early_stop(const YamlDoc& doc, const YAML::Node& n) {
+    doc.require_map(n, "early_stop");
+    doc.check_keys(n, {"method", "metric", "min_epochs", "reduction", "max_epochs"}, "early_stop");
+    EarlyStop e;
+    if (n["method"]) e.method = doc.scalar(n["method"], "method");
+    if (e.method != "asha" && e.method != "sha")
+        doc.fail(n["method"], fmt::format("early_stop.method: expected asha or sha, got '{}'", e.method));
+    if (n["metric"]) e.metric = doc.scalar(n["metric"], "metric");
+    // measured every epoch, so a rung can compare trials (the test set is only seen at the end)
+    static const std::vector<std::string> per_epoch = {"val_top1",   "val_top5",   "val_loss",        "train_loss",
+                                                       "train_top1", "train_eval_error", "train_eval_top1", "train_eval_loss"};
+    if (std::find(per_epoch.begin(), per_epoch.end(), e.metric) == per_epoch.end())
+        doc.fail(n["metric"], fmt::format("early_stop.metric: '{}' is not measured every epoch; one of {}{}", e.metric,
+                                          fmt::join(per_epoch, ", "), did_you_mean(e.metric, per_epoch)));
+    if (n["min_epochs"]) e.min_epochs = doc.as<int>(n["min_epochs"], "min_epochs", "a whole number");
+    if (n["reduction"]) e.reduction = doc.as<int>(n["reduction"], "reduction", "a whole number");
+    if (n["max_epochs"]) e.max_epochs = doc.as<int>(n["max_epochs"], "max_epochs", "a whole number");
+    if (e.min_epochs < 1) doc.fail(n["min_epochs"], "early_stop.min_epochs: must be at least 1");
+    if (e.reduction < 2) doc.fail(n["reduction"], "early_stop.reduction: must be at least 2 (keep the best 1/reduction)");
+    if (n["max_epochs"] && e.max_epochs < e.min_epochs)
+        doc.fail(n["max_epochs"], "early_stop.max_epochs: must be at least min_epochs");
+    return e;
+}
+
 Stage read_stage(Reader& r, const YAML::Node& n, int index) {
     const YamlDoc& doc = r.doc;
     doc.require_map(n, "a stage");
     static const std::vector<std::string> known = {"name",  "grid",   "zip",  "list",  "random",
                                                    "compound_search", "scale", "settings", "seeds",
-                                                   "init_from", "init_metric"};
+                                                   "init_from", "init_metric", "early_stop"};
     doc.check_keys(n, known, "a stage");
     Stage s;
     s.line = n.Mark().line + 1;
@@ -159,6 +183,7 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
     }
     if (n["init_from"]) s.init_from = doc.scalar(n["init_from"], "init_from");
     if (n["init_metric"]) s.init_metric = doc.scalar(n["init_metric"], "init_metric");
+    if (n["early_stop"]) s.early_stop = read_early_stop(doc, n["early_stop"]);
     if (const auto g = n["grid"]; g) {
         s.kind = Stage::Kind::grid;
         doc.require_map(g, "grid");

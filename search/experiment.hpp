@@ -5,6 +5,7 @@
 // (file:line:column, the key, what was expected) before anything runs.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,16 @@ struct RandomDim {
     std::vector<std::string> choices;
 };
 
+// Multi-fidelity search on a stage (successive halving): trials pause at rungs of
+// min_epochs * reduction^k epochs and only the best 1/reduction go on (see runners/experiment/rungs.hpp).
+struct EarlyStop {
+    std::string method = "asha";     // asha (asynchronous) | sha (synchronous)
+    std::string metric = "val_top1";
+    int min_epochs = 1;              // the first rung
+    int reduction = 3;               // eta
+    int max_epochs = 0;              // the last rung; 0: the trials' epochs
+};
+
 struct Stage {
     enum class Kind { grid, zip, list, random, compound_search, scale };
     std::string name;
@@ -50,6 +61,7 @@ struct Stage {
     Settings settings;                 // stage-wide values over the defaults
     std::vector<int> seeds = {0};      // repeats
     std::string init_from, init_metric = "val_top1";  // transfer: best trial of a stage
+    std::optional<EarlyStop> early_stop;
     int line = 0;                      // where the stage starts, for messages
     std::vector<std::string> depends_on() const;
 };

@@ -219,6 +219,10 @@ void add_experiment_commands(CLI::App& app) {
             std::cout << fmt::format("{}: {} done, {} failed, {} skipped (finished before), {} interrupted; "
                                      "{} trial(s) at once x {} thread(s)\n",
                                      e.name, s.done, s.failed, s.skipped, s.interrupted, s.jobs, s.threads_per_trial);
+            if (s.full_epochs > 0)
+                std::cout << fmt::format("early stopping: {} trial(s) stopped; {} trial-epochs of {} without it ({:.0f}%)\n",
+                                         s.stopped, s.spent_epochs, s.full_epochs,
+                                         100.0 * double(s.spent_epochs) / double(s.full_epochs));
             if (!a->no_report && o.shard_count == 1)
                 for (const auto& f : write_reports(o.out, &e)) std::cout << "wrote " << f << '\n';
             if (g_requeue.load()) {

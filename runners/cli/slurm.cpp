@@ -133,7 +133,11 @@ void run_status(const std::string& dir) {
             r.status = "interrupted";
     Table t;
     t.add_column("stage");
-    for (const char* c : {"trials", "done", "running", "failed", "interrupted", "pending"}) t.add_column(c, true);
+    // paused: at a rung of early stopping, waiting for the decision; stopped: not promoted
+    const std::vector<std::string> states = {"done", "stopped", "running", "paused", "failed", "interrupted"};
+    t.add_column("trials", true);
+    for (const auto& c : states) t.add_column(c, true);
+    t.add_column("pending", true);
     auto count = [&](const std::string& stage, const std::string& status) {
         return int(std::count_if(records.begin(), records.end(), [&](const TrialRecord& r) {
             return r.stage == stage && r.status == status;
@@ -151,11 +155,17 @@ void run_status(const std::string& dir) {
     for (const auto& r : records)
         if (std::find(stages.begin(), stages.end(), r.stage) == stages.end()) stages.push_back(r.stage);
     for (const auto& st : stages) {
-        const int done = count(st, "done"), running = count(st, "running"), failed = count(st, "failed"),
-                  inter = count(st, "interrupted");
-        const std::size_t total = std::max<std::size_t>(planned[st], done + running + failed + inter);
-        t.add_row({st, std::to_string(total), std::to_string(done), std::to_string(running), std::to_string(failed),
-                   std::to_string(inter), std::to_string(total - done - running - failed - inter)});
+        std::vector<std::string> row = {st, ""};
+        std::size_t known = 0;
+        for (const auto& state : states) {
+            const int n = count(st, state);
+            known += std::size_t(n);
+            row.push_back(std::to_string(n));
+        }
+        const std::size_t total = std::max(planned[st], known);
+        row[1] = std::to_string(total);
+        row.push_back(std::to_string(total - known));
+        t.add_row(std::move(row));
     }
     std::cout << render(t, Format::table);
 }

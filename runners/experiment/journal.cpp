@@ -193,6 +193,14 @@ std::vector<TrialRecord> read_journals(const std::string& results_dir) {
             const std::size_t epoch = std::size_t(std::max(0.0, m["epoch"]));
             if (epoch >= 1 && epoch <= r.epochs.size()) r.epochs.resize(epoch - 1);
             r.epochs.push_back(m);
+        } else if (ev == "rung") {
+            r.status = "paused";
+            r.rungs.push_back({int(number(j, "rung", 0)), number(j, "metric", NAN)});
+        } else if (ev == "promote") {
+            r.promoted_to = std::max(r.promoted_to, int(number(j, "rung", 0)));
+        } else if (ev == "stopped") {
+            r.status = "stopped";
+            r.info["rung"] = std::to_string(int(number(j, "rung", 0)));
         } else if (ev == "done" || ev == "failed" || ev == "interrupted") {
             r.status = ev;
             if (const auto s = j.find("result"); s != j.end() && s->is_object())

@@ -31,13 +31,17 @@ private:
 };
 
 struct TrialRecord {
-    std::string id, stage, status = "pending";  // running | done | failed | interrupted
+    // running | done | failed | interrupted; with early stopping also paused (at a rung, waiting
+    // for the decision) and stopped (not promoted)
+    std::string id, stage, status = "pending";
     std::map<std::string, std::string> settings, labels;
     std::vector<std::string> swept;
     std::vector<std::map<std::string, double>> epochs;
     std::map<std::string, double> result;  // test_top1, params, macs, wall_s, ...
     std::map<std::string, std::string> info;  // isa, deeper_version, error
     double seed = 0;
+    std::vector<std::pair<int, double>> rungs;  // early stopping: (rung, metric) reached, in order
+    int promoted_to = 0;                        // the highest rung a promotion sent it to
 };
 
 // Every trial seen in every journal file of a results folder, in first-seen order. A torn last

@@ -105,6 +105,8 @@ Table results_table(const std::vector<TrialRecord>& records, const std::vector<s
     if (!precision_swept) t.add_column("precision");
     t.add_column("isa");
     t.add_column("deeper_version");
+    const bool rungs = std::any_of(records.begin(), records.end(), [](const TrialRecord& r) { return !r.rungs.empty(); });
+    if (rungs) t.add_column("stopped_at_rung", true);  // early stopping: the rung a stopped trial reached
     for (const auto& r : records) {
         auto info = [&](const char* k) { return r.info.count(k) ? r.info.at(k) : std::string(); };
         auto res = [&](const char* k) { return r.result.count(k) ? num(r.result.at(k)) : std::string(); };
@@ -118,6 +120,7 @@ Table results_table(const std::vector<TrialRecord>& records, const std::vector<s
                                res("threads"), res("trials_in_parallel")});
         if (!precision_swept) row.push_back(trial_precision(r));
         row.insert(row.end(), {info("isa"), info("deeper_version")});
+        if (rungs) row.push_back(r.status == "stopped" ? info("rung") : "");
         t.add_row(std::move(row));
     }
     return t;
@@ -275,6 +278,31 @@ std::string best_per_stage(const std::vector<TrialRecord>& records) {
     return "## Best trial per stage (by val_top1)\n\n" + render(bt, Format::md);
 }
 
+// Early stopping: per stage, the trial-epochs trained against training every trial fully.
+std::string early_stop_budget(const std::vector<TrialRecord>& records, const search::Experiment& e) {
+    std::string md;
+    for (const auto& s : e.stages) {
+        if (!s.early_stop) continue;
+        long spent = 0, full = 0;
+        int done = 0, stopped = 0, failed = 0;
+        for (const auto& r : records) {
+            if (r.stage != s.name) continue;
+            spent += long(r.epochs.size());
+            const std::string epochs = setting(r, "epochs");
+            full += s.early_stop->max_epochs > 0 ? s.early_stop->max_epochs : epochs.empty() ? 0 : std::stol(epochs);
+            done += r.status == "done";
+            stopped += r.status == "stopped";
+            failed += r.status == "failed";
+        }
+        if (full == 0) continue;
+        md += fmt::format("Early stopping ({}, keep 1/{} per rung) on stage '{}': {} trial-epochs of {} ({:.0f}%); "
+                          "{} trained to the end, {} stopped, {} failed.\n\n",
+                          s.early_stop->method, s.early_stop->reduction, s.name, spent, full,
+                          100.0 * double(spent) / double(full), done, stopped, failed);
+    }
+    return md;
+}
+
 std::string failed_list(const std::vector<TrialRecord>& records) {
     std::string md;
     for (const auto& r : records)
@@ -350,7 +378,12 @@ std::vector<std::string> write_reports(const std::string& dir, const search::Exp
     if (e && !e->description.empty()) md += e->description + "\n\n";
     int done = 0, failed = 0, other = 0;
     for (const auto& r : records) (r.status == "done" ? done : r.status == "failed" ? failed : other)++;
-    md += fmt::format("{} trials: {} done, {} failed, {} unfinished.\n\n", records.size(), done, failed, other);
+    int stopped = 0;
+    for (const auto& r : records) stopped += r.status == "stopped";
+    other -= stopped;
+    md += fmt::format("{} trials: {} done, {} failed, {}{} unfinished.\n\n", records.size(), done, failed,
+                      stopped ? fmt::format("{} stopped early, ", stopped) : "", other);
+    if (e) md += early_stop_budget(records, *e);
     if (e)
         for (const auto& rt : e->tables) md += experiment_table(records, rt);
     md += best_per_stage(records);

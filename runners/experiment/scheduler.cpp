@@ -17,6 +17,7 @@
 #include "nets/error.hpp"
 #include "runners/cpu_budget.hpp"
 #include "runners/experiment/journal.hpp"
+#include "runners/experiment/rung_runner.hpp"
 #include "runners/experiment/trial_run.hpp"
 #include "runners/folder_lock.hpp"
 #include "runners/status_line.hpp"
@@ -59,6 +60,10 @@ public:
     void reload() {
         std::lock_guard l(m_);
         records_ = read_journals(dir_);
+    }
+    std::vector<TrialRecord> records() {
+        std::lock_guard l(m_);
+        return records_;
     }
     bool done(const std::string& id) {
         std::lock_guard l(m_);
@@ -117,26 +122,50 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
     };
     LiveTrials live;
 
-    auto run_one = [&](const Trial& t) {
-        if (o.stop && o.stop->load()) return;
+    // One job of a trial: to its end, or to a rung of early stopping (pause_after_epochs).
+    auto train_job = [&](const Trial& t, int pause_after_epochs) {
         {
             std::lock_guard l(live.m);
             live.running[t.id] = Progress{};
         }
-        TrialSetting setting{out, packing, o.stop, [&](const Progress& p) {
+        TrialSetting setting{out, packing, o.stop,
+                             [&](const Progress& p) {
                                  std::lock_guard l(live.m);
                                  live.running[t.id] = p;
-                             }};
-        const TrialOutcome outcome = run_trial(t, journal, setting);
-        {
-            std::lock_guard l(live.m);
-            live.running.erase(t.id);
-            live.done += outcome == TrialOutcome::done;
-            live.failed += outcome == TrialOutcome::failed;
-        }
+                             },
+                             pause_after_epochs};
+        const TrialEnd end = run_trial(t, journal, setting);
+        std::lock_guard l(live.m);
+        live.running.erase(t.id);
+        live.done += end.outcome == TrialOutcome::done;
+        live.failed += end.outcome == TrialOutcome::failed;
+        return end;
+    };
+    auto run_one = [&](const Trial& t) {
+        if (o.stop && o.stop->load()) return;
+        const TrialOutcome outcome = train_job(t, 0).outcome;
         count(outcome == TrialOutcome::done     ? &RunSummary::done
               : outcome == TrialOutcome::failed ? &RunSummary::failed
                                                 : &RunSummary::interrupted);
+    };
+    // A stage under early stopping: successive halving over this shard's trials.
+    auto run_rungs = [&](const search::Stage& s, std::vector<Trial> trials) {
+        {
+            std::lock_guard l(live.m);
+            live.total += int(trials.size());
+        }
+        if (o.force)
+            for (const auto& t : trials) fs::remove_all(fs::path(out) / "trials" / t.id);
+        RungStage rs{s, std::move(trials), o.force ? std::vector<TrialRecord>{} : view.records(), packing.jobs, o.stop,
+                     journal, train_job};
+        const RungSummary r = run_rung_stage(rs);
+        std::lock_guard l(sum_m);
+        sum.done += r.done;
+        sum.failed += r.failed;
+        sum.interrupted += r.interrupted;
+        sum.stopped += r.stopped;
+        sum.spent_epochs += r.spent_epochs;
+        sum.full_epochs += r.full_epochs;
     };
 
     auto run_stage = [&](const search::Stage& s) {
@@ -155,6 +184,13 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
         for (const auto& t : trials) ids.push_back(t.id);
         const std::vector<int> shard_of = shard_split(ids, o.shard_count);
         std::vector<Trial> todo;
+        if (s.early_stop) {
+            for (std::size_t i = 0; i < trials.size(); ++i)
+                if (shard_of[i] == o.shard_index) todo.push_back(std::move(trials[i]));
+            run_rungs(s, std::move(todo));
+            view.reload();
+            return;
+        }
         for (std::size_t i = 0; i < trials.size(); ++i) {
             if (shard_of[i] != o.shard_index) continue;
             if (view.done(trials[i].id) && !o.force) {  // failed trials are tried again

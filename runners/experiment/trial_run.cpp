@@ -44,14 +44,14 @@ json failed_event(const search::Trial& t, const std::string& error) {
 
 }  // namespace
 
-TrialOutcome run_trial(const search::Trial& t, Journal& journal, const TrialSetting& s) {
+TrialEnd run_trial(const search::Trial& t, Journal& journal, const TrialSetting& s) {
     const fs::path dir = fs::path(s.results_dir) / "trials" / t.id;
     search::TrainConfig cfg;
     try {
         cfg = t.config();
     } catch (const std::exception& ex) {
         journal.append(failed_event(t, ex.what()));
-        return TrialOutcome::failed;
+        return {};
     }
     if (cfg.init.rfind("trial:", 0) == 0)  // another stage's trial, by id
         cfg.init = (fs::path(s.results_dir) / "trials" / cfg.init.substr(6) / "checkpoint.safetensors").string();
@@ -65,16 +65,23 @@ TrialOutcome run_trial(const search::Trial& t, Journal& journal, const TrialSett
         hooks.stop = s.stop;
         hooks.on_step = s.on_progress;
         hooks.on_epoch = [&](const EpochMetrics& m) { journal.append(epoch_event(t, m)); };
+        hooks.pause_after_epochs = s.pause_after_epochs;
         const TrainResult r = train(cfg, fs::exists(dir / "checkpoint.safetensors"), hooks);
+        TrialEnd end;
+        if (!r.epochs.empty()) end.last = r.epochs.back();
         if (r.interrupted) {
             journal.append({{"event", "interrupted"}, {"trial", t.id}});
-            return TrialOutcome::interrupted;
+            end.outcome = TrialOutcome::interrupted;
+        } else if (r.paused) {
+            end.outcome = TrialOutcome::paused;  // the scheduler journals the rung
+        } else {
+            journal.append(done_event(t, r, s.packing));
+            end.outcome = TrialOutcome::done;
         }
-        journal.append(done_event(t, r, s.packing));
-        return TrialOutcome::done;
+        return end;
     } catch (const std::exception& ex) {
         journal.append(failed_event(t, ex.what()));
-        return TrialOutcome::failed;
+        return {};
     }
 }
 

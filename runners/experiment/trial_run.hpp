@@ -3,6 +3,7 @@
 // checkpoint resumes from), one "epoch" per epoch, then "done", "failed" or "interrupted".
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "runners/experiment/journal.hpp"
@@ -12,17 +13,23 @@
 
 namespace deeper::runners {
 
-enum class TrialOutcome { done, failed, interrupted };
+enum class TrialOutcome { done, failed, interrupted, paused };
+
+struct TrialEnd {
+    TrialOutcome outcome = TrialOutcome::failed;
+    std::optional<EpochMetrics> last;  // the last epoch trained
+};
 
 struct TrialSetting {
     std::string results_dir;  // the trial trains in results_dir/trials/<id>
     Packing packing;          // recorded with each trial; its threads are the trial's
     const std::atomic<bool>* stop = nullptr;
     std::function<void(const Progress&)> on_progress;
+    int pause_after_epochs = 0;  // > 0: a rung of early stopping (TrainHooks)
 };
 
 // Never throws for what the trial does (a bad setting, divergence, a full disk): it is
 // journaled as failed and the sweep goes on.
-TrialOutcome run_trial(const search::Trial& t, Journal& journal, const TrialSetting& s);
+TrialEnd run_trial(const search::Trial& t, Journal& journal, const TrialSetting& s);
 
 }  // namespace deeper::runners

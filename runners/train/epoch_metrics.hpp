@@ -46,6 +46,15 @@ inline const std::vector<std::string>& epoch_metric_names() {
     return names;
 }
 
+// A metric of an epoch by name; NAN for an unknown name.
+inline double epoch_metric_of(const EpochMetrics& m, const std::string& name) {
+    double v = NAN;
+    visit_epoch_metrics(m, [&](const char* n, double x) {
+        if (name == n) v = x;
+    });
+    return v;
+}
+
 // A metric from an epoch as the journal stores it (name -> value); NAN when absent.
 // train_eval_error is derived where an older journal did not store it.
 inline double epoch_metric(const std::map<std::string, double>& epoch, const std::string& name) {

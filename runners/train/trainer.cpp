@@ -325,6 +325,7 @@ public:
 
     TrainResult run(bool resume) {
         open_folder(resume);
+        if (paused_at(st_.epoch)) return result_;  // killed after the rung's epoch, before its report
         for (int epoch = st_.epoch; epoch < cfg_.epochs; ++epoch) {
             const auto epoch_start = Clock::now();
             const std::size_t first_batch = st_.batch;
@@ -334,6 +335,7 @@ public:
                 return result_;
             }
             finish_epoch(epoch, epoch_start, first_batch);
+            if (paused_at(epoch + 1)) return result_;
         }
         const EvalStats t = evaluate(*engine_, *data_.test, cfg_.seed);
         result_.test_loss = t.loss;
@@ -345,6 +347,14 @@ public:
     }
 
 private:
+    // A rung of early stopping reached after `epochs` completed epochs (TrainHooks).
+    bool paused_at(int epochs) {
+        if (hooks_.pause_after_epochs <= 0 || epochs < hooks_.pause_after_epochs || epochs >= cfg_.epochs) return false;
+        result_.paused = true;
+        result_.wall_s = st_.elapsed_s + seconds_since(start_);
+        return true;
+    }
+
     static Precision checked_precision(const TrainConfig& cfg) {
         const Precision p = parse_precision(cfg.precision);
         if (cfg.batch <= 0 || cfg.epochs <= 0) throw InputError("train: --batch and --epochs must be positive");

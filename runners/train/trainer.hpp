@@ -25,6 +25,7 @@ struct TrainResult {
     std::vector<EpochMetrics> epochs;
     std::optional<double> test_loss, test_top1, test_top5;
     bool interrupted = false;
+    bool paused = false;  // stopped at TrainHooks::pause_after_epochs (checkpointed, no test)
     std::int64_t params = 0, macs = 0;
     int threads = 0;
     std::string isa, net, precision;
@@ -42,6 +43,10 @@ struct TrainHooks {
     std::function<void(const EpochMetrics&)> on_epoch;   // after each epoch's evaluation
     std::function<void(const std::string&)> on_note;     // one-off messages (init report, ...)
     const std::atomic<bool>* stop = nullptr;             // set: checkpoint and return
+    // > 0: return after this many epochs (checkpointed) without testing, a rung of early
+    // stopping; the schedule stays the one for cfg.epochs, so continuing later (resume) is
+    // the same run as one that never paused.
+    int pause_after_epochs = 0;
 };
 
 // The net a config trains on data like `d`: the data's classes and input channels unless the

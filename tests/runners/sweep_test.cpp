@@ -222,3 +222,56 @@ stages:
     CHECK_THAT(c.out, Catch::Contains("formula_ratio=2.0449 macs_ratio=") &&
                           Catch::Contains("warning: stage 'search':") && Catch::Contains("`check: macs`"));
 }
+
+TEST_CASE("early stopping: a diverging lr stops at the first rung, the best trains on, exactly as without it",
+          "[sweep][early_stop]") {
+    TempDir dir("sweep-asha");
+    const auto spec = dir.write("net.yaml", kNet);
+    const std::string defaults = "name: es\nseed: 5\ndefaults: {spec: " + spec +
+                                 ", data: 'synthetic:600', val_size: 100, train_eval_size: 100, epochs: 4, batch: 50, "
+                                 "augment: false}\nstages:\n  - name: lrs\n";
+    const auto exp = dir.write("es.yaml", defaults + "    grid: {lr: [0.05, 0.1, 0.2, 1000]}\n"
+                                                     "    early_stop: {method: asha, reduction: 2, min_epochs: 1}\n");
+    const auto out = (dir.path() / "out").string();
+    const auto r = run_cli("run " + exp + " --out " + out + " --jobs 1 --threads-per-trial 1");
+    INFO(r.out);
+    CHECK(r.exit_code == 1);  // the diverged trial is a failed row
+    CHECK_THAT(r.out, Catch::Contains("early stopping: 2 trial(s) stopped; 7 trial-epochs of 16 without it (44%)"));
+    const std::string csv = slurp(std::filesystem::path(out) / "results.csv");
+    CHECK_THAT(csv, Catch::Contains(",lrs,failed,diverged at epoch 1 step") && Catch::Contains(",stopped_at_rung\n"));
+    CHECK(std::count(csv.begin(), csv.end(), '\n') == 5);
+    const std::string md = slurp(std::filesystem::path(out) / "summary.md");
+    CHECK_THAT(md, Catch::Contains("on stage 'lrs': 7 trial-epochs of 16 (44%); 1 trained to the end, 2 stopped, 1 failed"));
+
+    // The trial trained to the end is the same run as without early stopping.
+    auto row_of = [](const std::string& text, const std::string& status) {
+        std::stringstream ss(text);
+        for (std::string line; std::getline(ss, line);)
+            if (line.find(",lrs," + status + ",") != std::string::npos) return line;
+        return std::string();
+    };
+    const std::string done = row_of(csv, "done");
+    REQUIRE_FALSE(done.empty());
+    auto cells_of = [](const std::string& row) {
+        std::vector<std::string> cells;
+        std::stringstream ss(row);
+        for (std::string c; std::getline(ss, c, ',');) cells.push_back(c);
+        return cells;
+    };
+    const std::string lr = cells_of(done).at(5);  // trial_id, stage, status, error, net, lr
+    const auto plain = dir.write("plain.yaml", defaults + "    grid: {lr: [" + lr + "]}\n");
+    REQUIRE(run_cli("run " + plain + " --out " + (dir.path() / "plain").string() + " --jobs 1 --threads-per-trial 1")
+                .exit_code == 0);
+    const std::string plain_row = row_of(slurp(dir.path() / "plain" / "results.csv"), "done");
+    auto metrics = [&](const std::string& row) {  // from params to test_top5: losses, top-1s, epochs
+        const auto cells = cells_of(row);
+        return std::vector<std::string>(cells.begin() + 7, cells.begin() + 19);
+    };
+    INFO("trained to the end: lr " << lr);
+    CHECK(metrics(done) == metrics(plain_row));
+
+    // Running again takes no decision twice and trains nothing.
+    const auto again = run_cli("run " + exp + " --out " + out + " --jobs 1 --threads-per-trial 1");
+    CHECK_THAT(again.out, Catch::Contains("es: 0 done, 0 failed"));
+    CHECK(slurp(std::filesystem::path(out) / "results.csv") == csv);
+}

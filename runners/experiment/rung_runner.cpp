@@ -1,0 +1,147 @@
+#include "runners/experiment/rung_runner.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "nets/error.hpp"
+#include "runners/experiment/rungs.hpp"
+#include "runners/train/epoch_metrics.hpp"
+
+namespace deeper::runners {
+
+namespace {
+
+bool higher_is_better(const std::string& metric) {
+    return metric.find("loss") == std::string::npos && metric.find("error") == std::string::npos;
+}
+
+// The journal so far, replayed into the decisions: each trial's rungs (with the promotions
+// that sent it there), its end, and the job a kill interrupted.
+void replay(SuccessiveHalving& sh, const std::vector<int>& rungs, const std::vector<search::Trial>& trials,
+            const std::vector<TrialRecord>& records, const std::string& metric) {
+    auto rung_epochs_of = [&](int k) { return rungs.at(std::size_t(k)); };
+    std::map<std::string, const TrialRecord*> by_id;
+    for (const auto& r : records) by_id[r.id] = &r;
+    for (const auto& t : trials) {
+        const auto it = by_id.find(t.id);
+        if (it == by_id.end() || it->second->status == "pending") continue;
+        const TrialRecord& r = *it->second;
+        sh.started(t.id);
+        for (const auto& [rung, value] : r.rungs) {
+            if (rung > 0) sh.promoted(t.id, rung);
+            sh.reached(t.id, rung, value);
+        }
+        const int next = int(r.rungs.size());
+        if (r.status == "done") {  // the rungs it passed without a rung event (trained before early_stop was set)
+            for (int k = next; k < sh.rungs(); ++k) {
+                if (k > 0) sh.promoted(t.id, k);
+                const std::size_t e = std::size_t(rung_epochs_of(k));
+                sh.reached(t.id, k, e <= r.epochs.size() ? epoch_metric(r.epochs[e - 1], metric) : NAN);
+            }
+        } else if (r.status == "failed") {
+            if (r.promoted_to > next - 1 && next > 0) sh.promoted(t.id, r.promoted_to);
+            sh.failed(t.id);
+        } else if (r.status != "paused" && r.status != "stopped" && r.promoted_to == next && next > 0) {
+            sh.promoted(t.id, next);  // promoted, then killed before reaching the rung
+        }
+    }
+}
+
+}  // namespace
+
+RungSummary run_rung_stage(const RungStage& s) {
+    const search::EarlyStop& es = *s.stage.early_stop;
+    std::vector<std::string> ids;
+    std::map<std::string, const search::Trial*> trial_of;
+    for (const auto& t : s.trials) {
+        ids.push_back(t.id);
+        trial_of[t.id] = &t;
+    }
+    RungSummary sum;
+    if (s.trials.empty()) return sum;
+    const int max_epochs = es.max_epochs > 0 ? es.max_epochs : s.trials.front().config().epochs;
+    const std::vector<int> rungs = rung_epochs(es.min_epochs, es.reduction, max_epochs);
+    SuccessiveHalving sh(ids, rungs, es.reduction, es.method == "sha", higher_is_better(es.metric));
+    replay(sh, rungs, s.trials, s.records, es.metric);
+
+    std::mutex m;
+    std::condition_variable cv;
+    std::deque<RungJob> resumed;
+    for (const auto& j : sh.in_flight()) resumed.push_back(j);
+    int running = 0;
+    auto stopping = [&] { return s.stop && s.stop->load(); };
+    // Under the lock: the next job, or nullopt when the stage is over (or stopping).
+    auto take = [&](std::unique_lock<std::mutex>& l) -> std::optional<RungJob> {
+        for (;;) {
+            if (stopping()) return std::nullopt;
+            if (!resumed.empty()) {
+                RungJob j = resumed.front();
+                resumed.pop_front();
+                return j;
+            }
+            if (auto j = sh.next()) {
+                if (j->rung > 0)
+                    s.journal.append({{"event", "promote"}, {"trial", j->trial}, {"stage", s.stage.name},
+                                      {"rung", j->rung}, {"epochs", j->epochs}});
+                return j;
+            }
+            if (running == 0) return std::nullopt;
+            cv.wait(l);
+        }
+    };
+    auto worker = [&] {
+        std::unique_lock l(m);
+        while (const auto job = take(l)) {
+            ++running;
+            l.unlock();
+            const bool last = job->rung + 1 == int(rungs.size());
+            const TrialEnd end = s.run(*trial_of.at(job->trial), last ? 0 : job->epochs);
+            l.lock();
+            --running;
+            const double metric = end.last ? epoch_metric_of(*end.last, es.metric) : NAN;
+            switch (end.outcome) {
+                case TrialOutcome::paused:
+                    s.journal.append({{"event", "rung"}, {"trial", job->trial}, {"rung", job->rung},
+                                      {"epochs", job->epochs}, {"metric", metric}});
+                    sh.reached(job->trial, job->rung, metric);
+                    break;
+                case TrialOutcome::done:
+                    sh.reached(job->trial, job->rung, metric);
+                    ++sum.done;
+                    break;
+                case TrialOutcome::failed:
+                    sh.failed(job->trial);
+                    ++sum.failed;
+                    break;
+                case TrialOutcome::interrupted: ++sum.interrupted; break;
+            }
+            cv.notify_all();
+        }
+        cv.notify_all();
+    };
+    std::vector<std::thread> pool;
+    for (int w = 1; w < std::max(1, s.workers); ++w) pool.emplace_back(worker);
+    worker();
+    for (auto& t : pool) t.join();
+
+    if (!stopping() && sh.finished()) {
+        std::map<std::string, std::string> status;
+        for (const auto& r : s.records) status[r.id] = r.status;
+        for (const auto& [id, rung] : sh.stopped()) {
+            ++sum.stopped;
+            if (status[id] != "stopped")
+                s.journal.append({{"event", "stopped"}, {"trial", id}, {"rung", rung}, {"epochs", rungs[rung]}});
+        }
+    }
+    sum.spent_epochs = sh.spent_epochs();
+    sum.full_epochs = sh.full_budget();
+    return sum;
+}
+
+}  // namespace deeper::runners

@@ -1,0 +1,140 @@
+// Successive halving against hand-computed cases: rungs, ASHA's and SHA's promotions, ties,
+// failed trials, fewer trials than eta, and a replay between two promotions.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runners/experiment/rungs.hpp"
+
+using deeper::runners::RungJob;
+using deeper::runners::rung_epochs;
+using deeper::runners::SuccessiveHalving;
+
+namespace {
+
+std::vector<std::string> ids(int n) {
+    std::vector<std::string> v;
+    for (int i = 0; i < n; ++i) v.push_back("t" + std::to_string(i));
+    return v;
+}
+
+// One worker: runs each job to its end before asking for the next. The metric of trial i at
+// rung k is rung0[i] + 0.05 k (NaN for the trials in `fails`). Returns the jobs in order.
+std::vector<std::string> run_one_worker(SuccessiveHalving& sh, const std::vector<double>& rung0,
+                                        const std::vector<std::string>& fails = {}, int max_jobs = 1000) {
+    std::vector<std::string> log;
+    for (int n = 0; n < max_jobs; ++n) {
+        const auto job = sh.next();
+        if (!job) break;
+        log.push_back(job->trial + "@" + std::to_string(job->rung));
+        if (std::find(fails.begin(), fails.end(), job->trial) != fails.end()) {
+            sh.failed(job->trial);
+            continue;
+        }
+        const int i = std::stoi(job->trial.substr(1));
+        sh.reached(job->trial, job->rung, rung0[i] + 0.05 * job->rung);
+    }
+    return log;
+}
+
+const std::vector<double> kNine = {0.5, 0.9, 0.1, 0.8, 0.7, 0.2, 0.6, 0.3, 0.4};
+
+}  // namespace
+
+TEST_CASE("rungs at min_epochs * eta^k, the last at max_epochs", "[rungs]") {
+    CHECK(rung_epochs(1, 3, 9) == std::vector<int>{1, 3, 9});
+    CHECK(rung_epochs(1, 3, 10) == std::vector<int>{1, 3, 9, 10});
+    CHECK(rung_epochs(2, 2, 8) == std::vector<int>{2, 4, 8});
+    CHECK(rung_epochs(1, 3, 1) == std::vector<int>{1});
+    CHECK(rung_epochs(5, 3, 4) == std::vector<int>{4});
+}
+
+TEST_CASE("ASHA promotes the top 1/eta of what has reported, as it arrives", "[rungs]") {
+    SuccessiveHalving sh(ids(9), {1, 3, 9}, 3, false, true);
+    const auto log = run_one_worker(sh, kNine);
+    // After 3 reports at rung 0 the best (t1) goes on; after 6, the second best (t3); after 9,
+    // the third (t4); with 3 at rung 1, its best (t1) trains to the end.
+    CHECK(log == std::vector<std::string>{"t0@0", "t1@0", "t2@0", "t1@1", "t3@0", "t4@0", "t5@0", "t3@1", "t6@0",
+                                          "t7@0", "t8@0", "t4@1", "t1@2"});
+    CHECK(sh.finished());
+    const auto stopped = sh.stopped();
+    CHECK(stopped == std::vector<std::pair<std::string, int>>{
+                         {"t0", 0}, {"t2", 0}, {"t3", 1}, {"t4", 1}, {"t5", 0}, {"t6", 0}, {"t7", 0}, {"t8", 0}});
+    CHECK(sh.spent_epochs() == 6 * 1 + 2 * 3 + 9);  // 21 of 81
+    CHECK(sh.full_budget() == 81);
+}
+
+TEST_CASE("SHA waits for the whole rung, then promotes its top 1/eta", "[rungs]") {
+    SuccessiveHalving sh(ids(9), {1, 3, 9}, 3, true, true);
+    const auto log = run_one_worker(sh, kNine);
+    CHECK(log == std::vector<std::string>{"t0@0", "t1@0", "t2@0", "t3@0", "t4@0", "t5@0", "t6@0", "t7@0", "t8@0",
+                                          "t1@1", "t3@1", "t4@1", "t1@2"});
+    CHECK(sh.finished());
+}
+
+TEST_CASE("lower-is-better metrics rank the other way", "[rungs]") {
+    SuccessiveHalving sh(ids(3), {1, 3}, 3, true, false);
+    const auto log = run_one_worker(sh, {0.5, 0.9, 0.1});
+    CHECK(log == std::vector<std::string>{"t0@0", "t1@0", "t2@0", "t2@1"});
+}
+
+TEST_CASE("fewer trials than eta: once the rung is closed its best still goes on", "[rungs]") {
+    SuccessiveHalving sh(ids(2), {1, 3, 9}, 3, false, true);
+    const auto log = run_one_worker(sh, {0.3, 0.6});
+    CHECK(log == std::vector<std::string>{"t0@0", "t1@0", "t1@1", "t1@2"});
+    CHECK(sh.stopped() == std::vector<std::pair<std::string, int>>{{"t0", 0}});
+}
+
+TEST_CASE("failed trials count at their rung as the worst and never go on", "[rungs]") {
+    // t1 would be the best, but it diverges at rung 0: t0 goes on. A stage where every
+    // trial but one fails still ends with that one trained to full length.
+    SuccessiveHalving sh(ids(3), {1, 3}, 3, false, true);
+    const auto log = run_one_worker(sh, {0.5, 0.9, 0.1}, {"t1"});
+    CHECK(log == std::vector<std::string>{"t0@0", "t1@0", "t2@0", "t0@1"});
+    SuccessiveHalving all_fail(ids(3), {1, 3}, 3, false, true);
+    CHECK(run_one_worker(all_fail, {0.5, 0.9, 0.1}, {"t0", "t1", "t2"}) ==
+          std::vector<std::string>{"t0@0", "t1@0", "t2@0"});
+    CHECK(all_fail.finished());
+    CHECK(all_fail.stopped().empty());
+}
+
+TEST_CASE("ties go to the earlier trial of the stage", "[rungs]") {
+    SuccessiveHalving sh(ids(3), {1, 3}, 3, true, true);
+    CHECK(run_one_worker(sh, {0.7, 0.7, 0.7}) == std::vector<std::string>{"t0@0", "t1@0", "t2@0", "t0@1"});
+}
+
+TEST_CASE("a replay of the journal between two promotions takes the same decisions", "[rungs]") {
+    SuccessiveHalving whole(ids(9), {1, 3, 9}, 3, false, true);
+    const auto expected = run_one_worker(whole, kNine);
+
+    // The first 8 jobs run; the 8th (t3 to rung 1) is killed before it reports.
+    SuccessiveHalving first(ids(9), {1, 3, 9}, 3, false, true);
+    std::vector<std::string> log = run_one_worker(first, kNine, {}, 7);
+    const auto killed = first.next();
+    REQUIRE(killed);
+    CHECK(killed->trial + "@" + std::to_string(killed->rung) == "t3@1");
+
+    // What the journal holds, replayed into a fresh one: starts, promotions, rungs reached.
+    SuccessiveHalving replay(ids(9), {1, 3, 9}, 3, false, true);
+    for (const auto& entry : log) {
+        const std::string id = entry.substr(0, entry.find('@'));
+        const int rung = std::stoi(entry.substr(entry.find('@') + 1));
+        if (rung == 0) replay.started(id);
+        else replay.promoted(id, rung);
+        replay.reached(id, rung, kNine[std::stoi(id.substr(1))] + 0.05 * rung);
+    }
+    replay.promoted("t3", 1);
+    const auto again = replay.in_flight();
+    REQUIRE(again.size() == 1);
+    CHECK(again[0].trial == "t3");
+    CHECK(again[0].rung == 1);
+    CHECK(again[0].epochs == 3);
+    log.push_back("t3@1");
+    replay.reached("t3", 1, kNine[3] + 0.05);
+    const auto rest = run_one_worker(replay, kNine);
+    log.insert(log.end(), rest.begin(), rest.end());
+    CHECK(log == expected);
+}
