@@ -273,6 +273,9 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
         for (const auto& p : sc["phi"]) s.scale.phi.push_back(r.number(p, "phi"));
         if (sc["baselines"]) s.scale.baselines = doc.as<bool>(sc["baselines"], "baselines", "true or false");
     }
+    if (s.early_stop && s.kind == Stage::Kind::scale)
+        doc.fail(n["early_stop"], "early_stop: a scale stage measures every scaled net to the end; "
+                                  "put early_stop on the search stage");
     refuse_oversized(doc, n, s);
     return s;
 }

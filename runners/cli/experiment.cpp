@@ -20,6 +20,7 @@
 #include "runners/experiment/journal.hpp"
 #include "runners/experiment/plan.hpp"
 #include "runners/experiment/report.hpp"
+#include "runners/experiment/rungs.hpp"
 #include "runners/experiment/scheduler.hpp"
 #include "runners/output_folder.hpp"
 #include "runners/status_line.hpp"
@@ -94,6 +95,18 @@ void warn_ratio_disagreement(const search::Stage& s, const std::vector<PlannedTr
                            s.name, off, trials.size(), s.compound.tolerance, worst_macs, worst_formula);
 }
 
+// The share of the trial-epochs early stopping trains: successive halving run on the planned
+// trials with distinct made-up results (the real share depends on the results only through
+// ties and failures).
+double early_stop_fraction(const search::EarlyStop& es, const std::vector<PlannedTrial>& trials) {
+    std::vector<std::string> ids;
+    for (const auto& p : trials) ids.push_back(p.trial.id);
+    const int max_epochs = es.max_epochs > 0 ? es.max_epochs : trials.front().config.epochs;
+    SuccessiveHalving sh(ids, rung_epochs(es.min_epochs, es.reduction, max_epochs), es.reduction, true, true);
+    for (int n = 0; const auto job = sh.next(); ++n) sh.reached(job->trial, job->rung, double(n % 7));
+    return double(sh.spent_epochs()) / double(std::max(1L, sh.full_budget()));
+}
+
 void run_check(const std::string& path, bool estimate) {
     const search::Experiment e = search::load_experiment(path);
     std::cout << fmt::format("{}: experiment '{}', {} stage(s)\n", path, e.name, e.stages.size());
@@ -116,6 +129,7 @@ void run_check(const std::string& path, bool estimate) {
         for (const char* c : {"params", "macs"}) t.add_column(c, true);
         if (estimate) t.add_column("est_time", true);
         const auto planned = plan_stage(e, s, datasets);
+        double stage_s = 0;
         for (const auto& p : planned) {
             const search::Trial& trial = p.trial;
             const search::TrainConfig& c = p.config;
@@ -133,12 +147,23 @@ void run_check(const std::string& path, bool estimate) {
                 const double per_epoch = (train_n + c.val_size + c.train_eval_size) / speed[sig];
                 const double secs = per_epoch * c.epochs;
                 total_s += secs;
+                stage_s += secs;
                 row.push_back(duration(secs));
             }
             t.add_row(std::move(row));
         }
         std::cout << render(t, Format::table);
         warn_ratio_disagreement(s, planned, std::cout);
+        if (s.early_stop && !planned.empty()) {
+            const double fraction = early_stop_fraction(*s.early_stop, planned);
+            std::cout << fmt::format("early stopping ({}, keep 1/{} per rung): about {:.0f}% of the trial-epochs "
+                                     "of training every trial fully{}\n",
+                                     s.early_stop->method, s.early_stop->reduction, 100 * fraction,
+                                     estimate ? fmt::format(": about {} instead of {}", duration(stage_s * fraction),
+                                                            duration(stage_s))
+                                              : "");
+            total_s -= stage_s * (1 - fraction);
+        }
     }
     std::cout << fmt::format("\n{} trial(s) in all", total_trials);
     if (estimate)

@@ -75,6 +75,13 @@ RungSummary run_rung_stage(const RungStage& s) {
     std::deque<RungJob> resumed;
     for (const auto& j : sh.in_flight()) resumed.push_back(j);
     int running = 0;
+    // A job killed after its rung's last epoch and before the rung's report trains nothing when
+    // it runs again: the metric is the epoch's, from the journal.
+    auto journaled = [&](const std::string& id, int epochs) {
+        for (const auto& r : s.records)
+            if (r.id == id && int(r.epochs.size()) >= epochs) return epoch_metric(r.epochs[std::size_t(epochs) - 1], es.metric);
+        return double(NAN);
+    };
     auto stopping = [&] { return s.stop && s.stop->load(); };
     // Under the lock: the next job, or nullopt when the stage is over (or stopping).
     auto take = [&](std::unique_lock<std::mutex>& l) -> std::optional<RungJob> {
@@ -104,7 +111,7 @@ RungSummary run_rung_stage(const RungStage& s) {
             const TrialEnd end = s.run(*trial_of.at(job->trial), last ? 0 : job->epochs);
             l.lock();
             --running;
-            const double metric = end.last ? epoch_metric_of(*end.last, es.metric) : NAN;
+            const double metric = end.last ? epoch_metric_of(*end.last, es.metric) : journaled(job->trial, job->epochs);
             switch (end.outcome) {
                 case TrialOutcome::paused:
                     s.journal.append({{"event", "rung"}, {"trial", job->trial}, {"rung", job->rung},

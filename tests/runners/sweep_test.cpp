@@ -7,6 +7,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -274,4 +276,52 @@ TEST_CASE("early stopping: a diverging lr stops at the first rung, the best trai
     const auto again = run_cli("run " + exp + " --out " + out + " --jobs 1 --threads-per-trial 1");
     CHECK_THAT(again.out, Catch::Contains("es: 0 done, 0 failed"));
     CHECK(slurp(std::filesystem::path(out) / "results.csv") == csv);
+}
+
+TEST_CASE("early stopping survives kill -9: no decision taken twice, no trial lost or repeated",
+          "[sweep][early_stop][slow]") {
+    TempDir dir("sweep-asha-kill");
+    const auto spec = dir.write("net.yaml", kNet);
+    const auto exp = dir.write("es.yaml", "name: es\nseed: 5\ndefaults: {spec: " + spec +
+                                              ", data: 'synthetic:3000', val_size: 100, train_eval_size: 100, "
+                                              "epochs: 4, batch: 50, augment: false}\nstages:\n  - name: lrs\n"
+                                              "    grid: {lr: [0.02, 0.05, 0.1, 0.2, 0.3, 0.5]}\n"
+                                              "    early_stop: {method: asha, reduction: 2, min_epochs: 1}\n");
+    const std::string args = " --jobs 1 --threads-per-trial 1";
+    const auto whole = (dir.path() / "whole").string(), killed = (dir.path() / "killed").string();
+    REQUIRE(run_cli("run " + exp + " --out " + whole + args).exit_code == 0);
+    // Killed soon after its first promotion is journaled, then run again to the end.
+    const std::string journal = killed + "/journal/local.jsonl";
+    const auto k = run_cli("run " + exp + " --out " + killed + args + " >/dev/null 2>&1 & pid=$!; " +
+                           "for i in $(seq 1200); do grep -q '\"event\":\"promote\"' " + journal +
+                           " 2>/dev/null && break; sleep 0.05; done; sleep 0.3; kill -9 $pid; wait $pid; " +
+                           DEEPER_BINARY + " run " + exp + " --out " + killed + args);
+    INFO(k.out);
+    CHECK(k.exit_code == 0);
+    // The decisions (rungs reached, promotions, stops), in order: each once, the same as the
+    // uninterrupted run's (one trial at a time: the order is deterministic).
+    auto decisions = [](const std::string& text) {
+        std::vector<std::string> out;
+        std::stringstream ss(text);
+        for (std::string line; std::getline(ss, line);)
+            for (const char* ev : {"\"event\":\"rung\"", "\"event\":\"promote\"", "\"event\":\"stopped\""})
+                if (line.find(ev) != std::string::npos) out.push_back(line.substr(0, line.find(",\"time\"")));
+        return out;
+    };
+    const auto got = decisions(slurp(journal)), expected = decisions(slurp(whole + "/journal/local.jsonl"));
+    CHECK(got.size() == expected.size());
+    CHECK(std::set<std::string>(got.begin(), got.end()).size() == got.size());
+    CHECK(std::set<std::string>(got.begin(), got.end()) == std::set<std::string>(expected.begin(), expected.end()));
+    // The same rows: ids, statuses and every metric up to test_top5 (the times differ).
+    auto rows = [](const std::string& csv) {
+        std::vector<std::string> out;
+        std::stringstream ss(csv);
+        for (std::string line; std::getline(ss, line);) {
+            std::size_t p = 0;
+            for (int c = 0; c < 19 && p != std::string::npos; ++c) p = line.find(',', p + 1);
+            out.push_back(line.substr(0, p));
+        }
+        return out;
+    };
+    CHECK(rows(slurp(killed + "/results.csv")) == rows(slurp(whole + "/results.csv")));
 }

@@ -200,6 +200,31 @@ TEST_CASE("experiment errors carry file:line:column, the key and what was expect
     CHECK(error_of("stages: [{grid: {lr: [0.1]}}]\n") == "exp.yaml:1:1: missing key 'name'");
 }
 
+TEST_CASE("early_stop is read with its defaults and its errors say where", "[search][experiment]") {
+    const Experiment e = parse_experiment("name: t\nstages:\n  - grid: {lr: [0.1, 0.3]}\n    early_stop: {reduction: 2}\n",
+                                          "exp.yaml");
+    REQUIRE(e.stages[0].early_stop);
+    CHECK(e.stages[0].early_stop->method == "asha");
+    CHECK(e.stages[0].early_stop->metric == "val_top1");
+    CHECK(e.stages[0].early_stop->min_epochs == 1);
+    CHECK(e.stages[0].early_stop->reduction == 2);
+    CHECK_FALSE(parse_experiment("name: t\nstages:\n  - grid: {lr: [0.1]}\n", "exp.yaml").stages[0].early_stop);
+    const std::string stage = "name: t\nstages:\n  - grid: {lr: [0.1]}\n    early_stop: ";
+    CHECK(error_of(stage + "{method: hyperband}\n") ==
+          "exp.yaml:4:26: early_stop.method: expected asha or sha, got 'hyperband'");
+    CHECK_THAT(error_of(stage + "{metric: test_top1}\n"),
+               Catch::StartsWith("exp.yaml:4:26: early_stop.metric: 'test_top1' is not measured every epoch"));
+    CHECK(error_of(stage + "{reduction: 1}\n") ==
+          "exp.yaml:4:29: early_stop.reduction: must be at least 2 (keep the best 1/reduction)");
+    CHECK(error_of(stage + "{min_epochs: 3, max_epochs: 2}\n") ==
+          "exp.yaml:4:45: early_stop.max_epochs: must be at least min_epochs");
+    CHECK_THAT(error_of(stage + "{lr: 0.1}\n"), Catch::StartsWith("exp.yaml:4:18: unknown key 'lr' in early_stop"));
+    CHECK_THAT(error_of("name: t\nstages:\n  - name: s\n    compound_search: {alpha: {min: 1, max: 1.2, step: 0.1}, "
+                        "beta: {min: 1, max: 1.2, step: 0.1}, gamma: {min: 1, max: 1.2, step: 0.1}}\n"
+                        "  - scale: {from: s, phi: [1]}\n    early_stop: {}\n"),
+               Catch::StartsWith("exp.yaml:6:17: early_stop: a scale stage measures every scaled net to the end"));
+}
+
 TEST_CASE("a seed given in the settings is shared by the trials that name it", "[search][experiment]") {
     const Experiment e = parse_experiment(std::string(kHeader) + R"(  - name: paired
     grid:
