@@ -227,7 +227,8 @@ std::string experiment_table(const std::vector<TrialRecord>& records, const sear
     std::vector<std::string> rows, cols;
     std::map<std::pair<std::string, std::string>, std::vector<double>> cells;
     for (const auto& r : records) {
-        if (r.status != "done" || (!rt.stage.empty() && r.stage != rt.stage)) continue;
+        // stopped trials (early stopping) count with their last metrics
+        if ((r.status != "done" && r.status != "stopped") || (!rt.stage.empty() && r.stage != rt.stage)) continue;
         const std::string rv = setting(r, rt.rows), cv = rt.columns.empty() ? rt.metric : setting(r, rt.columns);
         if (std::find(rows.begin(), rows.end(), rv) == rows.end()) rows.push_back(rv);
         if (std::find(cols.begin(), cols.end(), cv) == cols.end()) cols.push_back(cv);
