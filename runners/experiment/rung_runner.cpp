@@ -47,8 +47,8 @@ void replay(SuccessiveHalving& sh, const std::vector<int>& rungs, const std::vec
         } else if (r.status == "failed") {
             if (r.promoted_to > next - 1 && next > 0) sh.promoted(t.id, r.promoted_to);
             sh.failed(t.id);
-        } else if (r.status != "paused" && r.status != "stopped" && r.promoted_to == next && next > 0) {
-            sh.promoted(t.id, next);  // promoted, then killed before reaching the rung
+        } else if (r.promoted_to == next && next > 0) {
+            sh.promoted(t.id, next);  // promoted (the decision stands), then killed before the rung
         }
     }
 }

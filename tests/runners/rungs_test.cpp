@@ -7,7 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "runners/experiment/rung_runner.hpp"
 #include "runners/experiment/rungs.hpp"
+#include "search/experiment.hpp"
+#include "support.hpp"
 
 using deeper::runners::RungJob;
 using deeper::runners::rung_epochs;
@@ -137,4 +140,45 @@ TEST_CASE("a replay of the journal between two promotions takes the same decisio
     const auto rest = run_one_worker(replay, kNine);
     log.insert(log.end(), rest.begin(), rest.end());
     CHECK(log == expected);
+}
+
+TEST_CASE("a stage's replay keeps a promotion journaled just before a kill, and takes no decision twice",
+          "[rungs][early_stop]") {
+    using namespace deeper;
+    const search::Experiment e = search::parse_experiment(
+        "name: t\ndefaults: {epochs: 3}\nstages:\n  - name: s\n    grid: {lr: [0.1, 0.2, 0.3]}\n"
+        "    early_stop: {reduction: 3, min_epochs: 1}\n",
+        "exp.yaml");
+    const auto trials = search::expand(e, e.stages[0]);
+    // Journal so far: all three reached rung 0; the best was promoted, then the process died
+    // before its job started.
+    std::vector<runners::TrialRecord> records(3);
+    for (int i = 0; i < 3; ++i) {
+        records[i].id = trials[i].id;
+        records[i].stage = "s";
+        records[i].status = "paused";
+        records[i].rungs = {{0, 0.5 - 0.1 * i}};
+    }
+    records[0].promoted_to = 1;
+    deeper::test::TempDir dir("rung-replay");
+    std::vector<std::string> jobs;
+    {
+        runners::Journal journal(dir.path().string(), "local");
+        runners::RungStage stage{e.stages[0], trials, records, 1, nullptr, journal,
+                                 [&](const search::Trial& t, int pause_after) {
+                                     jobs.push_back(t.id + "/" + std::to_string(pause_after));
+                                     runners::TrialEnd end;
+                                     end.outcome = runners::TrialOutcome::done;
+                                     end.last = runners::EpochMetrics{};
+                                     end.last->val_top1 = 0.9;
+                                     return end;
+                                 }};
+        const auto sum = runners::run_rung_stage(stage);
+        CHECK(sum.done == 1);
+        CHECK(sum.stopped == 2);
+    }
+    CHECK(jobs == std::vector<std::string>{trials[0].id + "/0"});  // to the end, and only it
+    const std::string journal = deeper::test::slurp(dir.path() / "journal" / "local.jsonl");
+    CHECK(journal.find("\"event\":\"promote\"") == std::string::npos);  // the decision stood
+    CHECK(journal.find("\"event\":\"stopped\",\"trial\":\"" + trials[1].id + "\",\"rung\":0") != std::string::npos);
 }
