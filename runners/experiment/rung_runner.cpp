@@ -1,7 +1,5 @@
 #include "runners/experiment/rung_runner.hpp"
 
-#include <fmt/format.h>
-
 #include <cmath>
 #include <condition_variable>
 #include <deque>
@@ -9,7 +7,6 @@
 #include <mutex>
 #include <thread>
 
-#include "nets/error.hpp"
 #include "runners/experiment/rungs.hpp"
 #include "runners/train/epoch_metrics.hpp"
 
