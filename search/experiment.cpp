@@ -135,6 +135,45 @@ void refuse_oversized(const YamlDoc& doc, const YAML::Node& n, const Stage& s) {
                                 s.name, trials, how, kMaxTrialsPerStage));
 }
 
+// A random stage: `count` draws from `space` (uniform, log_uniform, int or choice per setting).
+void read_random(Reader& r, const YAML::Node& rd, Stage& s) {
+    const YamlDoc& doc = r.doc;
+    s.kind = Stage::Kind::random;
+    doc.require_map(rd, "random");
+    doc.check_keys(rd, {"count", "seed", "space"}, "random");
+    if (!rd["count"] || !rd["space"]) doc.fail(rd, "random: needs count and space");
+    s.count = doc.as<int>(rd["count"], "count", "a positive integer");
+    if (s.count <= 0) doc.fail(rd["count"], "random.count: must be positive");
+    if (rd["seed"]) s.random_seed = doc.as<std::uint64_t>(rd["seed"], "seed", "an integer");
+    doc.require_map(rd["space"], "random.space");
+    for (const auto& kv : rd["space"]) {
+        r.check_key(kv.first);
+        const std::string k = normalized(kv.first.as<std::string>());
+        const YAML::Node& d = kv.second;
+        doc.require_map(d, k);
+        doc.check_keys(d, {"uniform", "log_uniform", "int", "choice"}, "a random dimension");
+        RandomDim dim;
+        for (const char* kind : {"uniform", "log_uniform", "int", "choice"}) {
+            if (!d[kind]) continue;
+            dim.kind = kind;
+            const YAML::Node& v = d[kind];
+            if (!v.IsSequence() || v.size() < 1)
+                doc.fail(v, fmt::format("{}.{}: expected a list", k, kind));
+            if (dim.kind == "choice") {
+                for (const auto& c : v) dim.choices.push_back(r.setting_value(k, c));
+            } else {
+                if (v.size() != 2) doc.fail(v, fmt::format("{}.{}: expected [low, high]", k, kind));
+                dim.lo = r.number(v[0], k);
+                dim.hi = r.number(v[1], k);
+                if (dim.hi < dim.lo || (dim.kind == "log_uniform" && dim.lo <= 0))
+                    doc.fail(v, fmt::format("{}.{}: need low <= high{}", k, kind,
+                                            dim.kind == "log_uniform" ? " and low > 0" : ""));
+            }
+        }
+        s.space[k] = dim;
+    }
+}
+
 EarlyStop read_early_stop(const YamlDoc& doc, const YAML::Node& n) {
     doc.require_map(n, "early_stop");
     doc.check_keys(n, {"method", "metric", "min_epochs", "reduction", "max_epochs"}, "early_stop");
@@ -210,40 +249,7 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
         if (!l.IsSequence() || l.size() == 0) doc.fail(l, "list: expected a list of settings maps");
         for (const auto& item : l) s.items.push_back(r.settings(item, "a list item"));
     } else if (const auto rd = n["random"]; rd) {
-        s.kind = Stage::Kind::random;
-        doc.require_map(rd, "random");
-        doc.check_keys(rd, {"count", "seed", "space"}, "random");
-        if (!rd["count"] || !rd["space"]) doc.fail(rd, "random: needs count and space");
-        s.count = doc.as<int>(rd["count"], "count", "a positive integer");
-        if (s.count <= 0) doc.fail(rd["count"], "random.count: must be positive");
-        if (rd["seed"]) s.random_seed = doc.as<std::uint64_t>(rd["seed"], "seed", "an integer");
-        doc.require_map(rd["space"], "random.space");
-        for (const auto& kv : rd["space"]) {
-            r.check_key(kv.first);
-            const std::string k = normalized(kv.first.as<std::string>());
-            const YAML::Node& d = kv.second;
-            doc.require_map(d, k);
-            doc.check_keys(d, {"uniform", "log_uniform", "int", "choice"}, "a random dimension");
-            RandomDim dim;
-            for (const char* kind : {"uniform", "log_uniform", "int", "choice"}) {
-                if (!d[kind]) continue;
-                dim.kind = kind;
-                const YAML::Node& v = d[kind];
-                if (!v.IsSequence() || v.size() < 1)
-                    doc.fail(v, fmt::format("{}.{}: expected a list", k, kind));
-                if (dim.kind == "choice") {
-                    for (const auto& c : v) dim.choices.push_back(r.setting_value(k, c));
-                } else {
-                    if (v.size() != 2) doc.fail(v, fmt::format("{}.{}: expected [low, high]", k, kind));
-                    dim.lo = r.number(v[0], k);
-                    dim.hi = r.number(v[1], k);
-                    if (dim.hi < dim.lo || (dim.kind == "log_uniform" && dim.lo <= 0))
-                        doc.fail(v, fmt::format("{}.{}: need low <= high{}", k, kind,
-                                                dim.kind == "log_uniform" ? " and low > 0" : ""));
-                }
-            }
-            s.space[k] = dim;
-        }
+        read_random(r, rd, s);
     } else if (const auto c = n["compound_search"]; c) {
         s.kind = Stage::Kind::compound_search;
         doc.require_map(c, "compound_search");

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -91,6 +92,24 @@ private:
     std::mutex m_;
     std::vector<TrialRecord> records_;
 };
+
+// The stages as a oneTBB flow graph: a stage starts when the stages it uses are done;
+// independent ones run side by side.
+void run_in_dependency_order(const search::Experiment& e, const std::function<void(const search::Stage&)>& run_stage) {
+    tbb::flow::graph g;
+    tbb::flow::broadcast_node<tbb::flow::continue_msg> start(g);
+    std::map<std::string, std::unique_ptr<tbb::flow::continue_node<tbb::flow::continue_msg>>> nodes;
+    for (const auto& s : e.stages) {
+        auto node = std::make_unique<tbb::flow::continue_node<tbb::flow::continue_msg>>(
+            g, [&, stage = &s](const tbb::flow::continue_msg&) { run_stage(*stage); });
+        const auto deps = s.depends_on();
+        if (deps.empty()) tbb::flow::make_edge(start, *node);
+        for (const auto& d : deps) tbb::flow::make_edge(*nodes.at(d), *node);
+        nodes[s.name] = std::move(node);
+    }
+    start.try_put(tbb::flow::continue_msg());
+    g.wait_for_all();
+}
 
 std::string shard_name(const RunOptions& o) {
     return o.shard_count > 1 ? fmt::format("shard-{}-of-{}", o.shard_index, o.shard_count) : "local";
@@ -210,22 +229,7 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
 
     SweepStatus status(live, o.progress);
     tbb::task_arena arena(packing.jobs);
-    arena.execute([&] {
-        // A stage starts when the stages it uses are done; independent ones run side by side.
-        tbb::flow::graph g;
-        tbb::flow::broadcast_node<tbb::flow::continue_msg> start(g);
-        std::map<std::string, std::unique_ptr<tbb::flow::continue_node<tbb::flow::continue_msg>>> nodes;
-        for (const auto& s : e.stages) {
-            auto node = std::make_unique<tbb::flow::continue_node<tbb::flow::continue_msg>>(
-                g, [&, stage = &s](const tbb::flow::continue_msg&) { run_stage(*stage); });
-            const auto deps = s.depends_on();
-            if (deps.empty()) tbb::flow::make_edge(start, *node);
-            for (const auto& d : deps) tbb::flow::make_edge(*nodes.at(d), *node);
-            nodes[s.name] = std::move(node);
-        }
-        start.try_put(tbb::flow::continue_msg());
-        g.wait_for_all();
-    });
+    arena.execute([&] { run_in_dependency_order(e, run_stage); });
     return sum;
 }
 
