@@ -81,9 +81,76 @@ std::vector<OpCase> pool_cases() {
     return cases;
 }
 
+// Activations over kind, channels (8: padded in blocked layouts; 16; 24) and map size, after a
+// conv (its output layout) and before one (the gradient's way back).
+std::vector<OpCase> activation_cases() {
+    std::vector<OpCase> cases;
+    for (Op act : {Op::relu, Op::relu6, Op::swish, Op::sigmoid})
+        for (int channels : {8, 16, 24})
+            for (int map : {1, 4}) {
+                const std::string name = fmt::format("{} c{} map{}", op_name(act), channels, map);
+                cases.push_back({name, [=] {
+                                     Builder b(name, Shape{channels, map, map});
+                                     int x = b.conv(b.input(), channels, 3, 1, 1, true, "conv");
+                                     x = b.activation(x, act, "act");
+                                     b.conv(x, 8, 1, 1, 1, false, "after");
+                                     return b.finish();
+                                 }});
+            }
+    return cases;
+}
+
+// Batch normalization alone and fused with a ReLU, over channels and map size (a 1x1 map:
+// statistics over the batch alone).
+std::vector<OpCase> batchnorm_cases() {
+    std::vector<OpCase> cases;
+    for (bool fused : {false, true})
+        for (int channels : {8, 16})
+            for (int map : {1, 3}) {
+                const std::string name = fmt::format("batchnorm{} c{} map{}", fused ? "+relu" : "", channels, map);
+                OpCase c{name, [=] {
+                             Builder b(name, Shape{channels, map, map});
+                             int x = b.conv(b.input(), channels, 1, 1, 1, false, "conv");
+                             x = b.batchnorm(x, "bn");
+                             if (fused) x = b.relu(x, "relu");
+                             b.conv(x, 8, 1, 1, 1, false, "after");
+                             return b.finish();
+                         }};
+                c.options.batch = 4;
+                c.options.fwd_rtol = 1e-3;
+                cases.push_back(std::move(c));
+            }
+    return cases;
+}
+
+// Fully connected layers over input shape (4D flattened, or 2D) and width, with and without bias.
+std::vector<OpCase> linear_cases() {
+    std::vector<OpCase> cases;
+    for (int map : {1, 3})
+        for (int out : {1, 10, 33})
+            for (bool bias : {false, true}) {
+                const std::string name = fmt::format("linear map{} out{}{}", map, out, bias ? " bias" : "");
+                cases.push_back({name, [=] {
+                                     Builder b(name, Shape{16, map, map});
+                                     int x = b.linear(b.flatten(b.input()), 20, true, "fc1");
+                                     b.linear(x, out, bias, "fc2");
+                                     return b.finish();
+                                 }});
+            }
+    return cases;
+}
+
 }  // namespace
 
 TEST_CASE("conv sweep: kernel, stride, groups, channels, map size", "[engine][ops][registry]") { run_cases(conv_cases()); }
+
+TEST_CASE("activation sweep: kind, channels, map size", "[engine][ops][registry]") { run_cases(activation_cases()); }
+
+TEST_CASE("batchnorm sweep: alone and fused with ReLU, channels, map size", "[engine][ops][registry]") {
+    run_cases(batchnorm_cases());
+}
+
+TEST_CASE("linear sweep: input shape, width, bias", "[engine][ops][registry]") { run_cases(linear_cases()); }
 
 TEST_CASE("pooling sweep: kind, window, stride, padding, rounding, map size", "[engine][ops][registry]") {
     run_cases(pool_cases());
@@ -162,16 +229,6 @@ TEST_CASE("batchnorm alone and fused with ReLU", "[engine][ops]") {
     gradcheck_both_layouts(b.finish(), o);
 }
 
-TEST_CASE("activations: relu, relu6, swish, sigmoid", "[engine][ops]") {
-    for (Op act : {Op::relu, Op::relu6, Op::swish, Op::sigmoid}) {
-        Builder b(op_name(act), Shape{16, 4, 4});
-        int x = b.conv(b.input(), 16, 3, 1, 1, true, "conv");
-        x = b.activation(x, act, "act");
-        x = b.conv(x, 16, 1, 1, 1, false, "after");
-        gradcheck_both_layouts(b.finish());
-    }
-}
-
 TEST_CASE("pooling: overlapping max 3x3/2 in ceil mode, average, global average", "[engine][ops]") {
     Builder b("pool", Shape{16, 9, 9});
     int x = b.max_pool(b.input(), 3, 2, 0, true, "max");
@@ -186,14 +243,6 @@ TEST_CASE("local response normalization", "[engine][ops]") {
     LrnAttrs a;
     a.alpha = 0.5f;  // large enough to matter on unit-scale inputs
     x = b.lrn(x, a);
-    gradcheck_both_layouts(b.finish());
-}
-
-TEST_CASE("linear on 4D (flatten) and 2D inputs", "[engine][ops]") {
-    Builder b("linear", Shape{16, 3, 3});
-    int x = b.flatten(b.input());
-    x = b.linear(x, 20, true, "fc1");
-    x = b.linear(x, 10, false, "fc2");
     gradcheck_both_layouts(b.finish());
 }
 
