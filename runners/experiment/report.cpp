@@ -41,16 +41,17 @@ std::string num(double v) {
     return fmt::format("{:.6g}", v);
 }
 
-double final_metric(const TrialRecord& r, const std::string& m) {
-    if (auto it = r.result.find(m); it != r.result.end()) return it->second;
-    return r.epochs.empty() ? NAN : epoch_metric(r.epochs.back(), m);
-}
-
 double best_val_top1(const TrialRecord& r) {
     double best = NAN;
     for (const auto& ep : r.epochs)
         if (const double v = epoch_metric(ep, "val_top1"); !(v <= best)) best = v;
     return best;
+}
+
+double final_metric(const TrialRecord& r, const std::string& m) {
+    if (m == "best_val_top1") return best_val_top1(r);
+    if (auto it = r.result.find(m); it != r.result.end()) return it->second;
+    return r.epochs.empty() ? NAN : epoch_metric(r.epochs.back(), m);
 }
 
 std::string setting(const TrialRecord& r, const std::string& key) {
@@ -115,7 +116,7 @@ Table results_table(const std::vector<TrialRecord>& records, const std::vector<s
         row.insert(row.end(), {num(r.seed), res("params"), res("macs"), std::to_string(r.epochs.size()),
                                num(final_metric(r, "train_loss")), num(final_metric(r, "train_eval_error")),
                                num(final_metric(r, "val_loss")), num(final_metric(r, "val_top1")),
-                               num(final_metric(r, "val_top5")), num(best_val_top1(r)), res("test_loss"),
+                               num(final_metric(r, "val_top5")), num(final_metric(r, "best_val_top1")), res("test_loss"),
                                res("test_top1"), res("test_top5"), res("wall_s"), res("train_img_per_s"),
                                res("threads"), res("trials_in_parallel")});
         if (!precision_swept) row.push_back(trial_precision(r));
@@ -208,7 +209,7 @@ Table aggregate_table(const std::vector<TrialRecord>& records, const std::vector
         row.insert(row.end(), {std::to_string(g.size()), res("params"), res("macs")});
         for (const auto& m : metrics) {
             std::vector<double> v;
-            for (const auto* r : g) v.push_back(m == "best_val_top1" ? best_val_top1(*r) : final_metric(*r, m));
+            for (const auto* r : g) v.push_back(final_metric(*r, m));
             const Spread s = spread(v);
             row.push_back(num(s.mean));
             row.push_back(num(s.std));
@@ -232,7 +233,7 @@ std::string experiment_table(const std::vector<TrialRecord>& records, const sear
         const std::string rv = setting(r, rt.rows), cv = rt.columns.empty() ? rt.metric : setting(r, rt.columns);
         if (std::find(rows.begin(), rows.end(), rv) == rows.end()) rows.push_back(rv);
         if (std::find(cols.begin(), cols.end(), cv) == cols.end()) cols.push_back(cv);
-        cells[{rv, cv}].push_back(rt.metric == "best_val_top1" ? best_val_top1(r) : final_metric(r, rt.metric));
+        cells[{rv, cv}].push_back(final_metric(r, rt.metric));
     }
     sort_if_numeric(rows);
     sort_if_numeric(cols);

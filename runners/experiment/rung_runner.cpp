@@ -14,10 +14,6 @@ namespace deeper::runners {
 
 namespace {
 
-bool higher_is_better(const std::string& metric) {
-    return metric.find("loss") == std::string::npos && metric.find("error") == std::string::npos;
-}
-
 // The journal so far, replayed into the decisions: each trial's rungs (with the promotions
 // that sent it there), its end, and the job a kill interrupted.
 void replay(SuccessiveHalving& sh, const std::vector<int>& rungs, const std::vector<search::Trial>& trials,
@@ -64,7 +60,7 @@ RungSummary run_rung_stage(const RungStage& s) {
     if (s.trials.empty()) return sum;
     const int max_epochs = es.max_epochs > 0 ? es.max_epochs : s.trials.front().config().epochs;
     const std::vector<int> rungs = rung_epochs(es.min_epochs, es.reduction, max_epochs);
-    SuccessiveHalving sh(ids, rungs, es.reduction, es.method == "sha", higher_is_better(es.metric));
+    SuccessiveHalving sh(ids, rungs, es.reduction, es.method == "sha", !lower_is_better(es.metric));
     replay(sh, rungs, s.trials, s.records, es.metric);
 
     std::mutex m;

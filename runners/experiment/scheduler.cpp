@@ -49,10 +49,6 @@ std::optional<double> metric_of(const TrialRecord& r, const std::string& metric)
     return std::isnan(v) ? std::nullopt : std::optional<double>(v);
 }
 
-bool lower_is_better(const std::string& metric) {
-    return metric.find("loss") != std::string::npos || metric.find("error") != std::string::npos;
-}
-
 // What the journal says so far, for the stages that pick their best from earlier ones and
 // for skipping finished trials. Reread when a stage ends.
 class JournalView {

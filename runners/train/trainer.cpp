@@ -427,12 +427,12 @@ private:
     bool train_epoch(int epoch, Clock::time_point epoch_start) {
         Engine& e = *engine_;
         const std::size_t nb = data_.train->batches(cfg_.batch, true), first_batch = st_.batch;
-        std::vector<std::int32_t> labels(cfg_.batch);
+        labels_.resize(std::size_t(cfg_.batch));  // once per run: the steps allocate nothing
         for (std::size_t b = st_.batch; b < nb; ++b) {
             const double lr = search::learning_rate(cfg_, epoch + double(b) / nb);
-            data_.train->fill(cfg_.seed, epoch, b, cfg_.batch, true, e.input(), labels.data());
+            data_.train->fill(cfg_.seed, epoch, b, cfg_.batch, true, e.input(), labels_.data());
             e.set_step(st_.step);
-            const LossStats s = e.train_step(labels.data(), float(cfg_.label_smoothing));
+            const LossStats s = e.train_step(labels_.data(), float(cfg_.label_smoothing));
             if (!std::isfinite(s.loss) || s.loss > diverged_loss_)
                 throw RunError(fmt::format("diverged at epoch {} step {} (loss {:.4g}; chance level is {:.3g})",
                                            epoch + 1, st_.step + 1, s.loss, diverged_loss_ / 1000));
@@ -504,6 +504,7 @@ private:
     std::string ckpt_, metrics_;
     RunState st_;
     double diverged_loss_ = 0;
+    std::vector<std::int32_t> labels_;
 };
 
 }  // namespace
