@@ -1,9 +1,28 @@
 #include "nets/blocks.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 
+#include "nets/error.hpp"
+
 namespace deeper::nets {
+
+std::optional<Op> activation_named(std::string_view a) {
+    if (a == "relu") return Op::relu;
+    if (a == "relu6") return Op::relu6;
+    if (a == "swish" || a == "silu") return Op::swish;
+    if (a == "sigmoid") return Op::sigmoid;
+    if (a == "tanh") return Op::tanh;
+    return std::nullopt;
+}
+
+Op activation_knob(const NetOptions& o, std::string_view net) {
+    const std::string a = o.activation.value_or("relu");
+    if (const auto op = activation_named(a)) return *op;
+    throw InputError(fmt::format("{}: activation must be {}, got '{}'", net, kActivationNames, a));
+}
 
 int round_channels(double v, int divisor) {
     if (divisor <= 1) return std::max(1, int(v));

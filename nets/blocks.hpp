@@ -1,6 +1,7 @@
 #pragma once
 // The pieces the families share (torchvision's Conv2dNormActivation, SqueezeExcitation and
 // _make_divisible; timm's round_chs_fn): one definition each, and the width rules by name.
+#include <optional>
 #include <string_view>
 
 #include "nets/builder.hpp"
@@ -12,6 +13,13 @@ namespace deeper::nets {
 inline int resolution_or(const NetOptions& o, int paper = 224) { return o.resolution.value_or(paper); }
 inline int classes_or(const NetOptions& o, int paper = 1000) { return o.classes.value_or(paper); }
 inline int in_channels_or(const NetOptions& o) { return o.in_channels.value_or(3); }
+
+// Activations by name: relu, relu6, swish (or silu), sigmoid, tanh; nullopt for anything else.
+std::optional<Op> activation_named(std::string_view name);
+inline constexpr std::string_view kActivationNames = "relu, relu6, swish, sigmoid or tanh";
+// The `activation` knob of the families that have one (AlexNet, VGG): relu unless set (tanh is
+// AlexNet's Fig. 1 comparison). Throws InputError naming the net for an unknown name.
+Op activation_knob(const NetOptions& o, std::string_view net);
 
 // Width rules. EfficientNet / MobileNetV2: a multiple of `divisor`, never more than 10% below v;
 // divisor 1 truncates as the MobileNet v1 paper does (int(alpha * C)).

@@ -108,8 +108,8 @@ int Builder::batchnorm(int x, std::string_view name, float eps) {
 }
 
 int Builder::activation(int x, Op kind, std::string_view name) {
-    if (kind != Op::relu && kind != Op::relu6 && kind != Op::swish && kind != Op::sigmoid)
-        throw std::logic_error("activation() takes relu, relu6, swish or sigmoid");
+    if (kind != Op::relu && kind != Op::relu6 && kind != Op::swish && kind != Op::sigmoid && kind != Op::tanh)
+        throw std::logic_error("activation() takes relu, relu6, swish, sigmoid or tanh");
     return push(kind, {x}, shape(x), NoAttrs{}, name);
 }
 

@@ -12,6 +12,7 @@ const char* op_name(Op op) {
         case Op::relu6: return "relu6";
         case Op::swish: return "swish";
         case Op::sigmoid: return "sigmoid";
+        case Op::tanh: return "tanh";
         case Op::max_pool: return "max_pool";
         case Op::avg_pool: return "avg_pool";
         case Op::global_avg_pool: return "global_avg_pool";

@@ -23,6 +23,7 @@ enum class Op {
     relu6,
     swish,
     sigmoid,
+    tanh,
     max_pool,
     avg_pool,
     global_avg_pool,

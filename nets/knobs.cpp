@@ -22,6 +22,9 @@ const std::vector<KnobInfo>& knob_infos() {
         {"lrn", KnobType::flag, "local response normalization, as in the paper"},
         {"aux", KnobType::flag, "GoogLeNet's auxiliary classifiers (training only)"},
         {"head", KnobType::text, "classifier head: gap or fc"},
+        {"reductions", KnobType::flag, "GoogLeNet: 1x1 reductions before the 3x3 and 5x5 convs"},
+        {"activation", KnobType::text, "activation: relu, relu6, swish, sigmoid or tanh"},
+        {"pool_kernel", KnobType::integer, "max-pool window at stride 2 (AlexNet: 3 overlaps, 2 does not)"},
         {"shortcut", KnobType::text, "ResNet shortcut: A (zero-padded identity) or B (projection)"},
         {"se_ratio", KnobType::real, "squeeze-and-excitation width ratio (0 = off)"},
         {"fc_width", KnobType::integer, "hidden width of the fully connected classifier"},
@@ -94,7 +97,7 @@ constexpr KnobLimit kLimits[] = {
     {"resolution", 16384, false}, {"classes", 1'000'000, false}, {"in_channels", 4096, false},
     {"width", 100, false},        {"depth", 100, false},          {"fc_width", 1 << 20, false},
     {"se_ratio", 1, false},       {"dropout", 1, true},           {"drop_connect", 1, true},
-    {"phi", 20, false},
+    {"phi", 20, false},           {"pool_kernel", 64, false},
 };
 
 template <class T>

@@ -19,6 +19,9 @@ struct NetOptions {
     std::optional<bool> lrn;
     std::optional<bool> aux;           // GoogLeNet auxiliary classifiers
     std::optional<std::string> head;   // gap | fc
+    std::optional<bool> reductions;    // GoogLeNet: 1x1 reductions before the 3x3 and 5x5 convs
+    std::optional<std::string> activation;  // AlexNet, VGG: relu | tanh | ...
+    std::optional<int> pool_kernel;    // AlexNet: max-pool window, stride 2 (3 overlaps, 2 does not)
     std::optional<std::string> shortcut;  // A (zero-padded identity) | B (projection)
     std::optional<double> se_ratio;
     std::optional<int> fc_width;       // hidden width of VGG/AlexNet classifiers
@@ -50,6 +53,9 @@ void visit_knobs(Options& o, F&& f) {
     f("lrn", o.lrn);
     f("aux", o.aux);
     f("head", o.head);
+    f("reductions", o.reductions);
+    f("activation", o.activation);
+    f("pool_kernel", o.pool_kernel);
     f("shortcut", o.shortcut);
     f("se_ratio", o.se_ratio);
     f("fc_width", o.fc_width);

@@ -66,13 +66,13 @@ Graph build_vgg_net(const VggNetDef& d) {
         int out = std::max(1, int(std::lround(c.channels * d.width)));
         x = b.conv(x, out, c.kernel, 1, 1, !d.batchnorm, fmt::format("conv{}", conv_in_stage));
         if (d.batchnorm) x = b.batchnorm(x, fmt::format("bn{}", conv_in_stage));
-        x = b.relu(x, fmt::format("relu{}", conv_in_stage));
+        x = b.activation(x, d.activation, fmt::format("{}{}", op_name(d.activation), conv_in_stage));
     }
     auto s = b.scope("head");
     x = b.flatten(x);
     for (size_t i = 0; i < d.hidden.size(); ++i) {
         x = b.linear(x, d.hidden[i], true, fmt::format("fc{}", i + 1));
-        x = b.relu(x, fmt::format("relu{}", i + 1));
+        x = b.activation(x, d.activation, fmt::format("{}{}", op_name(d.activation), i + 1));
         if (d.dropout > 0) x = b.dropout(x, float(d.dropout), fmt::format("dropout{}", i + 1));
     }
     x = b.linear(x, d.classes, true, fmt::format("fc{}", d.hidden.size() + 1));

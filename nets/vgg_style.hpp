@@ -19,6 +19,7 @@ struct VggNetDef {
     std::vector<int> hidden = {4096, 4096};  // classifier hidden widths
     double dropout = 0.5;                    // after each hidden layer
     double width = 1.0;                      // conv channel multiplier
+    Op activation = Op::relu;                // after every conv and hidden layer
     int resolution = 224, classes = 1000, in_channels = 3;
 };
 

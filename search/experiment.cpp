@@ -289,6 +289,13 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
 const std::vector<std::string> kMetrics = {"val_top1", "val_top5", "val_loss", "test_top1", "test_top5",
                                            "test_loss", "train_eval_error", "train_eval_top1",
                                            "train_loss", "train_top1"};
+// What a report table or a points plot may show beyond them: the best epoch's validation top-1
+// and the net's size.
+const std::vector<std::string> kReportMetrics = [] {
+    auto m = kMetrics;
+    m.insert(m.end(), {"best_val_top1", "params", "macs"});
+    return m;
+}();
 
 }  // namespace
 
@@ -348,8 +355,8 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
             rt.rows = normalized(doc.scalar(t["rows"], "rows"));
             if (t["columns"]) rt.columns = normalized(doc.scalar(t["columns"], "columns"));
             if (t["metric"]) rt.metric = doc.scalar(t["metric"], "metric");
-            if (std::find(kMetrics.begin(), kMetrics.end(), rt.metric) == kMetrics.end())
-                doc.fail(t["metric"], fmt::format("unknown metric '{}'{}", rt.metric, did_you_mean(rt.metric, kMetrics)));
+            if (std::find(kReportMetrics.begin(), kReportMetrics.end(), rt.metric) == kReportMetrics.end())
+                doc.fail(t["metric"], fmt::format("unknown metric '{}'{}", rt.metric, did_you_mean(rt.metric, kReportMetrics)));
             stage_ok(t, rt.stage);
             e.tables.push_back(rt);
         }
@@ -360,13 +367,20 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
             if (p["title"]) rp.title = doc.scalar(p["title"], "title");
             if (p["stage"]) rp.stage = doc.scalar(p["stage"], "stage");
             if (p["kind"]) rp.kind = doc.scalar(p["kind"], "kind");
-            if (rp.kind != "curves" && rp.kind != "scatter")
-                doc.fail(p["kind"], fmt::format("plot kind: expected curves or scatter, got '{}'", rp.kind));
+            if (rp.kind != "curves" && rp.kind != "scatter" && rp.kind != "points")
+                doc.fail(p["kind"], fmt::format("plot kind: expected curves, scatter or points, got '{}'", rp.kind));
             if (p["metric"]) rp.metric = doc.scalar(p["metric"], "metric");
-            if (std::find(kMetrics.begin(), kMetrics.end(), rp.metric) == kMetrics.end())
-                doc.fail(p["metric"], fmt::format("unknown metric '{}'{}", rp.metric, did_you_mean(rp.metric, kMetrics)));
+            // curves follow a per-epoch metric; the others a trial's final value
+            const auto& metrics = rp.kind == "curves" ? kMetrics : kReportMetrics;
+            if (std::find(metrics.begin(), metrics.end(), rp.metric) == metrics.end())
+                doc.fail(p["metric"], fmt::format("unknown metric '{}'{}", rp.metric, did_you_mean(rp.metric, metrics)));
             rp.x = rp.kind == "curves" ? "epoch" : "macs";
-            if (p["x"]) rp.x = doc.scalar(p["x"], "x");
+            if (p["x"]) {
+                if (rp.kind != "scatter") doc.fail(p["x"], "x: only a scatter plot has a choice of x (macs or params)");
+                rp.x = doc.scalar(p["x"], "x");
+                if (rp.x != "macs" && rp.x != "params")
+                    doc.fail(p["x"], fmt::format("x: expected macs or params, got '{}'", rp.x));
+            }
             if (p["group"]) rp.group = normalized(doc.scalar(p["group"], "group"));
             stage_ok(p, rp.stage);
             e.plots.push_back(rp);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "nets/block_dsl.hpp"
+#include "nets/blocks.hpp"
 #include "nets/error.hpp"
 #include "search/yaml_util.hpp"
 
@@ -12,10 +13,8 @@ namespace {
 
 nets::Op parse_activation(const YamlDoc& doc, const YAML::Node& n) {
     const std::string a = doc.scalar(n, "activation");
-    if (a == "relu") return nets::Op::relu;
-    if (a == "relu6") return nets::Op::relu6;
-    if (a == "swish" || a == "silu") return nets::Op::swish;
-    doc.fail(n, fmt::format("key 'activation': expected relu, relu6 or swish, got '{}'", a));
+    if (const auto op = nets::activation_named(a)) return *op;
+    doc.fail(n, fmt::format("key 'activation': expected {}, got '{}'", nets::kActivationNames, a));
 }
 
 template <class Def>

@@ -1,6 +1,6 @@
 // GoogLeNet / Inception v1 (Szegedy et al. 2015, Table 1): Inception modules with 1x1
-// reductions, global average pooling (or an FC head, for the paper's comparison), optional
-// auxiliary classifiers. "googlenet-tv" is torchvision's layout: BN after every conv and a
+// reductions (or without them, for the paper's cost argument), global average pooling (or an
+// FC head, for the paper's comparison), optional auxiliary classifiers. "googlenet-tv" is torchvision's layout: BN after every conv and a
 // 3x3 kernel in the branch the paper gives 5x5 (torchvision's known deviation), which is what
 // its published parameter count measures.
 #include <fmt/format.h>
@@ -30,7 +30,10 @@ const InceptionConfig kModules[] = {
 
 struct Style {
     bool bn;
-    int wide_kernel;  // 5 in the paper, 3 in torchvision
+    int wide_kernel;         // 5 in the paper, 3 in torchvision
+    bool reductions = true;  // false: the 3x3 and 5x5 convs see the module's whole input (the
+                             // paper's Fig. 2a ablation; the pool branch keeps its projection, so
+                             // every module's output width is unchanged)
 };
 
 int conv_unit(Builder& b, int x, int out, int k, int stride, const Style& st,
@@ -44,10 +47,10 @@ int conv_unit(Builder& b, int x, int out, int k, int stride, const Style& st,
 int inception(Builder& b, int x, const InceptionConfig& m, const Style& st) {
     auto s = b.scope(fmt::format("inception{}", m.name));
     int b1 = conv_unit(b, x, m.c1, 1, 1, st, "branch1");
-    int b2 = conv_unit(b, conv_unit(b, x, m.c3r, 1, 1, st, "branch2_reduce"), m.c3, 3, 1, st,
-                       "branch2");
-    int b3 = conv_unit(b, conv_unit(b, x, m.c5r, 1, 1, st, "branch3_reduce"), m.c5,
-                       st.wide_kernel, 1, st, "branch3");
+    const int in2 = st.reductions ? conv_unit(b, x, m.c3r, 1, 1, st, "branch2_reduce") : x;
+    int b2 = conv_unit(b, in2, m.c3, 3, 1, st, "branch2");
+    const int in3 = st.reductions ? conv_unit(b, x, m.c5r, 1, 1, st, "branch3_reduce") : x;
+    int b3 = conv_unit(b, in3, m.c5, st.wide_kernel, 1, st, "branch3");
     int p = b.max_pool(x, 3, 1, 1, true, "branch4_pool");
     int b4 = conv_unit(b, p, m.pool_proj, 1, 1, st, "branch4");
     return b.concat({b1, b2, b3, b4});
@@ -65,6 +68,7 @@ void aux_head(Builder& b, int x, const Style& st, int classes, const std::string
 
 Graph build_googlenet(const std::string& name, const NetOptions& o, Style st) {
     if (o.batchnorm) st.bn = *o.batchnorm;
+    if (o.reductions) st.reductions = *o.reductions;
     const std::string head = o.head.value_or("gap");
     if (head != "gap" && head != "fc")
         throw InputError(fmt::format("{}: head must be gap or fc, got '{}'", name, head));
@@ -106,8 +110,8 @@ Graph build_googlenet(const std::string& name, const NetOptions& o, Style st) {
 }  // namespace
 
 void add_googlenet(std::vector<ZooEntry>& z) {
-    const std::vector<std::string> knobs = {"resolution", "classes", "in_channels", "aux",
-                                            "head",       "batchnorm", "lrn", "dropout"};
+    const std::vector<std::string> knobs = {"resolution", "classes", "in_channels", "aux",        "head",
+                                            "batchnorm",  "lrn",     "dropout",     "reductions"};
     z.push_back({"googlenet",
                  {"inception-v1"},
                  "GoogLeNet (Inception v1) as in the paper: 5x5 branches, conv biases",

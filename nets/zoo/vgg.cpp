@@ -49,12 +49,13 @@ void add_vgg(std::vector<ZooEntry>& z) {
         if (*c.alias) e.aliases = {c.alias};
         e.summary = c.summary;
         e.knobs = {"resolution", "classes", "in_channels", "batchnorm", "width", "fc_width",
-                   "dropout"};
+                   "dropout", "activation"};
         e.build = [layers = c.layers, name = e.name](const NetOptions& o) {
             VggNetDef d;
             d.name = name;
             d.layers = layers;
             d.batchnorm = o.batchnorm.value_or(false);
+            d.activation = activation_knob(o, name);
             int fc = o.fc_width.value_or(4096);
             d.hidden = {fc, fc};
             d.dropout = o.dropout.value_or(0.5);

@@ -11,7 +11,9 @@
 
 #include "runners/atomic_file.hpp"
 #include "runners/experiment/journal.hpp"
+#include "runners/experiment/figures.hpp"
 #include "runners/experiment/svg.hpp"
+#include "runners/experiment/trial_values.hpp"
 #include "runners/table.hpp"
 #include "runners/train/epoch_metrics.hpp"
 
@@ -39,26 +41,6 @@ std::string num(double v) {
     if (!std::isfinite(v)) return "";
     if (v == std::floor(v) && std::abs(v) < 1e15) return fmt::format("{}", std::int64_t(v));
     return fmt::format("{:.6g}", v);
-}
-
-double best_val_top1(const TrialRecord& r) {
-    double best = NAN;
-    for (const auto& ep : r.epochs)
-        if (const double v = epoch_metric(ep, "val_top1"); !(v <= best)) best = v;
-    return best;
-}
-
-double final_metric(const TrialRecord& r, const std::string& m) {
-    if (m == "best_val_top1") return best_val_top1(r);
-    if (auto it = r.result.find(m); it != r.result.end()) return it->second;
-    return r.epochs.empty() ? NAN : epoch_metric(r.epochs.back(), m);
-}
-
-std::string setting(const TrialRecord& r, const std::string& key) {
-    if (auto it = r.settings.find(key); it != r.settings.end()) return it->second;
-    if (auto it = r.labels.find(key); it != r.labels.end()) return it->second;
-    if (key == "stage") return r.stage;
-    return "";
 }
 
 // The precision a trial trained in (journals from before bf16 trained in fp32).
@@ -141,33 +123,6 @@ Table curves_table(const std::vector<TrialRecord>& records, const std::vector<st
             c.add_row(std::move(row));
         }
     return c;
-}
-
-struct Spread {
-    double mean = NAN, std = NAN;  // std: sample standard deviation (n - 1), NAN for n = 1
-    std::size_t n = 0;
-};
-
-Spread spread(const std::vector<double>& values) {
-    Spread s;
-    double sum = 0;
-    for (double v : values)
-        if (std::isfinite(v)) sum += v, ++s.n;
-    if (s.n == 0) return s;
-    s.mean = sum / double(s.n);
-    if (s.n < 2) return s;
-    double sq = 0;
-    for (double v : values)
-        if (std::isfinite(v)) sq += (v - s.mean) * (v - s.mean);
-    s.std = std::sqrt(sq / double(s.n - 1));
-    return s;
-}
-
-// "0.9123 ± 0.0041 (n=3)", or the value alone for one trial.
-std::string spread_text(const Spread& s) {
-    if (s.n == 0) return "";
-    if (s.n == 1) return fmt::format("{:.4f}", s.mean);
-    return fmt::format("{:.4f} ± {:.4f} (n={})", s.mean, s.std, s.n);
 }
 
 // A configuration: the trial's stage and settings, except what only repeats it (seed, repeat).
@@ -313,36 +268,6 @@ std::string failed_list(const std::vector<TrialRecord>& records) {
     return md.empty() ? "" : "\n## Failed trials\n\n" + md;
 }
 
-// The series of one plot: per group (a setting, or each trial's swept values), its curve over
-// epochs or its finished trials' (MACs or params, metric) points.
-std::vector<Series> plot_series(const std::vector<TrialRecord>& records, const search::ReportPlot& p) {
-    std::map<std::string, Series> groups;
-    std::vector<std::string> order;
-    for (const auto& r : records) {
-        if (!p.stage.empty() && r.stage != p.stage) continue;
-        std::string g;
-        if (!p.group.empty()) {
-            g = setting(r, p.group);
-        } else {
-            for (const auto& k : r.swept) g += (g.empty() ? "" : " ") + setting(r, k);
-            if (g.empty()) g = r.id;
-        }
-        if (!groups.count(g)) order.push_back(g);
-        Series& s = groups[g];
-        s.name = g;
-        if (p.kind == "curves") {
-            if (!p.group.empty() && !s.points.empty()) continue;  // one line per group: its first trial
-            for (const auto& ep : r.epochs) s.points.push_back({epoch_metric(ep, "epoch"), epoch_metric(ep, p.metric)});
-        } else if (r.status == "done") {
-            const char* x = p.x == "params" ? "params" : "macs";
-            s.points.push_back({r.result.count(x) ? r.result.at(x) : NAN, final_metric(r, p.metric)});
-        }
-    }
-    std::vector<Series> series;
-    for (const auto& g : order) series.push_back(groups[g]);
-    return series;
-}
-
 // Writes the plots (the experiment's, or one curve plot per stage); returns their markdown.
 std::string write_plots(const std::string& dir, const std::vector<TrialRecord>& records, const search::Experiment* e,
                         std::vector<std::string>& written) {
@@ -356,10 +281,11 @@ std::string write_plots(const std::string& dir, const std::vector<TrialRecord>& 
         const std::string title =
             p.title.empty() ? fmt::format("{}{}", p.metric, p.stage.empty() ? "" : " (" + p.stage + ")") : p.title;
         const std::string name = fmt::format("plot{}-{}-{}.svg", i + 1, p.stage.empty() ? "all" : p.stage, p.metric);
-        write_file(fs::path(dir) / name,
-                   svg_plot(title, p.kind == "curves" ? "epoch" : p.x, p.metric, plot_series(records, p),
-                            p.kind == "curves", p.kind == "scatter"),
-                   written);
+        const std::string svg =
+            p.kind == "points" ? svg_categories(title, p.metric, plot_categories(records, p))
+                               : svg_plot(title, p.kind == "curves" ? "epoch" : p.x, p.metric, plot_series(records, p),
+                                          p.kind == "curves", p.kind == "scatter");
+        write_file(fs::path(dir) / name, svg, written);
         md += fmt::format("\n![{}]({})\n", title, name);
     }
     return md;

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
 
 namespace deeper::runners {
@@ -41,66 +40,140 @@ std::vector<double> ticks(double lo, double hi) {
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                          "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 
+// The drawing area and its data ranges; maps data to pixels. x is already log10'd when log_x.
+struct Frame {
+    double W = 720, H = 440, L = 70, R = 190, T = 40, B = 55;
+    double x0 = std::numeric_limits<double>::max(), x1 = -x0, y0 = x0, y1 = -x0;
+
+    void include(double x, double y) {
+        if (!std::isfinite(x) || !std::isfinite(y)) return;
+        x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
+    }
+    // Ranges that are never empty, y padded by 5%.
+    void settle() {
+        if (x0 > x1) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+        if (x1 - x0 < 1e-12) x0 -= 0.5, x1 += 0.5;
+        if (y1 - y0 < 1e-12) y0 -= 0.5, y1 += 0.5;
+        const double pad = (y1 - y0) * 0.05;
+        y0 -= pad, y1 += pad;
+    }
+    double px(double x) const { return L + (x - x0) / (x1 - x0) * (W - L - R); }
+    double py(double y) const { return H - B - (y - y0) / (y1 - y0) * (H - T - B); }
+
+    // The header, title, y grid and labels, box and axis labels; x ticks are the caller's.
+    std::string open(const std::string& title, const std::string& x_label, const std::string& y_label) const {
+        std::string s = fmt::format(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" "
+            "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
+            W, H, W, H);
+        s += fmt::format("<text x=\"{}\" y=\"22\" font-size=\"15\" text-anchor=\"middle\">{}</text>\n",
+                         (W - R + L) / 2, escape(title));
+        for (double t : ticks(y0, y1)) {
+            s += fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"#e5e5e5\"/>\n", L, py(t),
+                             W - R, py(t));
+            s += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{:g}</text>\n", L - 6, py(t) + 4, t);
+        }
+        s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"black\"/>\n", L, T,
+                         W - L - R, H - T - B);
+        s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", (W - R + L) / 2, H - 14,
+                         escape(x_label));
+        s += fmt::format("<text transform=\"translate(18,{}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
+                         (H - B + T) / 2, escape(y_label));
+        return s;
+    }
+    std::string x_tick(double x, const std::string& label) const {
+        return fmt::format("<line x1=\"{:.1f}\" y1=\"{}\" x2=\"{:.1f}\" y2=\"{}\" stroke=\"#e5e5e5\"/>\n", px(x), T, px(x),
+                           H - B) +
+               fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", px(x), H - B + 16,
+                           escape(label));
+    }
+    std::string legend(std::size_t i, const std::string& name) const {
+        const double ly = T + 10 + 18 * double(i);
+        return fmt::format("<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"/>\n", W - R + 12, ly - 10,
+                           kColors[i % 10]) +
+               fmt::format("<text x=\"{}\" y=\"{}\">{}</text>\n", W - R + 30, ly, escape(name));
+    }
+    std::string whisker(double x, double lo, double hi, const char* color) const {
+        return fmt::format("<path d=\"M{0:.1f},{1:.1f}V{2:.1f}M{3:.1f},{1:.1f}H{4:.1f}M{3:.1f},{2:.1f}H{4:.1f}\" "
+                           "stroke=\"{5}\" fill=\"none\"/>\n",
+                           px(x), py(lo), py(hi), px(x) - 4, px(x) + 4, color);
+    }
+};
+
+bool has_err(const Point& p) { return std::isfinite(p.err); }
+
 }  // namespace
 
 std::string svg_plot(const std::string& title, const std::string& x_label, const std::string& y_label,
                      const std::vector<Series>& series, bool lines, bool log_x) {
-    const double W = 720, H = 440, L = 70, R = 190, T = 40, B = 55;
-    double x0 = std::numeric_limits<double>::max(), x1 = -x0, y0 = x0, y1 = -x0;
     auto fx = [&](double x) { return log_x ? std::log10(std::max(x, 1e-12)) : x; };
+    Frame f;
     for (const auto& s : series)
-        for (auto [x, y] : s.points) {
-            if (!std::isfinite(x) || !std::isfinite(y)) continue;
-            x0 = std::min(x0, fx(x)), x1 = std::max(x1, fx(x));
-            y0 = std::min(y0, y), y1 = std::max(y1, y);
+        for (const auto& p : s.points) {
+            f.include(fx(p.x), p.y);
+            if (has_err(p)) f.include(fx(p.x), p.y - p.err), f.include(fx(p.x), p.y + p.err);
         }
-    if (x0 > x1) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
-    if (x1 - x0 < 1e-12) x0 -= 0.5, x1 += 0.5;
-    if (y1 - y0 < 1e-12) y0 -= 0.5, y1 += 0.5;
-    const double pad = (y1 - y0) * 0.05;
-    y0 -= pad, y1 += pad;
-    auto px = [&](double x) { return L + (fx(x) - x0) / (x1 - x0) * (W - L - R); };
-    auto py = [&](double y) { return H - B - (y - y0) / (y1 - y0) * (H - T - B); };
-
-    std::string s = fmt::format(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" "
-        "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
-        W, H, W, H);
-    s += fmt::format("<text x=\"{}\" y=\"22\" font-size=\"15\" text-anchor=\"middle\">{}</text>\n", (W - R + L) / 2,
-                     escape(title));
-    // axes, grid and ticks
-    for (double t : ticks(y0, y1)) {
-        s += fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"#e5e5e5\"/>\n", L, py(t), W - R, py(t));
-        s += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{:g}</text>\n", L - 6, py(t) + 4, t);
-    }
-    for (double t : ticks(x0, x1)) {
-        const double xv = log_x ? std::pow(10, t) : t;
+    f.settle();
+    std::string s = f.open(title, x_label + (log_x ? " (log scale)" : ""), y_label);
+    for (double t : ticks(f.x0, f.x1)) {
         if (log_x && std::abs(t - std::round(t)) > 1e-9) continue;
-        s += fmt::format("<line x1=\"{:.1f}\" y1=\"{}\" x2=\"{:.1f}\" y2=\"{}\" stroke=\"#e5e5e5\"/>\n", px(xv), T, px(xv), H - B);
-        s += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{:g}</text>\n", px(xv), H - B + 16, xv);
+        const double xv = log_x ? std::pow(10, t) : t;
+        s += f.x_tick(t, fmt::format("{:g}", xv));
     }
-    s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"black\"/>\n", L, T,
-                     W - L - R, H - T - B);
-    s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", (W - R + L) / 2, H - 14,
-                     escape(x_label + (log_x ? " (log scale)" : "")));
-    s += fmt::format("<text transform=\"translate(18,{}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
-                     (H - B + T) / 2, escape(y_label));
-    // data and legend
     for (std::size_t i = 0; i < series.size(); ++i) {
         const char* c = kColors[i % 10];
         auto pts = series[i].points;
-        std::sort(pts.begin(), pts.end());
-        std::string path;
-        for (auto [x, y] : pts) {
-            if (!std::isfinite(x) || !std::isfinite(y)) continue;
-            path += fmt::format("{}{:.1f},{:.1f}", path.empty() ? "" : " ", px(x), py(y));
-            s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"{}\" fill=\"{}\"/>\n", px(x), py(y), lines ? 2 : 4, c);
+        std::stable_sort(pts.begin(), pts.end());
+        std::erase_if(pts, [](const Point& p) { return !std::isfinite(p.x) || !std::isfinite(p.y); });
+        std::string path, upper, lower;
+        for (const auto& p : pts) {
+            const double x = f.px(fx(p.x));
+            path += fmt::format("{}{:.1f},{:.1f}", path.empty() ? "" : " ", x, f.py(p.y));
+            s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"{}\" fill=\"{}\"/>\n", x, f.py(p.y),
+                             lines ? 2 : 4, c);
+            if (!has_err(p)) continue;
+            if (!lines) s += f.whisker(fx(p.x), p.y - p.err, p.y + p.err, c);
+            upper += fmt::format(" {:.1f},{:.1f}", x, f.py(p.y + p.err));
+            lower = fmt::format(" {:.1f},{:.1f}", x, f.py(p.y - p.err)) + lower;
         }
+        if (lines && !upper.empty())
+            s += fmt::format("<polygon points=\"{}{}\" fill=\"{}\" fill-opacity=\"0.15\" stroke=\"none\"/>\n", upper,
+                             lower, c);
         if (lines && !path.empty())
             s += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>\n", path, c);
-        const double ly = T + 10 + 18 * i;
-        s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"/>\n", W - R + 12, ly - 10, c);
-        s += fmt::format("<text x=\"{}\" y=\"{}\">{}</text>\n", W - R + 30, ly, escape(series[i].name));
+        s += f.legend(i, series[i].name);
+    }
+    return s + "</svg>\n";
+}
+
+std::string svg_categories(const std::string& title, const std::string& y_label,
+                           const std::vector<Category>& categories) {
+    Frame f;
+    f.R = 30;
+    f.B = 90;  // room for slanted category names
+    const double n = double(categories.size());
+    for (std::size_t i = 0; i < categories.size(); ++i)
+        for (double v : categories[i].values) f.include(double(i), v);
+    for (std::size_t i = 0; i < categories.size(); ++i) {
+        const auto& c = categories[i];
+        if (std::isfinite(c.err)) f.include(double(i), c.mean - c.err), f.include(double(i), c.mean + c.err);
+    }
+    f.x0 = -0.5, f.x1 = std::max(n - 0.5, 0.5);
+    f.settle();
+    std::string s = f.open(title, "", y_label);
+    for (std::size_t i = 0; i < categories.size(); ++i) {
+        const auto& cat = categories[i];
+        const char* c = kColors[i % 10];
+        const double x = f.px(double(i));
+        s += fmt::format("<text transform=\"translate({:.1f},{}) rotate(-30)\" text-anchor=\"end\">{}</text>\n", x,
+                         f.H - f.B + 16, escape(cat.name));
+        for (double v : cat.values)
+            if (std::isfinite(v))
+                s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"none\" stroke=\"{}\"/>\n",
+                                 x + 10, f.py(v), c);
+        if (!std::isfinite(cat.mean)) continue;
+        s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"5\" fill=\"{}\"/>\n", x, f.py(cat.mean), c);
+        if (std::isfinite(cat.err)) s += f.whisker(double(i), cat.mean - cat.err, cat.mean + cat.err, c);
     }
     return s + "</svg>\n";
 }

@@ -1,19 +1,37 @@
 #pragma once
-// Two plots written as SVG by hand, enough for the papers' figures: lines (a metric against
-// epochs per trial group: ResNet Fig. 1/6) and points (a metric against MACs: EfficientNet's
-// scaling figures, log x).
+// The report's figures, written as SVG by hand: lines (a metric against epochs per trial group:
+// ResNet Fig. 1/6), points (a metric against MACs: EfficientNet's scaling figures, log x) and
+// categories (a metric per configuration, VGG's Table 3 as a figure). Where a point pools several
+// seeds it shows their spread: a shaded band around a line, whiskers around a point.
+#include <cmath>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace deeper::runners {
 
+struct Point {
+    double x = 0, y = 0;
+    double err = NAN;  // the standard deviation of y over seeds; NAN: a single trial
+    bool operator<(const Point& o) const { return x < o.x; }
+};
+
 struct Series {
     std::string name;
-    std::vector<std::pair<double, double>> points;
+    std::vector<Point> points;
 };
 
 std::string svg_plot(const std::string& title, const std::string& x_label, const std::string& y_label,
                      const std::vector<Series>& series, bool lines, bool log_x);
+
+// One column per category: every trial's value as a hollow dot, the mean as a bar-free filled
+// dot with mean ± std whiskers (dots, not bars: accuracies near 0.9 need an axis that does not
+// start at zero, and a bar from an arbitrary baseline misleads).
+struct Category {
+    std::string name;
+    std::vector<double> values;  // one per trial
+    double mean = NAN, err = NAN;  // err: their standard deviation (NAN: one trial)
+};
+std::string svg_categories(const std::string& title, const std::string& y_label,
+                           const std::vector<Category>& categories);
 
 }  // namespace deeper::runners

@@ -172,3 +172,50 @@ TEST_CASE("every zoo net builds at Fashion-MNIST size or says the smallest resol
         }
     }
 }
+
+TEST_CASE("GoogLeNet without 1x1 reductions: the 3x3 and 5x5 convs see the module's whole input", "[nets][zoo]") {
+    NetOptions naive;
+    naive.reductions = false;
+    const Graph g = build_net("googlenet"), n = build_net("googlenet", naive);
+    auto params = [](const Graph& gr, const std::string& name) {
+        REQUIRE(gr.find(name) >= 0);
+        return gr.node(gr.find(name)).params;
+    };
+    // Module 3a (192 input channels, Table 1): 5x5 branch 192 -> 16 -> 32 against 192 -> 32 directly,
+    // 3x3 branch 192 -> 96 -> 128 against 192 -> 128; weights plus the paper's conv biases.
+    CHECK(params(g, "inception3a.branch3_reduce.conv") + params(g, "inception3a.branch3.conv") ==
+          (192 * 16 + 16) + (25 * 16 * 32 + 32));
+    CHECK(params(n, "inception3a.branch3.conv") == 25 * 192 * 32 + 32);
+    CHECK(params(n, "inception3a.branch2.conv") == 9 * 192 * 128 + 128);
+    CHECK(n.find("inception3a.branch3_reduce.conv") < 0);
+    // Every module's output width is unchanged, so the net differs only inside the modules.
+    CHECK(n.outputs.size() == g.outputs.size());
+    CHECK(n.node(n.find("inception5b.concat")).out == g.node(g.find("inception5b.concat")).out);
+    CHECK(n.total_macs() > 2.5 * double(g.total_macs()));  // 4.43 G against 1.58 G at 224x224
+    CHECK(n.total_params() > 3 * g.total_params());
+}
+
+TEST_CASE("AlexNet's activation and pooling knobs change the ops, never the parameters", "[nets][zoo]") {
+    NetOptions base;
+    base.resolution = 64;
+    base.in_channels = 1;
+    base.classes = 10;
+    NetOptions tanh = base, pool2 = base;
+    tanh.activation = "tanh";
+    pool2.pool_kernel = 2;
+    const Graph g = build_net("alexnet", base), t = build_net("alexnet", tanh), p = build_net("alexnet", pool2);
+    auto count = [](const Graph& gr, Op op) {
+        return std::count_if(gr.nodes.begin(), gr.nodes.end(), [&](const Node& nd) { return nd.op == op; });
+    };
+    CHECK(count(g, Op::relu) == 7);  // five convs and two hidden layers
+    CHECK(count(t, Op::relu) == 0);
+    CHECK(count(t, Op::tanh) == 7);
+    CHECK(t.total_params() == g.total_params());
+    // 64x64 input: conv1 gives 15x15; 3x3/2 and 2x2/2 pooling both give 7, 3, 1: the same net but
+    // for which pixels each pool sees.
+    CHECK(p.total_params() == g.total_params());
+    CHECK(p.node(p.find("conv1.pool")).out == g.node(g.find("conv1.pool")).out);
+    NetOptions bad = base;
+    bad.activation = "gelu";
+    CHECK_THROWS_WITH(build_net("alexnet", bad), "alexnet: activation must be relu, relu6, swish, sigmoid or tanh, got 'gelu'");
+}

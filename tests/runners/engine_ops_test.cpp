@@ -85,7 +85,7 @@ std::vector<OpCase> pool_cases() {
 // conv (its output layout) and before one (the gradient's way back).
 std::vector<OpCase> activation_cases() {
     std::vector<OpCase> cases;
-    for (Op act : {Op::relu, Op::relu6, Op::swish, Op::sigmoid})
+    for (Op act : {Op::relu, Op::relu6, Op::swish, Op::sigmoid, Op::tanh})
         for (int channels : {8, 16, 24})
             for (int map : {1, 4}) {
                 const std::string name = fmt::format("{} c{} map{}", op_name(act), channels, map);

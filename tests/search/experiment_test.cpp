@@ -194,6 +194,13 @@ TEST_CASE("experiment errors carry file:line:column, the key and what was expect
           "exp.yaml:4:14: alpha: missing 'step'");
     CHECK(error_of("name: t\nstages:\n  - name: a\n    grid: {lr: [0.1]}\nreport:\n  tables:\n    - {rows: net, metric: accuracy}\n") ==
           "exp.yaml:7:27: unknown metric 'accuracy'");
+    const std::string plots = "name: t\nstages:\n  - name: a\n    grid: {lr: [0.1]}\nreport:\n  plots:\n";
+    CHECK(error_of(plots + "    - {kind: bars}\n") == "exp.yaml:7:14: plot kind: expected curves, scatter or points, got 'bars'");
+    CHECK(error_of(plots + "    - {kind: curves, x: macs}\n") ==
+          "exp.yaml:7:25: x: only a scatter plot has a choice of x (macs or params)");
+    CHECK(error_of(plots + "    - {kind: scatter, x: flops}\n") == "exp.yaml:7:26: x: expected macs or params, got 'flops'");
+    CHECK(error_of(plots + "    - {kind: curves, metric: params}\n") == "exp.yaml:7:30: unknown metric 'params'");
+    CHECK(error_of(plots + "    - {kind: points, metric: params}\n") == "no error");  // a final value: fine
     CHECK(error_of("name: t\nstages:\n  - grid: {lr: [0.1]}\n    seeds: 3\n") ==
           "exp.yaml:4:12: 'seeds': expected a list of integers like [0, 1, 2]");
     CHECK(error_of("name: t\nstages: [\n") .rfind("exp.yaml:", 0) == 0);

@@ -63,7 +63,7 @@ TEST_CASE("net spec errors carry file:line:column", "[search][spec]") {
     CHECK(err("type: plain\nlayers: [32\n") .rfind("net.yaml:", 0) == 0);
     CHECK(err("type: plain\nlayers: [32]\nresolution: big\n") ==
           "net.yaml:3:13: key 'resolution': expected an integer");
-    CHECK(err("type: mbconv\nblocks: [ir_c8]\nactivation: tanh\n") ==
-          "net.yaml:3:13: key 'activation': expected relu, relu6 or swish, got 'tanh'");
+    CHECK(err("type: mbconv\nblocks: [ir_c8]\nactivation: gelu\n") ==
+          "net.yaml:3:13: key 'activation': expected relu, relu6, swish, sigmoid or tanh, got 'gelu'");
     CHECK(err("- just\n- a list\n") == "net.yaml:1:1: expected a mapping of keys");
 }

@@ -85,12 +85,14 @@ std::vector<std::vector<double>> reference_forward(const nets::Graph& g, const P
             case Op::relu6:
             case Op::swish:
             case Op::sigmoid:
+            case Op::tanh:
                 for (size_t i = 0; i < act[k].size(); ++i) {
                     double v = (*x.v)[i];
                     double sig = 1.0 / (1.0 + std::exp(-v));
                     act[k][i] = nd.op == Op::relu    ? std::max(v, 0.0)
                                 : nd.op == Op::relu6 ? std::clamp(v, 0.0, 6.0)
                                 : nd.op == Op::swish ? v * sig
+                                : nd.op == Op::tanh  ? std::tanh(v)
                                                      : sig;
                 }
                 break;

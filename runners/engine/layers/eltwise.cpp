@@ -1,5 +1,5 @@
-// ReLU, ReLU6, swish and sigmoid. The first, second and fourth compute their gradient from
-// the output, so they run in place; swish needs its input.
+// ReLU, ReLU6, swish, sigmoid and tanh. All but swish compute their gradient from the output,
+// so they run in place; swish needs its input.
 #include "runners/engine/layers/layers.hpp"
 
 namespace deeper::runners::layers {
@@ -23,6 +23,10 @@ EltwiseLayer::EltwiseLayer(const nets::Node& n, const nets::Graph& g, bool fuse_
             break;
         case nets::Op::sigmoid:
             alg_ = algorithm::eltwise_logistic_use_dst_for_bwd;
+            use_dst_ = true;
+            break;
+        case nets::Op::tanh:
+            alg_ = algorithm::eltwise_tanh_use_dst_for_bwd;
             use_dst_ = true;
             break;
         default:  // swish = x * sigmoid(alpha x); alpha 1 is SiLU (the default 0 is x/2)

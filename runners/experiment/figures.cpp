@@ -1,0 +1,120 @@
+#include "runners/experiment/figures.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+
+#include "runners/experiment/trial_values.hpp"
+#include "runners/train/epoch_metrics.hpp"
+
+namespace deeper::runners {
+
+namespace {
+
+bool repeats_only(const std::string& key) { return key == "seed" || key == "repeat"; }
+
+// The swept values of a trial but its seed, space-separated ("" when only seeds were swept).
+std::string configuration_label(const TrialRecord& r) {
+    std::string c;
+    for (const auto& k : r.swept)
+        if (!repeats_only(k)) c += (c.empty() ? "" : " ") + setting(r, k);
+    return c;
+}
+
+// What a trial is plotted under: the plot's group setting, else its configuration.
+std::string group_of(const TrialRecord& r, const search::ReportPlot& p) {
+    if (!p.group.empty()) return setting(r, p.group);
+    const std::string c = configuration_label(r);
+    return c.empty() ? r.stage : c;
+}
+
+bool in_plot(const TrialRecord& r, const search::ReportPlot& p) { return p.stage.empty() || r.stage == p.stage; }
+
+// Keys in first-seen order with their values pooled.
+template <class V>
+struct Ordered {
+    std::vector<std::string> keys;
+    std::map<std::string, V> values;
+    V& operator[](const std::string& k) {
+        if (!values.count(k)) keys.push_back(k);
+        return values[k];
+    }
+};
+
+Point pooled(double x, const std::vector<double>& ys) {
+    const Spread s = spread(ys);
+    return {x, s.mean, s.std};
+}
+
+std::string with_count(const std::string& name, std::size_t n) {
+    return n > 1 ? fmt::format("{} (n={})", name, n) : name;
+}
+
+std::vector<Series> curves(const std::vector<TrialRecord>& records, const search::ReportPlot& p) {
+    Ordered<std::map<double, std::vector<double>>> groups;  // group -> epoch -> values
+    Ordered<std::size_t> trials;
+    for (const auto& r : records) {
+        if (!in_plot(r, p) || r.epochs.empty()) continue;
+        const std::string g = group_of(r, p);
+        auto& by_epoch = groups[g];
+        ++trials[g];
+        for (const auto& ep : r.epochs) by_epoch[epoch_metric(ep, "epoch")].push_back(epoch_metric(ep, p.metric));
+    }
+    std::vector<Series> out;
+    for (const auto& g : groups.keys) {
+        Series s{with_count(g, trials.values[g]), {}};
+        for (const auto& [epoch, ys] : groups.values[g]) s.points.push_back(pooled(epoch, ys));
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+std::vector<Series> scatter(const std::vector<TrialRecord>& records, const search::ReportPlot& p) {
+    const char* x_key = p.x == "params" ? "params" : "macs";
+    struct Config {
+        double x = NAN;
+        std::vector<double> ys;
+    };
+    Ordered<Ordered<Config>> groups;  // group -> configuration -> its trials
+    for (const auto& r : records) {
+        if (!in_plot(r, p) || r.status != "done") continue;
+        Config& c = groups[group_of(r, p)][r.stage + '\x1f' + configuration_label(r)];
+        c.x = r.result.count(x_key) ? r.result.at(x_key) : NAN;
+        c.ys.push_back(final_metric(r, p.metric));
+    }
+    std::vector<Series> out;
+    for (const auto& g : groups.keys) {
+        auto& configs = groups.values[g];
+        std::size_t n = 0;
+        Series s{g, {}};
+        for (const auto& k : configs.keys) {
+            const Config& c = configs.values[k];
+            s.points.push_back(pooled(c.x, c.ys));
+            n = std::max(n, c.ys.size());
+        }
+        s.name = with_count(g, n);
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+}  // namespace
+
+std::vector<Series> plot_series(const std::vector<TrialRecord>& records, const search::ReportPlot& p) {
+    return p.kind == "curves" ? curves(records, p) : scatter(records, p);
+}
+
+std::vector<Category> plot_categories(const std::vector<TrialRecord>& records, const search::ReportPlot& p) {
+    Ordered<std::vector<double>> groups;
+    for (const auto& r : records)
+        if (in_plot(r, p) && r.status == "done") groups[group_of(r, p)].push_back(final_metric(r, p.metric));
+    std::vector<Category> out;
+    for (const auto& g : groups.keys) {
+        const auto& v = groups.values[g];
+        const Spread s = spread(v);
+        out.push_back({with_count(g, s.n), v, s.mean, s.std});
+    }
+    return out;
+}
+
+}  // namespace deeper::runners

@@ -1,0 +1,50 @@
+#include "runners/experiment/trial_values.hpp"
+
+#include <fmt/format.h>
+
+#include "runners/train/epoch_metrics.hpp"
+
+namespace deeper::runners {
+
+std::string setting(const TrialRecord& r, const std::string& key) {
+    if (auto it = r.settings.find(key); it != r.settings.end()) return it->second;
+    if (auto it = r.labels.find(key); it != r.labels.end()) return it->second;
+    if (key == "stage") return r.stage;
+    return "";
+}
+
+double best_val_top1(const TrialRecord& r) {
+    double best = NAN;
+    for (const auto& ep : r.epochs)
+        if (const double v = epoch_metric(ep, "val_top1"); !(v <= best)) best = v;
+    return best;
+}
+
+double final_metric(const TrialRecord& r, const std::string& m) {
+    if (m == "best_val_top1") return best_val_top1(r);
+    if (auto it = r.result.find(m); it != r.result.end()) return it->second;
+    return r.epochs.empty() ? NAN : epoch_metric(r.epochs.back(), m);
+}
+
+Spread spread(const std::vector<double>& values) {
+    Spread s;
+    double sum = 0;
+    for (double v : values)
+        if (std::isfinite(v)) sum += v, ++s.n;
+    if (s.n == 0) return s;
+    s.mean = sum / double(s.n);
+    if (s.n < 2) return s;
+    double sq = 0;
+    for (double v : values)
+        if (std::isfinite(v)) sq += (v - s.mean) * (v - s.mean);
+    s.std = std::sqrt(sq / double(s.n - 1));
+    return s;
+}
+
+std::string spread_text(const Spread& s) {
+    if (s.n == 0) return "";
+    if (s.n == 1) return fmt::format("{:.4f}", s.mean);
+    return fmt::format("{:.4f} ± {:.4f} (n={})", s.mean, s.std, s.n);
+}
+
+}  // namespace deeper::runners

@@ -1,0 +1,30 @@
+#pragma once
+// What the reports read off a journaled trial: a setting, a final metric, and the spread of a
+// metric over the seeds of one configuration.
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "runners/experiment/journal.hpp"
+
+namespace deeper::runners {
+
+// A setting or label of the trial ("" when unset); "stage" is the trial's stage.
+std::string setting(const TrialRecord& r, const std::string& key);
+// The best validation top-1 over the trial's epochs.
+double best_val_top1(const TrialRecord& r);
+// A metric at the end of the trial: a result (test_top1, params, macs, ...), best_val_top1, or
+// the last epoch's value; NAN when the trial has none.
+double final_metric(const TrialRecord& r, const std::string& metric);
+
+struct Spread {
+    double mean = NAN, std = NAN;  // std: sample standard deviation (n - 1), NAN for n = 1
+    std::size_t n = 0;
+};
+// The finite values' mean and standard deviation.
+Spread spread(const std::vector<double>& values);
+// "0.9123 ± 0.0041 (n=3)", or the value alone for one trial.
+std::string spread_text(const Spread& s);
+
+}  // namespace deeper::runners

@@ -1,0 +1,76 @@
+// The report's figures pool seeds: a curve per group is the mean over its trials with the
+// standard deviation as a band; a scatter point and a category the mean with whiskers.
+#include <catch2/catch.hpp>
+
+#include "runners/experiment/figures.hpp"
+
+using namespace deeper;
+using runners::TrialRecord;
+
+namespace {
+
+TrialRecord trial(const std::string& net, int seed, std::vector<double> val_top1, double macs,
+                  const std::string& status = "done") {
+    TrialRecord r;
+    r.id = net + std::to_string(seed);
+    r.stage = "s";
+    r.status = status;
+    r.settings = {{"net", net}, {"seed", std::to_string(seed)}};
+    r.swept = {"net", "seed"};
+    for (std::size_t e = 0; e < val_top1.size(); ++e) r.epochs.push_back({{"epoch", double(e + 1)}, {"val_top1", val_top1[e]}});
+    r.result = {{"macs", macs}, {"test_top1", val_top1.back()}};
+    return r;
+}
+
+search::ReportPlot plot(const std::string& kind, const std::string& metric, const std::string& group = "") {
+    search::ReportPlot p;
+    p.kind = kind;
+    p.metric = metric;
+    p.group = group;
+    return p;
+}
+
+}  // namespace
+
+TEST_CASE("curves pool the seeds of a configuration into mean and standard deviation per epoch", "[report]") {
+    const std::vector<TrialRecord> records = {trial("a", 1, {0.5, 0.7}, 10), trial("a", 2, {0.7, 0.9}, 10),
+                                              trial("b", 1, {0.4, 0.6}, 20)};
+    const auto s = runners::plot_series(records, plot("curves", "val_top1"));
+    REQUIRE(s.size() == 2);
+    CHECK(s[0].name == "a (n=2)");
+    CHECK(s[1].name == "b");
+    REQUIRE(s[0].points.size() == 2);
+    CHECK(s[0].points[1].x == 2);
+    CHECK(s[0].points[1].y == Approx(0.8));
+    CHECK(s[0].points[1].err == Approx(std::sqrt(0.02)));  // sample std of 0.7 and 0.9
+    CHECK(std::isnan(s[1].points[0].err));                  // one trial: no spread
+}
+
+TEST_CASE("a scatter point is one configuration's seeds; unfinished trials are left out", "[report]") {
+    const std::vector<TrialRecord> records = {trial("a", 1, {0.80}, 10), trial("a", 2, {0.84}, 10),
+                                              trial("b", 1, {0.90}, 20), trial("b", 2, {0.10}, 20, "failed")};
+    auto p = plot("scatter", "test_top1", "stage");
+    const auto s = runners::plot_series(records, p);
+    REQUIRE(s.size() == 1);  // grouped by stage: one line through both configurations
+    REQUIRE(s[0].points.size() == 2);
+    CHECK(s[0].points[0].x == 10);
+    CHECK(s[0].points[0].y == Approx(0.82));
+    CHECK(s[0].points[1].y == Approx(0.90));
+    CHECK(std::isnan(s[0].points[1].err));
+    const std::string svg = runners::svg_plot("t", "macs", "test_top1", s, false, true);
+    CHECK(svg.find("<path d=\"M") != std::string::npos);  // the whisker of the pooled point
+}
+
+TEST_CASE("points: one category per group with every trial's value and their mean", "[report]") {
+    const std::vector<TrialRecord> records = {trial("a", 1, {0.80}, 10), trial("b", 1, {0.90}, 20),
+                                              trial("a", 2, {0.84}, 10)};
+    const auto c = runners::plot_categories(records, plot("points", "test_top1"));
+    REQUIRE(c.size() == 2);
+    CHECK(c[0].name == "a (n=2)");
+    CHECK(c[0].values == std::vector<double>{0.80, 0.84});
+    CHECK(c[0].mean == Approx(0.82));
+    CHECK(c[1].name == "b");
+    const std::string svg = runners::svg_categories("t", "test_top1", c);
+    CHECK(svg.find(">a (n=2)<") != std::string::npos);
+    CHECK(svg.find("fill=\"none\"") != std::string::npos);  // the seeds' own values
+}
