@@ -105,13 +105,15 @@ Points zip_points(const Stage& s, const Settings& base, std::vector<std::string>
 
 Points list_points(const Stage& s, const Settings& base, std::vector<std::string>& swept) {
     Points out;
-    for (const auto& item : s.items) {
+    for (std::size_t i = 0; i < s.items.size(); ++i) {
         Settings q = base;
-        for (const auto& [k, v] : item) {
+        for (const auto& [k, v] : s.items[i]) {
             q[k] = v;
             if (std::find(swept.begin(), swept.end(), k) == swept.end()) swept.push_back(k);
         }
-        out.push_back({q, {}});
+        std::map<std::string, std::string> labels;
+        if (!s.item_labels[i].empty()) labels["label"] = s.item_labels[i];
+        out.push_back({q, labels});
     }
     return out;
 }

@@ -80,10 +80,12 @@ public:
             doc.fail(key_node, fmt::format("unknown setting '{}'{}", key_node.as<std::string>(),
                                            did_you_mean(k, keys)));
     }
-    Settings settings(const YAML::Node& map, const std::string& what) {
+    // The map's settings; `except` names a key that is not one (a list item's label).
+    Settings settings(const YAML::Node& map, const std::string& what, const std::string& except = "") {
         doc.require_map(map, what);
         Settings s;
         for (const auto& kv : map) {
+            if (!except.empty() && kv.first.as<std::string>() == except) continue;
             check_key(kv.first);
             const std::string k = normalized(kv.first.as<std::string>());
             s[k] = setting_value(k, kv.second);
@@ -247,7 +249,10 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
     } else if (const auto l = n["list"]; l) {
         s.kind = Stage::Kind::list;
         if (!l.IsSequence() || l.size() == 0) doc.fail(l, "list: expected a list of settings maps");
-        for (const auto& item : l) s.items.push_back(r.settings(item, "a list item"));
+        for (const auto& item : l) {
+            s.items.push_back(r.settings(item, "a list item", "label"));
+            s.item_labels.push_back(item["label"] ? doc.scalar(item["label"], "label") : "");
+        }
     } else if (const auto rd = n["random"]; rd) {
         read_random(r, rd, s);
     } else if (const auto c = n["compound_search"]; c) {
@@ -289,6 +294,10 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
 const std::vector<std::string> kMetrics = {"val_top1", "val_top5", "val_loss", "test_top1", "test_top5",
                                            "test_loss", "train_eval_error", "train_eval_top1",
                                            "train_loss", "train_top1"};
+// The ones measured every epoch (the test set is evaluated once, at the end): what a curve or a
+// threshold can follow.
+const std::vector<std::string> kEpochMetrics = {"val_top1", "val_top5", "val_loss", "train_eval_error",
+                                                "train_eval_top1", "train_loss", "train_top1"};
 // What a report table or a points plot may show beyond them: the best epoch's validation top-1
 // and the net's size.
 const std::vector<std::string> kReportMetrics = [] {
@@ -347,7 +356,7 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
         };
         for (const auto& t : rep["tables"]) {
             doc.require_map(t, "a report table");
-            doc.check_keys(t, {"title", "stage", "rows", "columns", "metric"}, "a report table");
+            doc.check_keys(t, {"title", "stage", "rows", "columns", "metric", "reach"}, "a report table");
             ReportTable rt;
             if (t["title"]) rt.title = doc.scalar(t["title"], "title");
             if (t["stage"]) rt.stage = doc.scalar(t["stage"], "stage");
@@ -357,6 +366,11 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
             if (t["metric"]) rt.metric = doc.scalar(t["metric"], "metric");
             if (std::find(kReportMetrics.begin(), kReportMetrics.end(), rt.metric) == kReportMetrics.end())
                 doc.fail(t["metric"], fmt::format("unknown metric '{}'{}", rt.metric, did_you_mean(rt.metric, kReportMetrics)));
+            if (t["reach"]) {
+                rt.reach = r.number(t["reach"], "reach");
+                if (std::find(kEpochMetrics.begin(), kEpochMetrics.end(), rt.metric) == kEpochMetrics.end())
+                    doc.fail(t["reach"], fmt::format("reach: '{}' is not measured every epoch", rt.metric));
+            }
             stage_ok(t, rt.stage);
             e.tables.push_back(rt);
         }
@@ -371,7 +385,7 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
                 doc.fail(p["kind"], fmt::format("plot kind: expected curves, scatter or points, got '{}'", rp.kind));
             if (p["metric"]) rp.metric = doc.scalar(p["metric"], "metric");
             // curves follow a per-epoch metric; the others a trial's final value
-            const auto& metrics = rp.kind == "curves" ? kMetrics : kReportMetrics;
+            const auto& metrics = rp.kind == "curves" ? kEpochMetrics : kReportMetrics;
             if (std::find(metrics.begin(), metrics.end(), rp.metric) == metrics.end())
                 doc.fail(p["metric"], fmt::format("unknown metric '{}'{}", rp.metric, did_you_mean(rp.metric, metrics)));
             rp.x = rp.kind == "curves" ? "epoch" : "macs";

@@ -53,6 +53,7 @@ struct Stage {
     Kind kind = Kind::grid;
     std::vector<std::pair<std::string, std::vector<std::string>>> axes;  // grid, zip
     std::vector<Settings> items;                                         // list
+    std::vector<std::string> item_labels;  // list: each item's `label` ("" when it has none)
     std::map<std::string, RandomDim> space;                              // random
     int count = 0;                                                       // random
     std::uint64_t random_seed = 0;
@@ -68,6 +69,10 @@ struct Stage {
 
 struct ReportTable {
     std::string title, stage, rows, columns, metric = "test_top1";
+    // Set: each trial's value is the first epoch at which the per-epoch metric reaches this
+    // (at most it for errors and losses, at least it otherwise): AlexNet's "epochs to 25%
+    // training error".
+    std::optional<double> reach;
 };
 struct ReportPlot {
     std::string title, stage, kind = "curves", metric = "val_top1", x = "epoch", group;

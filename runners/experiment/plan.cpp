@@ -19,7 +19,8 @@ const data::TrainTest& DataCache::get(const std::string& spec) {
 
 std::string describe(const search::Trial& t) {
     std::string s;
-    for (const auto& k : t.swept) s += (s.empty() ? "" : " ") + k + "=" + t.settings.at(k);
+    for (const auto& k : t.swept)  // a list stage's items need not all set every swept key
+        if (const auto it = t.settings.find(k); it != t.settings.end()) s += (s.empty() ? "" : " ") + k + "=" + it->second;
     for (const auto& [k, v] : t.labels) s += (s.empty() ? "" : " ") + k + "=" + v;
     return s.empty() ? t.id : s;
 }

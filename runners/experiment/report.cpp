@@ -174,10 +174,23 @@ Table aggregate_table(const std::vector<TrialRecord>& records, const std::vector
     return t;
 }
 
+// A table cell: the trials' mean ± std; with a threshold, the trials that never reached it are
+// counted, not hidden.
+std::string cell_text(const std::vector<double>& values, bool threshold) {
+    const Spread s = spread(values);
+    const std::size_t missing = values.size() - s.n;
+    if (missing == 0 || !threshold) return spread_text(s);
+    if (s.n == 0) return fmt::format("never (n={})", values.size());
+    return fmt::format("{}; never: {} of {}", spread_text(s), missing, values.size());
+}
+
 // The experiment's `report: tables:` as markdown: a metric by one or two settings, seeds pooled
 // into mean ± std (n).
 std::string experiment_table(const std::vector<TrialRecord>& records, const search::ReportTable& rt) {
-    std::string md = fmt::format("## {}\n\n", rt.title.empty() ? fmt::format("{} by {}{}", rt.metric, rt.rows,
+    const std::string what = rt.reach ? fmt::format("epochs to {} {} {:g}", rt.metric,
+                                                    lower_is_better(rt.metric) ? "<=" : ">=", *rt.reach)
+                                      : rt.metric;
+    std::string md = fmt::format("## {}\n\n", rt.title.empty() ? fmt::format("{} by {}{}", what, rt.rows,
                                                                              rt.columns.empty() ? "" : " and " + rt.columns)
                                                                 : rt.title);
     std::vector<std::string> rows, cols;
@@ -185,10 +198,10 @@ std::string experiment_table(const std::vector<TrialRecord>& records, const sear
     for (const auto& r : records) {
         // stopped trials (early stopping) count with their last metrics
         if ((r.status != "done" && r.status != "stopped") || (!rt.stage.empty() && r.stage != rt.stage)) continue;
-        const std::string rv = setting(r, rt.rows), cv = rt.columns.empty() ? rt.metric : setting(r, rt.columns);
+        const std::string rv = setting(r, rt.rows), cv = rt.columns.empty() ? what : setting(r, rt.columns);
         if (std::find(rows.begin(), rows.end(), rv) == rows.end()) rows.push_back(rv);
         if (std::find(cols.begin(), cols.end(), cv) == cols.end()) cols.push_back(cv);
-        cells[{rv, cv}].push_back(final_metric(r, rt.metric));
+        cells[{rv, cv}].push_back(rt.reach ? epochs_to_reach(r, rt.metric, *rt.reach) : final_metric(r, rt.metric));
     }
     sort_if_numeric(rows);
     sort_if_numeric(cols);
@@ -199,7 +212,7 @@ std::string experiment_table(const std::vector<TrialRecord>& records, const sear
         std::vector<std::string> row = {rv};
         for (const auto& cv : cols) {
             const auto it = cells.find({rv, cv});
-            row.push_back(it == cells.end() ? "" : spread_text(spread(it->second)));
+            row.push_back(it == cells.end() ? "" : cell_text(it->second, rt.reach.has_value()));
         }
         mt.add_row(std::move(row));
     }

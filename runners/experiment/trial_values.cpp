@@ -26,6 +26,14 @@ double final_metric(const TrialRecord& r, const std::string& m) {
     return r.epochs.empty() ? NAN : epoch_metric(r.epochs.back(), m);
 }
 
+double epochs_to_reach(const TrialRecord& r, const std::string& metric, double threshold) {
+    const bool lower = lower_is_better(metric);
+    for (const auto& ep : r.epochs)
+        if (const double v = epoch_metric(ep, metric); lower ? v <= threshold : v >= threshold)
+            return epoch_metric(ep, "epoch");
+    return NAN;
+}
+
 Spread spread(const std::vector<double>& values) {
     Spread s;
     double sum = 0;

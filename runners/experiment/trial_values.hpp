@@ -18,6 +18,10 @@ double best_val_top1(const TrialRecord& r);
 // the last epoch's value; NAN when the trial has none.
 double final_metric(const TrialRecord& r, const std::string& metric);
 
+// The first epoch at which a per-epoch metric reached `threshold` (at most it where lower is
+// better, at least it otherwise); NAN when it never did.
+double epochs_to_reach(const TrialRecord& r, const std::string& metric, double threshold);
+
 struct Spread {
     double mean = NAN, std = NAN;  // std: sample standard deviation (n - 1), NAN for n = 1
     std::size_t n = 0;

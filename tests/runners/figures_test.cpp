@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "runners/experiment/figures.hpp"
+#include "runners/experiment/trial_values.hpp"
 
 using namespace deeper;
 using runners::TrialRecord;
@@ -73,4 +74,12 @@ TEST_CASE("points: one category per group with every trial's value and their mea
     const std::string svg = runners::svg_categories("t", "test_top1", c);
     CHECK(svg.find(">a (n=2)<") != std::string::npos);
     CHECK(svg.find("fill=\"none\"") != std::string::npos);  // the seeds' own values
+}
+
+TEST_CASE("epochs to reach a threshold: at most it for errors, at least it for accuracies", "[report]") {
+    TrialRecord r = trial("a", 1, {0.5, 0.7, 0.9}, 10);
+    for (std::size_t e = 0; e < r.epochs.size(); ++e) r.epochs[e]["train_eval_error"] = 0.4 - 0.1 * double(e);
+    CHECK(runners::epochs_to_reach(r, "val_top1", 0.7) == 2);
+    CHECK(runners::epochs_to_reach(r, "train_eval_error", 0.25) == 3);
+    CHECK(std::isnan(runners::epochs_to_reach(r, "val_top1", 0.95)));
 }

@@ -206,6 +206,22 @@ TEST_CASE("plot axes label round ticks, never -0", "[sweep][report]") {
     CHECK(svg.find(">0.6<") != std::string::npos);
 }
 
+TEST_CASE("check lists a list stage whose items set different keys, by their labels", "[sweep][cli]") {
+    TempDir dir("sweep-list");
+    const auto exp_path = dir.write("exp.yaml", R"(name: list
+defaults: {data: "synthetic:200", net: resnet8, width: 0.5, resolution: 32, epochs: 1}
+stages:
+  - name: variants
+    list:
+      - {label: base}
+      - {label: fast, lr: 0.3}
+)");
+    auto c = run_cli("check " + exp_path + " --no-estimate");
+    INFO(c.out);
+    CHECK(c.exit_code == 0);
+    CHECK_THAT(c.out, Catch::Contains("label=base") && Catch::Contains("lr=0.3 label=fast"));
+}
+
 TEST_CASE("check shows both MAC ratios of a compound search and warns when they disagree", "[sweep][cli]") {
     TempDir dir("sweep-ratio");
     const auto exp_path = dir.write("exp.yaml", R"(name: ratio

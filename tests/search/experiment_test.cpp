@@ -38,7 +38,7 @@ TEST_CASE("grid, zip, list and random stages expand to the right trials", "[sear
       fc_width: [256, 512]
   - name: l
     list:
-      - {net: resnet8, lr: 0.3}
+      - {net: resnet8, lr: 0.3, label: fast}
       - {net: plain8}
   - name: r
     random:
@@ -66,6 +66,9 @@ TEST_CASE("grid, zip, list and random stages expand to the right trials", "[sear
     REQUIRE(l.size() == 2);
     CHECK(l[0].settings.at("lr") == "0.3");
     CHECK(l[1].settings.count("lr") == 0);
+    CHECK(l[0].labels.at("label") == "fast");  // names the item in reports, is not a setting
+    CHECK(l[0].settings.count("label") == 0);
+    CHECK(l[1].labels.count("label") == 0);
     const auto r = expand(e, e.stages[3]);
     REQUIRE(r.size() == 7);
     for (const auto& t : r) {
@@ -201,6 +204,10 @@ TEST_CASE("experiment errors carry file:line:column, the key and what was expect
     CHECK(error_of(plots + "    - {kind: scatter, x: flops}\n") == "exp.yaml:7:26: x: expected macs or params, got 'flops'");
     CHECK(error_of(plots + "    - {kind: curves, metric: params}\n") == "exp.yaml:7:30: unknown metric 'params'");
     CHECK(error_of(plots + "    - {kind: points, metric: params}\n") == "no error");  // a final value: fine
+    const std::string tables = "name: t\nstages:\n  - name: a\n    grid: {lr: [0.1]}\nreport:\n  tables:\n";
+    CHECK(error_of(tables + "    - {rows: lr, metric: test_top1, reach: 0.9}\n") ==
+          "exp.yaml:7:44: reach: 'test_top1' is not measured every epoch");
+    CHECK(error_of(tables + "    - {rows: lr, metric: train_eval_error, reach: 0.25}\n") == "no error");
     CHECK(error_of("name: t\nstages:\n  - grid: {lr: [0.1]}\n    seeds: 3\n") ==
           "exp.yaml:4:12: 'seeds': expected a list of integers like [0, 1, 2]");
     CHECK(error_of("name: t\nstages: [\n") .rfind("exp.yaml:", 0) == 0);
