@@ -22,6 +22,7 @@ void visit_options(C& c, F&& f) {
     f("data", c.data);
     f("val_size", c.val_size);
     f("train_limit", c.train_limit);
+    f("train_fraction", c.train_fraction);
     f("train_eval_size", c.train_eval_size);
     f("augment", c.augment);
     f("crop_pad", c.crop_pad);
@@ -140,6 +141,8 @@ void set_train_option(TrainConfig& c, const std::string& key0, const std::string
     if (found && (key == "momentum" || key == "label_smoothing" || key == "rmsprop_decay") &&
         std::stod(value) >= 1)  // at 1 or above, the update or the target has no meaning
         throw InputError(fmt::format("option '{}': expected a number in [0, 1), got '{}'", key, value));
+    if (found && key == "train_fraction" && !(c.train_fraction > 0 && c.train_fraction <= 1))
+        throw InputError(fmt::format("option 'train_fraction': expected a number in (0, 1], got '{}'", value));
     if (found && key == "batch" && c.batch < 1)
         throw InputError(fmt::format("option 'batch': expected a whole number >= 1, got '{}'", value));
     if (found) return;

@@ -19,6 +19,7 @@ struct TrainConfig {
     std::string data = "fashion-mnist";
     int val_size = 5000;    // held out of the training set
     int train_limit = 0;    // > 0: use only this many training images
+    double train_fraction = 1;  // < 1: use only this share of the training images (labelled-fraction studies)
     int train_eval_size = 5000;  // training error measured in eval mode on this many
     bool augment = true;
     int crop_pad = 4;

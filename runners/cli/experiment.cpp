@@ -16,6 +16,7 @@
 #include "runners/cli/commands.hpp"
 #include "runners/cpu_budget.hpp"
 #include "runners/data/dataset.hpp"
+#include "runners/data/loader.hpp"
 #include "runners/engine/engine.hpp"
 #include "runners/experiment/journal.hpp"
 #include "runners/experiment/plan.hpp"
@@ -142,8 +143,8 @@ void run_check(const std::string& path, bool estimate) {
                     speed[sig] = measure_img_per_s(build_graph(c, *p.train), c.batch, cores,
                                                    parse_precision(c.precision));
                 const auto& d = *p.train;
-                std::size_t train_n = d.size() - std::min<std::size_t>(d.size(), c.val_size);
-                if (c.train_limit > 0) train_n = std::min<std::size_t>(train_n, c.train_limit);
+                const std::size_t train_n =
+                    data::training_count(d.size(), c.val_size, std::size_t(c.train_limit), c.train_fraction);
                 const double per_epoch = (train_n + c.val_size + c.train_eval_size) / speed[sig];
                 const double secs = per_epoch * c.epochs;
                 total_s += secs;

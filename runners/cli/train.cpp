@@ -95,7 +95,8 @@ void add_train_command(CLI::App& app) {
         const char* help;
     };
     const Opt opts[] = {
-        {"data", "fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR | synthetic[:N]"},
+        {"data", "fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR | synthetic[:N], then "
+                 "optionally ,classes=LO-HI (or :classes=LO-HI)"},
         {"epochs", "epochs (default 10)"},
         {"batch", "batch size (default 128)"},
         {"lr", "peak learning rate (default 0.1)"},
@@ -115,6 +116,7 @@ void add_train_command(CLI::App& app) {
         {"flip", "random horizontal flips (true/false)"},
         {"val-size", "validation images held out of training (default 5000)"},
         {"train-limit", "use only this many training images"},
+        {"train-fraction", "use only this share of the training images, e.g. 0.01 (default 1)"},
         {"train-eval-size", "training images evaluated in eval mode each epoch (default 5000)"},
         {"threads", "threads (default: the cores this process may use)"},
         {"seed", "seed for init, split, order, augmentation and dropout"},

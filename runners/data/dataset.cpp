@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <cstdio>
 #include <fstream>
 #include <random>
 
 #include "nets/error.hpp"
+#include "search/yaml_util.hpp"
 
 namespace deeper::runners::data {
 
@@ -187,10 +189,10 @@ TrainTest synthetic(std::size_t train_size, std::size_t test_size, std::uint64_t
     return t;
 }
 
-TrainTest load(const std::string& spec) {
-    const auto colon = spec.find(':');
-    const std::string kind = spec.substr(0, colon);
-    const std::string arg = colon == std::string::npos ? "" : spec.substr(colon + 1);
+namespace {
+
+// The data of one kind; `arg` is its directory or (synthetic) size.
+TrainTest load_kind(const std::string& kind, const std::string& arg, const std::string& spec) {
     if (kind == "fashion-mnist") return load_idx_dir(kind, arg.empty() ? kFashionMnistDir : arg);
     if (kind == "mnist") {
         if (arg.empty()) throw InputError("data 'mnist' needs a directory: mnist:DIR");
@@ -212,6 +214,56 @@ TrainTest load(const std::string& spec) {
     }
     throw InputError(fmt::format("unknown data '{}' (expected fashion-mnist[:DIR], mnist:DIR, "
                                  "cifar10:DIR, cifar100:DIR or synthetic[:N])", spec));
+}
+
+// "classes=LO-HI" or "classes=K": the class range an option names, checked against the data.
+std::pair<int, int> class_range(const std::string& value, int classes, const std::string& spec) {
+    int lo = -1, hi = -1;
+    char dash = 0, extra = 0;
+    const int got = std::sscanf(value.c_str(), "%d%c%d%c", &lo, &dash, &hi, &extra);
+    if (got == 1) hi = lo;
+    if (!(got == 1 || (got == 3 && dash == '-')) || lo < 0 || hi < lo || hi >= classes)
+        throw InputError(fmt::format("data '{}': classes={} is not a class or a range LO-HI of classes 0-{}", spec,
+                                     value, classes - 1));
+    return {lo, hi};
+}
+
+// Keeps the images of classes lo..hi, relabelled 0..hi-lo (a transfer task's label space).
+void keep_classes(Dataset& d, int lo, int hi) {
+    Dataset out;
+    out.name = d.name;
+    out.channels = d.channels, out.height = d.height, out.width = d.width, out.classes = hi - lo + 1;
+    for (std::size_t i = 0; i < d.size(); ++i)
+        if (d.labels[i] >= lo && d.labels[i] <= hi) {
+            out.labels.push_back(d.labels[i] - lo);
+            out.images.insert(out.images.end(), d.image(i), d.image(i) + d.image_bytes());
+        }
+    d = std::move(out);
+}
+
+}  // namespace
+
+TrainTest load(const std::string& spec) {
+    const auto colon = spec.find(':');
+    const std::string kind = spec.substr(0, colon);
+    std::string arg;
+    std::vector<std::pair<std::string, std::string>> options;
+    if (colon != std::string::npos)
+        for (const auto& part : search::split_commas(spec.substr(colon + 1))) {
+            const auto eq = part.find('=');
+            if (eq != std::string::npos) options.emplace_back(part.substr(0, eq), part.substr(eq + 1));
+            else if (arg.empty()) arg = part;
+            else throw InputError(fmt::format("data '{}': '{}' and '{}' are both a directory or size", spec, arg, part));
+        }
+    TrainTest t = load_kind(kind, arg, spec);
+    for (const auto& [key, value] : options) {
+        if (key != "classes")
+            throw InputError(fmt::format("data '{}': unknown option '{}' (known: classes=LO-HI)", spec, key));
+        const auto [lo, hi] = class_range(value, t.train.classes, spec);
+        keep_classes(t.train, lo, hi);
+        keep_classes(t.test, lo, hi);
+    }
+    return t;
 }
 
 }  // namespace deeper::runners::data

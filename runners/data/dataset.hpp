@@ -29,7 +29,9 @@ std::vector<std::uint8_t> read_maybe_gzipped(const std::string& path);
 Dataset read_idx(const std::string& images_path, const std::string& labels_path, int classes);
 
 // Data by spec: "fashion-mnist" (Debian's dataset-fashion-mnist), "fashion-mnist:DIR",
-// "mnist:DIR", "cifar10:DIR", "cifar100:DIR", "synthetic" or "synthetic:N".
+// "mnist:DIR", "cifar10:DIR", "cifar100:DIR", "synthetic" or "synthetic:N"; options after the
+// colon, comma-separated: "classes=LO-HI" keeps those classes, relabelled from 0
+// ("fashion-mnist:classes=5-9", "cifar10:DIR,classes=0-4").
 TrainTest load(const std::string& spec);
 
 // Where Debian's dataset-fashion-mnist puts the files.

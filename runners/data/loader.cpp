@@ -31,7 +31,14 @@ Normalization channel_stats(const Dataset& d, const std::vector<std::uint32_t>& 
     return n;
 }
 
-Split split(std::size_t n, std::size_t val_size, std::uint64_t seed, std::size_t limit) {
+std::size_t training_count(std::size_t n, std::size_t val_size, std::size_t limit, double fraction) {
+    std::size_t count = n - std::min(val_size, n);
+    if (fraction < 1) count = std::min(count, std::max<std::size_t>(1, std::size_t(std::llround(fraction * double(count)))));
+    if (limit > 0) count = std::min(count, limit);
+    return count;
+}
+
+Split split(std::size_t n, std::size_t val_size, std::uint64_t seed, std::size_t limit, double fraction) {
     std::vector<std::uint32_t> all(n);
     std::iota(all.begin(), all.end(), 0u);
     std::mt19937_64 rng(seed ^ 0x5EED5EEDull);
@@ -40,7 +47,7 @@ Split split(std::size_t n, std::size_t val_size, std::uint64_t seed, std::size_t
     val_size = std::min(val_size, n);
     s.val.assign(all.begin(), all.begin() + val_size);
     s.train.assign(all.begin() + val_size, all.end());
-    if (limit > 0 && s.train.size() > limit) s.train.resize(limit);
+    s.train.resize(training_count(n, val_size, limit, fraction));
     // Sorted: the split is a set; the order of each epoch comes from order().
     std::sort(s.val.begin(), s.val.end());
     std::sort(s.train.begin(), s.train.end());

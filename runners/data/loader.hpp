@@ -20,9 +20,13 @@ Normalization channel_stats(const Dataset& d, const std::vector<std::uint32_t>& 
 struct Split {
     std::vector<std::uint32_t> train, val;
 };
-// `val_size` items held out for validation, chosen by a seeded shuffle; `limit` > 0 keeps only
-// that many training items (for quick runs and tests).
-Split split(std::size_t n, std::size_t val_size, std::uint64_t seed, std::size_t limit = 0);
+// How many of n items train: those not held out for validation, at most `limit` (> 0) and at
+// most `fraction` of them (rounded, at least one).
+std::size_t training_count(std::size_t n, std::size_t val_size, std::size_t limit = 0, double fraction = 1);
+// `val_size` items held out for validation, chosen by a seeded shuffle; the first
+// training_count() of the rest train (a random subset when limited: quick runs, labelled-fraction
+// studies).
+Split split(std::size_t n, std::size_t val_size, std::uint64_t seed, std::size_t limit = 0, double fraction = 1);
 
 struct Transform {
     int channels = 1, resolution = 28;

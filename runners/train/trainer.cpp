@@ -265,7 +265,8 @@ void append_line(const std::string& path, const std::string& line) {
 struct RunData {
     RunData(const TrainConfig& cfg, data::TrainTest sets)
         : sets(std::move(sets)),
-          split(data::split(this->sets.train.size(), std::size_t(cfg.val_size), cfg.seed, std::size_t(cfg.train_limit))) {
+          split(data::split(this->sets.train.size(), std::size_t(cfg.val_size), cfg.seed, std::size_t(cfg.train_limit),
+                            cfg.train_fraction)) {
         if (split.train.size() < std::size_t(cfg.batch))
             throw InputError(fmt::format("train: {} training images is less than one batch of {}", split.train.size(),
                                          cfg.batch));

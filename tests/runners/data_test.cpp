@@ -63,6 +63,46 @@ TEST_CASE("Debian's Fashion-MNIST reads as 60k + 10k 28x28 images in 10 classes"
     for (int c : count) CHECK(c == 6000);  // Fashion-MNIST is balanced
 }
 
+TEST_CASE("a class filter keeps those classes, relabelled from 0, in train and test", "[data]") {
+    const TrainTest all = load("synthetic:500");
+    const TrainTest t = load("synthetic:500,classes=5-9");
+    CHECK(t.train.classes == 5);
+    CHECK(t.test.classes == 5);
+    std::size_t expected = 0;
+    for (int l : all.train.labels) expected += l >= 5;
+    REQUIRE(t.train.size() == expected);
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < all.train.size(); ++i) {
+        if (all.train.labels[i] < 5) continue;
+        CHECK(t.train.labels[k] == all.train.labels[i] - 5);
+        CHECK(std::equal(t.train.image(k), t.train.image(k) + t.train.image_bytes(), all.train.image(i)));
+        ++k;
+    }
+    CHECK(load("synthetic:classes=3").train.classes == 1);
+    auto error = [](const std::string& spec) {
+        try {
+            load(spec);
+        } catch (const deeper::InputError& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    CHECK(error("synthetic:classes=4-12") == "data 'synthetic:classes=4-12': classes=4-12 is not a class or a range LO-HI of classes 0-9");
+    CHECK(error("synthetic:classes=5-2") == "data 'synthetic:classes=5-2': classes=5-2 is not a class or a range LO-HI of classes 0-9");
+    CHECK(error("synthetic:colours=2") == "data 'synthetic:colours=2': unknown option 'colours' (known: classes=LO-HI)");
+}
+
+TEST_CASE("train_fraction and train_limit take a random subset of the training split", "[data]") {
+    CHECK(training_count(60000, 5000, 0, 0.01) == 550);
+    CHECK(training_count(60000, 5000, 300, 0.01) == 300);  // the tighter one wins
+    CHECK(training_count(60000, 5000, 0, 1e-9) == 1);      // never empty
+    CHECK(training_count(100, 200) == 0);
+    const Split s = split(60000, 5000, 7, 0, 0.1);
+    CHECK(s.train.size() == 5500);
+    CHECK(s.val.size() == 5000);
+    CHECK(s.val == split(60000, 5000, 7).val);  // the same validation set at every fraction
+}
+
 TEST_CASE("corrupt and truncated data files name the file and the problem", "[data]") {
     TempDir dir("data-errors");
     auto images = dir.write("imgs", idx_images(3, 2, 2, 12));

@@ -204,6 +204,8 @@ TEST_CASE("experiment errors carry file:line:column, the key and what was expect
     CHECK(error_of(plots + "    - {kind: scatter, x: flops}\n") == "exp.yaml:7:26: x: expected macs or params, got 'flops'");
     CHECK(error_of(plots + "    - {kind: curves, metric: params}\n") == "exp.yaml:7:30: unknown metric 'params'");
     CHECK(error_of(plots + "    - {kind: points, metric: params}\n") == "no error");  // a final value: fine
+    CHECK(error_of("name: t\nstages:\n  - grid: {train_fraction: [0.5, 0]}\n") ==
+          "exp.yaml:3:34: option 'train_fraction': expected a number in (0, 1], got '0'");
     const std::string tables = "name: t\nstages:\n  - name: a\n    grid: {lr: [0.1]}\nreport:\n  tables:\n";
     CHECK(error_of(tables + "    - {rows: lr, metric: test_top1, reach: 0.9}\n") ==
           "exp.yaml:7:44: reach: 'test_top1' is not measured every epoch");
