@@ -13,11 +13,14 @@ namespace {
 
 bool repeats_only(const std::string& key) { return key == "seed" || key == "repeat"; }
 
-// The swept values of a trial but its seed, space-separated ("" when only seeds were swept).
+// The swept values and labels of a trial but its seed, space-separated ("" when only seeds
+// were swept).
 std::string configuration_label(const TrialRecord& r) {
     std::string c;
     for (const auto& k : r.swept)
         if (!repeats_only(k)) c += (c.empty() ? "" : " ") + setting(r, k);
+    for (const auto& [k, v] : r.labels)
+        if (!repeats_only(k)) c += (c.empty() ? "" : " ") + v;
     return c;
 }
 
