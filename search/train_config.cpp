@@ -49,6 +49,7 @@ void visit_options(C& c, F&& f) {
     f("out", c.out);
     f("init", c.init);
     f("freeze", c.freeze);
+    f("init_skip", c.init_skip);
 }
 
 template <class T>

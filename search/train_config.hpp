@@ -47,6 +47,7 @@ struct TrainConfig {
     std::string out;                  // run folder
     std::string init;                 // checkpoint to start from (transfer learning)
     std::vector<std::string> freeze;  // node-name prefixes, or "encoder"
+    std::vector<std::string> init_skip;  // node-name prefixes `init` leaves fresh, or "head"
 
     std::string to_yaml() const;
 };

@@ -124,6 +124,7 @@ void add_train_command(CLI::App& app) {
         {"out", "run folder: metrics.csv, checkpoint.safetensors, config.yaml, result.csv"},
         {"init", "a checkpoint to start from (tensors matched by name and shape)"},
         {"freeze", "node-name prefixes with no gradient, comma-separated, or 'encoder'"},
+        {"init-skip", "node-name prefixes --init leaves freshly initialized, or 'head' (a new classifier)"},
     };
     for (const auto& o : opts) {
         std::string key = o.flag;

@@ -24,14 +24,27 @@ std::string configuration_label(const TrialRecord& r) {
     return c;
 }
 
-// What a trial is plotted under: the plot's group setting, else its configuration.
-std::string group_of(const TrialRecord& r, const search::ReportPlot& p) {
-    if (!p.group.empty()) return setting(r, p.group);
-    const std::string c = configuration_label(r);
-    return c.empty() ? r.stage : c;
+bool in_plot(const TrialRecord& r, const search::ReportPlot& p) { return p.stage.empty() || r.stage == p.stage; }
+
+// Whether the plot shows trials of more than one stage (then its groups name their stage).
+bool spans_stages(const std::vector<TrialRecord>& records, const search::ReportPlot& p) {
+    const std::string* first = nullptr;
+    for (const auto& r : records) {
+        if (!in_plot(r, p)) continue;
+        if (first && *first != r.stage) return true;
+        first = &r.stage;
+    }
+    return false;
 }
 
-bool in_plot(const TrialRecord& r, const search::ReportPlot& p) { return p.stage.empty() || r.stage == p.stage; }
+// What a trial is plotted under: the plot's group setting, else its configuration (with its
+// stage when the plot spans several).
+std::string group_of(const TrialRecord& r, const search::ReportPlot& p, bool with_stage) {
+    if (!p.group.empty()) return setting(r, p.group);
+    const std::string c = configuration_label(r);
+    if (c.empty()) return r.stage;
+    return with_stage ? r.stage + " " + c : c;
+}
 
 // Keys in first-seen order with their values pooled.
 template <class V>
@@ -56,9 +69,10 @@ std::string with_count(const std::string& name, std::size_t n) {
 std::vector<Series> curves(const std::vector<TrialRecord>& records, const search::ReportPlot& p) {
     Ordered<std::map<double, std::vector<double>>> groups;  // group -> epoch -> values
     Ordered<std::size_t> trials;
+    const bool with_stage = spans_stages(records, p);
     for (const auto& r : records) {
         if (!in_plot(r, p) || r.epochs.empty()) continue;
-        const std::string g = group_of(r, p);
+        const std::string g = group_of(r, p, with_stage);
         auto& by_epoch = groups[g];
         ++trials[g];
         for (const auto& ep : r.epochs) by_epoch[epoch_metric(ep, "epoch")].push_back(epoch_metric(ep, p.metric));
@@ -79,9 +93,10 @@ std::vector<Series> scatter(const std::vector<TrialRecord>& records, const searc
         std::vector<double> ys;
     };
     Ordered<Ordered<Config>> groups;  // group -> configuration -> its trials
+    const bool with_stage = spans_stages(records, p);
     for (const auto& r : records) {
         if (!in_plot(r, p) || r.status != "done") continue;
-        Config& c = groups[group_of(r, p)][r.stage + '\x1f' + configuration_label(r)];
+        Config& c = groups[group_of(r, p, with_stage)][r.stage + '\x1f' + configuration_label(r)];
         c.x = r.result.count(x_key) ? r.result.at(x_key) : NAN;
         c.ys.push_back(final_metric(r, p.metric));
     }
@@ -109,8 +124,10 @@ std::vector<Series> plot_series(const std::vector<TrialRecord>& records, const s
 
 std::vector<Category> plot_categories(const std::vector<TrialRecord>& records, const search::ReportPlot& p) {
     Ordered<std::vector<double>> groups;
+    const bool with_stage = spans_stages(records, p);
     for (const auto& r : records)
-        if (in_plot(r, p) && r.status == "done") groups[group_of(r, p)].push_back(final_metric(r, p.metric));
+        if (in_plot(r, p) && r.status == "done")
+            groups[group_of(r, p, with_stage)].push_back(final_metric(r, p.metric));
     std::vector<Category> out;
     for (const auto& g : groups.keys) {
         const auto& v = groups.values[g];

@@ -56,23 +56,33 @@ double seconds_since(Clock::time_point t) {
 }
 
 
-// "encoder" freezes every node outside the classifier heads ("head", "aux*").
-std::vector<std::string> frozen_prefixes(const TrainConfig& c, const nets::Graph& g) {
+// The top-level scopes ("stage1.", "head.") of the classifier heads ("head", "aux*") or of
+// everything else (the encoder).
+std::vector<std::string> top_scopes(const nets::Graph& g, bool heads) {
+    std::set<std::string> tops;
+    for (const auto& n : g.nodes) {
+        const std::string top = n.name.substr(0, n.name.find('.'));
+        const bool head = top == "head" || top.rfind("aux", 0) == 0;
+        if (top != "input" && head == heads) tops.insert(top + ".");
+    }
+    return {tops.begin(), tops.end()};
+}
+
+// The node-name prefixes an option names: each must start some node's name; `keyword` stands for
+// the heads' or the encoder's scopes (--freeze encoder, --init-skip head).
+std::vector<std::string> node_prefixes(const std::vector<std::string>& given, const nets::Graph& g,
+                                       const char* option, const char* keyword, bool keyword_is_heads) {
     std::vector<std::string> out;
-    for (const auto& f : c.freeze) {
-        if (f != "encoder") {
-            bool any = false;
-            for (const auto& n : g.nodes) any = any || n.name.rfind(f, 0) == 0;
-            if (!any) throw InputError(fmt::format("--freeze {}: no node of {} starts with it", f, g.name));
-            out.push_back(f);
+    for (const auto& f : given) {
+        if (f == keyword) {
+            const auto tops = top_scopes(g, keyword_is_heads);
+            out.insert(out.end(), tops.begin(), tops.end());
             continue;
         }
-        std::set<std::string> tops;
-        for (const auto& n : g.nodes) {
-            const std::string top = n.name.substr(0, n.name.find('.'));
-            if (top != "input" && top != "head" && top.rfind("aux", 0) != 0) tops.insert(top + ".");
-        }
-        out.insert(out.end(), tops.begin(), tops.end());
+        bool any = false;
+        for (const auto& n : g.nodes) any = any || n.name.rfind(f, 0) == 0;
+        if (!any) throw InputError(fmt::format("--{} {}: no node of {} starts with it", option, f, g.name));
+        out.push_back(f);
     }
     return out;
 }
@@ -196,8 +206,9 @@ RunState load_checkpoint(const std::string& path, Engine& e, Optimizer& opt) {
     return st;
 }
 
-// --init: tensors that match by name and shape; says what it skipped.
-std::string init_from(const std::string& path, Engine& e) {
+// --init: tensors that match by name and shape, but those under a `skip` prefix; says what it
+// skipped.
+std::string init_from(const std::string& path, Engine& e, const std::vector<std::string>& skip) {
     const SafeTensors t = read_safetensors(path);
     auto& store = e.params();
     std::vector<std::string> skipped;
@@ -206,7 +217,11 @@ std::string init_from(const std::string& path, Engine& e) {
         const auto& p = store.info(int(i));
         auto it = t.tensors.find(p.name);
         std::vector<std::int64_t> shape(p.dims.begin(), p.dims.end());
-        if (it == t.tensors.end()) {
+        const bool skipped_by_option =
+            std::any_of(skip.begin(), skip.end(), [&](const std::string& s) { return p.name.rfind(s, 0) == 0; });
+        if (skipped_by_option) {
+            skipped.push_back(p.name + " (--init-skip: freshly initialized)");
+        } else if (it == t.tensors.end()) {
             skipped.push_back(p.name + " (not in the checkpoint)");
         } else if (it->second.shape != shape) {
             std::string have, want;
@@ -382,7 +397,7 @@ private:
         eo.batch = cfg_.batch;
         eo.threads = usable_threads(cfg_.threads, "threads");
         eo.seed = cfg_.seed;
-        eo.frozen = frozen_prefixes(cfg_, g);
+        eo.frozen = node_prefixes(cfg_.freeze, g, "freeze", "encoder", false);
         eo.precision = precision_;
         if (hooks_.on_note)  // a deep net compiles for a while before the first step shows progress
             hooks_.on_note(fmt::format("compiling {} ({} nodes) for batch {} in {}", g.name, g.nodes.size(),
@@ -419,7 +434,8 @@ private:
 
     void init_weights() {
         if (cfg_.init.empty()) return;
-        const std::string report = init_from(cfg_.init, *engine_);
+        const auto skip = node_prefixes(cfg_.init_skip, engine_->graph(), "init-skip", "head", true);
+        const std::string report = init_from(cfg_.init, *engine_, skip);
         if (hooks_.on_note) hooks_.on_note(report);
     }
 

@@ -76,6 +76,19 @@ TEST_CASE("points: one category per group with every trial's value and their mea
     CHECK(svg.find("fill=\"none\"") != std::string::npos);  // the seeds' own values
 }
 
+TEST_CASE("a plot over several stages names each group's stage", "[report]") {
+    TrialRecord other = trial("a", 1, {0.7}, 10);
+    other.stage = "t";
+    const std::vector<TrialRecord> records = {trial("a", 1, {0.80}, 10), other};
+    const auto c = runners::plot_categories(records, plot("points", "test_top1"));
+    REQUIRE(c.size() == 2);
+    CHECK(c[0].name == "s a");
+    CHECK(c[1].name == "t a");
+    auto one = plot("points", "test_top1");
+    one.stage = "t";
+    CHECK(runners::plot_categories(records, one)[0].name == "a");
+}
+
 TEST_CASE("epochs to reach a threshold: at most it for errors, at least it for accuracies", "[report]") {
     TrialRecord r = trial("a", 1, {0.5, 0.7, 0.9}, 10);
     for (std::size_t e = 0; e < r.epochs.size(); ++e) r.epochs[e]["train_eval_error"] = 0.4 - 0.1 * double(e);

@@ -142,6 +142,20 @@ TEST_CASE("transfer: --init loads matching tensors, --freeze encoder trains only
     TrainConfig bad = b;
     bad.freeze = {"stage9"};
     CHECK_THROWS_WITH(train(bad, false), Catch::Contains("--freeze stage9: no node"));
+
+    // A new classifier of the same shape: --init-skip head leaves it fresh, loads the rest.
+    TrainConfig c = b;
+    c.out = (dir.path() / "c").string();
+    c.knobs.classes = 10;
+    c.init_skip = {"head"};
+    notes.clear();
+    train(c, false, hooks);
+    REQUIRE(notes.size() == 2);
+    CHECK_THAT(notes[1], Catch::Contains("skipped 4:") &&
+                             Catch::Contains("head.fc2.weight (--init-skip: freshly initialized)"));
+    bad = c;
+    bad.init_skip = {"stem9"};
+    CHECK_THROWS_WITH(train(bad, false), Catch::Contains("--init-skip stem9: no node"));
 }
 
 TEST_CASE("a diverging run stops with the epoch and step, keeping earlier metrics", "[train]") {
