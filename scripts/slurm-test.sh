@@ -5,7 +5,9 @@
 #     job arrays over shards, chained, with a report job: every trial done once, in one results.csv;
 #  2. a running array task sent SLURM's warning signal (USR1: it checkpoints and requeues itself,
 #     and only itself), and another requeued with `scontrol requeue`: no trial lost, none
-#     counted twice, each interrupted once and resumed from its checkpoint.
+#     counted twice, each interrupted once and resumed from its checkpoint;
+#  3. an early-stopping (ASHA) stage as one array of two tasks sharing the stage through the
+#     journals and claims: both tasks train, every decision is taken once, the stage completes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -120,6 +122,28 @@ check "each trial was interrupted exactly once" test "$(cat "$work/rq/journal/"*
 check "both trials were started again after the interruption" test "$(cat "$work/rq/journal/"*.jsonl | grep -c '"event":"start"')" = 4
 check "resumed from checkpoints, not from scratch" grep -q '"resume_epoch":[1-9]' "$work/rq/journal/"*.jsonl
 "$deeper" status "$work/rq"
+
+# ---- 3. early stopping shared by an array's tasks ----
+cat > "$work/asha.yaml" <<YAML
+name: slurm-asha
+seed: 5
+defaults: {spec: $work/net.yaml, data: "synthetic:6000", val_size: 100, train_eval_size: 100,
+           epochs: 4, batch: 50, augment: false}
+stages:
+  - name: lrs
+    grid: {lr: [0.02, 0.05, 0.1, 0.2, 0.3, 0.5]}
+    early_stop: {method: asha, reduction: 2, min_epochs: 1}
+YAML
+"$deeper" submit "$work/asha.yaml" --out "$work/asha" --shards 2 --cpus-per-task 1
+check "early-stopping sweep finishes" wait_for_queue_empty 300
+check "all 6 trials done or stopped" test "$(tail -n +2 "$work/asha/results.csv" | grep -c -e ',lrs,done,' -e ',lrs,stopped,')" = 6
+check "at least one trained to the end" test "$(rows_with "$work/asha/results.csv" ',lrs,done,')" -ge 1
+check "both array tasks trained" test "$(grep -l '"event":"start"' "$work/asha/journal/"*.jsonl | wc -l)" = 2
+check "every decision once across the tasks" test "$(cat "$work/asha/journal/"*.jsonl | grep -e '"event":"rung"' -e '"event":"promote"' -e '"event":"stopped"' | sed 's/,"time".*//' | sort | uniq -d | wc -l)" = 0
+epoch_col=$(head -1 "$work/asha/curves.csv" | tr , '\n' | grep -n '^epoch$' | cut -d: -f1)
+check "every epoch once in curves.csv" test "$(tail -n +2 "$work/asha/curves.csv" | cut -d, -f"1,$epoch_col" | sort | uniq -d | wc -l)" = 0
+check "summary.md counts the early-stopping budget" grep -q "Early stopping (asha" "$work/asha/summary.md"
+"$deeper" status "$work/asha"
 
 if [ "$failed" != 0 ]; then  # what the tasks printed, for whoever reads a CI log
   for f in "$work"/*/slurm/logs/*.out; do echo "== $f"; tail -n 20 "$f"; done

@@ -1,10 +1,12 @@
 #include "runners/experiment/rung_runner.hpp"
 
 #include <cmath>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "runners/experiment/rungs.hpp"
@@ -46,6 +48,18 @@ void replay(SuccessiveHalving& sh, const std::vector<int>& rungs, const std::vec
     }
 }
 
+// Claims whose job the journals do not show yet (it was claimed a moment ago, or its shard died
+// before its first event): the job has begun all the same.
+void apply_claims(SuccessiveHalving& sh, const std::map<std::pair<std::string, int>, std::string>& claims,
+                  const std::set<std::string>& trials) {
+    for (const auto& [key, owner] : claims) {
+        const auto& [trial, rung] = key;
+        if (!trials.count(trial) || sh.began(trial, rung)) continue;
+        if (rung == 0) sh.started(trial);
+        else sh.promoted(trial, rung);
+    }
+}
+
 }  // namespace
 
 RungSummary run_rung_stage(const RungStage& s) {
@@ -60,35 +74,74 @@ RungSummary run_rung_stage(const RungStage& s) {
     if (s.trials.empty()) return sum;
     const int max_epochs = es.max_epochs > 0 ? es.max_epochs : s.trials.front().config().epochs;
     const std::vector<int> rungs = rung_epochs(es.min_epochs, es.reduction, max_epochs);
-    SuccessiveHalving sh(ids, rungs, es.reduction, es.method == "sha", !lower_is_better(es.metric));
-    replay(sh, rungs, s.trials, s.records, es.metric);
+    const std::set<std::string> id_set(ids.begin(), ids.end());
+    auto decisions = [&](const std::vector<TrialRecord>& records) {
+        SuccessiveHalving sh(ids, rungs, es.reduction, es.method == "sha", !lower_is_better(es.metric));
+        replay(sh, rungs, s.trials, records, es.metric);
+        return sh;
+    };
+    std::vector<TrialRecord> records = s.records;  // with claims: re-read at each decision
+    SuccessiveHalving sh = decisions(records);
 
     std::mutex m;
     std::condition_variable cv;
     std::deque<RungJob> resumed;
-    for (const auto& j : sh.in_flight()) resumed.push_back(j);
+    if (!s.claims)
+        for (const auto& j : sh.in_flight()) resumed.push_back(j);
     int running = 0;
+    std::set<std::string> here;  // trials with a job running in this process
     // A job killed after its rung's last epoch and before the rung's report trains nothing when
     // it runs again: the metric is the epoch's, from the journal.
     auto journaled = [&](const std::string& id, int epochs) {
-        for (const auto& r : s.records)
+        for (const auto& r : records)
             if (r.id == id && int(r.epochs.size()) >= epochs) return epoch_metric(r.epochs[std::size_t(epochs) - 1], es.metric);
         return double(NAN);
     };
     auto stopping = [&] { return s.stop && s.stop->load(); };
+    auto journal_promotion = [&](const RungJob& j) {
+        if (j.rung > 0)
+            s.journal.append({{"event", "promote"}, {"trial", j.trial}, {"stage", s.stage.name}, {"rung", j.rung},
+                              {"epochs", j.epochs}});
+    };
+    // With claims, under both locks: the decisions from every shard's journal and claims; then
+    // this shard's own unfinished jobs (a requeued task) or a dead shard's, else the next job.
+    auto take_shared = [&]() -> std::optional<RungJob> {
+        const auto guard = s.claims->lock();
+        records = read_journals(s.results_dir);
+        sh = decisions(records);
+        const auto claims = s.claims->read();
+        apply_claims(sh, claims, id_set);
+        for (const auto& j : sh.in_flight()) {
+            if (here.count(j.trial)) continue;
+            const auto it = claims.find({j.trial, j.rung});
+            if (it != claims.end() && it->second != s.claims->shard() && s.claims->alive(it->second)) continue;
+            s.claims->claim(j.trial, j.rung);
+            return j;
+        }
+        auto j = sh.next();
+        if (j) {
+            s.claims->claim(j->trial, j->rung);
+            journal_promotion(*j);
+        }
+        return j;
+    };
     // Under the lock: the next job, or nullopt when the stage is over (or stopping).
     auto take = [&](std::unique_lock<std::mutex>& l) -> std::optional<RungJob> {
         for (;;) {
             if (stopping()) return std::nullopt;
+            if (s.claims) {
+                if (auto j = take_shared()) return j;
+                if (sh.finished()) return std::nullopt;
+                cv.wait_for(l, std::chrono::seconds(1));  // other shards' results come through the files
+                continue;
+            }
             if (!resumed.empty()) {
                 RungJob j = resumed.front();
                 resumed.pop_front();
                 return j;
             }
             if (auto j = sh.next()) {
-                if (j->rung > 0)
-                    s.journal.append({{"event", "promote"}, {"trial", j->trial}, {"stage", s.stage.name},
-                                      {"rung", j->rung}, {"epochs", j->epochs}});
+                journal_promotion(*j);
                 return j;
             }
             if (running == 0) return std::nullopt;
@@ -99,11 +152,13 @@ RungSummary run_rung_stage(const RungStage& s) {
         std::unique_lock l(m);
         while (const auto job = take(l)) {
             ++running;
+            here.insert(job->trial);
             l.unlock();
             const bool last = job->rung + 1 == int(rungs.size());
             const TrialEnd end = s.run(*trial_of.at(job->trial), last ? 0 : job->epochs);
             l.lock();
             --running;
+            here.erase(job->trial);
             const double metric = end.last ? epoch_metric_of(*end.last, es.metric) : journaled(job->trial, job->epochs);
             switch (end.outcome) {
                 case TrialOutcome::paused:
@@ -130,14 +185,26 @@ RungSummary run_rung_stage(const RungStage& s) {
     worker();
     for (auto& t : pool) t.join();
 
-    if (!stopping() && sh.finished()) {
+    // The trials that will not go on, journaled once (with claims: whichever shard ends last, from
+    // the final state of all of them).
+    auto journal_stopped = [&] {
+        if (stopping() || !sh.finished()) return;
         std::map<std::string, std::string> status;
-        for (const auto& r : s.records) status[r.id] = r.status;
+        for (const auto& r : records) status[r.id] = r.status;
         for (const auto& [id, rung] : sh.stopped()) {
             ++sum.stopped;
             if (status[id] != "stopped")
                 s.journal.append({{"event", "stopped"}, {"trial", id}, {"rung", rung}, {"epochs", rungs[rung]}});
         }
+    };
+    if (s.claims && !stopping()) {
+        const auto guard = s.claims->lock();
+        records = read_journals(s.results_dir);
+        sh = decisions(records);
+        apply_claims(sh, s.claims->read(), id_set);
+        journal_stopped();
+    } else {
+        journal_stopped();
     }
     sum.spent_epochs = sh.spent_epochs();
     sum.full_epochs = sh.full_budget();

@@ -107,6 +107,12 @@ void SuccessiveHalving::failed(const std::string& trial) {
     e.state = State::failed;
 }
 
+bool SuccessiveHalving::began(const std::string& trial, int rung) const {
+    const Entry& e = trials_.at(trial);
+    if (reached_rungs(e) > rung) return true;
+    return (e.state == State::running || e.state == State::failed) && e.heading >= rung;
+}
+
 std::vector<RungJob> SuccessiveHalving::in_flight() const {
     std::vector<RungJob> jobs;
     for (const auto& id : order_) {

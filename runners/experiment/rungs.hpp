@@ -44,6 +44,8 @@ public:
     void reached(const std::string& trial, int rung, double metric);
     void failed(const std::string& trial);
 
+    // Whether a job of the trial to `rung` (or beyond) has begun.
+    bool began(const std::string& trial, int rung) const;
     // Jobs begun and not reported (after a replay: the ones a kill interrupted).
     std::vector<RungJob> in_flight() const;
     // Nothing running, nothing left to start or promote.

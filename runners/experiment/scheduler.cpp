@@ -116,6 +116,11 @@ std::string shard_name(const RunOptions& o) {
 RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& plan, const RunOptions& o) {
     const std::string out = o.out.empty() ? (fs::path("results") / e.name).string() : o.out;
     const std::string shard = shard_name(o);
+    for (const auto& s : e.stages)  // the shards would each wipe and re-read what the others write
+        if (s.early_stop && o.force && o.shard_count > 1 && (o.only_stage.empty() || o.only_stage == s.name))
+            throw InputError(fmt::format("stage '{}': --force cannot re-run an early-stopping stage shard by shard; "
+                                         "write to a fresh --out instead",
+                                         s.name));
     fs::create_directories(fs::path(out) / "trials");
     fs::create_directories(fs::path(out) / "journal");
     const FolderLock lock((fs::path(out) / "journal" / (shard + ".lock")).string(),
@@ -163,7 +168,8 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
               : outcome == TrialOutcome::failed ? &RunSummary::failed
                                                 : &RunSummary::interrupted);
     };
-    // A stage under early stopping: successive halving over this shard's trials.
+    // A stage under early stopping: successive halving over its trials, shared with the other
+    // shards through claims when there are several.
     auto run_rungs = [&](const search::Stage& s, std::vector<Trial> trials) {
         {
             std::lock_guard l(live.m);
@@ -171,8 +177,10 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
         }
         if (o.force)
             for (const auto& t : trials) fs::remove_all(fs::path(out) / "trials" / t.id);
-        RungStage rs{s, std::move(trials), o.force ? std::vector<TrialRecord>{} : view.records(), packing.jobs, o.stop,
-                     journal, train_job};
+        std::optional<RungClaims> claims;
+        if (o.shard_count > 1) claims.emplace(out, s.name, shard);
+        RungStage rs{s,       std::move(trials), o.force ? std::vector<TrialRecord>{} : view.records(),
+                     packing.jobs, o.stop, journal, train_job, claims ? &*claims : nullptr, out};
         const RungSummary r = run_rung_stage(rs);
         std::lock_guard l(sum_m);
         sum.done += r.done;
@@ -199,10 +207,8 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
         for (const auto& t : trials) ids.push_back(t.id);
         const std::vector<int> shard_of = shard_split(ids, o.shard_count);
         std::vector<Trial> todo;
-        if (s.early_stop) {
-            for (std::size_t i = 0; i < trials.size(); ++i)
-                if (shard_of[i] == o.shard_index) todo.push_back(std::move(trials[i]));
-            run_rungs(s, std::move(todo));
+        if (s.early_stop) {  // every shard works on the whole stage, job by job
+            run_rungs(s, std::move(trials));
             view.reload();
             return;
         }
