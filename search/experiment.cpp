@@ -181,8 +181,8 @@ EarlyStop read_early_stop(const YamlDoc& doc, const YAML::Node& n) {
     doc.check_keys(n, {"method", "metric", "min_epochs", "reduction", "max_epochs"}, "early_stop");
     EarlyStop e;
     if (n["method"]) e.method = doc.scalar(n["method"], "method");
-    if (e.method != "asha" && e.method != "sha")
-        doc.fail(n["method"], fmt::format("early_stop.method: expected asha or sha, got '{}'", e.method));
+    if (e.method != "asha" && e.method != "sha" && e.method != "hyperband")
+        doc.fail(n["method"], fmt::format("early_stop.method: expected asha, sha or hyperband, got '{}'", e.method));
     if (n["metric"]) e.metric = doc.scalar(n["metric"], "metric");
     // measured every epoch, so a rung can compare trials (the test set is only seen at the end)
     static const std::vector<std::string> per_epoch = {"val_top1",   "val_top5",   "val_loss",        "train_loss",

@@ -21,7 +21,7 @@
 #include "runners/experiment/journal.hpp"
 #include "runners/experiment/plan.hpp"
 #include "runners/experiment/report.hpp"
-#include "runners/experiment/rungs.hpp"
+#include "runners/experiment/brackets.hpp"
 #include "runners/experiment/scheduler.hpp"
 #include "runners/output_folder.hpp"
 #include "runners/status_line.hpp"
@@ -103,7 +103,7 @@ double early_stop_fraction(const search::EarlyStop& es, const std::vector<Planne
     std::vector<std::string> ids;
     for (const auto& p : trials) ids.push_back(p.trial.id);
     const int max_epochs = es.max_epochs > 0 ? es.max_epochs : trials.front().config.epochs;
-    SuccessiveHalving sh(ids, rung_epochs(es.min_epochs, es.reduction, max_epochs), es.reduction, true, true);
+    Brackets sh(plan_brackets(es.method, ids, es.min_epochs, es.reduction, max_epochs), es.reduction, true, true);
     for (int n = 0; const auto job = sh.next(); ++n) sh.reached(job->trial, job->rung, double(n % 7));
     return double(sh.spent_epochs()) / double(std::max(1L, sh.full_budget()));
 }

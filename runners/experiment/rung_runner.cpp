@@ -9,7 +9,7 @@
 #include <set>
 #include <thread>
 
-#include "runners/experiment/rungs.hpp"
+#include "runners/experiment/brackets.hpp"
 #include "runners/train/epoch_metrics.hpp"
 
 namespace deeper::runners {
@@ -18,9 +18,8 @@ namespace {
 
 // The journal so far, replayed into the decisions: each trial's rungs (with the promotions
 // that sent it there), its end, and the job a kill interrupted.
-void replay(SuccessiveHalving& sh, const std::vector<int>& rungs, const std::vector<search::Trial>& trials,
-            const std::vector<TrialRecord>& records, const std::string& metric) {
-    auto rung_epochs_of = [&](int k) { return rungs.at(std::size_t(k)); };
+void replay(Brackets& sh, const std::vector<search::Trial>& trials, const std::vector<TrialRecord>& records,
+            const std::string& metric) {
     std::map<std::string, const TrialRecord*> by_id;
     for (const auto& r : records) by_id[r.id] = &r;
     for (const auto& t : trials) {
@@ -34,9 +33,10 @@ void replay(SuccessiveHalving& sh, const std::vector<int>& rungs, const std::vec
         }
         const int next = int(r.rungs.size());
         if (r.status == "done") {  // the rungs it passed without a rung event (trained before early_stop was set)
-            for (int k = next; k < sh.rungs(); ++k) {
+            const auto& rungs = sh.rung_epochs(t.id);
+            for (int k = next; k < int(rungs.size()); ++k) {
                 if (k > 0) sh.promoted(t.id, k);
-                const std::size_t e = std::size_t(rung_epochs_of(k));
+                const std::size_t e = std::size_t(rungs[std::size_t(k)]);
                 sh.reached(t.id, k, e <= r.epochs.size() ? epoch_metric(r.epochs[e - 1], metric) : NAN);
             }
         } else if (r.status == "failed") {
@@ -50,7 +50,7 @@ void replay(SuccessiveHalving& sh, const std::vector<int>& rungs, const std::vec
 
 // Claims whose job the journals do not show yet (it was claimed a moment ago, or its shard died
 // before its first event): the job has begun all the same.
-void apply_claims(SuccessiveHalving& sh, const std::map<std::pair<std::string, int>, std::string>& claims,
+void apply_claims(Brackets& sh, const std::map<std::pair<std::string, int>, std::string>& claims,
                   const std::set<std::string>& trials) {
     for (const auto& [key, owner] : claims) {
         const auto& [trial, rung] = key;
@@ -73,15 +73,15 @@ RungSummary run_rung_stage(const RungStage& s) {
     RungSummary sum;
     if (s.trials.empty()) return sum;
     const int max_epochs = es.max_epochs > 0 ? es.max_epochs : s.trials.front().config().epochs;
-    const std::vector<int> rungs = rung_epochs(es.min_epochs, es.reduction, max_epochs);
+    const std::vector<Bracket> plan = plan_brackets(es.method, ids, es.min_epochs, es.reduction, max_epochs);
     const std::set<std::string> id_set(ids.begin(), ids.end());
     auto decisions = [&](const std::vector<TrialRecord>& records) {
-        SuccessiveHalving sh(ids, rungs, es.reduction, es.method == "sha", !lower_is_better(es.metric));
-        replay(sh, rungs, s.trials, records, es.metric);
+        Brackets sh(plan, es.reduction, es.method != "asha", !lower_is_better(es.metric));
+        replay(sh, s.trials, records, es.metric);
         return sh;
     };
     std::vector<TrialRecord> records = s.records;  // with claims: re-read at each decision
-    SuccessiveHalving sh = decisions(records);
+    Brackets sh = decisions(records);
 
     std::mutex m;
     std::condition_variable cv;
@@ -154,7 +154,7 @@ RungSummary run_rung_stage(const RungStage& s) {
             ++running;
             here.insert(job->trial);
             l.unlock();
-            const bool last = job->rung + 1 == int(rungs.size());
+            const bool last = job->rung + 1 == int(sh.rung_epochs(job->trial).size());
             const TrialEnd end = s.run(*trial_of.at(job->trial), last ? 0 : job->epochs);
             l.lock();
             --running;
@@ -194,7 +194,7 @@ RungSummary run_rung_stage(const RungStage& s) {
         for (const auto& [id, rung] : sh.stopped()) {
             ++sum.stopped;
             if (status[id] != "stopped")
-                s.journal.append({{"event", "stopped"}, {"trial", id}, {"rung", rung}, {"epochs", rungs[rung]}});
+                s.journal.append({{"event", "stopped"}, {"trial", id}, {"rung", rung}, {"epochs", sh.rung_epochs(id)[std::size_t(rung)]}});
         }
     };
     if (s.claims && !stopping()) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "runners/experiment/brackets.hpp"
 #include "runners/experiment/rung_runner.hpp"
 #include "runners/experiment/rungs.hpp"
 #include "search/experiment.hpp"
@@ -181,4 +182,48 @@ TEST_CASE("a stage's replay keeps a promotion journaled just before a kill, and 
     const std::string journal = deeper::test::slurp(dir.path() / "journal" / "local.jsonl");
     CHECK(journal.find("\"event\":\"promote\"") == std::string::npos);  // the decision stood
     CHECK(journal.find("\"event\":\"stopped\",\"trial\":\"" + trials[1].id + "\",\"rung\":0") != std::string::npos);
+}
+
+TEST_CASE("Hyperband deals the trials to brackets in the proportions n_s, interleaved", "[rungs]") {
+    using deeper::runners::plan_brackets;
+    // min 1, eta 3, max 9: s_max = 2, n_s = 9, 5, 3 (Li et al.'s ceil((s_max+1)/(s+1) eta^s)).
+    const auto b = plan_brackets("hyperband", ids(17), 1, 3, 9);
+    REQUIRE(b.size() == 3);
+    CHECK(b[0].trials.size() == 9);
+    CHECK(b[1].trials.size() == 5);
+    CHECK(b[2].trials.size() == 3);
+    CHECK(b[0].rung_epochs == std::vector<int>{1, 3, 9});
+    CHECK(b[1].rung_epochs == std::vector<int>{3, 9});
+    CHECK(b[2].rung_epochs == std::vector<int>{9});
+    // Four trials: the largest deficit of 9/17, 5/17, 3/17 per trial dealt picks 0, 1, 0, 2.
+    const auto four = plan_brackets("hyperband", ids(4), 1, 3, 9);
+    REQUIRE(four.size() == 3);
+    CHECK(four[0].trials == std::vector<std::string>{"t0", "t2"});
+    CHECK(four[1].trials == std::vector<std::string>{"t1"});
+    CHECK(four[2].trials == std::vector<std::string>{"t3"});
+    // asha and sha: one bracket of everything.
+    const auto one = plan_brackets("asha", ids(5), 1, 3, 9);
+    REQUIRE(one.size() == 1);
+    CHECK(one[0].trials == ids(5));
+}
+
+TEST_CASE("Hyperband: each bracket halves synchronously; the budget by hand", "[rungs]") {
+    using deeper::runners::Brackets;
+    Brackets hb(deeper::runners::plan_brackets("hyperband", ids(17), 1, 3, 9), 3, true, true);
+    std::map<std::string, int> reached_epochs;
+    for (int n = 0; n < 1000; ++n) {
+        const auto job = hb.next();
+        if (!job) break;
+        reached_epochs[job->trial] = job->epochs;
+        hb.reached(job->trial, job->rung, double(std::stoi(job->trial.substr(1))));  // later trials are better
+    }
+    CHECK(hb.finished());
+    // Bracket 0 (9 trials from 1 epoch): 6 stop at 1, 2 at 3, 1 trains 9: 21 epochs. Bracket 1
+    // (5 from 3 epochs): 4 stop at 3, 1 trains 9: 21. Bracket 2 (3 at 9): 27.
+    CHECK(hb.spent_epochs() == 21 + 21 + 27);
+    CHECK(hb.full_budget() == 17 * 9);
+    int full = 0;
+    for (const auto& [t, e] : reached_epochs) full += e == 9;
+    CHECK(full == 1 + 1 + 3);
+    CHECK(hb.stopped().size() == 17 - 5);
 }

@@ -226,8 +226,8 @@ TEST_CASE("early_stop is read with its defaults and its errors say where", "[sea
     CHECK(e.stages[0].early_stop->reduction == 2);
     CHECK_FALSE(parse_experiment("name: t\nstages:\n  - grid: {lr: [0.1]}\n", "exp.yaml").stages[0].early_stop);
     const std::string stage = "name: t\nstages:\n  - grid: {lr: [0.1]}\n    early_stop: ";
-    CHECK(error_of(stage + "{method: hyperband}\n") ==
-          "exp.yaml:4:26: early_stop.method: expected asha or sha, got 'hyperband'");
+    CHECK(error_of(stage + "{method: bohb}\n") ==
+          "exp.yaml:4:26: early_stop.method: expected asha, sha or hyperband, got 'bohb'");
     CHECK_THAT(error_of(stage + "{metric: test_top1}\n"),
                Catch::StartsWith("exp.yaml:4:26: early_stop.metric: 'test_top1' is not measured every epoch"));
     CHECK(error_of(stage + "{reduction: 1}\n") ==
