@@ -127,7 +127,7 @@ check "resumed from checkpoints, not from scratch" grep -q '"resume_epoch":[1-9]
 cat > "$work/asha.yaml" <<YAML
 name: slurm-asha
 seed: 5
-defaults: {spec: $work/net.yaml, data: "synthetic:6000", val_size: 100, train_eval_size: 100,
+defaults: {spec: $work/net.yaml, data: "synthetic:12000", val_size: 100, train_eval_size: 100,
            epochs: 4, batch: 50, augment: false}
 stages:
   - name: lrs

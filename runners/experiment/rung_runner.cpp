@@ -160,18 +160,21 @@ RungSummary run_rung_stage(const RungStage& s) {
             --running;
             here.erase(job->trial);
             const double metric = end.last ? epoch_metric_of(*end.last, es.metric) : journaled(job->trial, job->epochs);
+            // With claims the decisions are rebuilt from the journals before the next one (which
+            // may already show this job's end), so only the journal is written here.
+            const bool local = !s.claims;
             switch (end.outcome) {
                 case TrialOutcome::paused:
                     s.journal.append({{"event", "rung"}, {"trial", job->trial}, {"rung", job->rung},
                                       {"epochs", job->epochs}, {"metric", metric}});
-                    sh.reached(job->trial, job->rung, metric);
+                    if (local) sh.reached(job->trial, job->rung, metric);
                     break;
                 case TrialOutcome::done:
-                    sh.reached(job->trial, job->rung, metric);
+                    if (local) sh.reached(job->trial, job->rung, metric);
                     ++sum.done;
                     break;
                 case TrialOutcome::failed:
-                    sh.failed(job->trial);
+                    if (local) sh.failed(job->trial);
                     ++sum.failed;
                     break;
                 case TrialOutcome::interrupted: ++sum.interrupted; break;
