@@ -1,0 +1,27 @@
+#pragma once
+// Decoding one image file: JPEG through libjpeg-turbo (its libjpeg API, with DCT-domain scaled
+// decoding when the target is much smaller than the image) and PNG through libpng's simplified
+// API. Whatever the file stores (grayscale, RGB, CMYK JPEG, palette, 16-bit or alpha PNG), the
+// result is 8-bit RGB; a corrupt, truncated or unknown file throws InputError naming it.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace deeper::runners::data {
+
+struct Image {
+    int width = 0, height = 0;
+    std::vector<std::uint8_t> rgb;  // height x width x 3
+};
+
+// `min_side` > 0: JPEGs may decode at 1/2, 1/4 or 1/8 scale as long as their shorter side stays
+// at least min_side (the resize that follows then starts from fewer pixels).
+Image decode_image(const std::string& path, int min_side = 0);
+
+// The shorter side resized to `side` by area averaging (each output pixel the mean of the source
+// box it covers; enlarging repeats source pixels), then the center side x side crop: what
+// torchvision's antialiased Resize(side) + CenterCrop(side) does, up to the filter. Returns
+// 3 x side x side planes (C, H, W).
+std::vector<std::uint8_t> resize_center_crop(const Image& im, int side);
+
+}  // namespace deeper::runners::data
