@@ -143,9 +143,10 @@ void run_check(const std::string& path, bool estimate) {
                     speed[sig] = measure_img_per_s(build_graph(c, *p.train), c.batch, cores,
                                                    parse_precision(c.precision));
                 const auto& d = *p.train;
-                const std::size_t train_n =
-                    data::training_count(d.size(), c.val_size, std::size_t(c.train_limit), c.train_fraction);
-                const double per_epoch = (train_n + c.val_size + c.train_eval_size) / speed[sig];
+                const std::size_t val_n = p.sets->has_val() ? p.sets->val.size() : std::size_t(c.val_size);
+                const std::size_t train_n = data::training_count(d.size(), p.sets->has_val() ? 0 : c.val_size,
+                                                                 std::size_t(c.train_limit), c.train_fraction);
+                const double per_epoch = double(train_n + val_n + std::size_t(c.train_eval_size)) / speed[sig];
                 const double secs = per_epoch * c.epochs;
                 total_s += secs;
                 stage_s += secs;

@@ -1,5 +1,7 @@
 // `deeper train`: one training run, from flags or a YAML config.
 #include <fmt/format.h>
+
+#include <cmath>
 #include <unistd.h>
 
 #include <atomic>
@@ -73,9 +75,10 @@ void run_train(const TrainArgs& a) {
                   << "; run again with --resume to continue" << std::endl;
         throw RunError("training interrupted");
     }
-    std::cout << fmt::format("test: loss {:.4f} top1 {:.4f} top5 {:.4f}  ({} params, {} MACs, {} threads, "
-                             "{}, {})",
-                             *r.test_loss, *r.test_top1, *r.test_top5, r.params, r.macs, r.threads,
+    const std::string test = std::isnan(*r.test_top1) ? "no test set"
+                                                      : fmt::format("loss {:.4f} top1 {:.4f} top5 {:.4f}", *r.test_loss,
+                                                                    *r.test_top1, *r.test_top5);
+    std::cout << fmt::format("test: {}  ({} params, {} MACs, {} threads, {}, {})", test, r.params, r.macs, r.threads,
                              r.isa, duration(r.wall_s))
               << std::endl;
 }
@@ -95,8 +98,8 @@ void add_train_command(CLI::App& app) {
         const char* help;
     };
     const Opt opts[] = {
-        {"data", "fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR | synthetic[:N], then "
-                 "optionally ,classes=LO-HI (or :classes=LO-HI)"},
+        {"data", "fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR | folder:DIR[,size=N]"
+                 "[,skip_corrupt=true] | synthetic[:N], then optionally ,classes=LO-HI (or :classes=LO-HI)"},
         {"epochs", "epochs (default 10)"},
         {"batch", "batch size (default 128)"},
         {"lr", "peak learning rate (default 0.1)"},

@@ -8,9 +8,11 @@
 #include <filesystem>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <random>
 
 #include "nets/error.hpp"
+#include "runners/data/image_folder.hpp"
 #include "search/yaml_util.hpp"
 
 namespace deeper::runners::data {
@@ -213,7 +215,7 @@ TrainTest load_kind(const std::string& kind, const std::string& arg, const std::
         return synthetic(n, std::max<std::size_t>(n / 5, 10));
     }
     throw InputError(fmt::format("unknown data '{}' (expected fashion-mnist[:DIR], mnist:DIR, "
-                                 "cifar10:DIR, cifar100:DIR or synthetic[:N])", spec));
+                                 "cifar10:DIR, cifar100:DIR, folder:DIR or synthetic[:N])", spec));
 }
 
 // "classes=LO-HI" or "classes=K": the class range an option names, checked against the data.
@@ -241,6 +243,26 @@ void keep_classes(Dataset& d, int lo, int hi) {
     d = std::move(out);
 }
 
+
+// The image-folder options of a spec (size=N, skip_corrupt=true|false).
+bool folder_option(FolderOptions& o, const std::string& key, const std::string& value, const std::string& spec) {
+    if (key == "size") {
+        char* end = nullptr;
+        const long side = std::strtol(value.c_str(), &end, 10);
+        if (value.empty() || *end || side < 8 || side > 4096)
+            throw InputError(fmt::format("data '{}': size={} is not a side from 8 to 4096 pixels", spec, value));
+        o.size = int(side);
+        return true;
+    }
+    if (key == "skip_corrupt") {
+        if (value != "true" && value != "false")
+            throw InputError(fmt::format("data '{}': skip_corrupt={} is not true or false", spec, value));
+        o.skip_corrupt = value == "true";
+        return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 TrainTest load(const std::string& spec) {
@@ -255,15 +277,23 @@ TrainTest load(const std::string& spec) {
             else if (arg.empty()) arg = part;
             else throw InputError(fmt::format("data '{}': '{}' and '{}' are both a directory or size", spec, arg, part));
         }
-    TrainTest t = load_kind(kind, arg, spec);
+    const bool folder = kind == "folder";
+    if (folder && arg.empty()) throw InputError("data 'folder' needs a directory: folder:DIR");
+    FolderOptions fo;
+    std::optional<std::string> classes;
     for (const auto& [key, value] : options) {
-        if (key != "classes")
-            throw InputError(fmt::format("data '{}': unknown option '{}' (known: classes=LO-HI)", spec, key));
-        const auto [lo, hi] = class_range(value, t.train.classes, spec);
-        keep_classes(t.train, lo, hi);
-        keep_classes(t.test, lo, hi);
+        if (key == "classes") classes = value;
+        else if (!folder || !folder_option(fo, key, value, spec))
+            throw InputError(fmt::format("data '{}': unknown option '{}' (known: classes=LO-HI{})", spec, key,
+                                         folder ? ", size=N, skip_corrupt=true" : ""));
+    }
+    TrainTest t = folder ? load_image_folder(arg, fo) : load_kind(kind, arg, spec);
+    if (classes) {
+        const auto [lo, hi] = class_range(*classes, t.train.classes, spec);
+        for (Dataset* d : {&t.train, &t.test, &t.val}) keep_classes(*d, lo, hi);
     }
     return t;
 }
+
 
 }  // namespace deeper::runners::data

@@ -21,6 +21,9 @@ struct Dataset {
 
 struct TrainTest {
     Dataset train, test;
+    Dataset val;  // a validation set of its own (image folders' val/); empty: held out of train
+    std::vector<std::string> skipped;  // unreadable files left out, each "path: why"
+    bool has_val() const { return val.size() > 0; }
 };
 
 // A whole file, gunzipped when it starts with the gzip magic.
@@ -29,6 +32,7 @@ std::vector<std::uint8_t> read_maybe_gzipped(const std::string& path);
 Dataset read_idx(const std::string& images_path, const std::string& labels_path, int classes);
 
 // Data by spec: "fashion-mnist" (Debian's dataset-fashion-mnist), "fashion-mnist:DIR",
+// "folder:DIR[,size=N][,skip_corrupt=true]" (image_folder.hpp),
 // "mnist:DIR", "cifar10:DIR", "cifar100:DIR", "synthetic" or "synthetic:N"; options after the
 // colon, comma-separated: "classes=LO-HI" keeps those classes, relabelled from 0
 // ("fashion-mnist:classes=5-9", "cifar10:DIR,classes=0-4").

@@ -51,7 +51,8 @@ std::vector<PlannedTrial> plan_stage(const search::Experiment& e, const search::
             PlannedTrial p;
             p.config = t.config();
             const Precision precision = parse_precision(p.config.precision);
-            p.train = &data.get(p.config.data).train;
+            p.sets = &data.get(p.config.data);
+            p.train = &p.sets->train;
             const nets::Graph g = build_graph(p.config, *p.train);
             require_memory(training_memory_floor(g, p.config.batch, precision),
                            fmt::format("training at batch {}", p.config.batch));

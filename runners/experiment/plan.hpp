@@ -26,7 +26,8 @@ struct PlannedTrial {
     search::Trial trial;
     search::TrainConfig config;
     std::int64_t params = 0, macs = 0;
-    const data::Dataset* train = nullptr;  // owned by the DataCache
+    const data::TrainTest* sets = nullptr;  // owned by the DataCache
+    const data::Dataset* train = nullptr;   // sets->train
 };
 
 // "lr=0.1 repeat=1": the trial's swept knobs and labels (its id when it has none).

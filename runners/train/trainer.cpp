@@ -88,7 +88,7 @@ std::vector<std::string> node_prefixes(const std::vector<std::string>& given, co
 }
 
 struct EvalStats {
-    double loss = 0, top1 = 0, top5 = 0;
+    double loss = NAN, top1 = NAN, top5 = NAN;  // NAN: no images to evaluate (an image folder without test/)
 };
 
 EvalStats evaluate(Engine& e, const data::Loader& l, std::uint64_t seed) {
@@ -280,8 +280,9 @@ void append_line(const std::string& path, const std::string& line) {
 struct RunData {
     RunData(const TrainConfig& cfg, data::TrainTest sets)
         : sets(std::move(sets)),
-          split(data::split(this->sets.train.size(), std::size_t(cfg.val_size), cfg.seed, std::size_t(cfg.train_limit),
-                            cfg.train_fraction)) {
+          // a set with a validation set of its own holds nothing out of train
+          split(data::split(this->sets.train.size(), this->sets.has_val() ? 0 : std::size_t(cfg.val_size), cfg.seed,
+                            std::size_t(cfg.train_limit), cfg.train_fraction)) {
         if (split.train.size() < std::size_t(cfg.batch))
             throw InputError(fmt::format("train: {} training images is less than one batch of {}", split.train.size(),
                                          cfg.batch));
@@ -301,7 +302,13 @@ struct RunData {
         std::vector<std::uint32_t> all_test(sets.test.size());
         std::iota(all_test.begin(), all_test.end(), 0u);
         train.emplace(sets.train, split.train, norm, train_tr);
-        val.emplace(sets.train, split.val, norm, tr);
+        if (sets.has_val()) {
+            std::vector<std::uint32_t> all_val(sets.val.size());
+            std::iota(all_val.begin(), all_val.end(), 0u);
+            val.emplace(sets.val, all_val, norm, tr);
+        } else {
+            val.emplace(sets.train, split.val, norm, tr);
+        }
         train_eval.emplace(sets.train, eval_subset, norm, tr);
         test.emplace(sets.test, all_test, norm, tr);
     }
@@ -331,6 +338,9 @@ public:
     TrainingRun(const TrainConfig& cfg, const TrainHooks& hooks)
         : cfg_(cfg), hooks_(hooks), precision_(checked_precision(cfg)), data_(cfg, data::load(cfg.data)),
           engine_(compile(build_checked_graph())), opt_(make_optimizer(cfg, engine_->params())) {
+        if (!data_.sets.skipped.empty() && hooks_.on_note)
+            hooks_.on_note(fmt::format("data: skipped {} unreadable file(s), the first: {}", data_.sets.skipped.size(),
+                                       data_.sets.skipped.front()));
         result_.threads = engine_->threads();
         result_.isa = cpu_isa_name();
         result_.precision = precision_name(precision_);

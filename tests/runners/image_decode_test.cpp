@@ -7,9 +7,11 @@
 #include <png.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "nets/error.hpp"
+#include "runners/data/dataset.hpp"
 #include "runners/data/image_decode.hpp"
 #include "support.hpp"
 
@@ -168,4 +170,99 @@ TEST_CASE("resize + center crop: shorter side to the target, the middle kept, a 
         out = resize_center_crop(bars, side);
         for (auto v : out) REQUIRE(v == 255);
     }
+}
+
+namespace {
+
+// DIR/<split>/<class>/<n>.png|jpg, `per_class` files per class, odd sizes, class c's pixels c * 60.
+void write_split(const std::filesystem::path& dir, const std::vector<std::string>& classes, int per_class) {
+    for (std::size_t c = 0; c < classes.size(); ++c) {
+        std::filesystem::create_directories(dir / classes[c]);
+        for (int i = 0; i < per_class; ++i) {
+            const int w = 20 + 7 * (i % 8), h = 31 - 3 * (i % 8);
+            std::vector<std::uint8_t> px(std::size_t(w) * h * 3, std::uint8_t(c * 60));
+            const auto base = (dir / classes[c] / std::to_string(i)).string();
+            if (i % 2) write_jpeg(base + ".JPG", w, h, 3, px.data());
+            else write_png(base + ".png", w, h, PNG_FORMAT_RGB, px.data());
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("image folders: train/val/test, sorted classes and files, a stored size, corrupt files", "[data][images]") {
+    TempDir dir("folder");
+    const std::vector<std::string> classes = {"dog", "cat", "emu"};  // sorted: cat, dog, emu
+    write_split(dir.path() / "train", classes, 3);
+    write_split(dir.path() / "val", classes, 2);
+    std::vector<std::uint8_t> gray(25 * 19, 90);
+    write_jpeg((dir.path() / "train" / "cat" / "z-gray.jpeg").string(), 25, 19, 1, gray.data());
+    dir.write("train/dog/readme.txt", "not an image: ignored");
+    const std::string spec = "folder:" + dir.path().string() + ",size=16";
+    TrainTest t = load(spec);
+    CHECK(t.train.size() == 3 * 3 + 1);
+    CHECK(t.train.classes == 3);
+    CHECK(t.train.channels == 3);
+    CHECK(t.train.height == 16);
+    CHECK(t.has_val());
+    CHECK(t.val.size() == 3 * 2);
+    CHECK(t.test.size() == 0);  // no test/: no test metrics
+    // cat (label 0): 0.png 1.JPG 2.png z-gray.jpeg; then dog (1); then emu (2)
+    CHECK(t.train.labels == std::vector<std::int32_t>{0, 0, 0, 0, 1, 1, 1, 2, 2, 2});
+    CHECK(int(t.train.image(0)[0]) == 60);                        // cat's flat color (written second), a PNG: exact
+    CHECK(int(t.train.image(4)[0]) == 0);                         // dog's
+    CHECK(std::abs(int(t.train.image(3)[5]) - 90) <= 1);          // the gray JPEG, on all three channels
+    CHECK(std::abs(int(t.train.image(3)[16 * 16 + 5]) - 90) <= 1);
+
+    // A corrupt file: refused with its name, or skipped and counted.
+    const auto bad = dir.write("train/emu/9.png", std::string("\x89PNG\r\n\x1a\n", 8) + "no chunks");
+    CHECK_THROWS_WITH(load(spec), Catch::StartsWith(bad + ": corrupt PNG"));
+    t = load(spec + ",skip_corrupt=true");
+    CHECK(t.train.size() == 10);
+    REQUIRE(t.skipped.size() == 1);
+    CHECK_THAT(t.skipped[0], Catch::StartsWith(bad));
+    CHECK_THROWS_WITH(load(spec + ",size=2"), Catch::Contains("size=2 is not a side from 8 to 4096 pixels"));
+    CHECK_THROWS_WITH(load("folder:" + (dir.path() / "nowhere").string()), Catch::Contains("no such directory"));
+    // the class filter applies to the validation set too
+    t = load(spec + ",skip_corrupt=true,classes=1-2");
+    CHECK(t.train.classes == 2);
+    CHECK(t.val.size() == 2 * 2);
+}
+
+TEST_CASE("image folders: Tiny-ImageNet's layout and a root of class folders", "[data][images]") {
+    TempDir dir("tiny");
+    const std::vector<std::string> wnids = {"n02", "n01"};
+    for (const auto& w : wnids) write_split(dir.path() / "train" / w / "images", {"."}, 2);
+    std::filesystem::create_directories(dir.path() / "val" / "images");
+    std::vector<std::uint8_t> px(30 * 30 * 3, 7);
+    for (const char* f : {"val_0.JPEG", "val_1.JPEG", "val_2.JPEG"})
+        write_jpeg((dir.path() / "val" / "images" / f).string(), 30, 30, 3, px.data());
+    dir.write("val/val_annotations.txt", "val_0.JPEG\tn02\t0\t0\t10\t10\nval_1.JPEG\tn01\t1\t1\t9\t9\nval_2.JPEG\tn02\t0\t0\t5\t5\n");
+    TrainTest t = load("folder:" + dir.path().string() + ",size=8");
+    CHECK(t.train.size() == 4);
+    CHECK(t.train.labels == std::vector<std::int32_t>{0, 0, 1, 1});  // n01 sorts first
+    CHECK(t.val.labels == std::vector<std::int32_t>{1, 0, 1});
+    dir.write("val/val_annotations.txt", "val_0.JPEG\tn99\t0\t0\t1\t1\n");
+    CHECK_THROWS_WITH(load("folder:" + dir.path().string() + ",size=8"),
+                      Catch::EndsWith("val_annotations.txt:1: class 'n99' is not one of train's"));
+
+    // The root ImageFolder takes: the classes themselves, one split.
+    TempDir root("root");
+    write_split(root.path(), {"b", "a"}, 2);
+    t = load("folder:" + root.path().string() + ",size=8");
+    CHECK(t.train.size() == 4);
+    CHECK(t.train.labels == std::vector<std::int32_t>{0, 0, 1, 1});
+    CHECK_FALSE(t.has_val());
+}
+
+TEST_CASE("deeper train reads an image folder end to end", "[data][images][cli]") {
+    TempDir dir("folder-train");
+    write_split(dir.path() / "train", {"a", "b"}, 40);
+    write_split(dir.path() / "val", {"a", "b"}, 8);
+    const auto r = deeper::test::run_cli("train resnet8 --width 0.25 --data folder:" + dir.path().string() +
+                                         ",size=24 --resolution 24 --epochs 2 --batch 16 --threads 1");
+    INFO(r.out);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("test: no test set"));
+    CHECK_THAT(r.out, Catch::Contains("val loss"));
 }

@@ -1,0 +1,135 @@
+#include "runners/data/image_folder.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "nets/error.hpp"
+#include "runners/data/image_decode.hpp"
+
+namespace deeper::runners::data {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool is_image(const fs::path& p) {
+    std::string ext = p.extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+}
+
+std::vector<fs::path> sorted_entries(const fs::path& dir, bool directories) {
+    std::vector<fs::path> out;
+    for (const auto& e : fs::directory_iterator(dir))
+        if (directories ? e.is_directory() : (e.is_regular_file() && is_image(e.path()))) out.push_back(e.path());
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+struct Labelled {
+    fs::path file;
+    int label;
+};
+
+// DIR/<class>/* (or DIR/<class>/images/*, Tiny-ImageNet's train) with the given classes.
+std::vector<Labelled> class_folders(const fs::path& dir, const std::vector<std::string>& classes) {
+    std::vector<Labelled> out;
+    for (std::size_t c = 0; c < classes.size(); ++c) {
+        fs::path d = dir / classes[c];
+        if (!fs::is_directory(d)) continue;  // a class with no images in this split
+        if (fs::is_directory(d / "images")) d /= "images";
+        for (const auto& f : sorted_entries(d, false)) out.push_back({f, int(c)});
+    }
+    return out;
+}
+
+// Tiny-ImageNet's val: DIR/val/images/* and val_annotations.txt (file, class, box).
+std::vector<Labelled> annotated_folder(const fs::path& dir, const std::vector<std::string>& classes) {
+    std::map<std::string, int> label_of;
+    for (std::size_t c = 0; c < classes.size(); ++c) label_of[classes[c]] = int(c);
+    std::ifstream in(dir / "val_annotations.txt");
+    std::map<std::string, int> file_label;
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+        std::istringstream fields(line);
+        std::string file, cls;
+        if (!(fields >> file >> cls)) continue;
+        const auto it = label_of.find(cls);
+        if (it == label_of.end())
+            throw InputError(fmt::format("{}:{}: class '{}' is not one of train's", (dir / "val_annotations.txt").string(),
+                                         n, cls));
+        file_label[file] = it->second;
+    }
+    std::vector<Labelled> out;
+    for (const auto& f : sorted_entries(dir / "images", false)) {
+        const auto it = file_label.find(f.filename().string());
+        if (it == file_label.end())
+            throw InputError(fmt::format("{}: not in val_annotations.txt", f.string()));
+        out.push_back({f, it->second});
+    }
+    return out;
+}
+
+Dataset decode_all(const std::vector<Labelled>& files, const std::vector<std::string>& classes, const FolderOptions& o,
+                   const std::string& name, std::vector<std::string>& skipped) {
+    Dataset d;
+    d.name = name;
+    d.channels = 3;
+    d.height = d.width = o.size;
+    d.classes = int(classes.size());
+    d.images.reserve(files.size() * d.image_bytes());
+    for (const auto& f : files) {
+        std::vector<std::uint8_t> pixels;
+        try {
+            pixels = resize_center_crop(decode_image(f.file.string(), o.size), o.size);
+        } catch (const InputError& e) {
+            if (!o.skip_corrupt) throw;
+            skipped.push_back(e.what());
+            continue;
+        }
+        d.images.insert(d.images.end(), pixels.begin(), pixels.end());
+        d.labels.push_back(f.label);
+    }
+    return d;
+}
+
+std::vector<std::string> folder_names(const fs::path& dir) {
+    std::vector<std::string> names;
+    for (const auto& p : sorted_entries(dir, true)) names.push_back(p.filename().string());
+    return names;
+}
+
+}  // namespace
+
+TrainTest load_image_folder(const std::string& dir_text, const FolderOptions& o) {
+    const fs::path dir(dir_text);
+    if (!fs::is_directory(dir)) throw InputError(fmt::format("{}: no such directory of images", dir_text));
+    const bool splits = fs::is_directory(dir / "train");
+    const fs::path train_dir = splits ? dir / "train" : dir;
+    const std::vector<std::string> classes = folder_names(train_dir);
+    if (classes.empty())
+        throw InputError(fmt::format("{}: no class folders (expected {}/<class>/*.jpg|png)", train_dir.string(),
+                                     train_dir.string()));
+    const std::string name = "folder:" + dir_text;
+    TrainTest t;
+    t.train = decode_all(class_folders(train_dir, classes), classes, o, name, t.skipped);
+    if (t.train.size() == 0) throw InputError(fmt::format("{}: no readable .jpg, .jpeg or .png images", train_dir.string()));
+    if (splits && fs::is_directory(dir / "val")) {
+        const bool tiny = fs::exists(dir / "val" / "val_annotations.txt");
+        t.val = decode_all(tiny ? annotated_folder(dir / "val", classes) : class_folders(dir / "val", classes), classes, o,
+                           name, t.skipped);
+    }
+    if (splits && fs::is_directory(dir / "test"))
+        t.test = decode_all(class_folders(dir / "test", classes), classes, o, name, t.skipped);
+    else  // no test set: the test metrics stay empty
+        t.test = Dataset{name, 3, o.size, o.size, int(classes.size()), {}, {}};
+    return t;
+}
+
+}  // namespace deeper::runners::data

@@ -1,0 +1,24 @@
+#pragma once
+// Image folders as torchvision's ImageFolder reads them, decoded into memory at one size: the
+// path for sets that fit (Tiny-ImageNet's 100,000 images at 64x64 take 1.2 GB). Layouts:
+//   DIR/train/<class>/*, and when present DIR/val/<class>/* (the validation set; without it
+//   --val-size is held out of train) and DIR/test/<class>/* (the test set);
+//   Tiny-ImageNet-200: DIR/train/<class>/images/*, DIR/val/images/* labelled by
+//   DIR/val/val_annotations.txt;
+//   DIR/<class>/* (the root ImageFolder itself takes): one split, the training set.
+// Classes are the sorted folder names under train; files are .jpg, .jpeg or .png (any case),
+// in sorted order. Each image is resized (shorter side) and center-cropped to `size`.
+#include <string>
+
+#include "runners/data/dataset.hpp"
+
+namespace deeper::runners::data {
+
+struct FolderOptions {
+    int size = 64;              // stored side in pixels
+    bool skip_corrupt = false;  // skip (and count) unreadable files instead of refusing the set
+};
+
+TrainTest load_image_folder(const std::string& dir, const FolderOptions& o);
+
+}  // namespace deeper::runners::data
