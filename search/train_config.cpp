@@ -181,8 +181,9 @@ std::string TrainConfig::to_yaml() const {
     return std::string(out.c_str()) + "\n";
 }
 
-TrainConfig load_train_config(const std::string& path) {
-    const auto doc = YamlDoc::load_file(path);
+namespace {
+
+TrainConfig read_train_config(const YamlDoc& doc) {
     TrainConfig c;
     for (const auto& kv : doc.root()) {
         const std::string key = kv.first.as<std::string>();
@@ -199,6 +200,14 @@ TrainConfig load_train_config(const std::string& path) {
         }
     }
     return c;
+}
+
+}  // namespace
+
+TrainConfig load_train_config(const std::string& path) { return read_train_config(YamlDoc::load_file(path)); }
+
+TrainConfig parse_train_config(const std::string& yaml_text, const std::string& name) {
+    return read_train_config(YamlDoc::load_string(yaml_text, name));
 }
 
 double learning_rate(const TrainConfig& c, double epoch) {

@@ -54,6 +54,8 @@ struct TrainConfig {
 
 // Reads a YAML training config; errors carry file:line:column.
 TrainConfig load_train_config(const std::string& path);
+// The same from text (a checkpoint's recorded config); `name` stands for the file in errors.
+TrainConfig parse_train_config(const std::string& yaml_text, const std::string& name);
 void set_train_option(TrainConfig& c, const std::string& key, const std::string& value);
 // Every training option's key (net knobs not included).
 const std::vector<std::string>& train_option_names();

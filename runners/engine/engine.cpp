@@ -12,7 +12,9 @@ Engine::Engine(nets::Graph g, EngineOptions o)
     : graph_(std::move(g)), opt_(std::move(o)), eng_(dnnl::engine::kind::cpu, 0), stream_(eng_) {
     if (opt_.threads > 0) omp_set_num_threads(opt_.threads);
     threads_ = omp_get_max_threads();
+    // compiled now, so that the parameter store exists for whoever loads weights into it
     if (opt_.training) train_net();
+    else infer_net();
 }
 
 Engine::~Engine() = default;

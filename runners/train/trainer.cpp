@@ -148,8 +148,16 @@ std::uint64_t metadata_count(const std::map<std::string, std::string>& m, const 
     return std::stoull(v);
 }
 
+// "0.286,0.353": a normalization's numbers for the checkpoint's metadata (what `deeper eval`
+// feeds the net).
+std::string number_list(const std::vector<float>& v) {
+    std::string s;
+    for (float x : v) s += (s.empty() ? "" : ",") + fmt::format("{:.9g}", x);
+    return s;
+}
+
 void save_checkpoint(const std::string& path, Engine& e, Optimizer& opt, const RunState& st,
-                     const TrainConfig& cfg) {
+                     const TrainConfig& cfg, const data::Normalization& norm) {
     SafeTensors t;
     auto& store = e.params();
     for (size_t i = 0; i < store.infos().size(); ++i) {
@@ -174,7 +182,9 @@ void save_checkpoint(const std::string& path, Engine& e, Optimizer& opt, const R
                   {"seed", std::to_string(cfg.seed)},
                   {"precision", cfg.precision},
                   {"config", cfg.to_yaml()},
-                  {"identity", resume_identity(cfg)}};
+                  {"identity", resume_identity(cfg)},
+                  {"normalize_mean", number_list(norm.mean)},
+                  {"normalize_std", number_list(norm.std)}};
     write_safetensors(path, t);
 }
 
@@ -289,7 +299,7 @@ struct RunData {
     }
     // The loaders, once the net says the input's channels and size.
     void make_loaders(const TrainConfig& cfg, const nets::Shape& input) {
-        const data::Normalization norm = data::channel_stats(sets.train, split.train);
+        norm = data::channel_stats(sets.train, split.train);
         data::Transform tr;
         tr.channels = input.c;
         tr.resolution = input.h;
@@ -314,6 +324,7 @@ struct RunData {
     }
     data::TrainTest sets;
     data::Split split;
+    data::Normalization norm;  // per source channel, from the training split (kept in checkpoints)
     std::optional<data::Loader> train, val, train_eval, test;
 };
 
@@ -478,7 +489,7 @@ private:
             if (hooks_.stop && hooks_.stop->load()) {
                 st_.epoch = epoch;
                 st_.elapsed_s += seconds_since(start_);
-                if (!ckpt_.empty()) save_checkpoint(ckpt_, e, opt_, st_, cfg_);
+                if (!ckpt_.empty()) save_checkpoint(ckpt_, e, opt_, st_, cfg_, data_.norm);
                 return false;
             }
         }
@@ -504,7 +515,7 @@ private:
         m.epoch_s = seconds_since(epoch_start);
         result_.epochs.push_back(m);
         st_ = RunState{epoch + 1, 0, st_.step, 0, 0, 0, st_.elapsed_s};
-        if (!ckpt_.empty()) save_checkpoint(ckpt_, *engine_, opt_, st_, cfg_);
+        if (!ckpt_.empty()) save_checkpoint(ckpt_, *engine_, opt_, st_, cfg_, data_.norm);
         if (!metrics_.empty()) append_line(metrics_, metrics_row(m));
         if (hooks_.on_epoch) hooks_.on_epoch(m);
     }

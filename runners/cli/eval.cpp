@@ -1,0 +1,75 @@
+// `deeper eval`: trained weights on one split of a dataset (loss, top-1, top-5), optionally
+// every prediction as CSV. A deeper checkpoint brings its run's net, knobs, data, seed and
+// validation split as defaults; flags override them.
+#include <fmt/format.h>
+
+#include <iostream>
+#include <memory>
+
+#include "nets/error.hpp"
+#include "runners/cli/commands.hpp"
+#include "runners/cli/knob_options.hpp"
+#include "runners/train/evaluate.hpp"
+#include "runners/train/safetensors.hpp"
+
+namespace deeper::runners::cli {
+
+namespace {
+
+struct EvalArgs {
+    std::string net, weights, data, split = "val", normalize = "checkpoint", predictions, precision = "f32";
+    int batch = 128, threads = 0;
+    std::string seed, val_size;
+    KnobArgs knobs;
+};
+
+void run_eval(const EvalArgs& a) {
+    const auto meta = read_safetensors_metadata(a.weights);
+    EvalConfig c;
+    if (const auto it = meta.find("config"); it != meta.end())
+        c.run = search::parse_train_config(it->second, a.weights + " (its recorded config)");
+    if (!a.net.empty()) c.run.net = a.net, c.run.spec.clear();
+    if (c.run.net.empty() && c.run.spec.empty())
+        throw InputError(fmt::format("{} records no net: give one (deeper eval NET --weights ...)", a.weights));
+    if (!a.data.empty()) c.run.data = a.data;
+    if (!a.seed.empty()) search::set_train_option(c.run, "seed", a.seed);
+    if (!a.val_size.empty()) search::set_train_option(c.run, "val_size", a.val_size);
+    for (const auto& [k, v] : a.knobs.raw)
+        if (!v.empty()) nets::set_knob(c.run.knobs, k, v);
+    c.run.batch = a.batch;
+    c.run.threads = a.threads;
+    c.run.precision = a.precision;
+    c.weights = a.weights;
+    c.split = a.split;
+    c.normalize = a.normalize;
+    c.predictions = a.predictions;
+    const EvalResult r = evaluate_weights(c);
+    std::cout << fmt::format("{} on {} ({}): {} images  loss {:.4f}  top1 {:.4f}  top5 {:.4f}\n",
+                             c.run.net.empty() ? c.run.spec : c.run.net, c.run.data, c.split, r.images, r.loss, r.top1,
+                             r.top5);
+    if (!c.predictions.empty()) std::cout << "wrote " << c.predictions << '\n';
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+    auto a = std::make_shared<EvalArgs>();
+    auto* cmd = app.add_subcommand("eval", "Evaluate trained weights on a split of a dataset");
+    cmd->add_option("net", a->net, "a zoo net (default: the checkpoint's)");
+    cmd->add_option("--weights", a->weights, "a deeper checkpoint (safetensors)")->required()->check(CLI::ExistingFile);
+    cmd->add_option("--data", a->data, "the data spec, as for train (default: the checkpoint's)");
+    cmd->add_option("--split", a->split, "train, val or test")->capture_default_str();
+    cmd->add_option("--normalize", a->normalize,
+                    "checkpoint (as trained), dataset (its training statistics), imagenet, or none (pixel / 255)")
+        ->capture_default_str();
+    cmd->add_option("--predictions", a->predictions, "write index,label,prediction,confidence per image to this CSV");
+    cmd->add_option("--batch", a->batch, "batch size")->capture_default_str();
+    cmd->add_option("--threads", a->threads, "threads (default: the cores this process may use)");
+    cmd->add_option("--precision", a->precision, "f32 or bf16")->capture_default_str();
+    cmd->add_option("--seed", a->seed, "the seed of the validation split (default: the checkpoint's)");
+    cmd->add_option("--val-size", a->val_size, "validation images held out of train (default: the checkpoint's)");
+    add_knob_options(*cmd, a->knobs);
+    cmd->callback([a] { run_eval(*a); });
+}
+
+}  // namespace deeper::runners::cli

@@ -1,0 +1,141 @@
+#include "runners/train/evaluate.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <sstream>
+
+#include "nets/error.hpp"
+#include "runners/atomic_file.hpp"
+#include "runners/cpu_budget.hpp"
+#include "runners/data/dataset.hpp"
+#include "runners/data/loader.hpp"
+#include "runners/engine/engine.hpp"
+#include "runners/engine/loss.hpp"
+#include "runners/train/safetensors.hpp"
+#include "runners/train/trainer.hpp"
+
+namespace deeper::runners {
+
+namespace {
+
+std::vector<float> floats(const std::string& text, const std::string& path, const char* key) {
+    std::vector<float> v;
+    std::stringstream ss(text);
+    for (std::string item; std::getline(ss, item, ',');) {
+        char* end = nullptr;
+        v.push_back(std::strtof(item.c_str(), &end));
+        if (item.empty() || *end) throw InputError(fmt::format("{}: metadata {} is not a list of numbers", path, key));
+    }
+    return v;
+}
+
+data::Normalization normalization(const EvalConfig& c, const SafeTensors& weights, const data::TrainTest& sets,
+                                  const data::Split& split) {
+    const int channels = sets.train.channels;
+    if (c.normalize == "checkpoint") {
+        const auto mean = weights.metadata.find("normalize_mean"), sd = weights.metadata.find("normalize_std");
+        if (mean == weights.metadata.end() || sd == weights.metadata.end())
+            throw InputError(fmt::format("{}: the checkpoint does not record its input normalization (written "
+                                         "before deeper kept it); give --normalize dataset, imagenet or none",
+                                         c.weights));
+        data::Normalization n{floats(mean->second, c.weights, "normalize_mean"),
+                              floats(sd->second, c.weights, "normalize_std")};
+        if (int(n.mean.size()) != channels || n.std.size() != n.mean.size())
+            throw InputError(fmt::format("{}: normalized {} channel(s) in training; {} has {}", c.weights,
+                                         n.mean.size(), c.run.data, channels));
+        return n;
+    }
+    if (c.normalize == "dataset") return data::channel_stats(sets.train, split.train);
+    if (c.normalize == "none") return {std::vector<float>(std::size_t(channels), 0.f), std::vector<float>(std::size_t(channels), 1.f)};
+    if (c.normalize == "imagenet") {
+        if (channels == 3) return {{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
+        return {{0.449f}, {0.226f}};  // gray: the mean of ImageNet's three channels
+    }
+    throw InputError(fmt::format("--normalize: expected checkpoint, dataset, imagenet or none, got '{}'", c.normalize));
+}
+
+// Every parameter and running statistic from the file, refusing a missing or misshapen one.
+void load_weights(const SafeTensors& t, const std::string& path, Engine& e) {
+    auto& store = e.params();
+    for (std::size_t i = 0; i < store.infos().size(); ++i) {
+        const auto& p = store.info(int(i));
+        const auto it = t.tensors.find(p.name);
+        if (it == t.tensors.end())
+            throw InputError(fmt::format("{}: no tensor {} (weights of another net, or other knobs?)", path, p.name));
+        const std::vector<std::int64_t> shape(p.dims.begin(), p.dims.end());
+        if (it->second.shape != shape)
+            throw InputError(fmt::format("{}: tensor {} has {} values in the file, the net needs {} ({})", path, p.name,
+                                         it->second.data.size(),
+                                         std::accumulate(shape.begin(), shape.end(), std::int64_t(1), std::multiplies<>()),
+                                         "other knobs, or another number of classes?"));
+        store.write_plain(int(i), it->second.data.data(), e.dnnl_engine(), e.stream());
+    }
+}
+
+}  // namespace
+
+EvalResult evaluate_weights(const EvalConfig& c) {
+    if (c.split != "train" && c.split != "val" && c.split != "test")
+        throw InputError(fmt::format("--split: expected train, val or test, got '{}'", c.split));
+    const SafeTensors weights = read_safetensors(c.weights);
+    const data::TrainTest sets = data::load(c.run.data);
+    const data::Split split = data::split(sets.train.size(), sets.has_val() ? 0 : std::size_t(c.run.val_size),
+                                          c.run.seed);
+    // the images of the split, in the dataset's order
+    const data::Dataset& d = c.split == "test" ? sets.test : c.split == "val" && sets.has_val() ? sets.val : sets.train;
+    std::vector<std::uint32_t> indices;
+    if (c.split == "train") indices = split.train;
+    else if (c.split == "val" && !sets.has_val()) indices = split.val;
+    else indices.resize(d.size()), std::iota(indices.begin(), indices.end(), 0u);
+    if (indices.empty()) throw InputError(fmt::format("{}: the {} split has no images", c.run.data, c.split));
+
+    nets::Graph g = build_graph(c.run, sets.train);
+    const nets::Shape input = g.node(0).out;
+    EngineOptions eo;
+    eo.batch = c.run.batch;
+    eo.threads = usable_threads(c.run.threads, "threads");
+    eo.training = false;
+    eo.precision = parse_precision(c.run.precision);
+    Engine e(std::move(g), eo);
+    load_weights(weights, c.weights, e);
+
+    data::Transform tr;
+    tr.channels = input.c;
+    tr.resolution = input.h;
+    const data::Loader loader(d, indices, normalization(c, weights, sets, split), tr);
+    std::vector<std::int32_t> labels(std::size_t(e.batch()));
+    std::string csv = "index,label,prediction,confidence\n";
+    EvalResult r;
+    double loss = 0;
+    std::size_t top1 = 0, top5 = 0;
+    for (std::size_t b = 0; b < loader.batches(e.batch(), false); ++b) {
+        const int real = loader.fill(0, 0, b, e.batch(), false, e.input(), labels.data());
+        e.forward(false);
+        const int k = int(e.output_dims(0)[1]);
+        const float* logits = e.output(0);
+        const LossStats s = softmax_cross_entropy(logits, labels.data(), real, k, 0.f, 1.f, nullptr);
+        loss += s.loss * real;
+        top1 += s.top1_correct;
+        top5 += s.top5_correct;
+        if (!c.predictions.empty())
+            for (int i = 0; i < real; ++i) {
+                const float* z = logits + std::size_t(i) * k;
+                const int best = int(std::max_element(z, z + k) - z);
+                double sum = 0;
+                for (int j = 0; j < k; ++j) sum += std::exp(double(z[j]) - z[best]);
+                csv += fmt::format("{},{},{},{:.6f}\n", indices[b * std::size_t(e.batch()) + std::size_t(i)],
+                                   labels[std::size_t(i)], best, 1.0 / sum);
+            }
+        r.images += std::size_t(real);
+    }
+    r.loss = loss / double(r.images);
+    r.top1 = double(top1) / double(r.images);
+    r.top5 = double(top5) / double(r.images);
+    if (!c.predictions.empty()) write_atomically(c.predictions, csv);
+    return r;
+}
+
+}  // namespace deeper::runners

@@ -1,0 +1,65 @@
+// End-to-end runs of `deeper eval`: a checkpoint measured again gives the numbers its run
+// reported, the predictions CSV has one row per image in the dataset's order, bad input exits 2.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "support.hpp"
+
+using deeper::test::run_cli;
+using deeper::test::TempDir;
+
+namespace {
+
+std::string slurp(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+}  // namespace
+
+TEST_CASE("deeper eval measures a checkpoint as its run did, and writes predictions", "[cli][eval]") {
+    TempDir dir("cli-eval");
+    const auto out = (dir.path() / "run").string();
+    auto t = run_cli("train resnet8 --width 0.5 --data synthetic:1000 --val-size 200 --epochs 2 --batch 50 --threads 1 "
+                     "--seed 4 --out " + out);
+    INFO(t.out);
+    REQUIRE(t.exit_code == 0);
+    // the run's last epoch: val loss and top-1 as printed ("val loss 1.5392 top1 0.5733")
+    const auto at = t.out.rfind("val loss ");
+    REQUIRE(at != std::string::npos);
+    const std::string val = t.out.substr(at + 9, 6), val_top1 = t.out.substr(at + 21, 6);
+    const auto test_at = t.out.find("test: loss ");
+    REQUIRE(test_at != std::string::npos);
+    const std::string test = t.out.substr(test_at + 11, 6);
+
+    auto v = run_cli("eval --weights " + out + "/checkpoint.safetensors --threads 1");
+    INFO(v.out);
+    CHECK(v.exit_code == 0);
+    CHECK_THAT(v.out, Catch::Contains("resnet8 on synthetic:1000 (val): 200 images  loss " + val + "  top1 " + val_top1));
+    const auto pred = (dir.path() / "pred.csv").string();
+    auto s = run_cli("eval resnet8 --weights " + out + "/checkpoint.safetensors --split test --threads 1 --predictions " +
+                     pred);
+    CHECK(s.exit_code == 0);
+    CHECK_THAT(s.out, Catch::Contains("(test): 200 images  loss " + test));
+    const std::string csv = slurp(pred);
+    CHECK(csv.rfind("index,label,prediction,confidence\n0,", 0) == 0);
+    CHECK(std::count(csv.begin(), csv.end(), '\n') == 201);
+
+    // bad input: another net, an unknown split or normalization, a file that is not a checkpoint
+    auto bad = run_cli("eval resnet14 --weights " + out + "/checkpoint.safetensors --threads 1");
+    CHECK(bad.exit_code == 2);
+    CHECK_THAT(bad.out, Catch::Contains("no tensor stage1.block2.conv1.weight"));
+    bad = run_cli("eval --weights " + out + "/checkpoint.safetensors --split holdout");
+    CHECK(bad.exit_code == 2);
+    CHECK_THAT(bad.out, Catch::Contains("--split: expected train, val or test, got 'holdout'"));
+    bad = run_cli("eval --weights " + out + "/checkpoint.safetensors --normalize zscore");
+    CHECK(bad.exit_code == 2);
+    CHECK_THAT(bad.out, Catch::Contains("--normalize: expected checkpoint, dataset, imagenet or none"));
+    bad = run_cli("eval resnet8 --weights " + dir.write("junk.safetensors", "not a checkpoint"));
+    CHECK(bad.exit_code == 2);
+}
