@@ -129,10 +129,17 @@ std::string resume_identity(TrainConfig c) {
     return c.to_yaml();
 }
 
+// Compared as configs, not as text: options added since the checkpoint was written take their
+// defaults on both sides, so a newer deeper resumes an older run.
 bool same_run(const std::map<std::string, std::string>& m, const TrainConfig& cfg) {
-    if (auto it = m.find("identity"); it != m.end()) return it->second == resume_identity(cfg);
-    auto it = m.find("config");  // checkpoints written before the identity was kept
-    return it != m.end() && it->second == cfg.to_yaml();
+    auto it = m.find("identity");
+    if (it == m.end()) it = m.find("config");  // checkpoints written before the identity was kept
+    if (it == m.end()) return false;
+    try {
+        return resume_identity(search::parse_train_config(it->second, "checkpoint")) == resume_identity(cfg);
+    } catch (const InputError&) {  // an option this deeper does not know: another run
+        return false;
+    }
 }
 
 const std::string& metadata_text(const std::map<std::string, std::string>& m, const std::string& path, const char* k) {

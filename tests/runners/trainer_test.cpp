@@ -109,6 +109,30 @@ TEST_CASE("a stopped run resumes to the same metrics as an uninterrupted one", "
     CHECK_THROWS_WITH(train(other, true), Catch::Contains("made with another config"));
 }
 
+TEST_CASE("a checkpoint from before an option existed still resumes (the option at its default)", "[train]") {
+    TempDir dir("resume-old");
+    const auto spec = dir.write("net.yaml", kSpec);
+    TrainConfig c = small_cnn(spec, (dir.path() / "run").string());
+    c.epochs = 2;
+    c.train_limit = 200;
+    std::atomic<bool> stop{false};
+    TrainHooks hooks;
+    hooks.stop = &stop;
+    hooks.on_step = [&](const Progress&) { stop = true; };
+    REQUIRE(train(c, false, hooks).interrupted);
+    // As an older deeper wrote it: no train_fraction line in the recorded identity.
+    const auto ckpt = (dir.path() / "run" / "checkpoint.safetensors").string();
+    auto t = read_safetensors(ckpt);
+    std::string& identity = t.metadata.at("identity");
+    const auto line = identity.find("train_fraction: 1\n");
+    REQUIRE(line != std::string::npos);
+    identity.erase(line, std::string("train_fraction: 1\n").size());
+    write_safetensors(ckpt, t);
+    const TrainResult rest = train(c, true);
+    CHECK_FALSE(rest.interrupted);
+    CHECK(rest.epochs.size() == 2);
+}
+
 TEST_CASE("transfer: --init loads matching tensors, --freeze encoder trains only the head", "[train][slow]") {
     TempDir dir("transfer");
     const auto spec = dir.write("net.yaml", kSpec);
