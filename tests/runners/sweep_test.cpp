@@ -40,6 +40,15 @@ std::string experiment(const std::string& spec, int epochs, const std::string& l
 
 const char* kNet = "type: plain\nlayers: [8, M, 16, M]\nclassifier: []\n";
 
+// A learning-rate grid under ASHA (keep 1/2, rungs at 1, 2 and 4 epochs) on synthetic data.
+std::string asha_experiment(const TempDir& dir, const std::string& data, const std::string& lrs) {
+    const auto spec = dir.write("net.yaml", kNet);
+    return dir.write("es.yaml", "name: es\nseed: 5\ndefaults: {spec: " + spec + ", data: '" + data +
+                                    "', val_size: 100, train_eval_size: 100, epochs: 4, batch: 50, augment: false}\n"
+                                    "stages:\n  - name: lrs\n    grid: {lr: [" + lrs + "]}\n"
+                                    "    early_stop: {method: asha, reduction: 2, min_epochs: 1}\n");
+}
+
 }  // namespace
 
 TEST_CASE("a diverging trial becomes a failed row and the others finish", "[sweep]") {
@@ -299,12 +308,7 @@ TEST_CASE("early stopping: a diverging lr stops at the first rung, the best trai
 TEST_CASE("early stopping survives kill -9: no decision taken twice, no trial lost or repeated",
           "[sweep][early_stop][slow]") {
     TempDir dir("sweep-asha-kill");
-    const auto spec = dir.write("net.yaml", kNet);
-    const auto exp = dir.write("es.yaml", "name: es\nseed: 5\ndefaults: {spec: " + spec +
-                                              ", data: 'synthetic:3000', val_size: 100, train_eval_size: 100, "
-                                              "epochs: 4, batch: 50, augment: false}\nstages:\n  - name: lrs\n"
-                                              "    grid: {lr: [0.02, 0.05, 0.1, 0.2, 0.3, 0.5]}\n"
-                                              "    early_stop: {method: asha, reduction: 2, min_epochs: 1}\n");
+    const auto exp = asha_experiment(dir, "synthetic:3000", "0.02, 0.05, 0.1, 0.2, 0.3, 0.5");
     const std::string args = " --jobs 1 --threads-per-trial 1";
     const auto whole = (dir.path() / "whole").string(), killed = (dir.path() / "killed").string();
     REQUIRE(run_cli("run " + exp + " --out " + whole + args).exit_code == 0);
@@ -347,12 +351,7 @@ TEST_CASE("early stopping survives kill -9: no decision taken twice, no trial lo
 TEST_CASE("early stopping across shards: a dead shard's job is adopted, every decision taken once",
           "[sweep][early_stop][slow]") {
     TempDir dir("sweep-asha-shards");
-    const auto spec = dir.write("net.yaml", kNet);
-    const auto exp = dir.write("es.yaml", "name: es\nseed: 5\ndefaults: {spec: " + spec +
-                                              ", data: 'synthetic:6000', val_size: 100, train_eval_size: 100, "
-                                              "epochs: 4, batch: 50, augment: false}\nstages:\n  - name: lrs\n"
-                                              "    grid: {lr: [0.01, 0.02, 0.03, 0.05, 0.1, 0.15, 0.2, 0.3]}\n"
-                                              "    early_stop: {method: asha, reduction: 2, min_epochs: 1}\n");
+    const auto exp = asha_experiment(dir, "synthetic:6000", "0.01, 0.02, 0.03, 0.05, 0.1, 0.15, 0.2, 0.3");
     const auto out = (dir.path() / "out").string();
     const std::string run = std::string(DEEPER_BINARY) + " run " + exp + " --out " + out +
                             " --jobs 2 --threads-per-trial 1 --no-report --shard ";
