@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
     deeper::runners::cli::add_bench_command(app);
     deeper::runners::cli::add_train_command(app);
     deeper::runners::cli::add_eval_command(app);
+    deeper::runners::cli::add_export_command(app);
     deeper::runners::cli::add_experiment_commands(app);
     deeper::runners::cli::add_dump_command(app);
     deeper::runners::cli::add_slurm_commands(app);

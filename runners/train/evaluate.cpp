@@ -15,6 +15,7 @@
 #include "runners/engine/engine.hpp"
 #include "runners/engine/loss.hpp"
 #include "runners/train/safetensors.hpp"
+#include "runners/train/torchvision_names.hpp"
 #include "runners/train/trainer.hpp"
 
 namespace deeper::runners {
@@ -62,16 +63,16 @@ void load_weights(const SafeTensors& t, const std::string& path, Engine& e) {
     auto& store = e.params();
     for (std::size_t i = 0; i < store.infos().size(); ++i) {
         const auto& p = store.info(int(i));
-        const auto it = t.tensors.find(p.name);
-        if (it == t.tensors.end())
+        const Tensor* found = find_weights(t, e.graph().name, p.name);  // deeper's or torchvision's name
+        if (!found)
             throw InputError(fmt::format("{}: no tensor {} (weights of another net, or other knobs?)", path, p.name));
         const std::vector<std::int64_t> shape(p.dims.begin(), p.dims.end());
-        if (it->second.shape != shape)
+        if (found->shape != shape)
             throw InputError(fmt::format("{}: tensor {} has {} values in the file, the net needs {} ({})", path, p.name,
-                                         it->second.data.size(),
+                                         found->data.size(),
                                          std::accumulate(shape.begin(), shape.end(), std::int64_t(1), std::multiplies<>()),
                                          "other knobs, or another number of classes?"));
-        store.write_plain(int(i), it->second.data.data(), e.dnnl_engine(), e.stream());
+        store.write_plain(int(i), found->data.data(), e.dnnl_engine(), e.stream());
     }
 }
 

@@ -24,8 +24,8 @@ std::string header_json(const SafeTensors& st) {
     if (!st.metadata.empty()) h["__metadata__"] = st.metadata;
     std::size_t offset = 0;
     for (const auto& [name, t] : st.tensors) {  // data in the same (sorted) order as the header
-        const std::size_t bytes = t.data.size() * sizeof(float);
-        h[name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+        const std::size_t bytes = t.data.size() * (t.int64 ? sizeof(std::int64_t) : sizeof(float));
+        h[name] = {{"dtype", t.int64 ? "I64" : "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
         offset += bytes;
     }
     std::string text = h.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -41,8 +41,16 @@ void write_safetensors(const std::string& path, const SafeTensors& st) {
     char le[8];
     for (int i = 0; i < 8; ++i) le[i] = char((len >> (8 * i)) & 0xFF);
     std::vector<std::string_view> parts = {{le, 8}, header};
-    for (const auto& [name, t] : st.tensors)
-        parts.emplace_back(reinterpret_cast<const char*>(t.data.data()), t.data.size() * sizeof(float));
+    std::vector<std::vector<std::int64_t>> whole;  // the I64 tensors' bytes, alive until written
+    whole.reserve(st.tensors.size());
+    for (const auto& [name, t] : st.tensors) {
+        if (!t.int64) {
+            parts.emplace_back(reinterpret_cast<const char*>(t.data.data()), t.data.size() * sizeof(float));
+            continue;
+        }
+        whole.emplace_back(t.data.begin(), t.data.end());
+        parts.emplace_back(reinterpret_cast<const char*>(whole.back().data()), whole.back().size() * sizeof(std::int64_t));
+    }
     write_atomically(path, parts);
 }
 
@@ -113,8 +121,10 @@ SafeTensors read_safetensors(const std::string& path) {
         for (const char* f : {"dtype", "shape", "data_offsets"})
             if (!j.contains(f)) throw bad(fmt::format("has no {}", f));
         const json& dtype = j["dtype"];
-        if (dtype != "F32") throw bad(fmt::format("is {}, only F32 is read", dtype.dump()));
+        if (dtype != "F32" && dtype != "I64") throw bad(fmt::format("is {}, only F32 and I64 are read", dtype.dump()));
         Tensor t;
+        t.int64 = dtype == "I64";
+        const std::uint64_t width = t.int64 ? 8 : 4;
         std::uint64_t elems = 1;
         if (!j["shape"].is_array()) throw bad("has a shape that is not a list");
         for (const auto& d : j["shape"]) {
@@ -128,10 +138,18 @@ SafeTensors read_safetensors(const std::string& path) {
         if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
             throw bad("has data offsets that are not two whole numbers");
         const std::uint64_t from = off[0], to = off[1];
-        if (to < from || to > data_bytes || to - from != elems * 4)
+        if (to < from || to > data_bytes || to - from != elems * width)
             throw bad("has bad data offsets (truncated file?)");
         t.data.resize(std::size_t(elems));
-        std::memcpy(t.data.data(), data.data() + from, std::size_t(elems) * 4);
+        if (t.int64) {
+            for (std::size_t i = 0; i < std::size_t(elems); ++i) {
+                std::int64_t v;
+                std::memcpy(&v, data.data() + from + i * 8, 8);
+                t.data[i] = float(v);
+            }
+        } else {
+            std::memcpy(t.data.data(), data.data() + from, std::size_t(elems) * 4);
+        }
         st.tensors[name] = std::move(t);
     }
     return st;

@@ -1,7 +1,8 @@
 #pragma once
 // Checkpoints in the safetensors format (8-byte little-endian header length, a JSON header
 // naming each tensor's dtype, shape and byte range, then the raw data), readable by the
-// Python `safetensors` package and by PyTorch. Only F32 tensors; string metadata.
+// Python `safetensors` package and by PyTorch. F32 tensors, and I64 ones (PyTorch's BN
+// num_batches_tracked) held as floats; string metadata.
 #include <cstdint>
 #include <map>
 #include <string>
@@ -12,6 +13,7 @@ namespace deeper::runners {
 struct Tensor {
     std::vector<std::int64_t> shape;
     std::vector<float> data;
+    bool int64 = false;  // stored as I64 in the file (whole numbers below 2^24 here)
 };
 
 struct SafeTensors {

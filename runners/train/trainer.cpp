@@ -25,6 +25,7 @@
 #include "runners/engine/optimizer.hpp"
 #include "runners/table.hpp"
 #include "runners/train/safetensors.hpp"
+#include "runners/train/torchvision_names.hpp"
 #include "runners/version.hpp"
 #include "search/net_spec.hpp"
 
@@ -232,22 +233,22 @@ std::string init_from(const std::string& path, Engine& e, const std::vector<std:
     int loaded = 0;
     for (size_t i = 0; i < store.infos().size(); ++i) {
         const auto& p = store.info(int(i));
-        auto it = t.tensors.find(p.name);
+        const Tensor* found = find_weights(t, e.graph().name, p.name);  // deeper's or torchvision's name
         std::vector<std::int64_t> shape(p.dims.begin(), p.dims.end());
         const bool skipped_by_option =
             std::any_of(skip.begin(), skip.end(), [&](const std::string& s) { return p.name.rfind(s, 0) == 0; });
         if (skipped_by_option) {
             skipped.push_back(p.name + " (--init-skip: freshly initialized)");
-        } else if (it == t.tensors.end()) {
+        } else if (!found) {
             skipped.push_back(p.name + " (not in the checkpoint)");
-        } else if (it->second.shape != shape) {
+        } else if (found->shape != shape) {
             std::string have, want;
-            for (auto d : it->second.shape) have += (have.empty() ? "" : "x") + std::to_string(d);
+            for (auto d : found->shape) have += (have.empty() ? "" : "x") + std::to_string(d);
             for (auto d : shape) want += (want.empty() ? "" : "x") + std::to_string(d);
             skipped.push_back(fmt::format("{} (shape {} in the checkpoint, {} here: re-initialized)",
                                           p.name, have, want));
         } else {
-            store.write_plain(int(i), it->second.data.data(), e.dnnl_engine(), e.stream());
+            store.write_plain(int(i), found->data.data(), e.dnnl_engine(), e.stream());
             ++loaded;
         }
     }

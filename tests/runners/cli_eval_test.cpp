@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "runners/train/safetensors.hpp"
+#include "runners/train/torchvision_names.hpp"
 #include "support.hpp"
 
 using deeper::test::run_cli;
@@ -62,4 +64,42 @@ TEST_CASE("deeper eval measures a checkpoint as its run did, and writes predicti
     CHECK_THAT(bad.out, Catch::Contains("--normalize: expected checkpoint, dataset, imagenet or none"));
     bad = run_cli("eval resnet8 --weights " + dir.write("junk.safetensors", "not a checkpoint"));
     CHECK(bad.exit_code == 2);
+}
+
+TEST_CASE("torchvision's names: the ResNet mapping, export, and weights that load under either name", "[cli][eval]") {
+    using deeper::runners::torchvision_name;
+    CHECK(torchvision_name("resnet50", "stem.conv.weight") == "conv1.weight");
+    CHECK(torchvision_name("resnet50", "stem.bn.running_var") == "bn1.running_var");
+    CHECK(torchvision_name("resnet50", "stage3.block1.shortcut.conv.weight") == "layer3.0.downsample.0.weight");
+    CHECK(torchvision_name("resnet50", "stage3.block1.shortcut.bn.bias") == "layer3.0.downsample.1.bias");
+    CHECK(torchvision_name("resnet50", "stage4.block3.conv3.weight") == "layer4.2.conv3.weight");
+    CHECK(torchvision_name("resnet50", "head.fc.bias") == "fc.bias");
+    CHECK_FALSE(torchvision_name("resnet20", "head.fc.bias"));  // CIFAR nets: not in torchvision
+
+    TempDir dir("cli-tv");
+    const auto out = (dir.path() / "run").string();
+    auto t = run_cli("train resnet18 --resolution 32 --data synthetic:300 --val-size 100 --train-eval-size 50 "
+                     "--epochs 1 --batch 50 --threads 1 --out " + out);
+    REQUIRE(t.exit_code == 0);
+    const auto tv = (dir.path() / "tv.safetensors").string();
+    auto x = run_cli("export resnet18 --weights " + out + "/checkpoint.safetensors " + tv);
+    INFO(x.out);
+    REQUIRE(x.exit_code == 0);
+    CHECK_THAT(x.out, Catch::Contains("122 tensors of resnet18"));  // 102 + 20 num_batches_tracked
+    const auto file = deeper::runners::read_safetensors(tv);
+    for (const char* name : {"conv1.weight", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight",
+                             "layer4.1.bn2.running_mean", "fc.weight"})
+        CHECK(file.tensors.count(name) == 1);
+    CHECK(file.tensors.at("bn1.num_batches_tracked").int64);
+    CHECK(file.tensors.at("bn1.num_batches_tracked").data == std::vector<float>{4});  // the run's 4 steps
+    // The exported file evaluates exactly as deeper's own checkpoint.
+    const std::string args = " --data synthetic:300 --val-size 100 --resolution 32 --normalize dataset --threads 1";
+    auto mine = run_cli("eval resnet18 --weights " + out + "/checkpoint.safetensors" + args);
+    auto theirs = run_cli("eval resnet18 --weights " + tv + args);
+    REQUIRE(mine.exit_code == 0);
+    REQUIRE(theirs.exit_code == 0);
+    CHECK(mine.out == theirs.out);
+    auto bad = run_cli("export resnet20 --weights " + out + "/checkpoint.safetensors " + tv);
+    CHECK(bad.exit_code == 2);
+    CHECK_THAT(bad.out, Catch::Contains("holds weights of resnet18, not resnet20"));
 }

@@ -1,0 +1,27 @@
+#pragma once
+// torchvision's state_dict names for the zoo nets torchvision has, so that its pretrained
+// weights load (`--init`, `deeper eval --weights`) and deeper's weights go back
+// (`deeper export --to torchvision`). The layouts agree (conv O x I x kH x kW, linear out x in,
+// BN weight, bias, running mean and variance), so the mapping is a renaming. Families so far:
+// the ImageNet ResNets (resnet18, 34, 50, 101, 152). torchvision's BN num_batches_tracked
+// (int64) has no counterpart here: ignored on the way in, written on the way out.
+#include <optional>
+#include <string>
+
+#include "runners/train/safetensors.hpp"
+
+namespace deeper::runners {
+
+// Whether torchvision has the net (by deeper's zoo name).
+bool has_torchvision_names(const std::string& net);
+// torchvision's name for one of the net's parameters (nullopt: the net is not one torchvision
+// has, or the parameter has no counterpart there).
+std::optional<std::string> torchvision_name(const std::string& net, const std::string& name);
+// A parameter in a weights file, under deeper's name or else torchvision's; null when absent.
+const Tensor* find_weights(const SafeTensors& file, const std::string& net, const std::string& name);
+// A deeper checkpoint's weights under torchvision's names (optimizer state left out), with each
+// BN's num_batches_tracked (the checkpoint's step count), ready for load_state_dict. Throws
+// InputError for a net torchvision does not have or a tensor with no counterpart.
+SafeTensors to_torchvision(const SafeTensors& checkpoint, const std::string& net);
+
+}  // namespace deeper::runners
