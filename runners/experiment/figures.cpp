@@ -13,14 +13,18 @@ namespace {
 
 bool repeats_only(const std::string& key) { return key == "seed" || key == "repeat"; }
 
-// The swept values and labels of a trial but its seed, space-separated ("" when only seeds
-// were swept).
+// The swept values and labels of a trial but its seed: the value alone when there is one
+// ("resnet56"), key=value pairs when there are several ("shortcut=B se_ratio=0.25"); "" when
+// only seeds were swept.
 std::string configuration_label(const TrialRecord& r) {
-    std::string c;
+    std::vector<std::pair<std::string, std::string>> kv;
     for (const auto& k : r.swept)
-        if (!repeats_only(k)) c += (c.empty() ? "" : " ") + setting(r, k);
+        if (!repeats_only(k)) kv.emplace_back(k, setting(r, k));
     for (const auto& [k, v] : r.labels)
-        if (!repeats_only(k)) c += (c.empty() ? "" : " ") + v;
+        if (!repeats_only(k)) kv.emplace_back(k, v);
+    if (kv.size() == 1) return kv[0].second;
+    std::string c;
+    for (const auto& [k, v] : kv) c += (c.empty() ? "" : " ") + k + "=" + v;
     return c;
 }
 

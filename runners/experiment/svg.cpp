@@ -150,7 +150,9 @@ std::string svg_categories(const std::string& title, const std::string& y_label,
                            const std::vector<Category>& categories) {
     Frame f;
     f.R = 30;
-    f.B = 90;  // room for slanted category names
+    f.L = 150;  // room for slanted category names, which run down and to the left
+    f.B = 130;
+    f.H = 500;
     const double n = double(categories.size());
     for (std::size_t i = 0; i < categories.size(); ++i)
         for (double v : categories[i].values) f.include(double(i), v);

@@ -96,3 +96,12 @@ TEST_CASE("epochs to reach a threshold: at most it for errors, at least it for a
     CHECK(runners::epochs_to_reach(r, "train_eval_error", 0.25) == 3);
     CHECK(std::isnan(runners::epochs_to_reach(r, "val_top1", 0.95)));
 }
+
+TEST_CASE("a configuration of several swept settings is named by key=value pairs", "[report]") {
+    TrialRecord r = trial("a", 1, {0.8}, 10);
+    r.settings["lr"] = "0.1";
+    r.swept = {"net", "lr", "seed"};
+    const auto c = runners::plot_categories({r}, plot("points", "test_top1"));
+    REQUIRE(c.size() == 1);
+    CHECK(c[0].name == "net=a lr=0.1");
+}
