@@ -1,6 +1,7 @@
 #include "runners/data/image_folder.hpp"
 
 #include <fmt/format.h>
+#include <tbb/parallel_for.h>
 
 #include <algorithm>
 #include <cctype>
@@ -11,6 +12,7 @@
 
 #include "nets/error.hpp"
 #include "runners/data/image_decode.hpp"
+#include "runners/memory_budget.hpp"
 
 namespace deeper::runners::data {
 
@@ -76,6 +78,7 @@ std::vector<Labelled> annotated_folder(const fs::path& dir, const std::vector<st
     return out;
 }
 
+// Decodes every file (in parallel, into its own slot), then keeps the readable ones in order.
 Dataset decode_all(const std::vector<Labelled>& files, const std::vector<std::string>& classes, const FolderOptions& o,
                    const std::string& name, std::vector<std::string>& skipped) {
     Dataset d;
@@ -83,19 +86,31 @@ Dataset decode_all(const std::vector<Labelled>& files, const std::vector<std::st
     d.channels = 3;
     d.height = d.width = o.size;
     d.classes = int(classes.size());
-    d.images.reserve(files.size() * d.image_bytes());
-    for (const auto& f : files) {
-        std::vector<std::uint8_t> pixels;
+    const std::size_t bytes = d.image_bytes();
+    require_memory(std::uint64_t(files.size()) * bytes,
+                   fmt::format("decoding {} images of {} at {}x{} into memory", files.size(), name, o.size, o.size));
+    d.images.resize(files.size() * bytes);
+    std::vector<std::string> errors(files.size());
+    tbb::parallel_for(std::size_t(0), files.size(), [&](std::size_t i) {
         try {
-            pixels = resize_center_crop(decode_image(f.file.string(), o.size), o.size);
+            const auto pixels = resize_center_crop(decode_image(files[i].file.string(), o.size), o.size);
+            std::copy(pixels.begin(), pixels.end(), d.images.begin() + std::ptrdiff_t(i * bytes));
         } catch (const InputError& e) {
-            if (!o.skip_corrupt) throw;
-            skipped.push_back(e.what());
+            errors[i] = e.what();
+        }
+    });
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < files.size(); ++i) {
+        if (!errors[i].empty()) {
+            if (!o.skip_corrupt) throw InputError(errors[i]);  // the first in file order
+            skipped.push_back(errors[i]);
             continue;
         }
-        d.images.insert(d.images.end(), pixels.begin(), pixels.end());
-        d.labels.push_back(f.label);
+        if (kept != i) std::copy_n(d.images.begin() + std::ptrdiff_t(i * bytes), bytes, d.images.begin() + std::ptrdiff_t(kept * bytes));
+        d.labels.push_back(files[i].label);
+        ++kept;
     }
+    d.images.resize(kept * bytes);
     return d;
 }
 
