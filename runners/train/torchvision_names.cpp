@@ -31,12 +31,40 @@ std::optional<std::string> resnet_name(const std::string& name) {
     return std::nullopt;
 }
 
+// deeper: stem, stageS.blockB.{expand,dw,project}.{conv,bn} (stage 1: dw, pw), top, head.fc.
+// torchvision: features.0.{0,1}; features.F.conv.* with F counting blocks from 1 (expand: 0.0 /
+// 0.1, depthwise: 1.0 / 1.1, projection: 2 / 3; the first block, which does not expand: 0.0 /
+// 0.1 and 1 / 2); features.18.{0,1}; classifier.1.
+std::optional<std::string> mobilenet_v2_name(const std::string& name) {
+    static const int repeats[] = {1, 2, 3, 4, 3, 3, 1};  // blocks per stage (Sandler et al., Table 2)
+    static const std::regex ends(R"((stem|top)\.(conv|bn)\.(\w+))"), head(R"(head\.fc\.(\w+))"),
+        block(R"(stage(\d)\.block(\d+)\.(expand|dw|project|pw)\.(conv|bn)\.(\w+))");
+    std::smatch m;
+    if (std::regex_match(name, m, ends))
+        return fmt::format("features.{}.{}.{}", m[1] == "stem" ? 0 : 18, m[2] == "conv" ? 0 : 1, m[3].str());
+    if (std::regex_match(name, m, head)) return "classifier.1." + m[1].str();
+    if (!std::regex_match(name, m, block)) return std::nullopt;
+    const int stage = std::stoi(m[1].str()), b = std::stoi(m[2].str());
+    if (stage < 1 || stage > 7) return std::nullopt;
+    int f = b;
+    for (int s = 1; s < stage; ++s) f += repeats[s - 1];
+    const std::string part = m[3].str();
+    const bool bn = m[4] == "bn";
+    std::string where;
+    if (part == "expand") where = bn ? "0.1" : "0.0";
+    else if (part == "dw") where = stage == 1 ? (bn ? "0.1" : "0.0") : (bn ? "1.1" : "1.0");
+    else if (part == "pw") where = bn ? "2" : "1";  // the first block's projection
+    else where = bn ? "3" : "2";
+    return fmt::format("features.{}.conv.{}.{}", f, where, m[5].str());
+}
+
 }  // namespace
 
-bool has_torchvision_names(const std::string& net) { return is_imagenet_resnet(net); }
+bool has_torchvision_names(const std::string& net) { return is_imagenet_resnet(net) || net == "mobilenet-v2"; }
 
 std::optional<std::string> torchvision_name(const std::string& net, const std::string& name) {
     if (is_imagenet_resnet(net)) return resnet_name(name);
+    if (net == "mobilenet-v2") return mobilenet_v2_name(name);
     return std::nullopt;
 }
 
@@ -50,7 +78,7 @@ const Tensor* find_weights(const SafeTensors& file, const std::string& net, cons
 SafeTensors to_torchvision(const SafeTensors& checkpoint, const std::string& net) {
     if (!has_torchvision_names(net))
         throw InputError(fmt::format("export: torchvision has no '{}' (so far: resnet18, resnet34, resnet50, resnet101, "
-                                     "resnet152)",
+                                     "resnet152, mobilenet-v2)",
                                      net));
     float steps = 0;
     if (const auto it = checkpoint.metadata.find("step"); it != checkpoint.metadata.end()) steps = std::stof(it->second);

@@ -2,8 +2,8 @@
 // torchvision's state_dict names for the zoo nets torchvision has, so that its pretrained
 // weights load (`--init`, `deeper eval --weights`) and deeper's weights go back
 // (`deeper export --to torchvision`). The layouts agree (conv O x I x kH x kW, linear out x in,
-// BN weight, bias, running mean and variance), so the mapping is a renaming. Families so far:
-// the ImageNet ResNets (resnet18, 34, 50, 101, 152). torchvision's BN num_batches_tracked
+// BN weight, bias, running mean and variance), so the mapping is a renaming. Nets so far: the
+// ImageNet ResNets (resnet18, 34, 50, 101, 152) and mobilenet-v2. torchvision's BN num_batches_tracked
 // (int64) has no counterpart here: ignored on the way in, written on the way out.
 #include <optional>
 #include <string>

@@ -6,7 +6,7 @@ same prediction and confidence for every image as torchvision's own forward pass
 `deeper export --to torchvision` must give back the same tensors.
 Needs Debian's python3-torch and python3-torchvision (never the product or CI).
 
-  /usr/bin/python3 scripts/parity/torchvision_weights.py [build/release/deeper] [resnet18|resnet50]
+  /usr/bin/python3 scripts/parity/torchvision_weights.py [build/release/deeper] [resnet18|resnet50|mobilenet-v2|...]
 """
 import json
 import os
@@ -39,7 +39,7 @@ def main():
     deeper = sys.argv[1] if len(sys.argv) > 1 else "build/release/deeper"
     net = sys.argv[2] if len(sys.argv) > 2 else "resnet18"
     torch.manual_seed(0)
-    model = getattr(torchvision.models, net)(num_classes=10).eval()
+    model = getattr(torchvision.models, net.replace("-", "_"))(num_classes=10).eval()
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):

@@ -75,6 +75,12 @@ TEST_CASE("torchvision's names: the ResNet mapping, export, and weights that loa
     CHECK(torchvision_name("resnet50", "stage4.block3.conv3.weight") == "layer4.2.conv3.weight");
     CHECK(torchvision_name("resnet50", "head.fc.bias") == "fc.bias");
     CHECK_FALSE(torchvision_name("resnet20", "head.fc.bias"));  // CIFAR nets: not in torchvision
+    CHECK(torchvision_name("mobilenet-v2", "stem.bn.running_mean") == "features.0.1.running_mean");
+    CHECK(torchvision_name("mobilenet-v2", "stage1.block1.pw.conv.weight") == "features.1.conv.1.weight");
+    CHECK(torchvision_name("mobilenet-v2", "stage3.block2.dw.bn.weight") == "features.5.conv.1.1.weight");
+    CHECK(torchvision_name("mobilenet-v2", "stage7.block1.project.bn.bias") == "features.17.conv.3.bias");
+    CHECK(torchvision_name("mobilenet-v2", "top.conv.weight") == "features.18.0.weight");
+    CHECK(torchvision_name("mobilenet-v2", "head.fc.weight") == "classifier.1.weight");
 
     TempDir dir("cli-tv");
     const auto out = (dir.path() / "run").string();
