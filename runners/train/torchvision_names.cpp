@@ -58,13 +58,43 @@ std::optional<std::string> mobilenet_v2_name(const std::string& name) {
     return fmt::format("features.{}.conv.{}.{}", f, where, m[5].str());
 }
 
+bool is_released_efficientnet(const std::string& net) {
+    return net.size() == 15 && net.rfind("efficientnet-b", 0) == 0 && net[14] >= '0' && net[14] <= '7';
+}
+
+// deeper: stem, stageS.blockB.{expand,dw,se.{reduce,expand},project|pw}, top, head.fc.
+// torchvision: features.0.{0,1}; features.S.(B-1).block.K with K counting the block's parts
+// (expand, depthwise, squeeze-excitation fc1/fc2, projection; stage 1 does not expand);
+// features.8.{0,1}; classifier.1.
+std::optional<std::string> efficientnet_name(const std::string& name) {
+    static const std::regex ends(R"((stem|top)\.(conv|bn)\.(\w+))"), head(R"(head\.fc\.(\w+))"),
+        block(R"(stage(\d)\.block(\d+)\.(expand|dw|project|pw)\.(conv|bn)\.(\w+))"),
+        se(R"(stage(\d)\.block(\d+)\.se\.(reduce|expand)\.(\w+))");
+    std::smatch m;
+    if (std::regex_match(name, m, ends))
+        return fmt::format("features.{}.{}.{}", m[1] == "stem" ? 0 : 8, m[2] == "conv" ? 0 : 1, m[3].str());
+    if (std::regex_match(name, m, head)) return "classifier.1." + m[1].str();
+    const bool first_stage = name.rfind("stage1.", 0) == 0;  // no expansion: every part one earlier
+    if (std::regex_match(name, m, se))
+        return fmt::format("features.{}.{}.block.{}.{}.{}", m[1].str(), std::stoi(m[2].str()) - 1, first_stage ? 1 : 2,
+                           m[3] == "reduce" ? "fc1" : "fc2", m[4].str());
+    if (!std::regex_match(name, m, block)) return std::nullopt;
+    const std::string part = m[3].str();
+    const int k = part == "expand" ? 0 : part == "dw" ? 1 : 3;
+    return fmt::format("features.{}.{}.block.{}.{}.{}", m[1].str(), std::stoi(m[2].str()) - 1, first_stage ? k - 1 : k,
+                       m[4] == "conv" ? 0 : 1, m[5].str());
+}
+
 }  // namespace
 
-bool has_torchvision_names(const std::string& net) { return is_imagenet_resnet(net) || net == "mobilenet-v2"; }
+bool has_torchvision_names(const std::string& net) {
+    return is_imagenet_resnet(net) || net == "mobilenet-v2" || is_released_efficientnet(net);
+}
 
 std::optional<std::string> torchvision_name(const std::string& net, const std::string& name) {
     if (is_imagenet_resnet(net)) return resnet_name(name);
     if (net == "mobilenet-v2") return mobilenet_v2_name(name);
+    if (is_released_efficientnet(net)) return efficientnet_name(name);
     return std::nullopt;
 }
 
@@ -78,7 +108,7 @@ const Tensor* find_weights(const SafeTensors& file, const std::string& net, cons
 SafeTensors to_torchvision(const SafeTensors& checkpoint, const std::string& net) {
     if (!has_torchvision_names(net))
         throw InputError(fmt::format("export: torchvision has no '{}' (so far: resnet18, resnet34, resnet50, resnet101, "
-                                     "resnet152, mobilenet-v2)",
+                                     "resnet152, mobilenet-v2, efficientnet-b0 to b7)",
                                      net));
     float steps = 0;
     if (const auto it = checkpoint.metadata.find("step"); it != checkpoint.metadata.end()) steps = std::stof(it->second);

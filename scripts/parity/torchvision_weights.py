@@ -42,6 +42,8 @@ def main():
     model = getattr(torchvision.models, net.replace("-", "_"))(num_classes=10).eval()
     with torch.no_grad():
         for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d) and net.startswith("efficientnet"):
+                m.eps = 1e-3  # deeper's EfficientNet keeps TensorFlow's BN epsilon; torchvision's is 1e-5
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 1.5)

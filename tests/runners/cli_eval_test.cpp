@@ -81,6 +81,12 @@ TEST_CASE("torchvision's names: the ResNet mapping, export, and weights that loa
     CHECK(torchvision_name("mobilenet-v2", "stage7.block1.project.bn.bias") == "features.17.conv.3.bias");
     CHECK(torchvision_name("mobilenet-v2", "top.conv.weight") == "features.18.0.weight");
     CHECK(torchvision_name("mobilenet-v2", "head.fc.weight") == "classifier.1.weight");
+    CHECK(torchvision_name("efficientnet-b3", "stage1.block1.se.reduce.weight") == "features.1.0.block.1.fc1.weight");
+    CHECK(torchvision_name("efficientnet-b3", "stage1.block2.pw.bn.bias") == "features.1.1.block.2.1.bias");
+    CHECK(torchvision_name("efficientnet-b3", "stage6.block4.se.expand.bias") == "features.6.3.block.2.fc2.bias");
+    CHECK(torchvision_name("efficientnet-b3", "stage6.block4.project.conv.weight") == "features.6.3.block.3.0.weight");
+    CHECK(torchvision_name("efficientnet-b3", "top.bn.running_var") == "features.8.1.running_var");
+    CHECK_FALSE(torchvision_name("efficientnet", "top.bn.running_var"));  // the scalable one is not torchvision's
 
     TempDir dir("cli-tv");
     const auto out = (dir.path() / "run").string();
