@@ -58,6 +58,17 @@ std::optional<std::string> mobilenet_v2_name(const std::string& name) {
     return fmt::format("features.{}.conv.{}.{}", f, where, m[5].str());
 }
 
+// deeper: convK.conv, head.fcK. torchvision: features.{0,3,6,8,10} (after each conv its ReLU,
+// after the first, second and fifth a pool), classifier.{1,4,6} (dropouts and ReLUs between).
+std::optional<std::string> alexnet_name(const std::string& name) {
+    static const std::regex conv(R"(conv([1-5])\.conv\.(\w+))"), fc(R"(head\.fc([1-3])\.(\w+))");
+    static const int features[] = {0, 3, 6, 8, 10}, classifier[] = {1, 4, 6};
+    std::smatch m;
+    if (std::regex_match(name, m, conv)) return fmt::format("features.{}.{}", features[std::stoi(m[1].str()) - 1], m[2].str());
+    if (std::regex_match(name, m, fc)) return fmt::format("classifier.{}.{}", classifier[std::stoi(m[1].str()) - 1], m[2].str());
+    return std::nullopt;
+}
+
 bool is_released_efficientnet(const std::string& net) {
     return net.size() == 15 && net.rfind("efficientnet-b", 0) == 0 && net[14] >= '0' && net[14] <= '7';
 }
@@ -88,13 +99,14 @@ std::optional<std::string> efficientnet_name(const std::string& name) {
 }  // namespace
 
 bool has_torchvision_names(const std::string& net) {
-    return is_imagenet_resnet(net) || net == "mobilenet-v2" || is_released_efficientnet(net);
+    return is_imagenet_resnet(net) || net == "mobilenet-v2" || is_released_efficientnet(net) || net == "alexnet";
 }
 
 std::optional<std::string> torchvision_name(const std::string& net, const std::string& name) {
     if (is_imagenet_resnet(net)) return resnet_name(name);
     if (net == "mobilenet-v2") return mobilenet_v2_name(name);
     if (is_released_efficientnet(net)) return efficientnet_name(name);
+    if (net == "alexnet") return alexnet_name(name);
     return std::nullopt;
 }
 
@@ -108,7 +120,7 @@ const Tensor* find_weights(const SafeTensors& file, const std::string& net, cons
 SafeTensors to_torchvision(const SafeTensors& checkpoint, const std::string& net) {
     if (!has_torchvision_names(net))
         throw InputError(fmt::format("export: torchvision has no '{}' (so far: resnet18, resnet34, resnet50, resnet101, "
-                                     "resnet152, mobilenet-v2, efficientnet-b0 to b7)",
+                                     "resnet152, mobilenet-v2, efficientnet-b0 to b7, alexnet)",
                                      net));
     float steps = 0;
     if (const auto it = checkpoint.metadata.find("step"); it != checkpoint.metadata.end()) steps = std::stof(it->second);

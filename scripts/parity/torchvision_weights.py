@@ -52,7 +52,9 @@ def main():
     work = tempfile.mkdtemp(prefix="tv-parity-")
     weights = os.path.join(work, "tv.safetensors")
     save_safetensors(weights, model.state_dict())
-    images = torch.randint(0, 256, (24, 64, 64, 3), dtype=torch.uint8)
+    # AlexNet's classifier takes torchvision's 6x6 pooled map only at 224 (no adaptive pool here)
+    side = 224 if net == "alexnet" else 64
+    images = torch.randint(0, 256, (24, side, side, 3), dtype=torch.uint8)
     for i in range(24):  # two classes; test/ holds the same images (deeper evaluates the test split)
         for split in ("train", "test"):
             d = os.path.join(work, "data", split, "c%d" % (i % 2))
@@ -63,8 +65,8 @@ def main():
         x = images[order].permute(0, 3, 1, 2).float() / 255
         prob = torch.softmax(model(x), dim=1)
     pred = os.path.join(work, "pred.csv")
-    cmd = [deeper, "eval", net, "--weights", weights, "--data", "folder:%s,size=64" % os.path.join(work, "data"),
-           "--split", "test", "--classes", "10", "--resolution", "64", "--normalize", "none", "--batch", "8",
+    cmd = [deeper, "eval", net, "--weights", weights, "--data", "folder:%s,size=%d" % (os.path.join(work, "data"), side),
+           "--split", "test", "--classes", "10", "--resolution", str(side), "--normalize", "none", "--batch", "8",
            "--predictions", pred]
     print(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip())
     worst, agree = 0.0, 0
@@ -79,8 +81,8 @@ def main():
     back = os.path.join(work, "back.safetensors")
     ckpt = os.path.join(work, "ckpt")
     # deeper's own checkpoint of these weights: a zero-step run from them, then exported back
-    subprocess.run([deeper, "train", net, "--init", weights, "--data", "folder:%s,size=64" % os.path.join(work, "data"),
-                    "--classes", "10", "--resolution", "64", "--epochs", "1", "--lr", "0", "--weight-decay", "0",
+    subprocess.run([deeper, "train", net, "--init", weights, "--data", "folder:%s,size=%d" % (os.path.join(work, "data"), side),
+                    "--classes", "10", "--resolution", str(side), "--epochs", "1", "--lr", "0", "--weight-decay", "0",
                     "--batch", "8", "--val-size", "8", "--out", ckpt], check=True, capture_output=True)
     subprocess.run([deeper, "export", net, "--weights", os.path.join(ckpt, "checkpoint.safetensors"), back],
                    check=True, capture_output=True)

@@ -87,6 +87,8 @@ TEST_CASE("torchvision's names: the ResNet mapping, export, and weights that loa
     CHECK(torchvision_name("efficientnet-b3", "stage6.block4.project.conv.weight") == "features.6.3.block.3.0.weight");
     CHECK(torchvision_name("efficientnet-b3", "top.bn.running_var") == "features.8.1.running_var");
     CHECK_FALSE(torchvision_name("efficientnet", "top.bn.running_var"));  // the scalable one is not torchvision's
+    CHECK(torchvision_name("alexnet", "conv4.conv.weight") == "features.8.weight");
+    CHECK(torchvision_name("alexnet", "head.fc3.bias") == "classifier.6.bias");
 
     TempDir dir("cli-tv");
     const auto out = (dir.path() / "run").string();
