@@ -63,7 +63,7 @@ void load_weights(const SafeTensors& t, const std::string& path, Engine& e) {
     auto& store = e.params();
     for (std::size_t i = 0; i < store.infos().size(); ++i) {
         const auto& p = store.info(int(i));
-        const Tensor* found = find_weights(t, e.graph().name, p.name);  // deeper's or torchvision's name
+        const std::optional<Tensor> found = find_weights(t, e.graph().name, p.name);  // deeper's or torchvision's name
         if (!found)
             throw InputError(fmt::format("{}: no tensor {} (weights of another net, or other knobs?)", path, p.name));
         const std::vector<std::int64_t> shape(p.dims.begin(), p.dims.end());

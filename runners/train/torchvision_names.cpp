@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <map>
 #include <regex>
 
 #include "nets/error.hpp"
@@ -69,6 +70,41 @@ std::optional<std::string> alexnet_name(const std::string& name) {
     return std::nullopt;
 }
 
+// Convs per stage of the VGG configurations torchvision has (vgg11, 13, 16, 19).
+const std::vector<int>* vgg_stages(const std::string& net) {
+    static const std::map<std::string, std::vector<int>> stages = {
+        {"vgg-a", {1, 1, 2, 2, 2}}, {"vgg-b", {2, 2, 2, 2, 2}}, {"vgg-d", {2, 2, 3, 3, 3}}, {"vgg-e", {2, 2, 4, 4, 4}}};
+    const auto it = stages.find(net);
+    return it == stages.end() ? nullptr : &it->second;
+}
+
+// torchvision's features index of stage s's k-th conv: each conv is followed by its BN (when
+// there is one) and ReLU, each stage by a pool.
+int vgg_conv_index(const std::vector<int>& stages, int s, int k, bool batchnorm) {
+    const int per = batchnorm ? 3 : 2;
+    int index = 0;
+    for (int t = 1; t < s; ++t) index += stages[std::size_t(t - 1)] * per + 1;
+    return index + (k - 1) * per;
+}
+
+// deeper: stageS.convK, stageS.bnK, head.fcK. torchvision: features.I (above), classifier.{0,3,6}.
+std::optional<std::string> vgg_name(const std::vector<int>& stages, const std::string& name, bool batchnorm) {
+    static const std::regex layer(R"(stage([1-5])\.(conv|bn)(\d+)\.(\w+))"), fc(R"(head\.fc([1-3])\.(\w+))");
+    static const int classifier[] = {0, 3, 6};
+    std::smatch m;
+    if (std::regex_match(name, m, fc)) return fmt::format("classifier.{}.{}", classifier[std::stoi(m[1].str()) - 1], m[2].str());
+    if (!std::regex_match(name, m, layer)) return std::nullopt;
+    const int s = std::stoi(m[1].str()), k = std::stoi(m[3].str());
+    if (k > stages[std::size_t(s - 1)]) return std::nullopt;
+    return fmt::format("features.{}.{}", vgg_conv_index(stages, s, k, batchnorm) + (m[2] == "bn" ? 1 : 0), m[4].str());
+}
+
+bool has_running_stats(const SafeTensors& file) {
+    for (const auto& [name, t] : file.tensors)
+        if (name.find("running_mean") != std::string::npos) return true;
+    return false;
+}
+
 bool is_released_efficientnet(const std::string& net) {
     return net.size() == 15 && net.rfind("efficientnet-b", 0) == 0 && net[14] >= '0' && net[14] <= '7';
 }
@@ -99,40 +135,63 @@ std::optional<std::string> efficientnet_name(const std::string& name) {
 }  // namespace
 
 bool has_torchvision_names(const std::string& net) {
-    return is_imagenet_resnet(net) || net == "mobilenet-v2" || is_released_efficientnet(net) || net == "alexnet";
+    return is_imagenet_resnet(net) || net == "mobilenet-v2" || is_released_efficientnet(net) || net == "alexnet" ||
+           vgg_stages(net);
 }
 
-std::optional<std::string> torchvision_name(const std::string& net, const std::string& name) {
+std::optional<std::string> torchvision_name(const std::string& net, const std::string& name, bool batchnorm) {
     if (is_imagenet_resnet(net)) return resnet_name(name);
     if (net == "mobilenet-v2") return mobilenet_v2_name(name);
     if (is_released_efficientnet(net)) return efficientnet_name(name);
     if (net == "alexnet") return alexnet_name(name);
+    if (const auto* stages = vgg_stages(net)) return vgg_name(*stages, name, batchnorm);
     return std::nullopt;
 }
 
-const Tensor* find_weights(const SafeTensors& file, const std::string& net, const std::string& name) {
-    if (const auto it = file.tensors.find(name); it != file.tensors.end()) return &it->second;
-    if (const auto tv = torchvision_name(net, name))
-        if (const auto it = file.tensors.find(*tv); it != file.tensors.end()) return &it->second;
-    return nullptr;
+std::optional<Tensor> find_weights(const SafeTensors& file, const std::string& net, const std::string& name) {
+    if (const auto it = file.tensors.find(name); it != file.tensors.end()) return it->second;
+    const bool batchnorm = has_running_stats(file);
+    const auto tv = torchvision_name(net, name, batchnorm);
+    if (!tv) return std::nullopt;
+    const auto it = file.tensors.find(*tv);
+    if (it == file.tensors.end()) return std::nullopt;
+    Tensor t = it->second;
+    // torchvision's VGG with BN keeps a conv bias, which the BN that follows cancels in
+    // training; at inference BN subtracts its running mean from (conv + bias), so the bias moves
+    // into the mean here: exact.
+    const std::string suffix = ".running_mean";
+    if (vgg_stages(net) && batchnorm && tv->size() > suffix.size() &&
+        tv->compare(tv->size() - suffix.size(), suffix.size(), suffix) == 0) {
+        const std::string bn = tv->substr(0, tv->size() - suffix.size());
+        const int conv_index = std::stoi(bn.substr(bn.rfind('.') + 1)) - 1;
+        if (const auto bias = file.tensors.find(fmt::format("features.{}.bias", conv_index));
+            bias != file.tensors.end() && bias->second.data.size() == t.data.size())
+            for (std::size_t i = 0; i < t.data.size(); ++i) t.data[i] -= bias->second.data[i];
+    }
+    return t;
 }
 
 SafeTensors to_torchvision(const SafeTensors& checkpoint, const std::string& net) {
     if (!has_torchvision_names(net))
         throw InputError(fmt::format("export: torchvision has no '{}' (so far: resnet18, resnet34, resnet50, resnet101, "
-                                     "resnet152, mobilenet-v2, efficientnet-b0 to b7, alexnet)",
+                                     "resnet152, mobilenet-v2, efficientnet-b0 to b7, alexnet, vgg-a/b/d/e)",
                                      net));
     float steps = 0;
     if (const auto it = checkpoint.metadata.find("step"); it != checkpoint.metadata.end()) steps = std::stof(it->second);
+    const bool batchnorm = has_running_stats(checkpoint);
     SafeTensors out;
     for (const auto& [name, t] : checkpoint.tensors) {
         if (name.rfind("optimizer.", 0) == 0) continue;
-        const auto tv = torchvision_name(net, name);
+        const auto tv = torchvision_name(net, name, batchnorm);
         if (!tv) throw InputError(fmt::format("export: {} has no torchvision counterpart in {}", name, net));
         out.tensors[*tv] = t;
         const std::string suffix = ".running_mean";
         if (tv->size() > suffix.size() && tv->compare(tv->size() - suffix.size(), suffix.size(), suffix) == 0)
             out.tensors[tv->substr(0, tv->size() - suffix.size()) + ".num_batches_tracked"] = Tensor{{}, {steps}, true};
+        // torchvision's VGG-BN convs have a bias (see find_weights); deeper's: zero
+        if (vgg_stages(net) && batchnorm && tv->rfind("features.", 0) == 0 && t.shape.size() == 4)
+            out.tensors[tv->substr(0, tv->size() - 7) + ".bias"] =
+                Tensor{{t.shape[0]}, std::vector<float>(std::size_t(t.shape[0]), 0.f), false};
     }
     out.metadata = {{"format", "pt"}, {"source", "deeper export --to torchvision"}, {"net", net}};
     return out;

@@ -3,7 +3,8 @@
 // weights load (`--init`, `deeper eval --weights`) and deeper's weights go back
 // (`deeper export --to torchvision`). The layouts agree (conv O x I x kH x kW, linear out x in,
 // BN weight, bias, running mean and variance), so the mapping is a renaming. Nets so far: the
-// ImageNet ResNets (resnet18, 34, 50, 101, 152), mobilenet-v2, alexnet and efficientnet-b0 to b7 (whose BN
+// ImageNet ResNets (resnet18, 34, 50, 101, 152), mobilenet-v2, alexnet, VGG A, B, D and E with or
+// without BN (vgg11, 13, 16, 19 and their _bn) and efficientnet-b0 to b7 (whose BN
 // epsilon is TensorFlow's 1e-3 here, torchvision's 1e-5: the same weights, slightly other outputs). torchvision's BN num_batches_tracked
 // (int64) has no counterpart here: ignored on the way in, written on the way out.
 #include <optional>
@@ -16,10 +17,11 @@ namespace deeper::runners {
 // Whether torchvision has the net (by deeper's zoo name).
 bool has_torchvision_names(const std::string& net);
 // torchvision's name for one of the net's parameters (nullopt: the net is not one torchvision
-// has, or the parameter has no counterpart there).
-std::optional<std::string> torchvision_name(const std::string& net, const std::string& name);
-// A parameter in a weights file, under deeper's name or else torchvision's; null when absent.
-const Tensor* find_weights(const SafeTensors& file, const std::string& net, const std::string& name);
+// has, or the parameter has no counterpart there). `batchnorm`: VGG's variant with BN, whose
+// layer indices differ (vgg11_bn against vgg11).
+std::optional<std::string> torchvision_name(const std::string& net, const std::string& name, bool batchnorm = false);
+// A parameter in a weights file, under deeper's name or else torchvision's; nullopt when absent.
+std::optional<Tensor> find_weights(const SafeTensors& file, const std::string& net, const std::string& name);
 // A deeper checkpoint's weights under torchvision's names (optimizer state left out), with each
 // BN's num_batches_tracked (the checkpoint's step count), ready for load_state_dict. Throws
 // InputError for a net torchvision does not have or a tensor with no counterpart.

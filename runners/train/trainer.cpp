@@ -233,7 +233,7 @@ std::string init_from(const std::string& path, Engine& e, const std::vector<std:
     int loaded = 0;
     for (size_t i = 0; i < store.infos().size(); ++i) {
         const auto& p = store.info(int(i));
-        const Tensor* found = find_weights(t, e.graph().name, p.name);  // deeper's or torchvision's name
+        const std::optional<Tensor> found = find_weights(t, e.graph().name, p.name);  // deeper's or torchvision's name
         std::vector<std::int64_t> shape(p.dims.begin(), p.dims.end());
         const bool skipped_by_option =
             std::any_of(skip.begin(), skip.end(), [&](const std::string& s) { return p.name.rfind(s, 0) == 0; });

@@ -38,8 +38,13 @@ def png_rgb(path, pixels):  # pixels: H x W x 3 uint8 tensor
 def main():
     deeper = sys.argv[1] if len(sys.argv) > 1 else "build/release/deeper"
     net = sys.argv[2] if len(sys.argv) > 2 else "resnet18"
+    batchnorm = net.endswith(":bn")  # vgg-a:bn is torchvision's vgg11_bn
+    net = net.removesuffix(":bn")
+    vgg = {"vgg-a": "vgg11", "vgg-b": "vgg13", "vgg-d": "vgg16", "vgg-e": "vgg19"}
+    theirs_name = vgg[net] + ("_bn" if batchnorm else "") if net in vgg else net.replace("-", "_")
+    knobs = ["--batchnorm"] if batchnorm else []
     torch.manual_seed(0)
-    model = getattr(torchvision.models, net.replace("-", "_"))(num_classes=10).eval()
+    model = getattr(torchvision.models, theirs_name)(num_classes=10).eval()
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d) and net.startswith("efficientnet"):
@@ -49,11 +54,14 @@ def main():
                 m.running_var.uniform_(0.5, 1.5)
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.2, 0.2)
+            if isinstance(m, torch.nn.Conv2d) and m.bias is not None:
+                m.bias.uniform_(-0.2, 0.2)  # VGG-BN's conv biases, which deeper folds into the BN means
     work = tempfile.mkdtemp(prefix="tv-parity-")
     weights = os.path.join(work, "tv.safetensors")
     save_safetensors(weights, model.state_dict())
-    # AlexNet's classifier takes torchvision's 6x6 pooled map only at 224 (no adaptive pool here)
-    side = 224 if net == "alexnet" else 64
+    # AlexNet's and VGG's classifiers take torchvision's pooled map only at 224 (6x6, 7x7: no
+    # adaptive pool here)
+    side = 224 if net == "alexnet" or net in vgg else 64
     images = torch.randint(0, 256, (24, side, side, 3), dtype=torch.uint8)
     for i in range(24):  # two classes; test/ holds the same images (deeper evaluates the test split)
         for split in ("train", "test"):
@@ -67,7 +75,7 @@ def main():
     pred = os.path.join(work, "pred.csv")
     cmd = [deeper, "eval", net, "--weights", weights, "--data", "folder:%s,size=%d" % (os.path.join(work, "data"), side),
            "--split", "test", "--classes", "10", "--resolution", str(side), "--normalize", "none", "--batch", "8",
-           "--predictions", pred]
+           "--predictions", pred] + knobs
     print(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip())
     worst, agree = 0.0, 0
     with open(pred) as f:
@@ -83,12 +91,15 @@ def main():
     # deeper's own checkpoint of these weights: a zero-step run from them, then exported back
     subprocess.run([deeper, "train", net, "--init", weights, "--data", "folder:%s,size=%d" % (os.path.join(work, "data"), side),
                     "--classes", "10", "--resolution", str(side), "--epochs", "1", "--lr", "0", "--weight-decay", "0",
-                    "--batch", "8", "--val-size", "8", "--out", ckpt], check=True, capture_output=True)
+                    "--batch", "8", "--val-size", "8", "--out", ckpt] + knobs, check=True, capture_output=True)
     subprocess.run([deeper, "export", net, "--weights", os.path.join(ckpt, "checkpoint.safetensors"), back],
                    check=True, capture_output=True)
     theirs, ours = model.state_dict(), load_safetensors(back)
     missing = sorted(set(theirs) - set(ours))
-    params = [k for k in theirs if not k.endswith("num_batches_tracked") and "running" not in k]
+    # weights as loaded (VGG-BN's conv biases come back as zeros: they live in the BN means here)
+    params = [k for k in theirs if not k.endswith("num_batches_tracked") and "running" not in k
+              and not (batchnorm and k.startswith("features.") and k.endswith(".bias") and theirs[k].dim() == 1
+                       and k.replace(".bias", ".weight") in theirs and theirs[k.replace(".bias", ".weight")].dim() == 4)]
     diff = max(float((theirs[k] - ours[k]).abs().max()) for k in params)
     print("export: %d of %d torchvision keys present; largest weight difference after a zero-lr epoch %.2e"
           % (len(theirs) - len(missing), len(theirs), diff))

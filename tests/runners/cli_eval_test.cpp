@@ -89,6 +89,13 @@ TEST_CASE("torchvision's names: the ResNet mapping, export, and weights that loa
     CHECK_FALSE(torchvision_name("efficientnet", "top.bn.running_var"));  // the scalable one is not torchvision's
     CHECK(torchvision_name("alexnet", "conv4.conv.weight") == "features.8.weight");
     CHECK(torchvision_name("alexnet", "head.fc3.bias") == "classifier.6.bias");
+    // vgg11: 64 M 128 M 256 256 M ...; each conv then ReLU (and BN between them in vgg11_bn)
+    CHECK(torchvision_name("vgg-a", "stage3.conv2.weight") == "features.8.weight");
+    CHECK(torchvision_name("vgg-a", "stage3.conv2.weight", true) == "features.11.weight");
+    CHECK(torchvision_name("vgg-a", "stage3.bn2.running_mean", true) == "features.12.running_mean");
+    CHECK(torchvision_name("vgg-e", "stage5.conv4.weight") == "features.34.weight");
+    CHECK(torchvision_name("vgg-d", "head.fc2.weight") == "classifier.3.weight");
+    CHECK_FALSE(torchvision_name("vgg-c", "stage1.conv1.weight"));  // C (1x1 convs) is not in torchvision
 
     TempDir dir("cli-tv");
     const auto out = (dir.path() / "run").string();
