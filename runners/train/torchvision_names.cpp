@@ -99,6 +99,24 @@ std::optional<std::string> vgg_name(const std::vector<int>& stages, const std::s
     return fmt::format("features.{}.{}", vgg_conv_index(stages, s, k, batchnorm) + (m[2] == "bn" ? 1 : 0), m[4].str());
 }
 
+// deeper: stem.convK, inceptionX.{branch1, branch2_reduce, branch2, branch3_reduce, branch3,
+// branch4}, auxK.{proj, fc1, fc2}, head.fc. torchvision: convK, inceptionX.{branch1, branch2.0,
+// branch2.1, branch3.0, branch3.1, branch4.1}, auxK.{conv, fc1, fc2}, fc.
+std::optional<std::string> googlenet_name(const std::string& name) {
+    static const std::regex stem(R"(stem\.(conv[1-3]\.\w+\.\w+))"), head(R"(head\.fc\.(\w+))"),
+        aux(R"((aux[12])\.(proj|fc1|fc2)\.(.+))"),
+        branch(R"((inception\w+)\.(branch[1-4])(_reduce)?\.(\w+\.\w+))");
+    std::smatch m;
+    if (std::regex_match(name, m, stem)) return m[1].str();
+    if (std::regex_match(name, m, head)) return "fc." + m[1].str();
+    if (std::regex_match(name, m, aux)) return fmt::format("{}.{}.{}", m[1].str(), m[2] == "proj" ? "conv" : m[2].str(), m[3].str());
+    if (!std::regex_match(name, m, branch)) return std::nullopt;
+    const std::string b = m[2].str();
+    if (b == "branch1") return fmt::format("{}.branch1.{}", m[1].str(), m[4].str());
+    if (b == "branch4") return fmt::format("{}.branch4.1.{}", m[1].str(), m[4].str());
+    return fmt::format("{}.{}.{}.{}", m[1].str(), b, m[3].matched ? 0 : 1, m[4].str());
+}
+
 bool has_running_stats(const SafeTensors& file) {
     for (const auto& [name, t] : file.tensors)
         if (name.find("running_mean") != std::string::npos) return true;
@@ -136,7 +154,7 @@ std::optional<std::string> efficientnet_name(const std::string& name) {
 
 bool has_torchvision_names(const std::string& net) {
     return is_imagenet_resnet(net) || net == "mobilenet-v2" || is_released_efficientnet(net) || net == "alexnet" ||
-           vgg_stages(net);
+           vgg_stages(net) || net == "googlenet-tv";
 }
 
 std::optional<std::string> torchvision_name(const std::string& net, const std::string& name, bool batchnorm) {
@@ -145,6 +163,7 @@ std::optional<std::string> torchvision_name(const std::string& net, const std::s
     if (is_released_efficientnet(net)) return efficientnet_name(name);
     if (net == "alexnet") return alexnet_name(name);
     if (const auto* stages = vgg_stages(net)) return vgg_name(*stages, name, batchnorm);
+    if (net == "googlenet-tv") return googlenet_name(name);
     return std::nullopt;
 }
 
@@ -174,7 +193,7 @@ std::optional<Tensor> find_weights(const SafeTensors& file, const std::string& n
 SafeTensors to_torchvision(const SafeTensors& checkpoint, const std::string& net) {
     if (!has_torchvision_names(net))
         throw InputError(fmt::format("export: torchvision has no '{}' (so far: resnet18, resnet34, resnet50, resnet101, "
-                                     "resnet152, mobilenet-v2, efficientnet-b0 to b7, alexnet, vgg-a/b/d/e)",
+                                     "resnet152, mobilenet-v2, efficientnet-b0 to b7, alexnet, vgg-a/b/d/e, googlenet-tv)",
                                      net));
     float steps = 0;
     if (const auto it = checkpoint.metadata.find("step"); it != checkpoint.metadata.end()) steps = std::stof(it->second);

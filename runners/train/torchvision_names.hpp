@@ -4,7 +4,7 @@
 // (`deeper export --to torchvision`). The layouts agree (conv O x I x kH x kW, linear out x in,
 // BN weight, bias, running mean and variance), so the mapping is a renaming. Nets so far: the
 // ImageNet ResNets (resnet18, 34, 50, 101, 152), mobilenet-v2, alexnet, VGG A, B, D and E with or
-// without BN (vgg11, 13, 16, 19 and their _bn) and efficientnet-b0 to b7 (whose BN
+// without BN (vgg11, 13, 16, 19 and their _bn), googlenet-tv and efficientnet-b0 to b7 (whose BN
 // epsilon is TensorFlow's 1e-3 here, torchvision's 1e-5: the same weights, slightly other outputs). torchvision's BN num_batches_tracked
 // (int64) has no counterpart here: ignored on the way in, written on the way out.
 #include <optional>

@@ -41,10 +41,12 @@ def main():
     batchnorm = net.endswith(":bn")  # vgg-a:bn is torchvision's vgg11_bn
     net = net.removesuffix(":bn")
     vgg = {"vgg-a": "vgg11", "vgg-b": "vgg13", "vgg-d": "vgg16", "vgg-e": "vgg19"}
-    theirs_name = vgg[net] + ("_bn" if batchnorm else "") if net in vgg else net.replace("-", "_")
-    knobs = ["--batchnorm"] if batchnorm else []
+    theirs_name = vgg[net] + ("_bn" if batchnorm else "") if net in vgg else {"googlenet-tv": "googlenet"}.get(
+        net, net.replace("-", "_"))
+    knobs = ["--batchnorm"] if batchnorm else ["--aux"] if net == "googlenet-tv" else []
     torch.manual_seed(0)
-    model = getattr(torchvision.models, theirs_name)(num_classes=10).eval()
+    extra = {"aux_logits": True, "init_weights": True} if theirs_name == "googlenet" else {}
+    model = getattr(torchvision.models, theirs_name)(num_classes=10, **extra).eval()
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d) and net.startswith("efficientnet"):
@@ -59,9 +61,9 @@ def main():
     work = tempfile.mkdtemp(prefix="tv-parity-")
     weights = os.path.join(work, "tv.safetensors")
     save_safetensors(weights, model.state_dict())
-    # AlexNet's and VGG's classifiers take torchvision's pooled map only at 224 (6x6, 7x7: no
-    # adaptive pool here)
-    side = 224 if net == "alexnet" or net in vgg else 64
+    # AlexNet's and VGG's classifiers and GoogLeNet's auxiliary heads take torchvision's pooled
+    # maps only at 224 (6x6, 7x7, 4x4: no adaptive pooling here)
+    side = 224 if net in ("alexnet", "googlenet-tv") or net in vgg else 64
     images = torch.randint(0, 256, (24, side, side, 3), dtype=torch.uint8)
     for i in range(24):  # two classes; test/ holds the same images (deeper evaluates the test split)
         for split in ("train", "test"):

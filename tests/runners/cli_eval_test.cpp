@@ -96,6 +96,12 @@ TEST_CASE("torchvision's names: the ResNet mapping, export, and weights that loa
     CHECK(torchvision_name("vgg-e", "stage5.conv4.weight") == "features.34.weight");
     CHECK(torchvision_name("vgg-d", "head.fc2.weight") == "classifier.3.weight");
     CHECK_FALSE(torchvision_name("vgg-c", "stage1.conv1.weight"));  // C (1x1 convs) is not in torchvision
+    CHECK(torchvision_name("googlenet-tv", "stem.conv2.bn.weight") == "conv2.bn.weight");
+    CHECK(torchvision_name("googlenet-tv", "inception4e.branch3_reduce.conv.weight") == "inception4e.branch3.0.conv.weight");
+    CHECK(torchvision_name("googlenet-tv", "inception4e.branch3.bn.running_var") == "inception4e.branch3.1.bn.running_var");
+    CHECK(torchvision_name("googlenet-tv", "inception5b.branch4.conv.weight") == "inception5b.branch4.1.conv.weight");
+    CHECK(torchvision_name("googlenet-tv", "aux2.proj.bn.bias") == "aux2.conv.bn.bias");
+    CHECK(torchvision_name("googlenet-tv", "head.fc.weight") == "fc.weight");
 
     TempDir dir("cli-tv");
     const auto out = (dir.path() / "run").string();
