@@ -50,6 +50,7 @@ void visit_options(C& c, F&& f) {
     f("init", c.init);
     f("freeze", c.freeze);
     f("init_skip", c.init_skip);
+    f("normalize", c.normalize);
 }
 
 template <class T>
@@ -142,6 +143,8 @@ void set_train_option(TrainConfig& c, const std::string& key0, const std::string
     if (found && (key == "momentum" || key == "label_smoothing" || key == "rmsprop_decay") &&
         std::stod(value) >= 1)  // at 1 or above, the update or the target has no meaning
         throw InputError(fmt::format("option '{}': expected a number in [0, 1), got '{}'", key, value));
+    if (found && key == "normalize" && value != "dataset" && value != "imagenet" && value != "none")
+        throw InputError(fmt::format("option 'normalize': expected dataset, imagenet or none, got '{}'", value));
     if (found && key == "train_fraction" && !(c.train_fraction > 0 && c.train_fraction <= 1))
         throw InputError(fmt::format("option 'train_fraction': expected a number in (0, 1], got '{}'", value));
     if (found && key == "batch" && c.batch < 1)

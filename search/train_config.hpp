@@ -48,6 +48,7 @@ struct TrainConfig {
     std::string init;                 // checkpoint to start from (transfer learning)
     std::vector<std::string> freeze;  // node-name prefixes, or "encoder"
     std::vector<std::string> init_skip;  // node-name prefixes `init` leaves fresh, or "head"
+    std::string normalize = "dataset";    // dataset | imagenet | none (see data::named_normalization)
 
     std::string to_yaml() const;
 };

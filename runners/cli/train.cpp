@@ -128,6 +128,7 @@ void add_train_command(CLI::App& app) {
         {"init", "a checkpoint to start from (tensors matched by name and shape)"},
         {"freeze", "node-name prefixes with no gradient, comma-separated, or 'encoder'"},
         {"init-skip", "node-name prefixes --init leaves freshly initialized, or 'head' (a new classifier)"},
+        {"normalize", "input normalization: dataset (its training images' statistics, default), imagenet, none"},
     };
     for (const auto& o : opts) {
         std::string key = o.flag;

@@ -1,10 +1,13 @@
 #include "runners/data/loader.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <random>
 
+#include "nets/error.hpp"
 #include "runners/engine/layout.hpp"
 
 namespace deeper::runners::data {
@@ -52,6 +55,17 @@ Split split(std::size_t n, std::size_t val_size, std::uint64_t seed, std::size_t
     std::sort(s.val.begin(), s.val.end());
     std::sort(s.train.begin(), s.train.end());
     return s;
+}
+
+Normalization named_normalization(const std::string& how, const Dataset& d, const std::vector<std::uint32_t>& train) {
+    const std::size_t channels = std::size_t(d.channels);
+    if (how == "dataset") return channel_stats(d, train);
+    if (how == "none") return {std::vector<float>(channels, 0.f), std::vector<float>(channels, 1.f)};
+    if (how == "imagenet") {
+        if (channels == 3) return {{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
+        return {std::vector<float>(channels, 0.449f), std::vector<float>(channels, 0.226f)};
+    }
+    throw InputError(fmt::format("normalize: expected dataset, imagenet or none, got '{}'", how));
 }
 
 Loader::Loader(const Dataset& d, std::vector<std::uint32_t> indices, Normalization norm, Transform t)

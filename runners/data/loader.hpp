@@ -16,6 +16,9 @@ struct Normalization {
     std::vector<float> mean, std;  // per source channel, on the [0, 1] scale
 };
 Normalization channel_stats(const Dataset& d, const std::vector<std::uint32_t>& indices);
+// By name: "dataset" (channel_stats of the training images), "imagenet" (torchvision's means and
+// deviations; a gray set gets their averages) or "none" (pixel / 255). Throws InputError else.
+Normalization named_normalization(const std::string& how, const Dataset& d, const std::vector<std::uint32_t>& train);
 
 struct Split {
     std::vector<std::uint32_t> train, val;

@@ -49,13 +49,9 @@ data::Normalization normalization(const EvalConfig& c, const SafeTensors& weight
                                          n.mean.size(), c.run.data, channels));
         return n;
     }
-    if (c.normalize == "dataset") return data::channel_stats(sets.train, split.train);
-    if (c.normalize == "none") return {std::vector<float>(std::size_t(channels), 0.f), std::vector<float>(std::size_t(channels), 1.f)};
-    if (c.normalize == "imagenet") {
-        if (channels == 3) return {{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
-        return {{0.449f}, {0.226f}};  // gray: the mean of ImageNet's three channels
-    }
-    throw InputError(fmt::format("--normalize: expected checkpoint, dataset, imagenet or none, got '{}'", c.normalize));
+    if (c.normalize != "dataset" && c.normalize != "imagenet" && c.normalize != "none")
+        throw InputError(fmt::format("--normalize: expected checkpoint, dataset, imagenet or none, got '{}'", c.normalize));
+    return data::named_normalization(c.normalize, sets.train, split.train);
 }
 
 // Every parameter and running statistic from the file, refusing a missing or misshapen one.

@@ -307,7 +307,7 @@ struct RunData {
     }
     // The loaders, once the net says the input's channels and size.
     void make_loaders(const TrainConfig& cfg, const nets::Shape& input) {
-        norm = data::channel_stats(sets.train, split.train);
+        norm = data::named_normalization(cfg.normalize, sets.train, split.train);
         data::Transform tr;
         tr.channels = input.c;
         tr.resolution = input.h;

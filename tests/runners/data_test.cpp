@@ -178,3 +178,17 @@ TEST_CASE("splits, batches and augmentation are deterministic for a seed", "[dat
     CHECK(s / all.size() == Approx(0).margin(1e-3));
     CHECK(s2 / all.size() == Approx(1).margin(1e-2));
 }
+
+TEST_CASE("normalization by name: the dataset's, ImageNet's or none", "[data]") {
+    const TrainTest t = synthetic(200, 20);
+    const Split s = split(t.train.size(), 50, 1);
+    const Normalization own = named_normalization("dataset", t.train, s.train);
+    CHECK(own.mean == channel_stats(t.train, s.train).mean);
+    const Normalization none = named_normalization("none", t.train, s.train);
+    CHECK(none.mean == std::vector<float>{0.f});
+    CHECK(none.std == std::vector<float>{1.f});
+    const Normalization imagenet = named_normalization("imagenet", t.train, s.train);  // gray: the averages
+    CHECK(imagenet.mean[0] == Approx(0.449f));
+    CHECK_THROWS_WITH(named_normalization("zscore", t.train, s.train),
+                      "normalize: expected dataset, imagenet or none, got 'zscore'");
+}
