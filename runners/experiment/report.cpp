@@ -238,8 +238,9 @@ std::string best_per_stage(const std::vector<TrialRecord>& records) {
                 best = &r;
         if (!best) continue;
         std::string swept_text;
-        for (const auto& k : best->swept)
-            if (k != "net") swept_text += (swept_text.empty() ? "" : ", ") + k + "=" + setting(*best, k);
+        for (const auto& k : best->swept)  // a list item need not set every swept key
+            if (k != "net" && !setting(*best, k).empty())
+                swept_text += (swept_text.empty() ? "" : ", ") + k + "=" + setting(*best, k);
         for (const auto& [k, v] : best->labels) swept_text += (swept_text.empty() ? "" : ", ") + k + "=" + v;
         bt.add_row({st, best->id, setting(*best, "net"), swept_text, num(final_metric(*best, "val_top1")),
                     num(final_metric(*best, "test_top1")),
