@@ -66,8 +66,10 @@ struct Frame {
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" "
             "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
             W, H, W, H);
-        s += fmt::format("<text x=\"{}\" y=\"22\" font-size=\"15\" text-anchor=\"middle\">{}</text>\n",
-                         (W - R + L) / 2, escape(title));
+        // a long title shrinks to fit the width (about 0.55 em per character), centered on the page
+        const double size = std::min(15.0, (W - 20) / (0.55 * double(std::max<std::size_t>(title.size(), 1))));
+        s += fmt::format("<text x=\"{}\" y=\"22\" font-size=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", W / 2,
+                         size, escape(title));
         for (double t : ticks(y0, y1)) {
             s += fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"#e5e5e5\"/>\n", L, py(t),
                              W - R, py(t));
