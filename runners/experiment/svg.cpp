@@ -110,6 +110,10 @@ std::string svg_plot(const std::string& title, const std::string& x_label, const
                      const std::vector<Series>& series, bool lines, bool log_x) {
     auto fx = [&](double x) { return log_x ? std::log10(std::max(x, 1e-12)) : x; };
     Frame f;
+    std::size_t longest = 0;  // the legend's widest name widens the page, not the plot
+    for (const auto& s : series) longest = std::max(longest, s.name.size());
+    f.R = std::max(f.R, 40 + 7.0 * double(longest));
+    f.W = 530 + f.R;
     for (const auto& s : series)
         for (const auto& p : s.points) {
             f.include(fx(p.x), p.y);
