@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -60,158 +61,193 @@ void apply_claims(Brackets& sh, const std::map<std::pair<std::string, int>, std:
     }
 }
 
-}  // namespace
-
-RungSummary run_rung_stage(const RungStage& s) {
-    const search::EarlyStop& es = *s.stage.early_stop;
-    std::vector<std::string> ids;
-    std::map<std::string, const search::Trial*> trial_of;
-    for (const auto& t : s.trials) {
-        ids.push_back(t.id);
-        trial_of[t.id] = &t;
+// One stage under early stopping: the decisions, the workers that take jobs from them, and the
+// journal of what they decide.
+class RungStageRun {
+public:
+    explicit RungStageRun(const RungStage& s)
+        : s_(s), es_(*s.stage.early_stop), records_(s.records) {
+        for (const auto& t : s.trials) {
+            ids_.push_back(t.id);
+            trial_of_[t.id] = &t;
+        }
+        id_set_.insert(ids_.begin(), ids_.end());
+        const int max_epochs = es_.max_epochs > 0 ? es_.max_epochs : s.trials.front().config().epochs;
+        plan_ = plan_brackets(es_.method, ids_, es_.min_epochs, es_.reduction, max_epochs);
+        sh_ = decisions();
+        if (!s.claims)
+            for (const auto& j : sh_->in_flight()) resumed_.push_back(j);
     }
-    RungSummary sum;
-    if (s.trials.empty()) return sum;
-    const int max_epochs = es.max_epochs > 0 ? es.max_epochs : s.trials.front().config().epochs;
-    const std::vector<Bracket> plan = plan_brackets(es.method, ids, es.min_epochs, es.reduction, max_epochs);
-    const std::set<std::string> id_set(ids.begin(), ids.end());
-    auto decisions = [&](const std::vector<TrialRecord>& records) {
-        Brackets sh(plan, es.reduction, es.method != "asha", !lower_is_better(es.metric));
-        replay(sh, s.trials, records, es.metric);
-        return sh;
-    };
-    std::vector<TrialRecord> records = s.records;  // with claims: re-read at each decision
-    Brackets sh = decisions(records);
 
-    std::mutex m;
-    std::condition_variable cv;
-    std::deque<RungJob> resumed;
-    if (!s.claims)
-        for (const auto& j : sh.in_flight()) resumed.push_back(j);
-    int running = 0;
-    std::set<std::string> here;  // trials with a job running in this process
-    // A job killed after its rung's last epoch and before the rung's report trains nothing when
-    // it runs again: the metric is the epoch's, from the journal.
-    auto journaled = [&](const std::string& id, int epochs) {
-        for (const auto& r : records)
-            if (r.id == id && int(r.epochs.size()) >= epochs) return epoch_metric(r.epochs[std::size_t(epochs) - 1], es.metric);
-        return double(NAN);
-    };
-    auto stopping = [&] { return s.stop && s.stop->load(); };
-    auto journal_promotion = [&](const RungJob& j) {
+    RungSummary run() {
+        std::vector<std::thread> pool;
+        for (int w = 1; w < std::max(1, s_.workers); ++w) pool.emplace_back([this] { work(); });
+        work();
+        for (auto& t : pool) t.join();
+        if (s_.claims && !stopping()) {  // the final decisions, from every shard's state
+            const auto guard = s_.claims->lock();
+            refresh_from_files();
+            journal_stopped();
+        } else {
+            journal_stopped();
+        }
+        sum_.spent_epochs = sh_->spent_epochs();
+        sum_.full_epochs = sh_->full_budget();
+        return sum_;
+    }
+
+private:
+    bool stopping() const { return s_.stop && s_.stop->load(); }
+
+    Brackets decisions() const {
+        Brackets sh(plan_, es_.reduction, es_.method != "asha", !lower_is_better(es_.metric));
+        replay(sh, s_.trials, records_, es_.metric);
+        return sh;
+    }
+
+    // With claims: the decisions from every shard's journal and claims (under their lock).
+    std::map<std::pair<std::string, int>, std::string> refresh_from_files() {
+        records_ = read_journals(s_.results_dir);
+        sh_ = decisions();
+        auto claims = s_.claims->read();
+        apply_claims(*sh_, claims, id_set_);
+        return claims;
+    }
+
+    void journal_promotion(const RungJob& j) {
         if (j.rung > 0)
-            s.journal.append({{"event", "promote"}, {"trial", j.trial}, {"stage", s.stage.name}, {"rung", j.rung},
-                              {"epochs", j.epochs}});
-    };
-    // With claims, under both locks: the decisions from every shard's journal and claims; then
-    // this shard's own unfinished jobs (a requeued task) or a dead shard's, else the next job.
-    auto take_shared = [&]() -> std::optional<RungJob> {
-        const auto guard = s.claims->lock();
-        records = read_journals(s.results_dir);
-        sh = decisions(records);
-        const auto claims = s.claims->read();
-        apply_claims(sh, claims, id_set);
-        for (const auto& j : sh.in_flight()) {
-            if (here.count(j.trial)) continue;
+            s_.journal.append({{"event", "promote"}, {"trial", j.trial}, {"stage", s_.stage.name}, {"rung", j.rung},
+                               {"epochs", j.epochs}});
+    }
+
+    // With claims: this shard's own unfinished jobs (a requeued task) or a dead shard's, else
+    // the next job; claimed before the lock is let go.
+    std::optional<RungJob> take_shared() {
+        const auto guard = s_.claims->lock();
+        const auto claims = refresh_from_files();
+        for (const auto& j : sh_->in_flight()) {
+            if (here_.count(j.trial)) continue;
             const auto it = claims.find({j.trial, j.rung});
-            if (it != claims.end() && it->second != s.claims->shard() && s.claims->alive(it->second)) continue;
-            s.claims->claim(j.trial, j.rung);
+            if (it != claims.end() && it->second != s_.claims->shard() && s_.claims->alive(it->second)) continue;
+            s_.claims->claim(j.trial, j.rung);
             return j;
         }
-        auto j = sh.next();
+        auto j = sh_->next();
         if (j) {
-            s.claims->claim(j->trial, j->rung);
+            s_.claims->claim(j->trial, j->rung);
             journal_promotion(*j);
         }
         return j;
-    };
+    }
+
     // Under the lock: the next job, or nullopt when the stage is over (or stopping).
-    auto take = [&](std::unique_lock<std::mutex>& l) -> std::optional<RungJob> {
+    std::optional<RungJob> take(std::unique_lock<std::mutex>& l) {
         for (;;) {
             if (stopping()) return std::nullopt;
-            if (s.claims) {
+            if (s_.claims) {
                 if (auto j = take_shared()) return j;
-                if (sh.finished()) return std::nullopt;
-                cv.wait_for(l, std::chrono::seconds(1));  // other shards' results come through the files
+                if (sh_->finished()) return std::nullopt;
+                cv_.wait_for(l, std::chrono::seconds(1));  // other shards' results come through the files
                 continue;
             }
-            if (!resumed.empty()) {
-                RungJob j = resumed.front();
-                resumed.pop_front();
+            if (!resumed_.empty()) {
+                RungJob j = resumed_.front();
+                resumed_.pop_front();
                 return j;
             }
-            if (auto j = sh.next()) {
+            if (auto j = sh_->next()) {
                 journal_promotion(*j);
                 return j;
             }
-            if (running == 0) return std::nullopt;
-            cv.wait(l);
+            if (running_ == 0) return std::nullopt;
+            cv_.wait(l);
         }
-    };
-    auto worker = [&] {
-        std::unique_lock l(m);
-        while (const auto job = take(l)) {
-            ++running;
-            here.insert(job->trial);
-            l.unlock();
-            const bool last = job->rung + 1 == int(sh.rung_epochs(job->trial).size());
-            const TrialEnd end = s.run(*trial_of.at(job->trial), last ? 0 : job->epochs);
-            l.lock();
-            --running;
-            here.erase(job->trial);
-            const double metric = end.last ? epoch_metric_of(*end.last, es.metric) : journaled(job->trial, job->epochs);
-            // With claims the decisions are rebuilt from the journals before the next one (which
-            // may already show this job's end), so only the journal is written here.
-            const bool local = !s.claims;
-            switch (end.outcome) {
-                case TrialOutcome::paused:
-                    s.journal.append({{"event", "rung"}, {"trial", job->trial}, {"rung", job->rung},
-                                      {"epochs", job->epochs}, {"metric", metric}});
-                    if (local) sh.reached(job->trial, job->rung, metric);
-                    break;
-                case TrialOutcome::done:
-                    if (local) sh.reached(job->trial, job->rung, metric);
-                    ++sum.done;
-                    break;
-                case TrialOutcome::failed:
-                    if (local) sh.failed(job->trial);
-                    ++sum.failed;
-                    break;
-                case TrialOutcome::interrupted: ++sum.interrupted; break;
-            }
-            cv.notify_all();
-        }
-        cv.notify_all();
-    };
-    std::vector<std::thread> pool;
-    for (int w = 1; w < std::max(1, s.workers); ++w) pool.emplace_back(worker);
-    worker();
-    for (auto& t : pool) t.join();
-
-    // The trials that will not go on, journaled once (with claims: whichever shard ends last, from
-    // the final state of all of them).
-    auto journal_stopped = [&] {
-        if (stopping() || !sh.finished()) return;
-        std::map<std::string, std::string> status;
-        for (const auto& r : records) status[r.id] = r.status;
-        for (const auto& [id, rung] : sh.stopped()) {
-            ++sum.stopped;
-            if (status[id] != "stopped")
-                s.journal.append({{"event", "stopped"}, {"trial", id}, {"rung", rung}, {"epochs", sh.rung_epochs(id)[std::size_t(rung)]}});
-        }
-    };
-    if (s.claims && !stopping()) {
-        const auto guard = s.claims->lock();
-        records = read_journals(s.results_dir);
-        sh = decisions(records);
-        apply_claims(sh, s.claims->read(), id_set);
-        journal_stopped();
-    } else {
-        journal_stopped();
     }
-    sum.spent_epochs = sh.spent_epochs();
-    sum.full_epochs = sh.full_budget();
-    return sum;
+
+    // A job killed after its rung's last epoch and before the rung's report trains nothing when
+    // it runs again: the metric is the epoch's, from the journal.
+    double journaled(const std::string& id, int epochs) const {
+        for (const auto& r : records_)
+            if (r.id == id && int(r.epochs.size()) >= epochs) return epoch_metric(r.epochs[std::size_t(epochs) - 1], es_.metric);
+        return NAN;
+    }
+
+    // Under the lock: a job's end into the journal and (alone) the decisions. With claims the
+    // decisions are rebuilt from the journals before the next one, which may already show this
+    // job's end, so only the journal is written.
+    void report(const RungJob& job, const TrialEnd& end) {
+        const double metric = end.last ? epoch_metric_of(*end.last, es_.metric) : journaled(job.trial, job.epochs);
+        const bool local = !s_.claims;
+        switch (end.outcome) {
+            case TrialOutcome::paused:
+                s_.journal.append({{"event", "rung"}, {"trial", job.trial}, {"rung", job.rung}, {"epochs", job.epochs},
+                                   {"metric", metric}});
+                if (local) sh_->reached(job.trial, job.rung, metric);
+                break;
+            case TrialOutcome::done:
+                if (local) sh_->reached(job.trial, job.rung, metric);
+                ++sum_.done;
+                break;
+            case TrialOutcome::failed:
+                if (local) sh_->failed(job.trial);
+                ++sum_.failed;
+                break;
+            case TrialOutcome::interrupted: ++sum_.interrupted; break;
+        }
+    }
+
+    void work() {
+        std::unique_lock l(m_);
+        while (const auto job = take(l)) {
+            ++running_;
+            here_.insert(job->trial);
+            const bool last = job->rung + 1 == int(sh_->rung_epochs(job->trial).size());
+            l.unlock();
+            const TrialEnd end = s_.run(*trial_of_.at(job->trial), last ? 0 : job->epochs);
+            l.lock();
+            --running_;
+            here_.erase(job->trial);
+            report(*job, end);
+            cv_.notify_all();
+        }
+        cv_.notify_all();
+    }
+
+    // The trials that will not go on, journaled once (with claims: from the final state of all
+    // shards, so whichever ends last writes what the others have not).
+    void journal_stopped() {
+        if (stopping() || !sh_->finished()) return;
+        std::map<std::string, std::string> status;
+        for (const auto& r : records_) status[r.id] = r.status;
+        for (const auto& [id, rung] : sh_->stopped()) {
+            ++sum_.stopped;
+            if (status[id] != "stopped")
+                s_.journal.append({{"event", "stopped"}, {"trial", id}, {"rung", rung},
+                                   {"epochs", sh_->rung_epochs(id)[std::size_t(rung)]}});
+        }
+    }
+
+    const RungStage& s_;
+    const search::EarlyStop& es_;
+    std::vector<std::string> ids_;
+    std::set<std::string> id_set_;
+    std::map<std::string, const search::Trial*> trial_of_;
+    std::vector<Bracket> plan_;
+    std::vector<TrialRecord> records_;  // with claims: re-read at each decision
+    std::optional<Brackets> sh_;
+    std::mutex m_;
+    std::condition_variable cv_;
+    std::deque<RungJob> resumed_;
+    int running_ = 0;
+    std::set<std::string> here_;  // trials with a job running in this process
+    RungSummary sum_;
+};
+
+}  // namespace
+
+RungSummary run_rung_stage(const RungStage& s) {
+    if (s.trials.empty()) return {};
+    return RungStageRun(s).run();
 }
 
 }  // namespace deeper::runners

@@ -107,6 +107,16 @@ void run_in_dependency_order(const search::Experiment& e, const std::function<vo
     g.wait_for_all();
 }
 
+// --force on an early-stopping stage run by several shards: each would wipe and re-read what the
+// others write.
+void refuse_sharded_force(const search::Experiment& e, const RunOptions& o) {
+    for (const auto& s : e.stages)
+        if (s.early_stop && o.force && o.shard_count > 1 && (o.only_stage.empty() || o.only_stage == s.name))
+            throw InputError(fmt::format("stage '{}': --force cannot re-run an early-stopping stage shard by shard; "
+                                         "write to a fresh --out instead",
+                                         s.name));
+}
+
 std::string shard_name(const RunOptions& o) {
     return o.shard_count > 1 ? fmt::format("shard-{}-of-{}", o.shard_index, o.shard_count) : "local";
 }
@@ -116,11 +126,7 @@ std::string shard_name(const RunOptions& o) {
 RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& plan, const RunOptions& o) {
     const std::string out = o.out.empty() ? (fs::path("results") / e.name).string() : o.out;
     const std::string shard = shard_name(o);
-    for (const auto& s : e.stages)  // the shards would each wipe and re-read what the others write
-        if (s.early_stop && o.force && o.shard_count > 1 && (o.only_stage.empty() || o.only_stage == s.name))
-            throw InputError(fmt::format("stage '{}': --force cannot re-run an early-stopping stage shard by shard; "
-                                         "write to a fresh --out instead",
-                                         s.name));
+    refuse_sharded_force(e, o);
     fs::create_directories(fs::path(out) / "trials");
     fs::create_directories(fs::path(out) / "journal");
     const FolderLock lock((fs::path(out) / "journal" / (shard + ".lock")).string(),

@@ -409,3 +409,13 @@ TEST_CASE("early stopping across shards: a dead shard's job is adopted, every de
         CHECK(seen.insert(cells[0] + "@" + cells[4]).second);
     }
 }
+
+TEST_CASE("early stopping: --force on a stage run by shards is refused before anything runs", "[sweep][early_stop]") {
+    TempDir dir("sweep-asha-force");
+    const auto exp = asha_experiment(dir, "synthetic:300", "0.05, 0.1");
+    const auto out = (dir.path() / "out").string();
+    const auto r = run_cli("run " + exp + " --out " + out + " --shard 0/2 --force");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.out, Catch::Contains("stage 'lrs': --force cannot re-run an early-stopping stage shard by shard"));
+    CHECK_FALSE(std::filesystem::exists(std::filesystem::path(out) / "journal"));
+}
