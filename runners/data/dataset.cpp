@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <random>
@@ -243,7 +243,6 @@ void keep_classes(Dataset& d, int lo, int hi) {
     d = std::move(out);
 }
 
-
 // The image-folder options of a spec (size=N, skip_corrupt=true|false).
 bool folder_option(FolderOptions& o, const std::string& key, const std::string& value, const std::string& spec) {
     if (key == "size") {
@@ -294,6 +293,5 @@ TrainTest load(const std::string& spec) {
     }
     return t;
 }
-
 
 }  // namespace deeper::runners::data

@@ -64,10 +64,10 @@ void load_weights(const SafeTensors& t, const std::string& path, Engine& e) {
             throw InputError(fmt::format("{}: no tensor {} (weights of another net, or other knobs?)", path, p.name));
         const std::vector<std::int64_t> shape(p.dims.begin(), p.dims.end());
         if (found->shape != shape)
-            throw InputError(fmt::format("{}: tensor {} has {} values in the file, the net needs {} ({})", path, p.name,
-                                         found->data.size(),
-                                         std::accumulate(shape.begin(), shape.end(), std::int64_t(1), std::multiplies<>()),
-                                         "other knobs, or another number of classes?"));
+            throw InputError(fmt::format("{}: tensor {} has {} values in the file, the net needs {} (other knobs, or "
+                                         "another number of classes?)",
+                                         path, p.name, found->data.size(),
+                                         std::accumulate(shape.begin(), shape.end(), std::int64_t(1), std::multiplies<>())));
         store.write_plain(int(i), found->data.data(), e.dnnl_engine(), e.stream());
     }
 }
@@ -79,8 +79,9 @@ EvalResult evaluate_weights(const EvalConfig& c) {
         throw InputError(fmt::format("--split: expected train, val or test, got '{}'", c.split));
     const SafeTensors weights = read_safetensors(c.weights);
     const data::TrainTest sets = data::load(c.run.data);
+    // the run's own split (and training subset, which its "dataset" normalization was taken from)
     const data::Split split = data::split(sets.train.size(), sets.has_val() ? 0 : std::size_t(c.run.val_size),
-                                          c.run.seed);
+                                          c.run.seed, std::size_t(c.run.train_limit), c.run.train_fraction);
     // the images of the split, in the dataset's order
     const data::Dataset& d = c.split == "test" ? sets.test : c.split == "val" && sets.has_val() ? sets.val : sets.train;
     std::vector<std::uint32_t> indices;
