@@ -1,8 +1,8 @@
 // GoogLeNet / Inception v1 (Szegedy et al. 2015, Table 1): Inception modules with 1x1
 // reductions (or without them, for the paper's cost argument), global average pooling (or an
-// FC head, for the paper's comparison), optional auxiliary classifiers. "googlenet-tv" is torchvision's layout: BN after every conv and a
-// 3x3 kernel in the branch the paper gives 5x5 (torchvision's known deviation), which is what
-// its published parameter count measures.
+// FC head, for the paper's comparison), optional auxiliary classifiers. "googlenet-tv" is
+// torchvision's layout: BN after every conv and a 3x3 kernel in the branch the paper gives 5x5
+// (torchvision's known deviation), which is what its published parameter count measures.
 #include <fmt/format.h>
 
 #include "nets/blocks.hpp"
