@@ -179,8 +179,7 @@ std::optional<Tensor> find_weights(const SafeTensors& file, const std::string& n
     // training; at inference BN subtracts its running mean from (conv + bias), so the bias moves
     // into the mean here: exact.
     const std::string suffix = ".running_mean";
-    if (vgg_stages(net) && batchnorm && tv->size() > suffix.size() &&
-        tv->compare(tv->size() - suffix.size(), suffix.size(), suffix) == 0) {
+    if (vgg_stages(net) && batchnorm && tv->ends_with(suffix)) {
         const std::string bn = tv->substr(0, tv->size() - suffix.size());
         const int conv_index = std::stoi(bn.substr(bn.rfind('.') + 1)) - 1;
         if (const auto bias = file.tensors.find(fmt::format("features.{}.bias", conv_index));
@@ -205,7 +204,7 @@ SafeTensors to_torchvision(const SafeTensors& checkpoint, const std::string& net
         if (!tv) throw InputError(fmt::format("export: {} has no torchvision counterpart in {}", name, net));
         out.tensors[*tv] = t;
         const std::string suffix = ".running_mean";
-        if (tv->size() > suffix.size() && tv->compare(tv->size() - suffix.size(), suffix.size(), suffix) == 0)
+        if (tv->ends_with(suffix))
             out.tensors[tv->substr(0, tv->size() - suffix.size()) + ".num_batches_tracked"] = Tensor{{}, {steps}, true};
         // torchvision's VGG-BN convs have a bias (see find_weights); deeper's: zero
         if (vgg_stages(net) && batchnorm && tv->rfind("features.", 0) == 0 && t.shape.size() == 4)
