@@ -25,8 +25,14 @@ void visit_options(C& c, F&& f) {
     f("train_fraction", c.train_fraction);
     f("train_eval_size", c.train_eval_size);
     f("augment", c.augment);
+    f("crop", c.crop);
     f("crop_pad", c.crop_pad);
+    f("crop_scale", c.crop_scale);
+    f("crop_ratio", c.crop_ratio);
     f("flip", c.flip);
+    f("eval_crop", c.eval_crop);
+    f("data_threads", c.data_threads);
+    f("prefetch", c.prefetch);
     f("epochs", c.epochs);
     f("batch", c.batch);
     f("optimizer", c.optimizer);
@@ -108,6 +114,16 @@ std::vector<int> parse<std::vector<int>>(const std::string& key, const std::stri
     return out;
 }
 
+// A range "LO,HI" of positive numbers, LO <= HI.
+template <>
+std::vector<double> parse<std::vector<double>>(const std::string& key, const std::string& v) {
+    std::vector<double> out;
+    for (const auto& s : split_commas(v)) out.push_back(parse<double>(key, s));
+    if (out.size() != 2 || !(out[0] > 0) || !(out[0] <= out[1]))
+        throw InputError(fmt::format("option '{}': expected two numbers LO,HI with 0 < LO <= HI, got '{}'", key, v));
+    return out;
+}
+
 template <>
 std::vector<std::string> parse<std::vector<std::string>>(const std::string&, const std::string& v) {
     std::vector<std::string> out;  // an empty item (a trailing comma) would match every name
@@ -120,7 +136,8 @@ template <class T>
 std::string print(const T& v) {
     if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
     else if constexpr (std::is_same_v<T, std::string>) return v;
-    else if constexpr (std::is_same_v<T, std::vector<int>> || std::is_same_v<T, std::vector<std::string>>) {
+    else if constexpr (std::is_same_v<T, std::vector<int>> || std::is_same_v<T, std::vector<std::string>> ||
+                       std::is_same_v<T, std::vector<double>>) {
         std::string s;
         for (const auto& x : v) s += (s.empty() ? "" : ",") + fmt::format("{}", x);
         return s;
@@ -147,6 +164,14 @@ void set_train_option(TrainConfig& c, const std::string& key0, const std::string
         throw InputError(fmt::format("option 'normalize': expected dataset, imagenet or none, got '{}'", value));
     if (found && key == "train_fraction" && !(c.train_fraction > 0 && c.train_fraction <= 1))
         throw InputError(fmt::format("option 'train_fraction': expected a number in (0, 1], got '{}'", value));
+    if (found && key == "crop" && value != "pad" && value != "resized")
+        throw InputError(fmt::format("option 'crop': expected pad or resized, got '{}'", value));
+    if (found && key == "crop_scale" && c.crop_scale[1] > 1)
+        throw InputError(fmt::format("option 'crop_scale': shares of the area are at most 1, got '{}'", value));
+    if (found && key == "eval_crop" && !(c.eval_crop > 0 && c.eval_crop <= 1))
+        throw InputError(fmt::format("option 'eval_crop': expected a share of the shorter side in (0, 1], got '{}'", value));
+    if (found && key == "prefetch" && c.prefetch < 1)
+        throw InputError(fmt::format("option 'prefetch': expected a whole number >= 1, got '{}'", value));
     if (found && key == "batch" && c.batch < 1)
         throw InputError(fmt::format("option 'batch': expected a whole number >= 1, got '{}'", value));
     if (found) return;

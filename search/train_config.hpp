@@ -22,8 +22,14 @@ struct TrainConfig {
     double train_fraction = 1;  // < 1: use only this share of the training images (labelled-fraction studies)
     int train_eval_size = 5000;  // training error measured in eval mode on this many
     bool augment = true;
+    std::string crop = "pad";  // pad (shifted, CIFAR-style) | resized (RandomResizedCrop, ImageNet-style)
     int crop_pad = 4;
+    std::vector<double> crop_scale{0.08, 1.0};        // resized crops: share of the area
+    std::vector<double> crop_ratio{3.0 / 4, 4.0 / 3};  // resized crops: width / height
     bool flip = true;
+    double eval_crop = 1.0;  // evaluation: the centred square of this share of the shorter side
+    int data_threads = 0;    // > 0: batches built ahead on this many threads beside the compute
+    int prefetch = 4;        // batches built ahead (with data_threads)
     // the optimization
     int epochs = 10;
     int batch = 128;

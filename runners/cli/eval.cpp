@@ -19,7 +19,7 @@ namespace {
 struct EvalArgs {
     std::string net, weights, data, split = "val", normalize = "checkpoint", predictions, precision = "f32";
     int batch = 128, threads = 0;
-    std::string seed, val_size;
+    std::string seed, val_size, eval_crop, data_threads;
     KnobArgs knobs;
 };
 
@@ -34,6 +34,8 @@ void run_eval(const EvalArgs& a) {
     if (!a.data.empty()) c.run.data = a.data;
     if (!a.seed.empty()) search::set_train_option(c.run, "seed", a.seed);
     if (!a.val_size.empty()) search::set_train_option(c.run, "val_size", a.val_size);
+    if (!a.eval_crop.empty()) search::set_train_option(c.run, "eval_crop", a.eval_crop);
+    if (!a.data_threads.empty()) search::set_train_option(c.run, "data_threads", a.data_threads);
     for (const auto& [k, v] : a.knobs.raw)
         if (!v.empty()) nets::set_knob(c.run.knobs, k, v);
     c.run.batch = a.batch;
@@ -68,6 +70,9 @@ void add_eval_command(CLI::App& app) {
     cmd->add_option("--precision", a->precision, "f32 or bf16")->capture_default_str();
     cmd->add_option("--seed", a->seed, "the seed of the validation split (default: the checkpoint's)");
     cmd->add_option("--val-size", a->val_size, "validation images held out of train (default: the checkpoint's)");
+    cmd->add_option("--eval-crop", a->eval_crop,
+                    "the centred square of this share of the shorter side, e.g. 0.875 (default: the checkpoint's, else 1)");
+    cmd->add_option("--data-threads", a->data_threads, "threads decoding batches ahead of the net (default 0: inline)");
     add_knob_options(*cmd, a->knobs);
     cmd->callback([a] { run_eval(*a); });
 }

@@ -99,7 +99,7 @@ void add_train_command(CLI::App& app) {
     };
     const Opt opts[] = {
         {"data", "fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR | folder:DIR[,size=N]"
-                 "[,skip_corrupt=true] | synthetic[:N], then optionally ,classes=LO-HI (or :classes=LO-HI)"},
+                 "[,cache=auto|true|false][,skip_corrupt=true] | synthetic[:N], then optionally ,classes=LO-HI (or :classes=LO-HI)"},
         {"epochs", "epochs (default 10)"},
         {"batch", "batch size (default 128)"},
         {"lr", "peak learning rate (default 0.1)"},
@@ -114,9 +114,15 @@ void add_train_command(CLI::App& app) {
         {"lr-decay", "step/multistep/exponential decay factor (default 0.1)"},
         {"warmup-epochs", "linear warm-up epochs"},
         {"label-smoothing", "label smoothing epsilon"},
-        {"augment", "pad + random crop + flip (true/false)"},
-        {"crop-pad", "padding for random crops (default 4)"},
+        {"augment", "random crops + flips (true/false)"},
+        {"crop", "pad (shifted by up to --crop-pad pixels, default) | resized (RandomResizedCrop)"},
+        {"crop-pad", "pad crops: padding in the stored image's pixels (default 4)"},
+        {"crop-scale", "resized crops: the share of the area, LO,HI (default 0.08,1)"},
+        {"crop-ratio", "resized crops: width/height, LO,HI (default 0.75,1.3333)"},
         {"flip", "random horizontal flips (true/false)"},
+        {"eval-crop", "evaluation: the centred square of this share of the shorter side (default 1; 0.875 as ImageNet's 256->224)"},
+        {"data-threads", "threads building batches ahead of the net (default 0: on the net's threads, between steps)"},
+        {"prefetch", "batches built ahead with --data-threads (default 4)"},
         {"val-size", "validation images held out of training (default 5000)"},
         {"train-limit", "use only this many training images"},
         {"train-fraction", "use only this share of the training images, e.g. 0.01 (default 1)"},

@@ -235,10 +235,12 @@ void keep_classes(Dataset& d, int lo, int hi) {
     Dataset out;
     out.name = d.name;
     out.channels = d.channels, out.height = d.height, out.width = d.width, out.classes = hi - lo + 1;
+    out.skip_corrupt = d.skip_corrupt;
     for (std::size_t i = 0; i < d.size(); ++i)
         if (d.labels[i] >= lo && d.labels[i] <= hi) {
             out.labels.push_back(d.labels[i] - lo);
-            out.images.insert(out.images.end(), d.image(i), d.image(i) + d.image_bytes());
+            if (d.streamed()) out.files.push_back(d.files[i]);
+            else out.images.insert(out.images.end(), d.image(i), d.image(i) + d.image_bytes());
         }
     d = std::move(out);
 }
@@ -251,6 +253,12 @@ bool folder_option(FolderOptions& o, const std::string& key, const std::string& 
         if (value.empty() || *end || side < 8 || side > 4096)
             throw InputError(fmt::format("data '{}': size={} is not a side from 8 to 4096 pixels", spec, value));
         o.size = int(side);
+        return true;
+    }
+    if (key == "cache") {
+        if (value != "auto" && value != "true" && value != "false")
+            throw InputError(fmt::format("data '{}': cache={} is not auto, true or false", spec, value));
+        o.cache = value == "auto" ? FolderCache::automatic : value == "true" ? FolderCache::memory : FolderCache::stream;
         return true;
     }
     if (key == "skip_corrupt") {
@@ -284,7 +292,7 @@ TrainTest load(const std::string& spec) {
         if (key == "classes") classes = value;
         else if (!folder || !folder_option(fo, key, value, spec))
             throw InputError(fmt::format("data '{}': unknown option '{}' (known: classes=LO-HI{})", spec, key,
-                                         folder ? ", size=N, skip_corrupt=true" : ""));
+                                         folder ? ", size=N, cache=auto|true|false, skip_corrupt=true" : ""));
     }
     TrainTest t = folder ? load_image_folder(arg, fo) : load_kind(kind, arg, spec);
     if (classes) {

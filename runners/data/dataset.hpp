@@ -13,8 +13,13 @@ struct Dataset {
     int channels = 1, height = 0, width = 0, classes = 0;
     std::vector<std::uint8_t> images;  // N x C x H x W
     std::vector<std::int32_t> labels;
+    // A streamed set (image folders too big to decode into memory): the files, decoded when a
+    // batch needs them; `images` stays empty and height x width is only the nominal size.
+    std::vector<std::string> files;
+    bool skip_corrupt = false;  // streamed: a file found unreadable mid-run trains as a blank image
 
     std::size_t size() const { return labels.size(); }
+    bool streamed() const { return !files.empty(); }
     std::size_t image_bytes() const { return std::size_t(channels) * height * width; }
     const std::uint8_t* image(std::size_t i) const { return images.data() + i * image_bytes(); }
 };
@@ -32,7 +37,7 @@ std::vector<std::uint8_t> read_maybe_gzipped(const std::string& path);
 Dataset read_idx(const std::string& images_path, const std::string& labels_path, int classes);
 
 // Data by spec: "fashion-mnist" (Debian's dataset-fashion-mnist), "fashion-mnist:DIR",
-// "folder:DIR[,size=N][,skip_corrupt=true]" (image_folder.hpp),
+// "folder:DIR[,size=N][,cache=auto|true|false][,skip_corrupt=true]" (image_folder.hpp),
 // "mnist:DIR", "cifar10:DIR", "cifar100:DIR", "synthetic" or "synthetic:N"; options after the
 // colon, comma-separated: "classes=LO-HI" keeps those classes, relabelled from 0
 // ("fashion-mnist:classes=5-9", "cifar10:DIR,classes=0-4").

@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <cmath>
 #include <csetjmp>
+#include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include "nets/error.hpp"
 #include "runners/data/dataset.hpp"
@@ -116,7 +118,64 @@ Image decode_png(const std::vector<std::uint8_t>& bytes, const std::string& path
     return im;
 }
 
+// The first `limit` bytes of a file (all of it when shorter).
+std::vector<std::uint8_t> read_head(const std::string& path, std::size_t limit) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw InputError(fmt::format("{}: cannot open ({})", path, std::strerror(errno)));
+    std::vector<std::uint8_t> bytes(limit);
+    in.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(limit));
+    bytes.resize(std::size_t(in.gcount()));
+    return bytes;
+}
+
+ImageInfo jpeg_info(const std::vector<std::uint8_t>& bytes, const std::string& path) {
+    JpegDecoder d;
+    d.info.err = jpeg_std_error(&d.err.mgr);
+    d.err.mgr.error_exit = on_jpeg_error;
+    d.err.mgr.emit_message = on_jpeg_message;
+    if (setjmp(d.err.jump)) {
+        jpeg_destroy_decompress(&d.info);
+        throw InputError(fmt::format("{}: corrupt JPEG ({})", path, d.err.message));
+    }
+    jpeg_create_decompress(&d.info);
+    jpeg_mem_src(&d.info, bytes.data(), static_cast<unsigned long>(bytes.size()));
+    jpeg_read_header(&d.info, TRUE);
+    const ImageInfo info{int(d.info.image_width), int(d.info.image_height)};
+    jpeg_destroy_decompress(&d.info);
+    return info;
+}
+
+ImageInfo png_info(const std::vector<std::uint8_t>& bytes, const std::string& path) {
+    png_image png;
+    std::memset(&png, 0, sizeof png);
+    png.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_memory(&png, bytes.data(), bytes.size()))
+        throw InputError(fmt::format("{}: corrupt PNG ({})", path, png.message));
+    const ImageInfo info{int(png.width), int(png.height)};
+    png_image_free(&png);
+    return info;
+}
+
+ImageInfo info_of(const std::vector<std::uint8_t>& bytes, const std::string& path) {
+    if (bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF) return jpeg_info(bytes, path);
+    if (bytes.size() >= 8 && std::memcmp(bytes.data(), "\x89PNG\r\n\x1a\n", 8) == 0) return png_info(bytes, path);
+    throw InputError(fmt::format("{}: not a JPEG or PNG file", path));
+}
+
 }  // namespace
+
+ImageInfo read_image_info(const std::string& path) {
+    // Headers fit in the first 64 KB but for the odd photo whose metadata (EXIF thumbnails, ICC
+    // profiles) comes first: then the whole file.
+    constexpr std::size_t head = 64 * 1024;
+    const std::vector<std::uint8_t> bytes = read_head(path, head);
+    if (bytes.size() < head) return info_of(bytes, path);
+    try {
+        return info_of(bytes, path);
+    } catch (const InputError&) {
+        return info_of(read_head(path, std::size_t(1) << 31), path);
+    }
+}
 
 Image decode_image(const std::string& path, int min_side) {
     const std::vector<std::uint8_t> bytes = read_maybe_gzipped(path);
@@ -124,6 +183,14 @@ Image decode_image(const std::string& path, int min_side) {
         return decode_jpeg(bytes, path, min_side);
     if (bytes.size() >= 8 && std::memcmp(bytes.data(), "\x89PNG\r\n\x1a\n", 8) == 0) return decode_png(bytes, path);
     throw InputError(fmt::format("{}: not a JPEG or PNG file", path));
+}
+
+std::vector<std::uint8_t> to_planes(const Image& im) {
+    const std::size_t plane = std::size_t(im.width) * im.height;
+    std::vector<std::uint8_t> out(3 * plane);
+    for (std::size_t p = 0; p < plane; ++p)
+        for (std::size_t c = 0; c < 3; ++c) out[c * plane + p] = im.rgb[p * 3 + c];
+    return out;
 }
 
 std::vector<std::uint8_t> resize_center_crop(const Image& im, int side) {

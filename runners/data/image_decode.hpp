@@ -14,9 +14,19 @@ struct Image {
     std::vector<std::uint8_t> rgb;  // height x width x 3
 };
 
+// The stored size of an image file from its first bytes only (a quick check of a whole folder
+// before training from it); throws InputError naming a file that is not a readable JPEG or PNG.
+struct ImageInfo {
+    int width = 0, height = 0;
+};
+ImageInfo read_image_info(const std::string& path);
+
 // `min_side` > 0: JPEGs may decode at 1/2, 1/4 or 1/8 scale as long as their shorter side stays
 // at least min_side (the resize that follows then starts from fewer pixels).
 Image decode_image(const std::string& path, int min_side = 0);
+
+// The image as 3 planes (C, H, W), the layout the net's input is built from.
+std::vector<std::uint8_t> to_planes(const Image& im);
 
 // The shorter side resized to `side` by area averaging (each output pixel the mean of the source
 // box it covers; enlarging repeats source pixels), then the center side x side crop: what

@@ -114,6 +114,42 @@ Dataset decode_all(const std::vector<Labelled>& files, const std::vector<std::st
     return d;
 }
 
+// Checks every file's header (in parallel), then keeps the readable ones in order, undecoded.
+Dataset stream_all(const std::vector<Labelled>& files, const std::vector<std::string>& classes, const FolderOptions& o,
+                   const std::string& name, std::vector<std::string>& skipped) {
+    Dataset d;
+    d.name = name;
+    d.channels = 3;
+    d.height = d.width = o.size;
+    d.classes = int(classes.size());
+    d.skip_corrupt = o.skip_corrupt;
+    std::vector<std::string> errors(files.size());
+    tbb::parallel_for(std::size_t(0), files.size(), [&](std::size_t i) {
+        try {
+            read_image_info(files[i].file.string());
+        } catch (const InputError& e) {
+            errors[i] = e.what();
+        }
+    });
+    for (std::size_t i = 0; i < files.size(); ++i) {
+        if (!errors[i].empty()) {
+            if (!o.skip_corrupt) throw InputError(errors[i]);
+            skipped.push_back(errors[i]);
+            continue;
+        }
+        d.files.push_back(files[i].file.string());
+        d.labels.push_back(files[i].label);
+    }
+    return d;
+}
+
+// Whether the splits' images, decoded at o.size, are kept in memory.
+bool in_memory(std::size_t images, const FolderOptions& o) {
+    if (o.cache != FolderCache::automatic) return o.cache == FolderCache::memory;
+    const auto available = available_memory();
+    return !available || std::uint64_t(images) * 3 * o.size * o.size <= *available / 4;
+}
+
 std::vector<std::string> folder_names(const fs::path& dir) {
     std::vector<std::string> names;
     for (const auto& p : sorted_entries(dir, true)) names.push_back(p.filename().string());
@@ -132,18 +168,21 @@ TrainTest load_image_folder(const std::string& dir_text, const FolderOptions& o)
         throw InputError(fmt::format("{}: no class folders (expected {}/<class>/*.jpg|png)", train_dir.string(),
                                      train_dir.string()));
     const std::string name = "folder:" + dir_text;
+    const std::vector<Labelled> train = class_folders(train_dir, classes);
+    std::vector<Labelled> val, test;
+    if (splits && fs::is_directory(dir / "val"))
+        val = fs::exists(dir / "val" / "val_annotations.txt") ? annotated_folder(dir / "val", classes)
+                                                                : class_folders(dir / "val", classes);
+    if (splits && fs::is_directory(dir / "test")) test = class_folders(dir / "test", classes);
+    const bool memory = in_memory(train.size() + val.size() + test.size(), o);
+    auto read = [&](const std::vector<Labelled>& files, std::vector<std::string>& skipped) {
+        return memory ? decode_all(files, classes, o, name, skipped) : stream_all(files, classes, o, name, skipped);
+    };
     TrainTest t;
-    t.train = decode_all(class_folders(train_dir, classes), classes, o, name, t.skipped);
+    t.train = read(train, t.skipped);
     if (t.train.size() == 0) throw InputError(fmt::format("{}: no readable .jpg, .jpeg or .png images", train_dir.string()));
-    if (splits && fs::is_directory(dir / "val")) {
-        const bool tiny = fs::exists(dir / "val" / "val_annotations.txt");
-        t.val = decode_all(tiny ? annotated_folder(dir / "val", classes) : class_folders(dir / "val", classes), classes, o,
-                           name, t.skipped);
-    }
-    if (splits && fs::is_directory(dir / "test"))
-        t.test = decode_all(class_folders(dir / "test", classes), classes, o, name, t.skipped);
-    else  // no test set: the test metrics stay empty
-        t.test = Dataset{name, 3, o.size, o.size, int(classes.size()), {}, {}};
+    if (!val.empty()) t.val = read(val, t.skipped);
+    t.test = read(test, t.skipped);  // no test/: empty, and the test metrics stay empty
     return t;
 }
 

@@ -11,6 +11,7 @@
 #include "runners/atomic_file.hpp"
 #include "runners/cpu_budget.hpp"
 #include "runners/data/dataset.hpp"
+#include "runners/data/batch_stream.hpp"
 #include "runners/data/loader.hpp"
 #include "runners/engine/engine.hpp"
 #include "runners/engine/loss.hpp"
@@ -103,14 +104,21 @@ EvalResult evaluate_weights(const EvalConfig& c) {
     data::Transform tr;
     tr.channels = input.c;
     tr.resolution = input.h;
+    tr.eval_crop = c.run.eval_crop;
     const data::Loader loader(d, indices, normalization(c, weights, sets, split), tr);
     std::vector<std::int32_t> labels(std::size_t(e.batch()));
     std::string csv = "index,label,prediction,confidence\n";
     EvalResult r;
     double loss = 0;
     std::size_t top1 = 0, top5 = 0;
-    for (std::size_t b = 0; b < loader.batches(e.batch(), false); ++b) {
-        const int real = loader.fill(0, 0, b, e.batch(), false, e.input(), labels.data());
+    data::PassOptions pass;
+    pass.batch = e.batch();
+    pass.end = loader.batches(e.batch(), false);
+    pass.threads = c.run.data_threads;
+    pass.depth = c.run.prefetch;
+    data::BatchStream batches(loader, pass);
+    for (std::size_t b = 0; b < pass.end; ++b) {
+        const int real = batches.next(e.input(), labels.data());
         e.forward(false);
         const int k = int(e.output_dims(0)[1]);
         const float* logits = e.output(0);

@@ -20,6 +20,7 @@
 #include "runners/cpu_budget.hpp"
 #include "runners/memory_budget.hpp"
 #include "runners/folder_lock.hpp"
+#include "runners/data/batch_stream.hpp"
 #include "runners/data/loader.hpp"
 #include "runners/engine/engine.hpp"
 #include "runners/engine/optimizer.hpp"
@@ -92,13 +93,28 @@ struct EvalStats {
     double loss = NAN, top1 = NAN, top5 = NAN;  // NAN: no images to evaluate (an image folder without test/)
 };
 
-EvalStats evaluate(Engine& e, const data::Loader& l, std::uint64_t seed) {
+// How a run's batches are built: inline, or ahead on threads of their own (batch_stream.hpp).
+data::PassOptions pass_options(const TrainConfig& cfg, int epoch, bool shuffle, std::size_t first, std::size_t end) {
+    data::PassOptions o;
+    o.seed = cfg.seed;
+    o.epoch = epoch;
+    o.shuffle = shuffle;
+    o.batch = cfg.batch;
+    o.first = first;
+    o.end = end;
+    o.threads = cfg.data_threads;
+    o.depth = cfg.prefetch;
+    return o;
+}
+
+EvalStats evaluate(Engine& e, const data::Loader& l, const TrainConfig& cfg) {
     if (l.size() == 0) return {};
     std::vector<std::int32_t> labels(e.batch());
     double loss = 0;
     std::size_t top1 = 0, top5 = 0, seen = 0;
-    for (std::size_t b = 0; b < l.batches(e.batch(), false); ++b) {
-        const int real = l.fill(seed, 0, b, e.batch(), false, e.input(), labels.data());
+    data::BatchStream batches(l, pass_options(cfg, 0, false, 0, l.batches(e.batch(), false)));
+    while (!batches.done()) {
+        const int real = batches.next(e.input(), labels.data());
         e.forward(false);
         const auto dims = e.output_dims(0);
         const LossStats s = softmax_cross_entropy(e.output(0), labels.data(), real, int(dims[1]),
@@ -122,11 +138,14 @@ struct RunState {
     double elapsed_s = 0;
 };
 
-// What must match for a checkpoint to be resumed: the config, but not where the run folder is
-// nor the precision (fp32 master weights are saved: a bf16 run may continue in fp32 and back).
+// What must match for a checkpoint to be resumed: the config, but not where the run folder is,
+// nor the precision (fp32 master weights are saved: a bf16 run may continue in fp32 and back),
+// nor how batches are built (the same batches either way).
 std::string resume_identity(TrainConfig c) {
     c.out.clear();
     c.precision.clear();
+    c.data_threads = TrainConfig{}.data_threads;
+    c.prefetch = TrainConfig{}.prefetch;
     return c.to_yaml();
 }
 
@@ -311,9 +330,12 @@ struct RunData {
         data::Transform tr;
         tr.channels = input.c;
         tr.resolution = input.h;
+        tr.eval_crop = cfg.eval_crop;
         data::Transform train_tr = tr;
         train_tr.augment = cfg.augment;
+        train_tr.crop = data::parse_crop(cfg.crop);
         train_tr.pad = cfg.crop_pad;
+        train_tr.range = {cfg.crop_scale[0], cfg.crop_scale[1], cfg.crop_ratio[0], cfg.crop_ratio[1]};
         train_tr.flip = cfg.flip;
         const std::vector<std::uint32_t> eval_subset(
             split.train.begin(), split.train.begin() + std::min<std::size_t>(split.train.size(), cfg.train_eval_size));
@@ -382,7 +404,7 @@ public:
             finish_epoch(epoch, epoch_start, first_batch);
             if (paused_at(epoch + 1)) return result_;
         }
-        const EvalStats t = evaluate(*engine_, *data_.test, cfg_.seed);
+        const EvalStats t = evaluate(*engine_, *data_.test, cfg_);
         result_.test_loss = t.loss;
         result_.test_top1 = t.top1;
         result_.test_top5 = t.top5;
@@ -474,9 +496,10 @@ private:
         Engine& e = *engine_;
         const std::size_t nb = data_.train->batches(cfg_.batch, true), first_batch = st_.batch;
         labels_.resize(std::size_t(cfg_.batch));  // once per run: the steps allocate nothing
+        data::BatchStream batches(*data_.train, pass_options(cfg_, epoch, true, st_.batch, nb));
         for (std::size_t b = st_.batch; b < nb; ++b) {
             const double lr = search::learning_rate(cfg_, epoch + double(b) / nb);
-            data_.train->fill(cfg_.seed, epoch, b, cfg_.batch, true, e.input(), labels_.data());
+            batches.next(e.input(), labels_.data());
             e.set_step(st_.step);
             const LossStats s = e.train_step(labels_.data(), float(cfg_.label_smoothing));
             if (!std::isfinite(s.loss) || s.loss > diverged_loss_)
@@ -513,11 +536,11 @@ private:
         m.train_top1 = double(st_.correct) / std::max<std::size_t>(1, st_.seen);
         const std::size_t nb = data_.train->batches(cfg_.batch, true);
         m.img_per_s = (nb - first_batch) * cfg_.batch / std::max(seconds_since(epoch_start), 1e-9);
-        const EvalStats v = evaluate(*engine_, *data_.val, cfg_.seed);
+        const EvalStats v = evaluate(*engine_, *data_.val, cfg_);
         m.val_loss = v.loss;
         m.val_top1 = v.top1;
         m.val_top5 = v.top5;
-        const EvalStats te = evaluate(*engine_, *data_.train_eval, cfg_.seed);
+        const EvalStats te = evaluate(*engine_, *data_.train_eval, cfg_);
         m.train_eval_loss = te.loss;
         m.train_eval_top1 = te.top1;
         m.epoch_s = seconds_since(epoch_start);

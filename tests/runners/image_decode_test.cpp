@@ -14,56 +14,16 @@
 #include "runners/data/dataset.hpp"
 #include "runners/data/image_decode.hpp"
 #include "support.hpp"
+#include "support/image_files.hpp"
 
 using namespace deeper::runners::data;
 using deeper::test::TempDir;
+using deeper::test::gradient;
+using deeper::test::write_jpeg;
+using deeper::test::write_png;
+using deeper::test::write_split;
 
 namespace {
-
-// A w x h gradient: R = x, G = y, B = 100.
-std::vector<std::uint8_t> gradient(int w, int h) {
-    std::vector<std::uint8_t> p(std::size_t(w) * h * 3);
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            std::uint8_t* q = p.data() + (std::size_t(y) * w + x) * 3;
-            q[0] = std::uint8_t(x), q[1] = std::uint8_t(y), q[2] = 100;
-        }
-    return p;
-}
-
-void write_png(const std::string& path, int w, int h, png_uint_32 format, const void* pixels) {
-    png_image im;
-    std::memset(&im, 0, sizeof im);
-    im.version = PNG_IMAGE_VERSION;
-    im.width = png_uint_32(w);
-    im.height = png_uint_32(h);
-    im.format = format;
-    REQUIRE(png_image_write_to_file(&im, path.c_str(), 0, pixels, 0, nullptr));
-}
-
-void write_jpeg(const std::string& path, int w, int h, int components, const std::uint8_t* pixels) {
-    jpeg_compress_struct c;
-    jpeg_error_mgr err;
-    c.err = jpeg_std_error(&err);
-    jpeg_create_compress(&c);
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    REQUIRE(f);
-    jpeg_stdio_dest(&c, f);
-    c.image_width = JDIMENSION(w);
-    c.image_height = JDIMENSION(h);
-    c.input_components = components;
-    c.in_color_space = components == 3 ? JCS_RGB : JCS_GRAYSCALE;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 98, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = const_cast<std::uint8_t*>(pixels) + std::size_t(c.next_scanline) * w * components;
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    std::fclose(f);
-    jpeg_destroy_compress(&c);
-}
 
 std::string error_of(const std::string& path) {
     try {
@@ -154,6 +114,53 @@ TEST_CASE("corrupt, truncated and unknown image files name the file", "[data][im
     CHECK_THAT(error_of(png), Catch::StartsWith(png + ": corrupt PNG ("));
 }
 
+TEST_CASE("CMYK JPEGs (Adobe's inverted inks) decode to RGB", "[data][images]") {
+    TempDir dir("cmyk");
+    // Stored inverted, as Adobe writes them: each RGB channel is the stored value times K / 255.
+    std::vector<std::uint8_t> cmyk;
+    for (int i = 0; i < 16 * 16; ++i) cmyk.insert(cmyk.end(), {200, 100, 50, std::uint8_t(i < 128 ? 255 : 128)});
+    const std::string path = (dir.path() / "cmyk.jpg").string();
+    write_jpeg(path, 16, 16, 4, cmyk.data());
+    const Image im = decode_image(path);
+    REQUIRE(im.width == 16);
+    const std::uint8_t* top = im.rgb.data() + 3 * (16 * 2 + 3);      // row 2: K = 255
+    const std::uint8_t* bottom = im.rgb.data() + 3 * (16 * 13 + 3);  // row 13: K = 128
+    CHECK(std::abs(int(top[0]) - 200) <= 3);
+    CHECK(std::abs(int(top[1]) - 100) <= 3);
+    CHECK(std::abs(int(top[2]) - 50) <= 3);
+    CHECK(std::abs(int(bottom[0]) - 100) <= 3);
+    CHECK(std::abs(int(bottom[1]) - 50) <= 3);
+    CHECK(std::abs(int(bottom[2]) - 25) <= 3);
+}
+
+TEST_CASE("image headers: the stored size from the first bytes; a broken header names the file", "[data][images]") {
+    TempDir dir("headers");
+    const auto rgb = gradient(70, 45);
+    const std::string jpg = (dir.path() / "a.jpg").string(), png = (dir.path() / "a.png").string();
+    write_jpeg(jpg, 70, 45, 3, rgb.data());
+    write_png(png, 70, 45, PNG_FORMAT_RGB, rgb.data());
+    for (const auto& path : {jpg, png}) {
+        const ImageInfo info = read_image_info(path);
+        CHECK(info.width == 70);
+        CHECK(info.height == 45);
+    }
+    std::ifstream in(jpg, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // cut mid-scan: the header is whole (decoding it fails later, mid-run)
+    const std::size_t scan = bytes.find("\xFF\xDA");
+    REQUIRE(scan != std::string::npos);
+    CHECK(read_image_info(dir.write("half.jpg", bytes.substr(0, (scan + bytes.size()) / 2))).width == 70);
+    const auto cut = dir.write("cut.jpg", bytes.substr(0, 40));
+    CHECK_THROWS_WITH(read_image_info(cut), Catch::StartsWith(cut + ": corrupt JPEG ("));
+    const auto text = dir.write("notes.jpg", "text");
+    CHECK_THROWS_WITH(read_image_info(text), text + ": not a JPEG or PNG file");
+    // a header behind 100 KB of metadata (an APP marker) still reads
+    std::string padded = bytes.substr(0, 2);
+    for (int k = 0; k < 2; ++k) padded += std::string("\xFF\xE9\xFF\xFF", 4) + std::string(65533, 'x');
+    padded += bytes.substr(2);
+    CHECK(read_image_info(dir.write("exif.jpg", padded)).height == 45);
+}
+
 TEST_CASE("resize + center crop: shorter side to the target, the middle kept, a flat image stays flat",
           "[data][images]") {
     Image flat{40, 20, std::vector<std::uint8_t>(40 * 20 * 3, 90)};
@@ -171,24 +178,6 @@ TEST_CASE("resize + center crop: shorter side to the target, the middle kept, a 
         for (auto v : out) REQUIRE(v == 255);
     }
 }
-
-namespace {
-
-// DIR/<split>/<class>/<n>.png|jpg, `per_class` files per class, odd sizes, class c's pixels c * 60.
-void write_split(const std::filesystem::path& dir, const std::vector<std::string>& classes, int per_class) {
-    for (std::size_t c = 0; c < classes.size(); ++c) {
-        std::filesystem::create_directories(dir / classes[c]);
-        for (int i = 0; i < per_class; ++i) {
-            const int w = 20 + 7 * (i % 8), h = 31 - 3 * (i % 8);
-            std::vector<std::uint8_t> px(std::size_t(w) * h * 3, std::uint8_t(c * 60));
-            const auto base = (dir / classes[c] / std::to_string(i)).string();
-            if (i % 2) write_jpeg(base + ".JPG", w, h, 3, px.data());
-            else write_png(base + ".png", w, h, PNG_FORMAT_RGB, px.data());
-        }
-    }
-}
-
-}  // namespace
 
 TEST_CASE("image folders: train/val/test, sorted classes and files, a stored size, corrupt files", "[data][images]") {
     TempDir dir("folder");
