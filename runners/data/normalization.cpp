@@ -34,10 +34,16 @@ Normalization streamed_stats(const Dataset& d, const std::vector<std::uint32_t>&
     const std::size_t n = std::min(sample, indices.size());
     std::vector<Sums> per(n);
     tbb::parallel_for(std::size_t(0), n, [&](std::size_t k) {
-        const Image im = decode_image(d.files[indices[k * indices.size() / n]], 64);
         Sums& s = per[k];
         s.sum.assign(3, 0.0);
         s.sum2.assign(3, 0.0);
+        Image im;
+        try {
+            im = decode_image(d.files[indices[k * indices.size() / n]], 64);
+        } catch (const InputError&) {
+            if (d.skip_corrupt) return;  // left out of the sample; training counts it
+            throw;
+        }
         for (std::size_t p = 0; p < im.rgb.size(); ++p) {
             const double v = im.rgb[p] / 255.0;
             s.sum[p % 3] += v;

@@ -356,6 +356,16 @@ struct RunData {
     data::Split split;
     data::Normalization norm;  // per source channel, from the training split (kept in checkpoints)
     std::optional<data::Loader> train, val, train_eval, test;
+
+    // Streamed files found unreadable mid-run (skip_corrupt: trained as blank images).
+    std::size_t unreadable() const {
+        return train->unreadable() + val->unreadable() + train_eval->unreadable() + test->unreadable();
+    }
+    std::string first_unreadable() const {
+        for (const auto* l : {&train, &val, &train_eval, &test})
+            if ((*l)->unreadable() > 0) return (*l)->first_unreadable();
+        return {};
+    }
 };
 
 Optimizer make_optimizer(const TrainConfig& cfg, ParamStore& params) {
@@ -549,6 +559,15 @@ private:
         if (!ckpt_.empty()) save_checkpoint(ckpt_, *engine_, opt_, st_, cfg_, data_.norm);
         if (!metrics_.empty()) append_line(metrics_, metrics_row(m));
         if (hooks_.on_epoch) hooks_.on_epoch(m);
+        note_unreadable();
+    }
+
+    void note_unreadable() {
+        const std::size_t n = data_.unreadable();
+        if (n == noted_unreadable_ || !hooks_.on_note) return;
+        noted_unreadable_ = n;
+        hooks_.on_note(fmt::format("data: {} read(s) of unreadable files so far, trained as blank images; the first: {}",
+                                   n, data_.first_unreadable()));
     }
 
     void write_result() const {
@@ -573,6 +592,7 @@ private:
     std::string ckpt_, metrics_;
     RunState st_;
     double diverged_loss_ = 0;
+    std::size_t noted_unreadable_ = 0;
     std::vector<std::int32_t> labels_;
 };
 

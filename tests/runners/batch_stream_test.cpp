@@ -291,6 +291,22 @@ TEST_CASE("deeper train streams a folder with resized crops on data threads: the
     };
     CHECK(losses("inline").size() > 40);
     CHECK(losses("inline") == losses("ahead"));
+    // A file whose data breaks mid-scan: the run stops naming it, or with skip_corrupt trains it
+    // blank and says so.
+    const auto path = (dir.path() / "train" / "b" / "5.JPG").string();
+    const auto noisy = deeper::test::gradient(40, 30);
+    deeper::test::write_jpeg(path, 40, 30, 3, noisy.data());
+    const auto full = deeper::test::slurp(path);
+    const auto cut = dir.write("train/b/5.JPG", full.substr(0, (full.find("\xFF\xDA") + full.size()) / 2));
+    const auto stops = deeper::test::run_cli(base + " --data-threads 1 --out " + (dir.path() / "stops").string());
+    CHECK(stops.exit_code == 2);
+    CHECK_THAT(stops.out, Catch::Contains(cut + ": corrupt JPEG"));
+    const std::string skipping = "train resnet8 --width 0.25 --data folder:" + dir.path().string() +
+                                 ",size=24,cache=false,skip_corrupt=true --resolution 24 --epochs 1 --batch 16 --threads 1";
+    const auto blank = deeper::test::run_cli(skipping);
+    CHECK(blank.exit_code == 0);
+    CHECK_THAT(blank.out, Catch::Contains(" read(s) of unreadable files so far, trained as blank images; the first: " + cut));
+
     const auto bad = deeper::test::run_cli("train resnet8 --crop-scale 0.5 --data folder:" + dir.path().string());
     CHECK(bad.exit_code == 2);
     CHECK_THAT(bad.out, Catch::Contains("option 'crop_scale': expected two numbers LO,HI"));
