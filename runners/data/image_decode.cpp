@@ -49,7 +49,8 @@ struct JpegDecoder {
     std::vector<std::uint8_t> row;
 };
 
-Image decode_jpeg(const std::vector<std::uint8_t>& bytes, const std::string& path, int min_side) {
+// header_only: the stored size only, nothing decoded.
+Image decode_jpeg(const std::vector<std::uint8_t>& bytes, const std::string& path, int min_side, bool header_only) {
     JpegDecoder d;
     Image im;
     d.info.err = jpeg_std_error(&d.err.mgr);
@@ -62,6 +63,12 @@ Image decode_jpeg(const std::vector<std::uint8_t>& bytes, const std::string& pat
     jpeg_create_decompress(&d.info);
     jpeg_mem_src(&d.info, bytes.data(), static_cast<unsigned long>(bytes.size()));
     jpeg_read_header(&d.info, TRUE);
+    if (header_only) {
+        im.width = int(d.info.image_width);
+        im.height = int(d.info.image_height);
+        jpeg_destroy_decompress(&d.info);
+        return im;
+    }
     const bool cmyk = d.info.jpeg_color_space == JCS_CMYK || d.info.jpeg_color_space == JCS_YCCK;
     d.info.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
     d.info.scale_num = 1;
@@ -99,7 +106,7 @@ Image decode_jpeg(const std::vector<std::uint8_t>& bytes, const std::string& pat
     return im;
 }
 
-Image decode_png(const std::vector<std::uint8_t>& bytes, const std::string& path) {
+Image decode_png(const std::vector<std::uint8_t>& bytes, const std::string& path, bool header_only) {
     png_image png;
     std::memset(&png, 0, sizeof png);
     png.version = PNG_IMAGE_VERSION;
@@ -109,6 +116,10 @@ Image decode_png(const std::vector<std::uint8_t>& bytes, const std::string& path
     Image im;
     im.width = int(png.width);
     im.height = int(png.height);
+    if (header_only) {
+        png_image_free(&png);
+        return im;
+    }
     im.rgb.resize(PNG_IMAGE_SIZE(png));
     if (!png_image_finish_read(&png, nullptr, im.rgb.data(), 0, nullptr)) {
         const std::string why = png.message;
@@ -122,43 +133,19 @@ Image decode_png(const std::vector<std::uint8_t>& bytes, const std::string& path
 std::vector<std::uint8_t> read_head(const std::string& path, std::size_t limit) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw InputError(fmt::format("{}: cannot open ({})", path, std::strerror(errno)));
-    std::vector<std::uint8_t> bytes(limit);
-    in.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(limit));
+    in.seekg(0, std::ios::end);
+    std::vector<std::uint8_t> bytes(std::min<std::size_t>(limit, std::size_t(std::max<std::streamoff>(0, in.tellg()))));
+    in.seekg(0);
+    in.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(bytes.size()));
     bytes.resize(std::size_t(in.gcount()));
     return bytes;
 }
 
-ImageInfo jpeg_info(const std::vector<std::uint8_t>& bytes, const std::string& path) {
-    JpegDecoder d;
-    d.info.err = jpeg_std_error(&d.err.mgr);
-    d.err.mgr.error_exit = on_jpeg_error;
-    d.err.mgr.emit_message = on_jpeg_message;
-    if (setjmp(d.err.jump)) {
-        jpeg_destroy_decompress(&d.info);
-        throw InputError(fmt::format("{}: corrupt JPEG ({})", path, d.err.message));
-    }
-    jpeg_create_decompress(&d.info);
-    jpeg_mem_src(&d.info, bytes.data(), static_cast<unsigned long>(bytes.size()));
-    jpeg_read_header(&d.info, TRUE);
-    const ImageInfo info{int(d.info.image_width), int(d.info.image_height)};
-    jpeg_destroy_decompress(&d.info);
-    return info;
-}
-
-ImageInfo png_info(const std::vector<std::uint8_t>& bytes, const std::string& path) {
-    png_image png;
-    std::memset(&png, 0, sizeof png);
-    png.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&png, bytes.data(), bytes.size()))
-        throw InputError(fmt::format("{}: corrupt PNG ({})", path, png.message));
-    const ImageInfo info{int(png.width), int(png.height)};
-    png_image_free(&png);
-    return info;
-}
-
-ImageInfo info_of(const std::vector<std::uint8_t>& bytes, const std::string& path) {
-    if (bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF) return jpeg_info(bytes, path);
-    if (bytes.size() >= 8 && std::memcmp(bytes.data(), "\x89PNG\r\n\x1a\n", 8) == 0) return png_info(bytes, path);
+Image decode_bytes(const std::vector<std::uint8_t>& bytes, const std::string& path, int min_side, bool header_only) {
+    if (bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF)
+        return decode_jpeg(bytes, path, min_side, header_only);
+    if (bytes.size() >= 8 && std::memcmp(bytes.data(), "\x89PNG\r\n\x1a\n", 8) == 0)
+        return decode_png(bytes, path, header_only);
     throw InputError(fmt::format("{}: not a JPEG or PNG file", path));
 }
 
@@ -169,20 +156,18 @@ ImageInfo read_image_info(const std::string& path) {
     // profiles) comes first: then the whole file.
     constexpr std::size_t head = 64 * 1024;
     const std::vector<std::uint8_t> bytes = read_head(path, head);
-    if (bytes.size() < head) return info_of(bytes, path);
+    Image im;
     try {
-        return info_of(bytes, path);
+        im = decode_bytes(bytes, path, 0, true);
     } catch (const InputError&) {
-        return info_of(read_head(path, std::size_t(1) << 31), path);
+        if (bytes.size() < head) throw;
+        im = decode_bytes(read_head(path, SIZE_MAX), path, 0, true);
     }
+    return {im.width, im.height};
 }
 
 Image decode_image(const std::string& path, int min_side) {
-    const std::vector<std::uint8_t> bytes = read_maybe_gzipped(path);
-    if (bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF)
-        return decode_jpeg(bytes, path, min_side);
-    if (bytes.size() >= 8 && std::memcmp(bytes.data(), "\x89PNG\r\n\x1a\n", 8) == 0) return decode_png(bytes, path);
-    throw InputError(fmt::format("{}: not a JPEG or PNG file", path));
+    return decode_bytes(read_maybe_gzipped(path), path, min_side, false);
 }
 
 std::vector<std::uint8_t> to_planes(const Image& im) {

@@ -78,65 +78,69 @@ std::vector<Labelled> annotated_folder(const fs::path& dir, const std::vector<st
     return out;
 }
 
-// Decodes every file (in parallel, into its own slot), then keeps the readable ones in order.
-Dataset decode_all(const std::vector<Labelled>& files, const std::vector<std::string>& classes, const FolderOptions& o,
-                   const std::string& name, std::vector<std::string>& skipped) {
-    Dataset d;
-    d.name = name;
-    d.channels = 3;
-    d.height = d.width = o.size;
-    d.classes = int(classes.size());
-    const std::size_t bytes = d.image_bytes();
-    require_memory(std::uint64_t(files.size()) * bytes,
-                   fmt::format("decoding {} images of {} at {}x{} into memory", files.size(), name, o.size, o.size));
-    d.images.resize(files.size() * bytes);
-    std::vector<std::string> errors(files.size());
-    tbb::parallel_for(std::size_t(0), files.size(), [&](std::size_t i) {
-        try {
-            const auto pixels = resize_center_crop(decode_image(files[i].file.string(), o.size), o.size);
-            std::copy(pixels.begin(), pixels.end(), d.images.begin() + std::ptrdiff_t(i * bytes));
-        } catch (const InputError& e) {
-            errors[i] = e.what();
-        }
-    });
-    std::size_t kept = 0;
-    for (std::size_t i = 0; i < files.size(); ++i) {
-        if (!errors[i].empty()) {
-            if (!o.skip_corrupt) throw InputError(errors[i]);  // the first in file order
-            skipped.push_back(errors[i]);
-            continue;
-        }
-        if (kept != i) std::copy_n(d.images.begin() + std::ptrdiff_t(i * bytes), bytes, d.images.begin() + std::ptrdiff_t(kept * bytes));
-        d.labels.push_back(files[i].label);
-        ++kept;
-    }
-    d.images.resize(kept * bytes);
-    return d;
-}
-
-// Checks every file's header (in parallel), then keeps the readable ones in order, undecoded.
-Dataset stream_all(const std::vector<Labelled>& files, const std::vector<std::string>& classes, const FolderOptions& o,
-                   const std::string& name, std::vector<std::string>& skipped) {
+// A split's dataset before its images: name, size, classes.
+Dataset empty_split(const std::vector<std::string>& classes, const FolderOptions& o, const std::string& name) {
     Dataset d;
     d.name = name;
     d.channels = 3;
     d.height = d.width = o.size;
     d.classes = int(classes.size());
     d.skip_corrupt = o.skip_corrupt;
+    return d;
+}
+
+// Runs read(i) on every file in parallel; returns the readable ones' positions in file order.
+// An unreadable file is refused (the first in file order) or, with skip_corrupt, listed in
+// `skipped`.
+template <class Read>
+std::vector<std::size_t> readable(const std::vector<Labelled>& files, const FolderOptions& o,
+                                  std::vector<std::string>& skipped, Read&& read) {
     std::vector<std::string> errors(files.size());
     tbb::parallel_for(std::size_t(0), files.size(), [&](std::size_t i) {
         try {
-            read_image_info(files[i].file.string());
+            read(i);
         } catch (const InputError& e) {
             errors[i] = e.what();
         }
     });
+    std::vector<std::size_t> kept;
     for (std::size_t i = 0; i < files.size(); ++i) {
-        if (!errors[i].empty()) {
-            if (!o.skip_corrupt) throw InputError(errors[i]);
-            skipped.push_back(errors[i]);
+        if (errors[i].empty()) {
+            kept.push_back(i);
             continue;
         }
+        if (!o.skip_corrupt) throw InputError(errors[i]);
+        skipped.push_back(errors[i]);
+    }
+    return kept;
+}
+
+// Decodes every file into its own slot, then packs the readable ones in order.
+Dataset decode_all(const std::vector<Labelled>& files, const std::vector<std::string>& classes, const FolderOptions& o,
+                   const std::string& name, std::vector<std::string>& skipped) {
+    Dataset d = empty_split(classes, o, name);
+    const std::size_t bytes = d.image_bytes();
+    require_memory(std::uint64_t(files.size()) * bytes,
+                   fmt::format("decoding {} images of {} at {}x{} into memory", files.size(), name, o.size, o.size));
+    d.images.resize(files.size() * bytes);
+    const auto kept = readable(files, o, skipped, [&](std::size_t i) {
+        const auto pixels = resize_center_crop(decode_image(files[i].file.string(), o.size), o.size);
+        std::copy(pixels.begin(), pixels.end(), d.images.begin() + std::ptrdiff_t(i * bytes));
+    });
+    for (std::size_t k = 0; k < kept.size(); ++k) {
+        if (kept[k] != k)
+            std::copy_n(d.images.begin() + std::ptrdiff_t(kept[k] * bytes), bytes, d.images.begin() + std::ptrdiff_t(k * bytes));
+        d.labels.push_back(files[kept[k]].label);
+    }
+    d.images.resize(kept.size() * bytes);
+    return d;
+}
+
+// Checks every file's header, then lists the readable ones in order, undecoded.
+Dataset stream_all(const std::vector<Labelled>& files, const std::vector<std::string>& classes, const FolderOptions& o,
+                   const std::string& name, std::vector<std::string>& skipped) {
+    Dataset d = empty_split(classes, o, name);
+    for (std::size_t i : readable(files, o, skipped, [&](std::size_t i) { read_image_info(files[i].file.string()); })) {
         d.files.push_back(files[i].file.string());
         d.labels.push_back(files[i].label);
     }
