@@ -170,6 +170,10 @@ std::vector<TrialRecord> read_journals(const std::string& results_dir) {
         auto [it, fresh] = index.emplace(id, records.size());
         if (fresh) records.push_back(TrialRecord{id});
         TrialRecord& r = records[it->second];
+        if (time > 0) {
+            r.first_time = r.first_time > 0 ? std::min(r.first_time, time) : time;
+            r.last_time = std::max(r.last_time, time);
+        }
         const std::string ev = text(j, "event");
         if (ev == "start") {
             r.stage = text(j, "stage");

@@ -42,6 +42,7 @@ struct TrialRecord {
     double seed = 0;
     std::vector<std::pair<int, double>> rungs;  // early stopping: (rung, metric) reached, in order
     int promoted_to = 0;                        // the highest rung a promotion sent it to
+    double first_time = 0, last_time = 0;       // its first and last event (Unix seconds)
 };
 
 // Every trial seen in every journal file of a results folder, in first-seen order. A torn last

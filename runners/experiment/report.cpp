@@ -274,6 +274,33 @@ std::string early_stop_budget(const std::vector<TrialRecord>& records, const sea
     return md;
 }
 
+// Per stage, what it cost: trial-epochs, the trials' summed epoch times (training and the
+// per-epoch evaluation: compute, whatever ran in parallel) and the span of its journal events
+// (wall time, pauses between sessions included).
+std::string stage_compute(const std::vector<TrialRecord>& records) {
+    Table t;
+    t.add_column("stage");
+    for (const char* col : {"trials", "trial_epochs", "trial_minutes", "span_minutes"}) t.add_column(col, true);
+    for (const auto& st : stages_of(records)) {
+        std::size_t trials = 0, epochs = 0;
+        double seconds = 0, first = 0, last = 0;
+        for (const auto& r : records) {
+            if (r.stage != st) continue;
+            ++trials;
+            epochs += r.epochs.size();
+            for (const auto& m : r.epochs)
+                if (const auto it = m.find("epoch_s"); it != m.end() && std::isfinite(it->second)) seconds += it->second;
+            if (r.first_time > 0) first = first > 0 ? std::min(first, r.first_time) : r.first_time;
+            last = std::max(last, r.last_time);
+        }
+        t.add_row({st, std::to_string(trials), std::to_string(epochs), fmt::format("{:.2f}", seconds / 60),
+                   first > 0 ? fmt::format("{:.2f}", (last - first) / 60) : ""});
+    }
+    return "## Compute per stage\n\n" + render(t, Format::md) +
+           "\ntrial_minutes: the trials' epoch times summed (training and each epoch's evaluation); "
+           "span_minutes: first to last journal event of the stage (pauses included).\n\n";
+}
+
 std::string failed_list(const std::vector<TrialRecord>& records) {
     std::string md;
     for (const auto& r : records)
@@ -329,6 +356,7 @@ std::vector<std::string> write_reports(const std::string& dir, const search::Exp
     if (e)
         for (const auto& rt : e->tables) md += experiment_table(records, rt);
     md += best_per_stage(records);
+    md += stage_compute(records);
     md += failed_list(records);
     md += write_plots(dir, records, e, written);
     write_file(fs::path(dir) / "summary.md", md, written);

@@ -271,6 +271,26 @@ TEST_CASE("early stopping: a diverging lr stops at the first rung, the best trai
     CHECK(std::count(csv.begin(), csv.end(), '\n') == 5);
     const std::string md = slurp(std::filesystem::path(out) / "summary.md");
     CHECK_THAT(md, Catch::Contains("on stage 'lrs': 7 trial-epochs of 16 (44%); 1 trained to the end, 2 stopped, 1 failed"));
+    // What the stage cost: 4 trials, the same 7 trial-epochs, minutes of compute and of wall time.
+    const auto compute = md.find("## Compute per stage");
+    REQUIRE(compute != std::string::npos);
+    std::vector<std::string> cells;
+    {
+        std::stringstream row(md.substr(md.find("| lrs", compute)));
+        std::string line, cell;
+        std::getline(row, line);
+        std::stringstream ss(line);
+        while (std::getline(ss, cell, '|')) {
+            cell.erase(0, cell.find_first_not_of(' '));
+            cell.erase(cell.find_last_not_of(' ') + 1);
+            cells.push_back(cell);
+        }
+    }
+    REQUIRE(cells.size() == 6);  // "", stage, trials, trial_epochs, trial_minutes, span_minutes
+    CHECK(cells[2] == "4");
+    CHECK(cells[3] == "7");
+    CHECK(std::stod(cells[4]) >= 0);
+    CHECK(std::stod(cells[5]) >= std::stod(cells[4]) - 0.015);  // one job: the wall time holds the compute
 
     // The trial trained to the end is the same run as without early stopping.
     auto row_of = [](const std::string& text, const std::string& status) {
