@@ -393,6 +393,11 @@ public:
             hooks_.on_note(fmt::format("data: skipped {} unreadable file(s), the first: {}", data_.sets.skipped.size(),
                                        data_.sets.skipped.front()));
         result_.threads = engine_->threads();
+        if (cfg_.data_threads > 0 && engine_->threads() + cfg_.data_threads > available_cores() && hooks_.on_note)
+            hooks_.on_note(fmt::format("note: {} data thread(s) beside {} net thread(s) on {} core(s): the net's threads "
+                                       "will wait for the cores (--threads {} leaves the data threads theirs)",
+                                       cfg_.data_threads, engine_->threads(), available_cores(),
+                                       std::max(1, available_cores() - cfg_.data_threads)));
         result_.isa = cpu_isa_name();
         result_.precision = precision_name(precision_);
         // Cross-entropy starts near ln(classes); three orders of magnitude above it the weights

@@ -302,9 +302,11 @@ TEST_CASE("deeper train streams a folder with resized crops on data threads: the
     CHECK(stops.exit_code == 2);
     CHECK_THAT(stops.out, Catch::Contains(cut + ": corrupt JPEG"));
     const std::string skipping = "train resnet8 --width 0.25 --data folder:" + dir.path().string() +
-                                 ",size=24,cache=false,skip_corrupt=true --resolution 24 --epochs 1 --batch 16 --threads 1";
-    const auto blank = deeper::test::run_cli(skipping);
+                                 ",size=24,cache=false,skip_corrupt=true --resolution 24 --epochs 1 --batch 16"
+                                 " --threads 2 --data-threads 1";
+    const auto blank = deeper::test::run_cli(skipping, "SLURM_CPUS_PER_TASK=2");
     CHECK(blank.exit_code == 0);
+    CHECK_THAT(blank.out, Catch::Contains("note: 1 data thread(s) beside 2 net thread(s) on 2 core(s)"));
     CHECK_THAT(blank.out, Catch::Contains(" read(s) of unreadable files so far, trained as blank images; the first: " + cut));
 
     const auto bad = deeper::test::run_cli("train resnet8 --crop-scale 0.5 --data folder:" + dir.path().string());
