@@ -1,6 +1,7 @@
 #include "runners/data/batch_stream.hpp"
 
 #include <tbb/parallel_pipeline.h>
+#include <tbb/info.h>
 #include <tbb/task_arena.h>
 
 #include <algorithm>
@@ -53,7 +54,8 @@ BatchStream::Slot* BatchStream::take_free_slot() {
 // each batch's samples in parallel too), publish it (in order). At most `depth` batches are in
 // flight, and a slot is only reused once next() has copied it out.
 void BatchStream::produce() {
-    tbb::task_arena arena(o_.threads);
+    // More threads than oneTBB may run would only be refused, with a warning on stderr.
+    tbb::task_arena arena(std::min(o_.threads, tbb::info::default_concurrency()));
     arena.execute([&] {
         tbb::parallel_pipeline(
             slots_.size(),
