@@ -1,6 +1,7 @@
 // Sweeps end to end: failure isolation, resume after SIGKILL without lost or doubled rows,
 // reports rebuilt from the journal, and the CLI verbs.
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -250,6 +251,28 @@ stages:
     CHECK(c.exit_code == 0);
     CHECK_THAT(c.out, Catch::Contains("formula_ratio=2.0449 macs_ratio=") &&
                           Catch::Contains("warning: stage 'search':") && Catch::Contains("`check: macs`"));
+}
+
+TEST_CASE("check warns when the first rung falls within the learning-rate warm-up", "[sweep][cli][early_stop]") {
+    TempDir dir("sweep-warmup");
+    auto check = [&](int min_epochs) {
+        const auto exp_path = dir.write("exp.yaml", fmt::format(R"(name: warm
+defaults: {{data: "synthetic:200", net: resnet8, width: 0.25, epochs: 9, warmup_epochs: 1}}
+stages:
+  - name: lrs
+    grid: {{lr: [0.01, 0.1, 1.0]}}
+    early_stop: {{method: asha, min_epochs: {}, reduction: 3}}
+)", min_epochs));
+        return run_cli("check " + exp_path + " --no-estimate");
+    };
+    const auto inside = check(1);
+    INFO(inside.out);
+    CHECK(inside.exit_code == 0);
+    CHECK_THAT(inside.out, Catch::Contains("warning: stage 'lrs': the first rung (after 1 epoch(s)) falls within the "
+                                           "learning-rate warm-up (1 epoch(s))"));
+    const auto past = check(2);
+    CHECK(past.exit_code == 0);
+    CHECK_THAT(past.out, !Catch::Contains("warm-up"));
 }
 
 TEST_CASE("early stopping: a diverging lr stops at the first rung, the best trains on, exactly as without it",
