@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
+#include <mutex>
 #include <numeric>
 #include <random>
 
@@ -117,7 +118,10 @@ int Loader::fill(std::uint64_t seed, int epoch, std::size_t b, int batch, bool s
     const std::size_t first = b * std::size_t(batch);
     const int real = int(std::min<std::size_t>(batch, o.size() - std::min(o.size(), first)));
     const std::size_t per = std::size_t(t_.channels) * t_.resolution * t_.resolution;
-    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(batch));
+    // Nothing may leave an OpenMP region: the error of the batch's first failing item is kept.
+    std::exception_ptr error;
+    int error_item = batch;
+    std::mutex error_mutex;
     auto one = [&](int i) {
         try {
             const std::size_t item = o[(first + std::size_t(i < real ? i : i % std::max(real, 1))) % o.size()];
@@ -125,8 +129,9 @@ int Loader::fill(std::uint64_t seed, int epoch, std::size_t b, int batch, bool s
                 seed ^ (std::uint64_t(epoch) << 40) ^ (std::uint64_t(indices_[item]) * 0x9E3779B97F4A7C15ull);
             render(item, key, images + i * per);
             labels[i] = d_.labels[indices_[item]];
-        } catch (...) {  // nothing may leave an OpenMP region
-            errors[std::size_t(i)] = std::current_exception();
+        } catch (...) {
+            const std::lock_guard lock(error_mutex);
+            if (i < error_item) error_item = i, error = std::current_exception();
         }
     };
     if (threads == Threads::tbb) {
@@ -135,8 +140,7 @@ int Loader::fill(std::uint64_t seed, int epoch, std::size_t b, int batch, bool s
 #pragma omp parallel for schedule(static)
         for (int i = 0; i < batch; ++i) one(i);
     }
-    for (const auto& e : errors)
-        if (e) std::rethrow_exception(e);  // the batch's first, whichever thread met it
+    if (error) std::rethrow_exception(error);
     return real;
 }
 

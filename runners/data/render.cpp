@@ -16,9 +16,12 @@ struct AxisTaps {
     std::vector<float> weight;
 };
 
-AxisTaps axis_taps(int length, int out) {
-    AxisTaps t;
-    t.first.push_back(0);
+// Fills `t` (its vectors keep their capacity: a loader thread allocates only for its first
+// sample of each size).
+void axis_taps(int length, int out, AxisTaps& t) {
+    t.first.assign(1, 0);
+    t.at.clear();
+    t.weight.clear();
     if (length <= out) {
         const float scale = float(length) / float(out);
         for (int o = 0; o < out; ++o) {
@@ -29,7 +32,7 @@ AxisTaps axis_taps(int length, int out) {
             t.weight.insert(t.weight.end(), {1 - w, w});
             t.first.push_back(int(t.at.size()));
         }
-        return t;
+        return;
     }
     const double scale = double(length) / out;
     for (int o = 0; o < out; ++o) {
@@ -42,7 +45,6 @@ AxisTaps axis_taps(int length, int out) {
         }
         t.first.push_back(int(t.at.size()));
     }
-    return t;
 }
 
 }  // namespace
@@ -50,7 +52,9 @@ AxisTaps axis_taps(int length, int out) {
 void render_box(const Planes& src, const Box& box, bool flip, const InputShape& shape, const Normalization& norm,
                 float* out) {
     const int R = shape.resolution, C = shape.channels, H = src.height, W = src.width;
-    const AxisTaps ty = axis_taps(box.h, R), tx = axis_taps(box.w, R);
+    thread_local AxisTaps ty, tx;
+    axis_taps(box.h, R, ty);
+    axis_taps(box.w, R, tx);
     const std::size_t plane = std::size_t(H) * W;
     // A source pixel at box coordinates (by, bx): zero outside the image.
     auto at = [&](int sc, int by, int bx) -> float {
