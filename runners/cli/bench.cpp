@@ -33,7 +33,7 @@ struct BenchArgs {
     std::string format = "table";
     // A/B switches of the engine's choices, measured side by side in one run
     std::string conv_algorithm = "auto";
-    bool no_fusion = false, no_kernel_crop = false, no_memory_reuse = false;
+    bool no_fusion = false, no_kernel_crop = false, no_memory_reuse = false, no_gemm = false;
 };
 
 double peak_rss_mib() {
@@ -67,6 +67,7 @@ void run_bench(const BenchArgs& a) {
     const int threads = usable_threads(a.threads, "--threads");
     const ConvAlgorithm conv_algorithm = a.conv_algorithm == "direct"     ? ConvAlgorithm::direct
                                          : a.conv_algorithm == "winograd" ? ConvAlgorithm::winograd
+                                         : a.conv_algorithm == "gemm"     ? ConvAlgorithm::gemm
                                                                           : ConvAlgorithm::automatic;
 
     Table t;
@@ -88,6 +89,7 @@ void run_bench(const BenchArgs& a) {
             eo.conv_algorithm = conv_algorithm;
             eo.fuse_bn_relu = !a.no_fusion;
             eo.crop_kernels = !a.no_kernel_crop;
+            eo.gemm_convs = !a.no_gemm;
             eo.share_memory = !a.no_memory_reuse;
             require_memory(training_memory_floor(g, a.batch, precision),
                            fmt::format("training {} at batch {}", g.name, a.batch));
@@ -134,11 +136,12 @@ void add_bench_command(CLI::App& app) {
     cmd->add_option("--precision", a->precision, "f32, or bf16 mixed precision (needs AVX512-BF16 or AMX)")
         ->capture_default_str();
     cmd->add_option("--format", a->format, "table, csv, md or json")->capture_default_str();
-    cmd->add_option("--conv-algorithm", a->conv_algorithm, "auto, direct or winograd (A/B checks)")
-        ->check(CLI::IsMember({"auto", "direct", "winograd"}))
+    cmd->add_option("--conv-algorithm", a->conv_algorithm, "auto, direct, winograd or gemm (im2col + matmul) (A/B checks)")
+        ->check(CLI::IsMember({"auto", "direct", "winograd", "gemm"}))
         ->capture_default_str();
     cmd->add_flag("--no-fusion", a->no_fusion, "run batchnorm and ReLU apart (A/B checks)");
     cmd->add_flag("--no-kernel-crop", a->no_kernel_crop, "run kernels larger than their maps uncut (A/B checks)");
+    cmd->add_flag("--no-gemm", a->no_gemm, "keep bf16 convs on small maps as oneDNN convolutions, not im2col + matmul (A/B checks)");
     cmd->add_flag("--no-memory-reuse", a->no_memory_reuse, "give every buffer its own memory (A/B checks)");
     add_knob_options(*cmd, a->knobs);
     cmd->footer(

@@ -126,6 +126,7 @@ public:
     Precision precision() const override { return m_.opt.precision; }
     bool keep_fp32_where_faster() const override { return m_.opt.keep_fp32_where_faster; }
     bool crop_kernels() const override { return m_.opt.crop_kernels; }
+    bool gemm_convs() const override { return m_.opt.gemm_convs; }
     int batch() const override { return m_.opt.batch; }
     const nets::Node& node() const override { return m_.g.nodes[k_]; }
     const nets::Graph& graph() const override { return m_.g; }

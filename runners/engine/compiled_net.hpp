@@ -25,6 +25,7 @@ struct CompileOptions {
     bool share_memory = true;    // false: no arena sharing, so read_node() sees every activation
     bool fuse_bn_relu = true;    // false: BN and ReLU run apart (A/B checks of the fusion)
     bool crop_kernels = true;    // false: every kernel runs uncut (see ConvLayer)
+    bool gemm_convs = true;      // false: no conv runs as im2col + matmul unless asked (see ConvLayer)
     bool poison = false;         // tests: the arena starts as NaN (see EngineOptions)
     std::vector<std::string> frozen;  // node-name prefixes that get no gradient
     std::uint64_t seed = 0;

@@ -30,6 +30,7 @@ CompileOptions Engine::compile_options(bool training) const {
     c.share_memory = opt_.share_memory;
     c.fuse_bn_relu = opt_.fuse_bn_relu;
     c.crop_kernels = opt_.crop_kernels;
+    c.gemm_convs = opt_.gemm_convs;
     c.poison = opt_.poison;
     c.seed = opt_.seed;
     if (training) {

@@ -28,6 +28,7 @@ struct EngineOptions {
     bool share_memory = true;  // false keeps every activation readable after backward
     bool fuse_bn_relu = true;  // false: BN and ReLU apart
     bool crop_kernels = true;  // false: kernels larger than their maps run uncut
+    bool gemm_convs = true;    // false: bf16 convs on small maps stay oneDNN convolutions
     // Tests: every activation, gradient and temporary starts as NaN (all bits set: NaN in fp32
     // and bf16), so a read before a write, or an accumulation into a buffer that should have
     // been overwritten, shows as NaN (dlib's test_layer).

@@ -21,8 +21,9 @@ using Args = std::unordered_map<int, memory>;
 
 class CompiledNet;
 
-// auto: Winograd where it was measured faster (3x3, stride 1, enough channels), else direct.
-enum class ConvAlgorithm { automatic, direct, winograd };
+// auto: Winograd where it was measured faster (3x3, stride 1, enough channels), im2col +
+// matmul for small maps under bf16, else direct. gemm: im2col + matmul wherever it applies.
+enum class ConvAlgorithm { automatic, direct, winograd, gemm };
 
 // What a layer sees of the net being compiled; implemented by the engine.
 class LayerContext {
@@ -40,6 +41,8 @@ public:
     virtual bool keep_fp32_where_faster() const = 0;
     // Convolutions run cut to the kernel taps that meet the map (CompileOptions::crop_kernels).
     virtual bool crop_kernels() const = 0;
+    // ConvAlgorithm::automatic may run convs as im2col + matmul (CompileOptions::gemm_convs).
+    virtual bool gemm_convs() const = 0;
     virtual int batch() const = 0;
     virtual const nets::Node& node() const = 0;
     virtual const nets::Graph& graph() const = 0;

@@ -189,6 +189,47 @@ TEST_CASE("dropout masks: inverted scaling, the drop rate, identity at inference
     for (std::size_t i = 0; i < 64 * per; i += 97) CHECK(e.output()[i] == e.input()[i]);
 }
 
+TEST_CASE("conv as im2col + matmul in chunks of the batch gives the direct convolution's step", "[engine][options]") {
+    // 256 channels on 8x8 at batch 32: 16 images per chunk, so the weight gradient is summed
+    // over two chunks and each chunk's input gradient lands in its own images.
+    Builder b("chunks", Shape{256, 8, 8});
+    int x = b.conv(b.input(), 256, 3, 1, 1, true, "c1");
+    x = b.relu(x, "r1");
+    b.linear(b.global_avg_pool(x, "gap"), 10, true, "fc");
+    const Graph g = b.finish();
+    auto step = [&](deeper::runners::ConvAlgorithm alg) {
+        EngineOptions eo;
+        eo.batch = 32;
+        eo.seed = 5;
+        eo.input_grad = true;
+        eo.conv_algorithm = alg;
+        Engine e(g, eo);
+        for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = float(std::sin(0.11 * double(i)));
+        std::vector<std::int32_t> labels(32);
+        for (int i = 0; i < 32; ++i) labels[i] = i % 10;
+        const auto loss = e.train_step(labels.data());
+        std::vector<float> all = {float(loss.loss)};
+        all.insert(all.end(), e.output(), e.output() + 32 * 10);
+        all.insert(all.end(), e.input_grad(), e.input_grad() + e.input_floats());
+        auto& store = e.params();
+        for (std::size_t t = 0; t < store.infos().size(); ++t)
+            if (!store.info(int(t)).is_state) {
+                const auto gr = store.read_plain_grad(int(t), e.dnnl_engine(), e.stream());
+                all.insert(all.end(), gr.begin(), gr.end());
+            }
+        return all;
+    };
+    const auto direct = step(deeper::runners::ConvAlgorithm::direct);
+    const auto gemm = step(deeper::runners::ConvAlgorithm::gemm);
+    REQUIRE(gemm.size() == direct.size());
+    double worst = 0, scale = 1e-6;
+    for (std::size_t i = 0; i < direct.size(); ++i) {
+        worst = std::max(worst, double(std::abs(gemm[i] - direct[i])));
+        scale = std::max(scale, double(std::abs(direct[i])));
+    }
+    CHECK(worst <= 1e-5 * scale);  // another summation order: float rounding, never more
+}
+
 TEST_CASE("fusion, memory reuse and kernel cropping change no number of a training step", "[engine][options]") {
     // BN followed by ReLU (fusable), kernels larger than their maps (cropped), a residual add
     // and a shared input (reuse and accumulation); every switch combination, one process.

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "nets/builder.hpp"
+#include "runners/engine/layers/gemm_conv.hpp"
+#include "runners/engine/precision.hpp"
 #include "support/gradcheck.hpp"
 
 using namespace deeper::nets;
@@ -176,6 +178,32 @@ TEST_CASE("conv: Winograd and direct in every pass", "[engine][ops]") {
         o.fwd_rtol = 1e-3;  // Winograd's transforms round differently
         gradcheck(g, o);
     }
+}
+
+TEST_CASE("conv as im2col + matmul: padded, strided, 1x1, 5x5, asymmetric padding, bias", "[engine][ops]") {
+    Builder b("gemm", Shape{16, 7, 7});
+    int x = b.conv(b.input(), 32, 3, 1, 1, true, "c3");   // padded, with bias
+    x = b.conv(x, 16, 3, 2, 1, false, "s2");              // strided: 7 -> 4
+    x = b.conv(x, 32, 1, 1, 1, true, "p1");               // 1x1: the input is its own matrix
+    x = b.conv(x, 16, 5, 1, 1, false, "c5");              // taps past both edges of a 4x4 map
+    ConvAttrs asym;                                       // TensorFlow's SAME: pad 0 before, 1 after
+    asym.out_channels = 16, asym.kh = asym.kw = 3, asym.stride = 2, asym.pad_b = asym.pad_r = 1;
+    b.conv(x, asym, "same");
+    GradcheckOptions o;
+    o.conv_algorithm = deeper::runners::ConvAlgorithm::gemm;
+    o.plain_layouts = false;  // im2col + matmul reads NHWC; plain layouts keep the convolutions
+    const Graph g = b.finish();
+    gradcheck(g, o);
+    if (deeper::runners::cpu_has_bf16()) gradcheck(g, deeper::test::bf16_options(o));
+}
+
+TEST_CASE("conv as im2col + matmul: images per chunk divide the batch within the budget", "[engine][ops]") {
+    using deeper::runners::layers::gemm_chunk_images;
+    CHECK(gemm_chunk_images(128, 64, 2304, std::int64_t(1) << 22) == 16);   // 28 would fit; 16 divides 128
+    CHECK(gemm_chunk_images(128, 4, 4608, std::int64_t(1) << 22) == 128);   // the whole batch fits
+    CHECK(gemm_chunk_images(6, 10, 10, 250) == 2);                          // 3 would exceed, 2 divides 6
+    CHECK(gemm_chunk_images(7, 10, 10, 600) == 1);                          // a prime batch: one at a time
+    CHECK(gemm_chunk_images(4, 1000, 1000, 10) == 1);                       // never less than one image
 }
 
 TEST_CASE("conv: grouped and depthwise, 5x5", "[engine][ops]") {

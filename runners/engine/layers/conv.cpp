@@ -66,7 +66,8 @@ AxisCrop crop_axis(int in, int out, int stride, int kernel, int pad_before) {
 // AMX's kernels are 5-9x faster than fp32 when their data sits in L2 (64->64 on 8x8 alone:
 // 0.18 / 0.28 / 1.4 ms) and lose most of that inside a net. The batch norm after a conv whose
 // channels are not a multiple of 16 gets only oneDNN's generic NHWC kernel in bf16
-// (128x40x8x8: 5-7 ms, against 0.12 / 0.21 ms forward / backward in fp32). So these stay fp32: 3x3 stride-1 convs of 128+
+// (128x40x8x8: 5-7 ms, against 0.12 / 0.21 ms forward / backward in fp32). So these stay fp32
+// unless they run as im2col + matmul (runs_as_gemm, below): 3x3 stride-1 convs of 128+
 // channels (Winograd), output maps under 8x8, channel counts not a multiple of 16, and
 // depthwise convs (no AMX kernel; the AVX512-BF16 one is slower than fp32). Weight gradients
 // are fp32 in either case: as fast on AMX as bf16 ones (3x3 16->16 on 32x32 alone: 0.87 vs
@@ -83,10 +84,62 @@ memory::data_type ConvLayer::data_type(const LayerContext& c, memory::dim in_cha
     return fp32 ? memory::data_type::f32 : compute_type(c.precision());
 }
 
+// Which convs run as im2col + matmul (GemmConv): under bf16, those with output maps of 8x8 or
+// less and 128+ channels in and out, where oneDNN 2.6's AMX convolutions lose most of their
+// speed and its AMX matmul does not (these ran fp32 before: vgg-a trains 1.7x faster in bf16).
+// Measured alone on Sapphire Rapids (2 threads, batch 128), ms for forward / backward-data /
+// backward-weights, the gathering of the columns not included:
+//   3x3 128->256 on 8x8:  conv bf16  1.4 /  1.7 /  5.4   matmul 1.3 / 2.7 / 1.9   fp32 Winograd  5.8 /  5.9 /  6.2
+//   3x3 256->256 on 8x8:  conv bf16  3.1 /  4.5 / 11.1   matmul 1.9 / 8.3 / 5.0   fp32 Winograd 13.2 / 11.2 / 13.1
+//   3x3 512->512 on 4x4:  conv bf16 11.0 / 12.8 / 33.7   matmul 1.7 / 4.1 / 4.6   fp32 Winograd 14.3 / 14.2 / 13.8
+//   3x3 512->512 on 2x2:  conv bf16  2.0 / 10.0 / 29.5   matmul 0.3 / 0.3 / 0.5 (a quarter of the batch)
+//   1x1 192->1152 on 2x2: conv bf16 backward-weights 4.8 (in a net), matmul 0.09
+// At 16x16 the conv keeps up (64->128: conv 1.0 / 1.2 / 3.5, matmul 1.2 / 2.6 / 2.4), and so it
+// does at 64 channels inside resnet20 (64->64 on 8x8: conv 0.21 / 0.29 / 1.09, matmul 0.27 /
+// 0.73 / 1.22 plus the gathering: the step was 20% slower). Grouped convs stay convs; so do
+// channel counts that are not a multiple of 16 (see data_type).
+// ConvAlgorithm::gemm asks for it wherever it applies, in either precision (tests, A/B checks).
+bool ConvLayer::runs_as_gemm(const LayerContext& c, memory::dim in_channels) const {
+    if (a_.groups != 1 || c.plain_layouts()) return false;
+    if (c.conv_algorithm() == ConvAlgorithm::gemm) return true;
+    return c.conv_algorithm() == ConvAlgorithm::automatic && c.gemm_convs() && c.precision() == Precision::bf16 &&
+           node_.out.h * node_.out.w <= 64 && std::min<int>(int(in_channels), a_.out_channels) >= 128 &&
+           a_.out_channels % 16 == 0;
+}
+
+void ConvLayer::add_params(LayerContext& c, memory::dim in_channels, const memory::desc& plain,
+                           const memory::desc& internal) {
+    ParamInfo w;
+    w.name = node_.name + ".weight";
+    w.dims = {a_.out_channels, int(in_channels) / a_.groups, a_.kh, a_.kw};
+    w.plain = plain;
+    w.internal = internal;
+    w.init = Init::kaiming_normal_fan_out;
+    w.fan = a_.out_channels * a_.kh * a_.kw;
+    w.matrix = true;
+    weight_ = c.param(w);
+    if (a_.bias) {
+        ParamInfo b;
+        b.name = node_.name + ".bias";
+        b.dims = {a_.out_channels};
+        b.internal = b.plain = plain_desc({a_.out_channels});
+        bias_ = c.param(b);
+    }
+}
+
 memory::desc ConvLayer::define(LayerContext& c) {
     const memory::desc in = c.in_desc(0);
     const auto id = in.dims();
     const memory::dim N = id[0], IC = id[1];
+    if (runs_as_gemm(c, IC)) {
+        const memory::data_type dt = compute_type(c.precision());
+        const memory::dims w_dims = {a_.out_channels, IC, a_.kh, a_.kw};
+        add_params(c, IC, plain_desc(w_dims), plain_desc(w_dims));
+        train_weights_ = c.training() && c.trainable(weight_);
+        src_copy_.define(c, 0, GemmConv::src_desc(id, dt), train_weights_);
+        gemm_ = std::make_unique<GemmConv>(a_, node_.out.h, node_.out.w);
+        return gemm_->define(c, id, dt, weight_, bias_, train_weights_);
+    }
     const memory::dims dst_dims = {N, a_.out_channels, node_.out.h, node_.out.w};
     auto weight_dims = [&](int kh, int kw) {
         return a_.groups > 1 ? memory::dims{a_.groups, a_.out_channels / a_.groups, IC / a_.groups, kh, kw}
@@ -132,25 +185,10 @@ memory::desc ConvLayer::define(LayerContext& c) {
     c.scratchpad(fwd_pd_.scratchpad_desc());
     const memory::desc src = fwd_pd_.src_desc(), dst = fwd_pd_.dst_desc();
 
-    ParamInfo w;
-    w.name = node_.name + ".weight";
-    w.dims = {a_.out_channels, int(IC) / a_.groups, a_.kh, a_.kw};
-    w.plain = plain_desc(full_w_dims);
     // fp32 master weights: in the forward's layout when it computes in fp32, else plain (the
     // bf16 copies are made from it once per step)
-    w.internal = cropped() || dt != memory::data_type::f32 ? w.plain : fwd_pd_.weights_desc();
-    w.init = Init::kaiming_normal_fan_out;
-    w.fan = a_.out_channels * a_.kh * a_.kw;
-    w.matrix = true;
-    weight_ = c.param(w);
-    if (a_.bias) {
-        ParamInfo b;
-        b.name = node_.name + ".bias";
-        b.dims = {a_.out_channels};
-        b.internal = b.plain = b_md;
-        bias_ = c.param(b);
-    }
-
+    add_params(c, IC, plain_desc(full_w_dims), cropped() || dt != memory::data_type::f32 ? plain_desc(full_w_dims)
+                                                                                          : fwd_pd_.weights_desc());
     train_weights_ = c.training() && c.trainable(weight_);
     src_copy_.define(c, 0, src, train_weights_);
     if (!c.training()) return dst;
@@ -205,6 +243,7 @@ memory::desc ConvLayer::define(LayerContext& c) {
 
 void ConvLayer::bind(LayerContext& c) {
     memory src = src_copy_.bind(c);
+    if (gemm_) return gemm_->bind(c, src);
     fwd_ = convolution_forward(fwd_pd_);
     memory fwd_w, bwd_d_w;
     if (cropped()) {
@@ -308,6 +347,7 @@ memory ConvLayer::bind_cropped_weights(LayerContext& c, const memory::desc& want
 
 void ConvLayer::forward(LayerContext& c) {
     src_copy_.run(c);
+    if (gemm_) return gemm_->forward(c);
     if (cropped() && cut_version_ != c.store().version()) {  // cut again after the weights changed
         cut_version_ = c.store().version();
         const auto d = cropped_plain_.get_desc().dims();
@@ -353,6 +393,7 @@ void depthwise_backward_weights(const nets::ConvAttrs& a, const memory& src, con
 }  // namespace
 
 void ConvLayer::backward(LayerContext& c) {
+    if (gemm_) return gemm_->backward(c);
     if (own_dw_bwd_w_) {
         depthwise_backward_weights(a_, dw_src_, dw_diff_dst_, dw_grad_);
         c.finish_grads();

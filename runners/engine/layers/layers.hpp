@@ -1,6 +1,7 @@
 #pragma once
 // The layer for each graph op. One op family per file.
 #include "runners/engine/layer.hpp"
+#include "runners/engine/layers/gemm_conv.hpp"
 #include "runners/engine/layout.hpp"
 
 namespace deeper::runners::layers {
@@ -19,6 +20,9 @@ private:
     const nets::Node& node_;
     nets::ConvAttrs a_;
     memory::data_type data_type(const LayerContext& c, memory::dim in_channels) const;
+    bool runs_as_gemm(const LayerContext& c, memory::dim in_channels) const;
+    void add_params(LayerContext& c, memory::dim in_channels, const memory::desc& plain, const memory::desc& internal);
+    std::unique_ptr<GemmConv> gemm_;  // set when the conv runs as im2col + matmul
     int weight_ = -1, bias_ = -1;
     bool train_weights_ = false;
     InputCopy src_copy_;

@@ -1,5 +1,7 @@
 // The option-A shortcut of He et al.: out[n, c, h, w] = in[n, c, h*s, w*s] for c < C_in, zero
 // for the new channels. Written as a loop over logical indices, so any layout works.
+#include <algorithm>
+
 #include "runners/engine/layers/layers.hpp"
 
 namespace deeper::runners::layers {
@@ -57,14 +59,45 @@ void walk(const memory::desc& big, const Indexer& bi, const memory::desc& small,
     }
 }
 
+// True when channels 0..C-1 sit side by side at every pixel (nhwc, or nChw16c up to 16).
+bool adjacent_channels(const Indexer& ix, std::int64_t C) {
+    const auto& t = ix.table(1);
+    for (std::int64_t ch = 0; ch < C; ++ch)
+        if (t[ch] - t[0] != ch) return false;
+    return true;
+}
+
 // Copies elements of type T (a float, or a bf16 as its bits: a zero is all zero bits in both).
+// When both sides keep all their channels side by side (bf16 on AMX: nhwc), a pixel's channels
+// are one copy and one fill (measured: the element walk took 11% of a bf16 resnet20 step).
 template <class T>
 void copy_or_zero(const memory& from, const memory& to, const memory::desc& big, const Indexer& bi,
                   const memory::desc& small, const Indexer& si, int stride, bool big_is_out) {
     const T* x = static_cast<const T*>(from.get_data_handle());
     T* y = static_cast<T*>(to.get_data_handle());
-    walk(big, bi, small, si, stride, big_is_out,
-         [&](std::int64_t o, std::int64_t i) { y[o] = i >= 0 ? x[i] : T(0); });
+    const auto bd = big.dims(), sd = small.dims();
+    const std::int64_t N = bd[0], C = bd[1], H = bd[2], W = bd[3];
+    if (!adjacent_channels(bi, C) || !adjacent_channels(si, sd[1])) {
+        walk(big, bi, small, si, stride, big_is_out,
+             [&](std::int64_t o, std::int64_t i) { y[o] = i >= 0 ? x[i] : T(0); });
+        return;
+    }
+    const std::int64_t copied = std::min(C, sd[1]);  // forward: the input's channels; backward: all
+#pragma omp parallel for collapse(2) schedule(static)
+    for (std::int64_t n = 0; n < N; ++n)
+        for (std::int64_t h = 0; h < H; ++h)
+            for (std::int64_t w = 0; w < W; ++w) {
+                T* out = y + bi(n, 0, h, w);
+                std::int64_t done = 0;
+                if (big_is_out) {
+                    std::copy_n(x + si(n, 0, h * stride, w * stride), copied, out);
+                    done = copied;
+                } else if (h % stride == 0 && w % stride == 0) {
+                    std::copy_n(x + si(n, 0, h / stride, w / stride), copied, out);
+                    done = copied;
+                }
+                std::fill(out + done, out + C, T(0));
+            }
 }
 
 }  // namespace
