@@ -12,6 +12,8 @@ bool cpu_has_bf16() {
     return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
 }
 
+bool cpu_has_amx() { return dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx; }
+
 Precision parse_precision(const std::string& name) {
     if (name == "f32" || name == "fp32") return Precision::f32;
     if (name == "bf16") {

@@ -19,6 +19,9 @@ Precision parse_precision(const std::string& name);
 std::string precision_name(Precision p);
 // AVX512-BF16 (e.g. AMD Zen 4, Intel Cooper Lake) or AMX (Intel Sapphire Rapids and later).
 bool cpu_has_bf16();
+// AMX (Intel Sapphire Rapids and later), as oneDNN dispatches: ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16
+// shows on such a machine what a CPU with AVX512-BF16 alone gets.
+bool cpu_has_amx();
 
 // The data type of the activations the matrix ops (conv, linear) compute in.
 inline dnnl::memory::data_type compute_type(Precision p) {

@@ -72,6 +72,9 @@ AxisCrop crop_axis(int in, int out, int stride, int kernel, int pad_before) {
 // depthwise convs (no AMX kernel; the AVX512-BF16 one is slower than fp32). Weight gradients
 // are fp32 in either case: as fast on AMX as bf16 ones (3x3 16->16 on 32x32 alone: 0.87 vs
 // 0.96 ms; 64->64 on 8x8: 1.38 vs 1.40).
+// Without AMX every conv stays fp32: oneDNN 2.6's AVX512-BF16 kernels are slower than its fp32
+// ones (the same Sapphire Rapids with ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16, training img/s with
+// every conv in bf16 against fp32: resnet20 763 vs 1217, vgg-a 442 vs 514).
 memory::data_type ConvLayer::data_type(const LayerContext& c, memory::dim in_channels) const {
     const bool depthwise = a_.groups > 1 && a_.groups == in_channels && a_.groups == a_.out_channels;
     const bool small_map = node_.out.h * node_.out.w < 64;
@@ -79,7 +82,7 @@ memory::data_type ConvLayer::data_type(const LayerContext& c, memory::dim in_cha
     const bool winograd_wins = a_.kh == 3 && a_.kw == 3 && a_.stride == 1 && a_.groups == 1 &&
                                std::min<memory::dim>(in_channels, a_.out_channels) >= 128 &&
                                !c.plain_layouts() && c.conv_algorithm() != ConvAlgorithm::direct;
-    const bool faster_in_fp32 = winograd_wins || small_map || odd_channels;
+    const bool faster_in_fp32 = winograd_wins || small_map || odd_channels || !cpu_has_amx();
     const bool fp32 = depthwise || (c.keep_fp32_where_faster() && faster_in_fp32);
     return fp32 ? memory::data_type::f32 : compute_type(c.precision());
 }
@@ -97,12 +100,14 @@ memory::data_type ConvLayer::data_type(const LayerContext& c, memory::dim in_cha
 // At 16x16 the conv keeps up (64->128: conv 1.0 / 1.2 / 3.5, matmul 1.2 / 2.6 / 2.4), and so it
 // does at 64 channels inside resnet20 (64->64 on 8x8: conv 0.21 / 0.29 / 1.09, matmul 0.27 /
 // 0.73 / 1.22 plus the gathering: the step was 20% slower). Grouped convs stay convs; so do
-// channel counts that are not a multiple of 16 (see data_type).
+// channel counts that are not a multiple of 16 (see data_type). AMX only: without it the bf16
+// matmul is slow too (vgg-a with ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16: 214 img/s, 442 without).
 // ConvAlgorithm::gemm asks for it wherever it applies, in either precision (tests, A/B checks).
 bool ConvLayer::runs_as_gemm(const LayerContext& c, memory::dim in_channels) const {
     if (a_.groups != 1 || c.plain_layouts()) return false;
     if (c.conv_algorithm() == ConvAlgorithm::gemm) return true;
     return c.conv_algorithm() == ConvAlgorithm::automatic && c.gemm_convs() && c.precision() == Precision::bf16 &&
+           cpu_has_amx() &&
            node_.out.h * node_.out.w <= 64 && std::min<int>(int(in_channels), a_.out_channels) >= 128 &&
            a_.out_channels % 16 == 0;
 }
