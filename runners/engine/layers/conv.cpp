@@ -139,7 +139,9 @@ memory::desc ConvLayer::define(LayerContext& c) {
     if (runs_as_gemm(c, IC)) {
         const memory::data_type dt = compute_type(c.precision());
         const memory::dims w_dims = {a_.out_channels, IC, a_.kh, a_.kw};
-        add_params(c, IC, plain_desc(w_dims), plain_desc(w_dims));
+        // fp32 master weights as {kh, kw, in, out} (hwio): the matmuls' K x OC matrix, so the
+        // weight gradient lands in place and one reorder per step makes the forward's copy
+        add_params(c, IC, plain_desc(w_dims), GemmConv::master_desc(w_dims));
         train_weights_ = c.training() && c.trainable(weight_);
         src_copy_.define(c, 0, GemmConv::src_desc(id, dt), train_weights_);
         gemm_ = std::make_unique<GemmConv>(a_, node_.out.h, node_.out.w);

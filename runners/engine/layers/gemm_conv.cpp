@@ -112,6 +112,10 @@ memory::desc GemmConv::src_desc(const memory::dims& in_dims, memory::data_type d
     return memory::desc(in_dims, dt, tag::nhwc);
 }
 
+memory::desc GemmConv::master_desc(const memory::dims& w_dims) {
+    return memory::desc(w_dims, memory::data_type::f32, tag::hwio);
+}
+
 bool GemmConv::one_by_one() const {
     return a_.kh == 1 && a_.kw == 1 && a_.stride == 1 && a_.pad_t == 0 && a_.pad_l == 0 && a_.pad_b == 0 &&
            a_.pad_r == 0;
@@ -183,9 +187,9 @@ void GemmConv::bind(LayerContext& c, const memory& src) {
         return memory(d, eng, col ? col : offset(src_, k * in_chunk, dt_));
     };
 
-    // The store's weights as {kh, kw, in, out} (tag hwio) are the K x OC matrix.
-    const memory hwio = c.weights(weight_, memory::desc(w_dims, dt_, tag::hwio));
-    const memory w_matrix(matrix(K, OC, dt_), eng, hwio.get_data_handle());
+    // The weights as {kh, kw, in, out} (tag hwio) are the K x OC matrix.
+    const memory hwio = c.weights(weight_, master_desc(w_dims));
+    const memory w_matrix(matrix(K, OC, f32), eng, hwio.get_data_handle());
     memory w_fwd = w_matrix;
     if (fwd_pd_.weights_desc() != w_matrix.get_desc()) {
         w_fwd = memory(fwd_pd_.weights_desc(), eng);
@@ -207,7 +211,7 @@ void GemmConv::bind(LayerContext& c, const memory& src) {
     auto dy_chunk = [&](int k) { return memory(matrix(M, OC, dt_), eng, offset(dy, k * out_chunk, dt_)); };
     if (train_weights_) {
         if (bwd_col_buf_ >= 0) bwd_col_ = c.buffer_memory(bwd_col_buf_, matrix(M, K, dt_)).get_data_handle();
-        const memory grad = c.grad_memory(weight_, memory::desc(w_dims, f32, tag::hwio));
+        const memory grad = c.grad_memory(weight_, master_desc(w_dims));
         const memory dw(matrix(K, OC, f32), eng, grad.get_data_handle());
         bwd_w_first_.prim = matmul(bwd_w_first_pd_);
         bwd_w_sum_.prim = matmul(bwd_w_sum_pd_);

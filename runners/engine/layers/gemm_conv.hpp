@@ -26,6 +26,8 @@ public:
 
     // The NHWC layout the conv reads its input in (and writes its input's gradient in).
     static memory::desc src_desc(const memory::dims& in_dims, memory::data_type dt);
+    // The layout the fp32 master weights {out, in, kh, kw} are best kept in: {kh, kw, in, out}.
+    static memory::desc master_desc(const memory::dims& w_dims);
     // Plans the matmuls and buffers for an input of `in_dims` in type `dt`; returns the NHWC
     // dst desc. `weight` and `bias` (-1: none) are the conv's parameter ids.
     memory::desc define(LayerContext& c, const memory::dims& in_dims, memory::data_type dt, int weight, int bias,
@@ -66,8 +68,8 @@ private:
     void* fwd_col_ = nullptr;
     void* bwd_col_ = nullptr;
     float* dcol_ = nullptr;
-    // The forward's weights in the matmul's own layout, made from the store's NHWC-ordered
-    // ({kh, kw, in, out}) copy whenever the weights changed.
+    // The forward's weights in the matmul's own layout and type, made from the fp32 master
+    // weights ({kh, kw, in, out}: a K x OC matrix) whenever they changed.
     std::pair<dnnl::reorder, Args> weight_layout_;
     std::uint64_t weight_version_ = 0;  // the store's versions start at 1
 };
