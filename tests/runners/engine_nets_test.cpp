@@ -189,6 +189,35 @@ TEST_CASE("dropout masks: inverted scaling, the drop rate, identity at inference
     for (std::size_t i = 0; i < 64 * per; i += 97) CHECK(e.output()[i] == e.input()[i]);
 }
 
+namespace {
+
+// One training step's numbers: the loss, the input gradient and every parameter's gradient.
+std::vector<float> train_step_numbers(Engine& e, std::vector<std::int32_t> labels) {
+    const auto loss = e.train_step(labels.data());
+    std::vector<float> all = {float(loss.loss)};
+    all.insert(all.end(), e.input_grad(), e.input_grad() + e.input_floats());
+    auto& store = e.params();
+    for (std::size_t t = 0; t < store.infos().size(); ++t)
+        if (!store.info(int(t)).is_state) {
+            const auto gr = store.read_plain_grad(int(t), e.dnnl_engine(), e.stream());
+            all.insert(all.end(), gr.begin(), gr.end());
+        }
+    return all;
+}
+
+// The largest difference between two such lists, relative to the largest number of `base`.
+double largest_relative_difference(const std::vector<float>& other, const std::vector<float>& base) {
+    REQUIRE(other.size() == base.size());
+    double worst = 0, scale = 1e-6;
+    for (std::size_t i = 0; i < base.size(); ++i) {
+        worst = std::max(worst, double(std::abs(other[i] - base[i])));
+        scale = std::max(scale, double(std::abs(base[i])));
+    }
+    return worst / scale;
+}
+
+}  // namespace
+
 TEST_CASE("conv as im2col + matmul in chunks of the batch gives the direct convolution's step", "[engine][options]") {
     // 256 channels on 8x8 at batch 32: 16 images per chunk, so the weight gradient is summed
     // over two chunks and each chunk's input gradient lands in its own images.
@@ -207,27 +236,11 @@ TEST_CASE("conv as im2col + matmul in chunks of the batch gives the direct convo
         for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = float(std::sin(0.11 * double(i)));
         std::vector<std::int32_t> labels(32);
         for (int i = 0; i < 32; ++i) labels[i] = i % 10;
-        const auto loss = e.train_step(labels.data());
-        std::vector<float> all = {float(loss.loss)};
-        all.insert(all.end(), e.output(), e.output() + 32 * 10);
-        all.insert(all.end(), e.input_grad(), e.input_grad() + e.input_floats());
-        auto& store = e.params();
-        for (std::size_t t = 0; t < store.infos().size(); ++t)
-            if (!store.info(int(t)).is_state) {
-                const auto gr = store.read_plain_grad(int(t), e.dnnl_engine(), e.stream());
-                all.insert(all.end(), gr.begin(), gr.end());
-            }
-        return all;
+        return train_step_numbers(e, labels);
     };
     const auto direct = step(deeper::runners::ConvAlgorithm::direct);
     const auto gemm = step(deeper::runners::ConvAlgorithm::gemm);
-    REQUIRE(gemm.size() == direct.size());
-    double worst = 0, scale = 1e-6;
-    for (std::size_t i = 0; i < direct.size(); ++i) {
-        worst = std::max(worst, double(std::abs(gemm[i] - direct[i])));
-        scale = std::max(scale, double(std::abs(direct[i])));
-    }
-    CHECK(worst <= 1e-5 * scale);  // another summation order: float rounding, never more
+    CHECK(largest_relative_difference(gemm, direct) <= 1e-5);  // another summation order: float rounding
 }
 
 TEST_CASE("fusion, memory reuse and kernel cropping change no number of a training step", "[engine][options]") {
@@ -250,30 +263,13 @@ TEST_CASE("fusion, memory reuse and kernel cropping change no number of a traini
         eo.crop_kernels = crop;
         Engine e(g, eo);
         for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = float(std::sin(0.37 * double(i)));
-        std::vector<std::int32_t> labels = {1, 4, 7, 9};
-        const auto loss = e.train_step(labels.data());
-        std::vector<float> all = {loss.loss};
-        all.insert(all.end(), e.input_grad(), e.input_grad() + e.input_floats());
-        auto& store = e.params();
-        for (std::size_t t = 0; t < store.infos().size(); ++t)
-            if (!store.info(int(t)).is_state) {
-                const auto gr = store.read_plain_grad(int(t), e.dnnl_engine(), e.stream());
-                all.insert(all.end(), gr.begin(), gr.end());
-            }
-        return all;
+        return train_step_numbers(e, {1, 4, 7, 9});
     };
     const auto base = step(true, true, true);
     for (int mask = 0; mask < 7; ++mask) {
         const bool fuse = mask & 1, share = mask & 2, crop = mask & 4;
         INFO("fuse " << fuse << " share " << share << " crop " << crop);
-        const auto other = step(fuse, share, crop);
-        REQUIRE(other.size() == base.size());
-        double worst = 0, scale = 1e-6;
-        for (std::size_t i = 0; i < base.size(); ++i) {
-            worst = std::max(worst, double(std::abs(other[i] - base[i])));
-            scale = std::max(scale, double(std::abs(base[i])));
-        }
         // Fused and cut kernels sum in another order: float rounding, never more.
-        CHECK(worst <= 1e-5 * scale);
+        CHECK(largest_relative_difference(step(fuse, share, crop), base) <= 1e-5);
     }
 }
