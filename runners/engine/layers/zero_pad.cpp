@@ -1,5 +1,6 @@
 // The option-A shortcut of He et al.: out[n, c, h, w] = in[n, c, h*s, w*s] for c < C_in, zero
-// for the new channels. Written as a loop over logical indices, so any layout works.
+// for the new channels. A copy per pixel where both layouts keep the channels side by side,
+// else a loop over logical indices, so any layout works.
 #include <algorithm>
 
 #include "runners/engine/layers/layers.hpp"
