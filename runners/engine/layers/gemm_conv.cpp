@@ -1,5 +1,7 @@
 #include "runners/engine/layers/gemm_conv.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -55,17 +57,17 @@ __attribute__((target_clones("avx512f", "default"))) void store(const float* in,
 void store(const float* in, float* out, std::int64_t n) { std::copy_n(in, n, out); }
 
 // The adjoint of gather_columns: dsrc[n][ih][iw][c] = sum of the column entries that read
-// that pixel, summed in fp32 and rounded once.
+// that pixel, summed in fp32 (in `acc_all`: C floats per thread) and rounded once.
 template <class T>
-void scatter_columns(const float* dcol, T* dsrc, const Geometry& g, std::int64_t images) {
+void scatter_columns(const float* dcol, T* dsrc, const Geometry& g, std::int64_t images, float* acc_all) {
 #pragma omp parallel
     {
-        std::vector<float> acc(std::size_t(g.C));
+        float* acc = acc_all + std::int64_t(omp_get_thread_num()) * g.C;
 #pragma omp for collapse(2) schedule(static)
         for (std::int64_t n = 0; n < images; ++n)
             for (std::int64_t ih = 0; ih < g.H; ++ih)
                 for (std::int64_t iw = 0; iw < g.W; ++iw) {
-                    std::fill(acc.begin(), acc.end(), 0.0f);
+                    std::fill(acc, acc + g.C, 0.0f);
                     for (std::int64_t kh = 0; kh < g.KH; ++kh) {
                         const std::int64_t y = ih + g.pad_t - kh;  // = oh * stride
                         if (y < 0 || y % g.stride != 0 || y / g.stride >= g.OH) continue;
@@ -74,10 +76,10 @@ void scatter_columns(const float* dcol, T* dsrc, const Geometry& g, std::int64_t
                             if (x < 0 || x % g.stride != 0 || x / g.stride >= g.OW) continue;
                             const float* in = dcol + ((n * g.OH + y / g.stride) * g.OW + x / g.stride) * g.columns() +
                                               (kh * g.KW + kw) * g.C;
-                            accumulate(acc.data(), in, g.C);
+                            accumulate(acc, in, g.C);
                         }
                     }
-                    store(acc.data(), dsrc + ((n * g.H + ih) * g.W + iw) * g.C, g.C);
+                    store(acc, dsrc + ((n * g.H + ih) * g.W + iw) * g.C, g.C);
                 }
     }
 }
@@ -234,7 +236,10 @@ void GemmConv::bind(LayerContext& c, const memory& src) {
         const memory ohwi = c.weights(weight_, memory::desc(w_dims, dt_, tag::ohwi));  // W^T: OC x K
         const memory w_t(matrix(OC, K, dt_), eng, ohwi.get_data_handle());
         diff_src_ = c.diff_src(0).get_data_handle();
-        if (dcol_buf_ >= 0) dcol_ = static_cast<float*>(c.buffer_memory(dcol_buf_, matrix(M, K, f32)).get_data_handle());
+        if (dcol_buf_ >= 0) {
+            dcol_ = static_cast<float*>(c.buffer_memory(dcol_buf_, matrix(M, K, f32)).get_data_handle());
+            acc_.assign(std::size_t(omp_get_max_threads()) * c_, 0.0f);  // the scatter's sums, per thread
+        }
         bwd_d_.prim = matmul(bwd_d_pd_);
         for (int k = 0; k < chunks_; ++k) {
             const memory out = dcol_ ? memory(matrix(M, K, f32), eng, dcol_)
@@ -257,13 +262,13 @@ void GemmConv::im2col(int chunk, void* col) const {
         gather_columns(static_cast<const float*>(src_) + first, static_cast<float*>(col), g, chunk_images_);
 }
 
-void GemmConv::col2im(int chunk, const float* dcol, void* dsrc) const {
+void GemmConv::col2im(int chunk, const float* dcol, void* dsrc) {
     const Geometry g{h_, w_, c_, oh_, ow_, a_.kh, a_.kw, a_.stride, a_.pad_t, a_.pad_l};
     const std::int64_t first = std::int64_t(chunk) * chunk_images_ * h_ * w_ * c_;
     if (dt_ == memory::data_type::bf16)
-        scatter_columns(dcol, static_cast<std::uint16_t*>(dsrc) + first, g, chunk_images_);
+        scatter_columns(dcol, static_cast<std::uint16_t*>(dsrc) + first, g, chunk_images_, acc_.data());
     else
-        scatter_columns(dcol, static_cast<float*>(dsrc) + first, g, chunk_images_);
+        scatter_columns(dcol, static_cast<float*>(dsrc) + first, g, chunk_images_, acc_.data());
 }
 
 void GemmConv::forward(LayerContext& c) {

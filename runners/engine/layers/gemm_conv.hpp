@@ -43,7 +43,7 @@ private:
         std::vector<Args> chunks;
     };
     void im2col(int chunk, void* col) const;
-    void col2im(int chunk, const float* dcol, void* dsrc) const;
+    void col2im(int chunk, const float* dcol, void* dsrc);
     bool one_by_one() const;  // 1x1, stride 1, no padding: the input is its own column matrix
     std::int64_t rows() const { return std::int64_t(chunk_images_) * oh_ * ow_; }
 
@@ -68,6 +68,7 @@ private:
     void* fwd_col_ = nullptr;
     void* bwd_col_ = nullptr;
     float* dcol_ = nullptr;
+    std::vector<float> acc_;  // C floats per thread for col2im's sums
     // The forward's weights in the matmul's own layout and type, made from the fp32 master
     // weights ({kh, kw, in, out}: a K x OC matrix) whenever they changed.
     std::pair<dnnl::reorder, Args> weight_layout_;
