@@ -376,7 +376,7 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
         }
         for (const auto& p : rep["plots"]) {
             doc.require_map(p, "a report plot");
-            doc.check_keys(p, {"title", "stage", "kind", "metric", "x", "group"}, "a report plot");
+            doc.check_keys(p, {"title", "stage", "kind", "metric", "x", "group", "join"}, "a report plot");
             ReportPlot rp;
             if (p["title"]) rp.title = doc.scalar(p["title"], "title");
             if (p["stage"]) rp.stage = doc.scalar(p["stage"], "stage");
@@ -396,6 +396,10 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
                     doc.fail(p["x"], fmt::format("x: expected macs or params, got '{}'", rp.x));
             }
             if (p["group"]) rp.group = normalized(doc.scalar(p["group"], "group"));
+            if (p["join"]) {
+                if (rp.kind != "scatter") doc.fail(p["join"], "join: only a scatter plot joins its points");
+                rp.join = doc.as<bool>(p["join"], "join", "true or false");
+            }
             stage_ok(p, rp.stage);
             e.plots.push_back(rp);
         }

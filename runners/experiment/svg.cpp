@@ -107,7 +107,8 @@ bool has_err(const Point& p) { return std::isfinite(p.err); }
 }  // namespace
 
 std::string svg_plot(const std::string& title, const std::string& x_label, const std::string& y_label,
-                     const std::vector<Series>& series, bool lines, bool log_x) {
+                     const std::vector<Series>& series, Marks marks, bool log_x) {
+    const bool curve = marks == Marks::curve;
     auto fx = [&](double x) { return log_x ? std::log10(std::max(x, 1e-12)) : x; };
     Frame f;
     std::size_t longest = 0;  // the legend's widest name widens the page, not the plot
@@ -136,16 +137,16 @@ std::string svg_plot(const std::string& title, const std::string& x_label, const
             const double x = f.px(fx(p.x));
             path += fmt::format("{}{:.1f},{:.1f}", path.empty() ? "" : " ", x, f.py(p.y));
             s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"{}\" fill=\"{}\"/>\n", x, f.py(p.y),
-                             lines ? 2 : 4, c);
+                             curve ? 2 : 4, c);
             if (!has_err(p)) continue;
-            if (!lines) s += f.whisker(fx(p.x), p.y - p.err, p.y + p.err, c);
+            if (!curve) s += f.whisker(fx(p.x), p.y - p.err, p.y + p.err, c);
             upper += fmt::format(" {:.1f},{:.1f}", x, f.py(p.y + p.err));
             lower = fmt::format(" {:.1f},{:.1f}", x, f.py(p.y - p.err)) + lower;
         }
-        if (lines && !upper.empty())
+        if (curve && !upper.empty())
             s += fmt::format("<polygon points=\"{}{}\" fill=\"{}\" fill-opacity=\"0.15\" stroke=\"none\"/>\n", upper,
                              lower, c);
-        if (lines && !path.empty())
+        if (marks != Marks::dots && !path.empty())
             s += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>\n", path, c);
         s += f.legend(i, series[i].name);
     }

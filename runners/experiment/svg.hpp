@@ -20,8 +20,12 @@ struct Series {
     std::vector<Point> points;
 };
 
+// How a series is drawn: a curve (small dots, a line, the spread as a band), dots (each with
+// whiskers for its spread) or dots joined by a line in x order.
+enum class Marks { curve, dots, joined_dots };
+
 std::string svg_plot(const std::string& title, const std::string& x_label, const std::string& y_label,
-                     const std::vector<Series>& series, bool lines, bool log_x);
+                     const std::vector<Series>& series, Marks marks, bool log_x);
 
 // One column per category: every trial's value as a hollow dot, the mean as a bar-free filled
 // dot with mean ± std whiskers (dots, not bars: accuracies near 0.9 need an axis that does not

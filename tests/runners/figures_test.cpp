@@ -58,8 +58,14 @@ TEST_CASE("a scatter point is one configuration's seeds; unfinished trials are l
     CHECK(s[0].points[0].y == Approx(0.82));
     CHECK(s[0].points[1].y == Approx(0.90));
     CHECK(std::isnan(s[0].points[1].err));
-    const std::string svg = runners::svg_plot("t", "macs", "test_top1", s, false, true);
+    const std::string svg = runners::svg_plot("t", "macs", "test_top1", s, runners::Marks::dots, true);
     CHECK(svg.find("<path d=\"M") != std::string::npos);  // the whisker of the pooled point
+    CHECK(svg.find("<polyline") == std::string::npos);
+    // joined (EfficientNet's Fig. 3): one line through the group's points, whiskers kept
+    const std::string joined = runners::svg_plot("t", "macs", "test_top1", s, runners::Marks::joined_dots, true);
+    CHECK(joined.find("<path d=\"M") != std::string::npos);
+    CHECK(joined.find("<polyline") != std::string::npos);
+    CHECK(joined.find("<polygon") == std::string::npos);  // no band: the spread is in the whiskers
 }
 
 TEST_CASE("points: one category per group with every trial's value and their mean", "[report]") {

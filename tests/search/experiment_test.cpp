@@ -202,6 +202,7 @@ TEST_CASE("experiment errors carry file:line:column, the key and what was expect
     CHECK(error_of(plots + "    - {kind: curves, x: macs}\n") ==
           "exp.yaml:7:25: x: only a scatter plot has a choice of x (macs or params)");
     CHECK(error_of(plots + "    - {kind: scatter, x: flops}\n") == "exp.yaml:7:26: x: expected macs or params, got 'flops'");
+    CHECK(error_of(plots + "    - {kind: curves, join: true}\n") == "exp.yaml:7:28: join: only a scatter plot joins its points");
     CHECK(error_of(plots + "    - {kind: curves, metric: params}\n") == "exp.yaml:7:30: unknown metric 'params'");
     CHECK(error_of(plots + "    - {kind: points, metric: params}\n") == "no error");  // a final value: fine
     CHECK(error_of("name: t\nstages:\n  - grid: {train_fraction: [0.5, 0]}\n") ==
@@ -214,6 +215,22 @@ TEST_CASE("experiment errors carry file:line:column, the key and what was expect
           "exp.yaml:4:12: 'seeds': expected a list of integers like [0, 1, 2]");
     CHECK(error_of("name: t\nstages: [\n") .rfind("exp.yaml:", 0) == 0);
     CHECK(error_of("stages: [{grid: {lr: [0.1]}}]\n") == "exp.yaml:1:1: missing key 'name'");
+}
+
+TEST_CASE("a scatter plot joins its groups' points only when asked", "[search][experiment]") {
+    const Experiment e = parse_experiment(R"(name: t
+stages:
+  - name: a
+    grid: {lr: [0.1]}
+report:
+  plots:
+    - {kind: scatter, metric: test_top1, group: scaling, join: true}
+    - {kind: scatter, metric: test_top1}
+)", "exp.yaml");
+    REQUIRE(e.plots.size() == 2);
+    CHECK(e.plots[0].join);
+    CHECK(e.plots[0].x == "macs");
+    CHECK_FALSE(e.plots[1].join);
 }
 
 TEST_CASE("early_stop is read with its defaults and its errors say where", "[search][experiment]") {
