@@ -41,4 +41,16 @@ int usable_threads(int requested, std::string_view what) {
     return cores;
 }
 
+double load_average() {
+    double load = -1;
+    return getloadavg(&load, 1) == 1 ? load : -1;
+}
+
+std::string busy_cores_note(double load, int cores) {
+    if (load < 0.5) return "";
+    return fmt::format("the machine was busy when measuring began (1-minute load {:.1f} on {} core(s)): "
+                       "where other work shares the cores, these times can be several times what idle cores take",
+                       load, cores);
+}
+
 }  // namespace deeper::runners

@@ -126,6 +126,7 @@ void run_check(const std::string& path, bool estimate) {
     const search::Experiment e = search::load_experiment(path);
     std::cout << fmt::format("{}: experiment '{}', {} stage(s)\n", path, e.name, e.stages.size());
     const int cores = available_cores();
+    const double load_before = load_average();  // before our own measuring adds to it
     DataCache datasets;
     std::map<std::string, double> speed;  // net signature -> img/s
     double total_s = 0;
@@ -186,6 +187,8 @@ void run_check(const std::string& path, bool estimate) {
     if (estimate)
         std::cout << fmt::format("; about {} of compute for the expanded ones on {} cores", duration(total_s), cores);
     std::cout << "\n(estimates from 3 measured training steps per net; evaluation counted as training)\n";
+    if (const std::string note = busy_cores_note(load_before, cores); estimate && !note.empty())
+        std::cout << "note: " << note << "\n";
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runners/cpu_budget.hpp"
 #include "runners/experiment/journal.hpp"
 #include "runners/experiment/report.hpp"
 #include "runners/experiment/scheduler.hpp"
@@ -216,6 +217,12 @@ TEST_CASE("plot axes label round ticks, never -0", "[sweep][report]") {
     CHECK(svg.find(">-0<") == std::string::npos);
     CHECK(svg.find(">0<") != std::string::npos);
     CHECK(svg.find(">0.6<") != std::string::npos);
+}
+
+TEST_CASE("check's estimates say when other work was running on the cores", "[sweep][cli]") {
+    CHECK(runners::busy_cores_note(0.2, 2).empty());
+    CHECK(runners::busy_cores_note(-1, 2).empty());  // load unknown
+    CHECK_THAT(runners::busy_cores_note(3.04, 2), Catch::Contains("1-minute load 3.0 on 2 core(s)"));
 }
 
 TEST_CASE("check lists a list stage whose items set different keys, by their labels", "[sweep][cli]") {
