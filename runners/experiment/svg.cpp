@@ -37,6 +37,30 @@ std::vector<double> ticks(double lo, double hi) {
     return t;
 }
 
+// Round values in [10^lo, 10^hi] for a log axis: powers of ten, else 1-2-5 of each decade, else
+// every digit, whichever first gives three ticks (a scaling figure spans less than a decade).
+std::vector<double> log_ticks(double lo, double hi) {
+    std::vector<double> t;
+    for (const std::vector<int>& mantissas : {std::vector<int>{1}, {1, 2, 5}, {1, 2, 3, 4, 5, 6, 7, 8, 9}}) {
+        t.clear();
+        for (int e = int(std::floor(lo)); e <= int(std::ceil(hi)); ++e)
+            for (int m : mantissas) {
+                const double v = m * std::pow(10.0, e), l = std::log10(v);
+                if (l >= lo - 1e-9 && l <= hi + 1e-9) t.push_back(v);
+            }
+        if (t.size() >= 3) break;
+    }
+    return t;
+}
+
+// 25000000 -> "25M": MACs and parameter counts read in thousands, millions and billions.
+std::string si_label(double v) {
+    if (v >= 1e9) return fmt::format("{:g}G", v / 1e9);
+    if (v >= 1e6) return fmt::format("{:g}M", v / 1e6);
+    if (v >= 1e3) return fmt::format("{:g}k", v / 1e3);
+    return fmt::format("{:g}", v);
+}
+
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                          "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 
@@ -122,11 +146,10 @@ std::string svg_plot(const std::string& title, const std::string& x_label, const
         }
     f.settle();
     std::string s = f.open(title, x_label + (log_x ? " (log scale)" : ""), y_label);
-    for (double t : ticks(f.x0, f.x1)) {
-        if (log_x && std::abs(t - std::round(t)) > 1e-9) continue;
-        const double xv = log_x ? std::pow(10, t) : t;
-        s += f.x_tick(t, fmt::format("{:g}", xv));
-    }
+    if (log_x)
+        for (double v : log_ticks(f.x0, f.x1)) s += f.x_tick(std::log10(v), si_label(v));
+    else
+        for (double t : ticks(f.x0, f.x1)) s += f.x_tick(t, fmt::format("{:g}", t));
     for (std::size_t i = 0; i < series.size(); ++i) {
         const char* c = kColors[i % 10];
         auto pts = series[i].points;

@@ -68,6 +68,20 @@ TEST_CASE("a scatter point is one configuration's seeds; unfinished trials are l
     CHECK(joined.find("<polygon") == std::string::npos);  // no band: the spread is in the whiskers
 }
 
+TEST_CASE("a log x axis spanning less than a decade still has round ticks", "[report]") {
+    const runners::Series s{"compound", {{9.6e6, 0.80}, {1.5e7, 0.81}, {2.9e7, 0.82}}};
+    const std::string svg = runners::svg_plot("t", "macs", "test_top1", {s}, runners::Marks::dots, true);
+    CHECK(svg.find(">10M<") != std::string::npos);
+    CHECK(svg.find(">20M<") != std::string::npos);
+    CHECK(svg.find(">1e+07<") == std::string::npos);
+    // spanning decades: their powers only
+    const runners::Series wide{"a", {{2e3, 0.1}, {5e5, 0.2}, {3e8, 0.3}}};
+    const std::string decades = runners::svg_plot("t", "macs", "y", {wide}, runners::Marks::dots, true);
+    CHECK(decades.find(">10k<") != std::string::npos);
+    CHECK(decades.find(">100M<") != std::string::npos);
+    CHECK(decades.find(">20k<") == std::string::npos);
+}
+
 TEST_CASE("points: one category per group with every trial's value and their mean", "[report]") {
     const std::vector<TrialRecord> records = {trial("a", 1, {0.80}, 10), trial("b", 1, {0.90}, 20),
                                               trial("a", 2, {0.84}, 10)};
