@@ -6,8 +6,13 @@ and stochastic depth off), and compares logits, loss and every parameter gradien
     build/release/deeper dump resnet20 --out /tmp/r20.safetensors
     scripts/parity/pytorch_parity.py /tmp/r20.safetensors
     scripts/parity/pytorch_parity.py --trace /tmp/r20.safetensors   # node by node
+    scripts/parity/pytorch_parity.py --own-fp32 /tmp/r20.safetensors   # and PyTorch's fp32 rounding
 
     scripts/parity/run_all.sh   # resnet20, vgg-a with BN, mobilenet-v2, efficientnet-b0
+
+    # a B0 scaled by width and depth (knobs as `deeper dump` records them), e.g. ~145 blocks:
+    build/release/deeper dump efficientnet --width 0.5 --depth 9.05 --resolution 32 --in-channels 1 \
+        --classes 10 --dropout 0 --drop-connect 0 --batch 8 --out /tmp/deep.safetensors
 
 The reference runs in double precision. Our float32 forward differs from it by rounding
 (1e-6 relative early, 1e-4 deep in a small-batch net), which is enough to flip a ReLU whose
@@ -22,6 +27,7 @@ check fails); given the same decisions, the gradients must match.
 Parameters are matched in order (deeper lists them in graph order, which is PyTorch's module
 order for these nets) and every pair's shape is checked. Needs Debian's python3-torch and
 python3-torchvision; not part of CI."""
+import copy
 import json
 import os
 import struct
@@ -44,7 +50,9 @@ from pytorch_bench import CifarResNet, vgg11_bn_small  # noqa: E402
 # - lineup: how far deeper's activation may be from the twin's where a decision is replayed
 #   (a misaligned graph is off by 100%).
 # fp32: measured worst gradient 3e-5 (resnet20, vgg-a) to 4e-4 (mobilenet-v2,
-# efficientnet-b0: BN over 8 values on 1x1 maps) over seeds 0..5.
+# efficientnet-b0: BN over 8 values on 1x1 maps) over seeds 0..5. Rounding grows with depth:
+# at ~145 MBConv blocks (efficientnet, width 0.5, depth 9.05) deeper's worst is 2.7-3.5e-3 and
+# PyTorch's own fp32 step 2.2-7.0e-3 (seeds 0..2, --own-fp32), both past the mark.
 # bf16 (8-bit significand, unit roundoff 2^-9 = 2e-3, a rounding or two per layer), measured
 # over seeds 0..2 on the AMX machine: logits within 2.7e-2 (resnet20, vgg-a) and 7.7e-2
 # (efficientnet-b0, ~80 layers), decisions replayed within 2.2e-2 of their boundary,
@@ -82,6 +90,12 @@ def model_for(net, knobs):
         return torchvision.models.mobilenet_v2(num_classes=classes, dropout=0.0)
     if net == "efficientnet-b0":
         return torchvision.models.efficientnet_b0(num_classes=classes)  # dropout zeroed below
+    if net == "efficientnet":  # B0 scaled by plain width and depth multipliers
+        if any(k in knobs for k in ("alpha", "beta", "gamma", "phi")):
+            raise SystemExit("efficientnet twin: give plain width and depth, not compound coefficients")
+        from pytorch_train_twin import efficientnet
+        return efficientnet(float(knobs.get("width", 1)), float(knobs.get("depth", 1)), classes, 0.0, 0.0,
+                            in_channels=int(knobs.get("in_channels", 3)))
     raise SystemExit(f"no PyTorch twin for {net}")
 
 
@@ -204,9 +218,23 @@ def print_trace(t, nodes, ours, theirs, calls):
         print(line)
 
 
+def own_fp32_worst(model, x, y, reference, tol, scale):
+    """How far PyTorch's own float32 step lies from the double-precision one, by the gradient
+    measure above: the rounding yardstick for a net deeper than the marks were set on (the
+    twin has no decisions to replay when it has no ReLU or max-pool, as EfficientNet)."""
+    F.cross_entropy(model(x.float()), y).backward()
+    size = (lambda v: float(v.norm())) if tol["norm"] else (lambda v: float(v.abs().max()))  # noqa: E731
+    worst = 0.0
+    for name, p in model.named_parameters():
+        b = reference[name].grad
+        worst = max(worst, size(p.grad.double() - b) / max(size(b), tol["floor"] * scale))
+    return worst
+
+
 def main():
     trace = "--trace" in sys.argv
-    args = [a for a in sys.argv[1:] if a != "--trace"]
+    own_fp32 = "--own-fp32" in sys.argv
+    args = [a for a in sys.argv[1:] if a not in ("--trace", "--own-fp32")]
     if len(args) != 1:
         raise SystemExit(__doc__)
     t, meta = read_safetensors(args[0])
@@ -236,6 +264,7 @@ def main():
         state[p] = v.clone()
     model.load_state_dict(state)
     model.train()
+    fp32_twin = copy.deepcopy(model) if own_fp32 else None
     model.double()
     x, y = t["input"].double(), t["labels"].long()
     calls = record_leaf_calls(model) if trace else None
@@ -269,6 +298,8 @@ def main():
         if d > worst:
             worst, worst_name = d, o
     print(f"  worst parameter gradient: {worst_name} {'normwise' if tol['norm'] else 'max'} rel diff {worst:.2e}")
+    if fp32_twin is not None:
+        print(f"  PyTorch's own fp32 step, same measure: {own_fp32_worst(fp32_twin, x, y, named, tol, scale):.2e}")
     ok = (rel(t["logits"], logits.detach()) < tol["logits"] and abs(t["loss"].item() - loss.item()) < tol["loss"]
           and far <= tol["decision"] and worst < tol["gradient"])
     print("  PARITY OK" if ok else "  PARITY FAILED")
