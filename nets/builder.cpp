@@ -107,6 +107,12 @@ int Builder::batchnorm(int x, std::string_view name, float eps) {
     return push(Op::batchnorm, {x}, shape(x), a, name, 2 * std::int64_t(shape(x).c));
 }
 
+void Builder::zero_init_scale(int bn) {
+    Node& n = g_.nodes.at(bn);
+    if (n.op != Op::batchnorm) throw std::logic_error("zero_init_scale() takes a batchnorm node");
+    std::get<BatchNormAttrs>(n.attrs).zero_scale = true;
+}
+
 int Builder::activation(int x, Op kind, std::string_view name) {
     if (kind != Op::relu && kind != Op::relu6 && kind != Op::swish && kind != Op::sigmoid && kind != Op::tanh)
         throw std::logic_error("activation() takes relu, relu6, swish, sigmoid or tanh");

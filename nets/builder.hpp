@@ -41,6 +41,9 @@ public:
              std::string_view name = "conv", int pad = -1);
     int conv(int x, const ConvAttrs& a, std::string_view name);
     int batchnorm(int x, std::string_view name = "bn", float eps = 1e-5f);
+    // Starts batchnorm node `bn`'s scale at 0, so the residual branch it ends adds nothing at
+    // first and its block is the identity (Goyal et al. 2017; torchvision's zero_init_residual).
+    void zero_init_scale(int bn);
     int activation(int x, Op kind, std::string_view name);
     int relu(int x, std::string_view name = "relu") { return activation(x, Op::relu, name); }
     // ceil_mode as in PyTorch: the last window may hang over the bottom/right edge.

@@ -59,6 +59,7 @@ struct LinearAttrs {
 };
 struct BatchNormAttrs {
     float eps = 1e-5f, momentum = 0.1f;
+    bool zero_scale = false;  // the scale starts at 0: a residual branch's last BN (zero_init_residual)
 };
 struct DropAttrs {
     float rate = 0.f;  // dropout: element drop probability; drop-connect: sample drop probability

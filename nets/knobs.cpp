@@ -30,6 +30,8 @@ const std::vector<KnobInfo>& knob_infos() {
         {"fc_width", KnobType::integer, "hidden width of the fully connected classifier"},
         {"dropout", KnobType::real, "dropout rate before the classifier"},
         {"drop_connect", KnobType::real, "drop-connect (stochastic depth) rate of the last block"},
+        {"zero_init_residual", KnobType::flag,
+         "start each residual branch's last batch norm at scale 0 (the block begins as the identity)"},
         {"alpha", KnobType::real, "EfficientNet depth coefficient"},
         {"beta", KnobType::real, "EfficientNet width coefficient"},
         {"gamma", KnobType::real, "EfficientNet resolution coefficient"},

@@ -27,6 +27,7 @@ struct NetOptions {
     std::optional<int> fc_width;       // hidden width of VGG/AlexNet classifiers
     std::optional<double> dropout;
     std::optional<double> drop_connect;
+    std::optional<bool> zero_init_residual;  // each residual branch's last BN starts at scale 0
     std::optional<double> alpha, beta, gamma, phi;  // EfficientNet compound scaling
 };
 
@@ -61,6 +62,7 @@ void visit_knobs(Options& o, F&& f) {
     f("fc_width", o.fc_width);
     f("dropout", o.dropout);
     f("drop_connect", o.drop_connect);
+    f("zero_init_residual", o.zero_init_residual);
     f("alpha", o.alpha);
     f("beta", o.beta);
     f("gamma", o.gamma);

@@ -36,6 +36,7 @@ int block(Builder& b, int x, const BlockArgs& a, int out, int stride, double dro
         if (a.type == "dsa") skip = false;
     }
     if (!skip) return y;
+    if (d.zero_init_residual) b.zero_init_scale(y);  // y: the branch's last BN (no activation after it)
     if (drop_rate > 0) y = b.drop_connect(y, float(drop_rate));
     return b.add(y, x, "add");
 }

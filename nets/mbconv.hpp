@@ -22,6 +22,7 @@ struct MbconvNetDef {
     int divisor = 8;
     double dropout = 0.0;
     double drop_connect = 0.0;  // rate of the last block; block i gets rate * i / blocks
+    bool zero_init_residual = false;  // blocks with a skip start as the identity
     float bn_eps = 1e-5f;
     int resolution = 224, classes = 1000, in_channels = 3;
 };

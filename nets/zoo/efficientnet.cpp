@@ -39,6 +39,7 @@ Graph efficientnet(const std::string& name, const Coefficients& c, const NetOpti
     d.depth = o.depth.value_or(c.depth);
     d.dropout = o.dropout.value_or(c.dropout);
     d.drop_connect = o.drop_connect.value_or(0.2);
+    d.zero_init_residual = o.zero_init_residual.value_or(false);
     d.resolution = o.resolution.value_or(c.resolution);
     d.classes = classes_or(o);
     d.in_channels = in_channels_or(o);
@@ -65,7 +66,7 @@ Graph efficientnet_compound(const NetOptions& o) {
 
 void add_efficientnet(std::vector<ZooEntry>& z) {
     const std::vector<std::string> knobs = {"resolution", "classes", "in_channels", "width",
-                                            "depth",      "dropout", "drop_connect"};
+                                            "depth",      "dropout", "drop_connect", "zero_init_residual"};
     for (int i = 0; i < 8; ++i) {
         const Coefficients c = kTable[i];
         std::string name = fmt::format("efficientnet-b{}", i);

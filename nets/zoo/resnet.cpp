@@ -27,17 +27,18 @@ struct Knobs {
     double width;
     double se_ratio;
     char shortcut;
+    bool zero_init_residual;
 };
 
 int block(Builder& b, int x, const ResNetDef& d, const Knobs& k, int planes, int stride) {
     const int in = b.shape(x).c;
     const int out = d.bottleneck ? planes * 4 : planes;
     int y = x;
-    int i = 0;
+    int i = 0, last_bn = -1;
     auto conv_bn = [&](int kernel, int channels, int s, bool act) {
         ++i;
         y = b.conv(y, channels, kernel, s, 1, false, fmt::format("conv{}", i));
-        y = b.batchnorm(y, fmt::format("bn{}", i));
+        y = last_bn = b.batchnorm(y, fmt::format("bn{}", i));
         if (act) y = b.relu(y, fmt::format("relu{}", i));
     };
     if (d.bottleneck) {
@@ -50,6 +51,7 @@ int block(Builder& b, int x, const ResNetDef& d, const Knobs& k, int planes, int
     }
     if (k.se_ratio > 0) y = squeeze_excite(b, y, std::max(1, int(out * k.se_ratio)), Op::relu);
     if (d.residual) {
+        if (k.zero_init_residual) b.zero_init_scale(last_bn);
         int shortcut = x;
         if (stride != 1 || in != out) {
             auto s = b.scope("shortcut");
@@ -66,7 +68,9 @@ int block(Builder& b, int x, const ResNetDef& d, const Knobs& k, int planes, int
 }
 
 Graph build_resnet(const ResNetDef& d, const NetOptions& o) {
-    Knobs k{o.width.value_or(1.0), o.se_ratio.value_or(0.0), 'B'};
+    Knobs k{o.width.value_or(1.0), o.se_ratio.value_or(0.0), 'B', o.zero_init_residual.value_or(false)};
+    if (k.zero_init_residual && !d.residual)
+        throw InputError(fmt::format("{}: zero_init_residual needs residual blocks; a plain net has none", d.name));
     std::string sc = o.shortcut.value_or(d.cifar ? "A" : "B");
     if (sc != "A" && sc != "B")
         throw InputError(fmt::format("{}: shortcut must be A or B, got '{}'", d.name, sc));
@@ -104,8 +108,8 @@ Graph build_resnet(const ResNetDef& d, const NetOptions& o) {
     return b.finish();
 }
 
-const std::vector<std::string> kKnobs = {"resolution", "classes", "in_channels", "width",
-                                         "se_ratio",   "shortcut"};
+const std::vector<std::string> kKnobs = {"resolution", "classes",  "in_channels",       "width",
+                                         "se_ratio",   "shortcut", "zero_init_residual"};
 
 ZooEntry entry(ResNetDef d, std::string summary, double default_se = 0) {
     ZooEntry e;

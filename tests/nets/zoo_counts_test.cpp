@@ -219,3 +219,35 @@ TEST_CASE("AlexNet's activation and pooling knobs change the ops, never the para
     bad.activation = "gelu";
     CHECK_THROWS_WITH(build_net("alexnet", bad), "alexnet: activation must be relu, relu6, swish, sigmoid or tanh, got 'gelu'");
 }
+
+TEST_CASE("zero_init_residual marks each residual branch's last batch norm, and only those", "[nets][zoo]") {
+    auto zero_scaled = [](const Graph& g) {
+        std::vector<std::string> names;
+        for (const auto& n : g.nodes)
+            if (n.op == Op::batchnorm && std::get<BatchNormAttrs>(n.attrs).zero_scale) names.push_back(n.name);
+        return names;
+    };
+    auto adds = [](const Graph& g) {
+        return std::count_if(g.nodes.begin(), g.nodes.end(), [](const Node& n) { return n.op == Op::add; });
+    };
+    NetOptions o;
+    o.resolution = 32;
+    o.in_channels = 1;
+    o.classes = 10;
+    CHECK(zero_scaled(build_net("resnet20", o)).empty());  // off by default
+    o.zero_init_residual = true;
+    const Graph r = build_net("resnet20", o);
+    const auto rz = zero_scaled(r);
+    CHECK(std::ptrdiff_t(rz.size()) == adds(r));  // 9 blocks, one add each
+    CHECK(rz.size() == 9);
+    CHECK(rz.front() == "stage1.block1.bn2");
+    const Graph e = build_net("efficientnet-b0", o);
+    const auto ez = zero_scaled(e);
+    CHECK(std::ptrdiff_t(ez.size()) == adds(e));  // the blocks with a skip: 9 of B0's 16
+    CHECK(ez.size() == 9);
+    CHECK(ez.front() == "stage2.block2.project.bn");
+    NetOptions plain_init = o;
+    plain_init.zero_init_residual.reset();
+    CHECK(e.total_params() == build_net("efficientnet-b0", plain_init).total_params());
+    CHECK_THROWS_WITH(build_net("plain20", o), "plain20: zero_init_residual needs residual blocks; a plain net has none");
+}

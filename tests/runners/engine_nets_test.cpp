@@ -1,6 +1,7 @@
 // Whole-net gradient checks on tiny instances of each family, freezing, dropout masks.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 #include "nets/builder.hpp"
@@ -271,5 +272,37 @@ TEST_CASE("fusion, memory reuse and kernel cropping change no number of a traini
         INFO("fuse " << fuse << " share " << share << " crop " << crop);
         // Fused and cut kernels sum in another order: float rounding, never more.
         CHECK(largest_relative_difference(step(fuse, share, crop), base) <= 1e-5);
+    }
+}
+
+TEST_CASE("zero_init_residual starts those scales at 0 and a step moves them", "[engine][nets]") {
+    NetOptions k;
+    k.width = 0.5;
+    k.resolution = 8;
+    k.classes = 5;
+    k.zero_init_residual = true;
+    const Graph g = build_net("resnet8", k);
+    EngineOptions o;
+    o.batch = 4;
+    Engine e(g, o);
+    auto& store = e.params();
+    std::vector<int> zeroed;
+    for (std::size_t i = 0; i < store.infos().size(); ++i) {
+        const auto& p = store.info(int(i));
+        const bool branch_end = p.name.size() > 10 && p.name.compare(p.name.size() - 10, 10, "bn2.weight") == 0;
+        const auto v = store.read_plain(int(i), e.dnnl_engine(), e.stream());
+        INFO(p.name);
+        if (branch_end) zeroed.push_back(int(i));
+        if (p.name.find("bn") != std::string::npos && p.name.find(".weight") != std::string::npos)
+            CHECK(std::all_of(v.begin(), v.end(), [&](float x) { return x == (branch_end ? 0.f : 1.f); }));
+    }
+    REQUIRE(zeroed.size() == 3);  // resnet8: three blocks
+    std::vector<std::int32_t> labels = {0, 1, 2, 3};
+    for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = std::sin(0.37f * i);
+    e.train_step(labels.data());
+    for (int i : zeroed) {  // the branch's own weights get no gradient through a zero scale, but the scale does
+        const auto grad = store.read_plain_grad(i, e.dnnl_engine(), e.stream());
+        INFO(store.info(i).name);
+        CHECK(std::any_of(grad.begin(), grad.end(), [](float x) { return x != 0.f; }));
     }
 }

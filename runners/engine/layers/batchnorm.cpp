@@ -29,6 +29,7 @@ BatchNormLayer::BatchNormLayer(const nets::Node& n, const nets::Graph& g, bool f
     const auto& a = std::get<nets::BatchNormAttrs>(n.attrs);
     eps_ = a.eps;
     momentum_ = a.momentum;
+    zero_scale_ = a.zero_scale;
 }
 
 memory::desc BatchNormLayer::define(LayerContext& c) {
@@ -56,7 +57,7 @@ memory::desc BatchNormLayer::define(LayerContext& c) {
         p.is_state = state;
         return c.param(p);
     };
-    scale_ = add(".weight", Init::ones, false);
+    scale_ = add(".weight", zero_scale_ ? Init::zeros : Init::ones, false);
     shift_ = add(".bias", Init::zeros, false);
     run_mean_ = add(".running_mean", Init::zeros, true);
     run_var_ = add(".running_var", Init::ones, true);

@@ -70,6 +70,7 @@ private:
     const nets::Node& node_;
     bool fuse_relu_;
     float eps_, momentum_;
+    bool zero_scale_;
     int scale_ = -1, shift_ = -1, run_mean_ = -1, run_var_ = -1;
     int mean_buf_ = -1, var_buf_ = -1, ws_buf_ = -1, diff_src_tmp_ = -1;
     bool train_params_ = false;
