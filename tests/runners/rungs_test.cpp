@@ -173,7 +173,8 @@ TEST_CASE("a stage's replay keeps a promotion journaled just before a kill, and 
                                      end.last = runners::EpochMetrics{};
                                      end.last->val_top1 = 0.9;
                                      return end;
-                                 }};
+                                 },
+                                 nullptr, ""};
         const auto sum = runners::run_rung_stage(stage);
         CHECK(sum.done == 1);
         CHECK(sum.stopped == 2);
