@@ -78,7 +78,7 @@ TEST_CASE("zoo errors: unknown nets suggest the closest, bad knobs say what they
     o.batchnorm = true;
     CHECK_THROWS_WITH(build_net("resnet20", o),
                       "resnet20 does not take the knob 'batchnorm'; it takes: resolution, classes, "
-                      "in_channels, width, se_ratio, shortcut");
+                      "in_channels, width, se_ratio, shortcut, zero_init_residual");
     NetOptions s;
     s.shortcut = "C";
     CHECK_THROWS_WITH(build_net("resnet20", s), Catch::Contains("shortcut must be A or B"));
