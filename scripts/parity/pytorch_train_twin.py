@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""Trains the PyTorch twin of a deeper EfficientNet trial on Fashion-MNIST with the same recipe, to tell a
-recipe's or an architecture's failure from a deeper bug: if the twin does no better, the
-net and recipe are at fault, not the engine.
+"""Trains the PyTorch twin of a deeper EfficientNet trial on Fashion-MNIST with the same
+recipe, to tell a recipe's or an architecture's failure from a deeper bug: if the twin does no
+better, the net and recipe are at fault, not the engine.
 
     scripts/parity/pytorch_train_twin.py --width 0.5 --depth 8.5 \
         --resolution 32 --epochs 12 --lr 0.05 --weight-decay 1e-5 --warmup-epochs 1 \
@@ -17,8 +17,9 @@ crops 28x28 at random and flips, before the resize.
 
 EfficientNet is torchvision's, built from B0's stages with the width and depth multipliers
 (repeats ceil'ed, channels rounded to 8, as deeper does), a one-channel stem, deeper's head
-(1,280 channels times the width, rounded to 8), BN eps 1e-3, stochastic depth 0.2 and dropout 0.2.
-Prints one line per epoch; needs Debian's python3-torch and python3-torchvision, not part of CI."""
+(1,280 channels times the width, rounded to 8), BN eps 1e-3, stochastic depth 0.2 and dropout
+0.2 (--drop-connect, --dropout), --zero-last-bn as deeper's zero_init_residual. Prints one line
+per epoch (the test set after the last); needs Debian's python3-torch and python3-torchvision, not part of CI."""
 import argparse
 import functools
 import gzip
