@@ -218,16 +218,15 @@ def print_trace(t, nodes, ours, theirs, calls):
         print(line)
 
 
-def own_fp32_worst(model, x, y, reference, tol, scale):
+def own_fp32_worst(model, x, y, reference, size, floor):
     """How far PyTorch's own float32 step lies from the double-precision one, by the gradient
     measure above: the rounding yardstick for a net deeper than the marks were set on (the
     twin has no decisions to replay when it has no ReLU or max-pool, as EfficientNet)."""
     F.cross_entropy(model(x.float()), y).backward()
-    size = (lambda v: float(v.norm())) if tol["norm"] else (lambda v: float(v.abs().max()))  # noqa: E731
     worst = 0.0
     for name, p in model.named_parameters():
         b = reference[name].grad
-        worst = max(worst, size(p.grad.double() - b) / max(size(b), tol["floor"] * scale))
+        worst = max(worst, size(p.grad.double() - b) / max(size(b), floor))
     return worst
 
 
@@ -299,7 +298,7 @@ def main():
             worst, worst_name = d, o
     print(f"  worst parameter gradient: {worst_name} {'normwise' if tol['norm'] else 'max'} rel diff {worst:.2e}")
     if fp32_twin is not None:
-        print(f"  PyTorch's own fp32 step, same measure: {own_fp32_worst(fp32_twin, x, y, named, tol, scale):.2e}")
+        print(f"  PyTorch's own fp32 step, same measure: {own_fp32_worst(fp32_twin, x, y, named, size, tol['floor'] * scale):.2e}")
     ok = (rel(t["logits"], logits.detach()) < tol["logits"] and abs(t["loss"].item() - loss.item()) < tol["loss"]
           and far <= tol["decision"] and worst < tol["gradient"])
     print("  PARITY OK" if ok else "  PARITY FAILED")
