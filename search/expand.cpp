@@ -194,13 +194,19 @@ std::vector<Settings> matched_baselines(const Settings& base, const Settings& co
 }
 
 Points scale_points(const Stage& s, Settings base, const BestLookup* best, std::vector<std::string>& swept) {
-    if (!best) throw std::logic_error("scale stage expanded without results");
-    auto b = (*best)(s.scale.from, s.scale.metric);
-    if (!b) throw RunError(fmt::format("stage '{}': stage '{}' has no finished trial to scale from",
-                                       s.name, s.scale.from));
+    if (s.scale.given) {
+        base["alpha"] = number_text(s.scale.given->alpha);
+        base["beta"] = number_text(s.scale.given->beta);
+        base["gamma"] = number_text(s.scale.given->gamma);
+    } else {
+        if (!best) throw std::logic_error("scale stage expanded without results");
+        auto b = (*best)(s.scale.from, s.scale.metric);
+        if (!b) throw RunError(fmt::format("stage '{}': stage '{}' has no finished trial to scale from",
+                                           s.name, s.scale.from));
+        for (const char* k : {"alpha", "beta", "gamma"}) base[k] = b->settings.at(k);
+    }
     swept = {"phi", "depth", "width", "resolution"};  // the baselines' multipliers show
     base["net"] = "efficientnet";
-    for (const char* k : {"alpha", "beta", "gamma"}) base[k] = b->settings.at(k);
     Points out;
     for (double phi : s.scale.phi) {
         Settings q = base;

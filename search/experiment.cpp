@@ -27,7 +27,7 @@ std::vector<double> Range::values() const {
 
 std::vector<std::string> Stage::depends_on() const {
     std::vector<std::string> d;
-    if (kind == Kind::scale) d.push_back(scale.from);
+    if (kind == Kind::scale && !scale.from.empty()) d.push_back(scale.from);
     if (!init_from.empty()) d.push_back(init_from);
     return d;
 }
@@ -276,10 +276,25 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
     } else if (const auto sc = n["scale"]; sc) {
         s.kind = Stage::Kind::scale;
         doc.require_map(sc, "scale");
-        doc.check_keys(sc, {"from", "metric", "phi", "baselines"}, "scale");
-        if (!sc["from"] || !sc["phi"]) doc.fail(sc, "scale: needs from (a compound_search stage) and phi");
-        s.scale.from = doc.scalar(sc["from"], "from");
-        if (sc["metric"]) s.scale.metric = doc.scalar(sc["metric"], "metric");
+        doc.check_keys(sc, {"from", "alpha", "beta", "gamma", "metric", "phi", "baselines"}, "scale");
+        const int given = bool(sc["alpha"]) + bool(sc["beta"]) + bool(sc["gamma"]);
+        if (bool(sc["from"]) == (given > 0) || (given > 0 && given < 3) || !sc["phi"])
+            doc.fail(sc, "scale: needs phi, and either from (a compound_search stage) or all of alpha, beta "
+                         "and gamma");
+        if (sc["from"]) {
+            s.scale.from = doc.scalar(sc["from"], "from");
+        } else {
+            CompoundCoefficients c;
+            for (auto [key, value] : {std::pair{"alpha", &c.alpha}, {"beta", &c.beta}, {"gamma", &c.gamma}}) {
+                *value = r.number(sc[key], key);
+                if (*value < 1) doc.fail(sc[key], fmt::format("scale.{}: must be at least 1 (it scales up)", key));
+            }
+            s.scale.given = c;
+        }
+        if (sc["metric"]) {
+            if (!sc["from"]) doc.fail(sc["metric"], "scale.metric: chooses among a search stage's trials; give it with from");
+            s.scale.metric = doc.scalar(sc["metric"], "metric");
+        }
         if (!sc["phi"].IsSequence()) doc.fail(sc["phi"], "scale.phi: expected a list like [1, 2, 3]");
         for (const auto& p : sc["phi"]) s.scale.phi.push_back(r.number(p, "phi"));
         if (sc["baselines"]) s.scale.baselines = doc.as<bool>(sc["baselines"], "baselines", "true or false");

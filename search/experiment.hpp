@@ -24,9 +24,16 @@ struct CompoundSearch {
     bool by_macs = false;  // constraint on counted MACs of the rounded net, not the formula
 };
 
+struct CompoundCoefficients {
+    double alpha = 1, beta = 1, gamma = 1;
+};
+
+// phi-scaling of the coefficients a compound-search stage chose (`from`), or of ones given
+// outright (the paper's 1.2, 1.1, 1.15, or an earlier experiment's choice).
 struct ScaleFrom {
-    std::string from;                // the compound-search stage
-    std::string metric = "val_top1"; // how its best is chosen
+    std::string from;                // the compound-search stage; empty when `given`
+    std::optional<CompoundCoefficients> given;
+    std::string metric = "val_top1"; // how the search stage's best is chosen
     std::vector<double> phi;
     bool baselines = false;          // add depth-only, width-only, resolution-only at equal MACs
 };

@@ -177,6 +177,28 @@ stages:
     }
 }
 
+TEST_CASE("scale stages take given coefficients without a search", "[search][experiment]") {
+    const Experiment e = parse_experiment(R"(name: t
+defaults: {resolution: 64, width: 0.5, data: synthetic}
+stages:
+  - name: scale
+    scale: {alpha: 1.2, beta: 1.1, gamma: 1.15, phi: [1, 2], baselines: true}
+    settings: {zero_init_residual: true}
+)", "exp.yaml");
+    // Nothing to wait for: expanded (and validated) before the run starts.
+    CHECK_FALSE(needs_results(e.stages[0]));
+    const auto trials = expand(e, e.stages[0]);
+    REQUIRE(trials.size() == 8);
+    CHECK(trials[0].labels.at("scaling") == "compound");
+    CHECK(trials[0].settings.at("alpha") == "1.2");
+    CHECK(trials[0].settings.at("beta") == "1.1");
+    CHECK(trials[0].settings.at("gamma") == "1.15");
+    CHECK(trials[4].settings.at("phi") == "2");
+    CHECK(trials[1].labels.at("scaling") == "depth");
+    CHECK(trials[1].settings.count("alpha") == 0);
+    for (const auto& t : trials) CHECK(t.settings.at("zero_init_residual") == "true");
+}
+
 TEST_CASE("experiment errors carry file:line:column, the key and what was expected", "[search][experiment]") {
     CHECK_THAT(error_of("name: t\nstages:\n  - grid:\n      nett: [resnet8]\n"),
                Catch::StartsWith("exp.yaml:4:7: unknown setting 'nett' (did you mean 'net'"));
@@ -192,6 +214,16 @@ TEST_CASE("experiment errors carry file:line:column, the key and what was expect
           "exp.yaml:3:5: stage 'stage1': give exactly one of grid, zip, list, random, compound_search or scale");
     CHECK(error_of("name: t\nstages:\n  - scale: {from: search, phi: [1]}\n") ==
           "exp.yaml:3:5: stage 'stage1' uses stage 'search', which is not an earlier stage");
+    const std::string scale_needs = "exp.yaml:3:12: scale: needs phi, and either from (a compound_search stage) or "
+                                    "all of alpha, beta and gamma";
+    CHECK(error_of("name: t\nstages:\n  - scale: {alpha: 1.2, beta: 1.1, phi: [1]}\n") == scale_needs);
+    CHECK(error_of("name: t\nstages:\n  - scale: {from: s, alpha: 1.2, beta: 1.1, gamma: 1.1, phi: [1]}\n") ==
+          scale_needs);
+    CHECK(error_of("name: t\nstages:\n  - scale: {alpha: 1.2, beta: 1.1, gamma: 1.15}\n") == scale_needs);
+    CHECK(error_of("name: t\nstages:\n  - scale: {alpha: 1.2, beta: 0.9, gamma: 1.1, phi: [1]}\n") ==
+          "exp.yaml:3:31: scale.beta: must be at least 1 (it scales up)");
+    CHECK(error_of("name: t\nstages:\n  - scale: {alpha: 1.2, beta: 1.1, gamma: 1.1, phi: [1], metric: val_top1}\n") ==
+          "exp.yaml:3:66: scale.metric: chooses among a search stage's trials; give it with from");
     CHECK(error_of("name: t\nstages:\n  - compound_search:\n      alpha: {min: 1.0, max: 1.2}\n"
                    "      beta: {min: 1.0, max: 1.2, step: 0.1}\n      gamma: {min: 1.0, max: 1.2, step: 0.1}\n") ==
           "exp.yaml:4:14: alpha: missing 'step'");
