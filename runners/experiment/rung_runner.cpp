@@ -72,6 +72,7 @@ public:
             trial_of_[t.id] = &t;
         }
         id_set_.insert(ids_.begin(), ids_.end());
+        for (const auto& r : records_) sum_.skipped += id_set_.count(r.id) && r.status == "done";
         const int max_epochs = es_.max_epochs > 0 ? es_.max_epochs : s.trials.front().config().epochs;
         plan_ = plan_brackets(es_.method, ids_, es_.min_epochs, es_.reduction, max_epochs);
         sh_ = decisions();

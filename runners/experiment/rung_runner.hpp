@@ -32,6 +32,7 @@ struct RungStage {
 
 struct RungSummary {
     int done = 0, failed = 0, stopped = 0, interrupted = 0;
+    int skipped = 0;  // finished before this run (the journal says done)
     long spent_epochs = 0, full_epochs = 0;  // trial-epochs trained, and without early stopping
 };
 

@@ -190,6 +190,7 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
         const RungSummary r = run_rung_stage(rs);
         std::lock_guard l(sum_m);
         sum.done += r.done;
+        sum.skipped += r.skipped;
         sum.failed += r.failed;
         sum.interrupted += r.interrupted;
         sum.stopped += r.stopped;

@@ -351,7 +351,7 @@ TEST_CASE("early stopping: a diverging lr stops at the first rung, the best trai
 
     // Running again takes no decision twice and trains nothing.
     const auto again = run_cli("run " + exp + " --out " + out + " --jobs 1 --threads-per-trial 1");
-    CHECK_THAT(again.out, Catch::Contains("es: 0 done, 0 failed"));
+    CHECK_THAT(again.out, Catch::Contains("es: 0 done, 0 failed, 1 skipped (finished before)"));
     CHECK(slurp(std::filesystem::path(out) / "results.csv") == csv);
 }
 
