@@ -391,7 +391,7 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
         }
         for (const auto& p : rep["plots"]) {
             doc.require_map(p, "a report plot");
-            doc.check_keys(p, {"title", "stage", "kind", "metric", "x", "group", "join"}, "a report plot");
+            doc.check_keys(p, {"title", "stage", "kind", "metric", "x", "group", "join", "origin"}, "a report plot");
             ReportPlot rp;
             if (p["title"]) rp.title = doc.scalar(p["title"], "title");
             if (p["stage"]) rp.stage = doc.scalar(p["stage"], "stage");
@@ -414,6 +414,12 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
             if (p["join"]) {
                 if (rp.kind != "scatter") doc.fail(p["join"], "join: only a scatter plot joins its points");
                 rp.join = doc.as<bool>(p["join"], "join", "true or false");
+            }
+            if (p["origin"]) {
+                if (rp.kind != "scatter") doc.fail(p["origin"], "origin: only a scatter plot starts its lines at a stage's point");
+                rp.origin = doc.scalar(p["origin"], "origin");
+                if (rp.origin == rp.stage) doc.fail(p["origin"], "origin: a stage other than the plot's own");
+                stage_ok(p["origin"], rp.origin);
             }
             stage_ok(p, rp.stage);
             e.plots.push_back(rp);

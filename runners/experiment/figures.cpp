@@ -97,10 +97,14 @@ std::vector<Series> scatter(const std::vector<TrialRecord>& records, const searc
         std::vector<double> ys;
     };
     Ordered<Ordered<Config>> groups;  // group -> configuration -> its trials
+    Ordered<Config> origin;           // the origin stage's configurations, in every group
     const bool with_stage = spans_stages(records, p);
     for (const auto& r : records) {
-        if (!in_plot(r, p) || r.status != "done") continue;
-        Config& c = groups[group_of(r, p, with_stage)][r.stage + '\x1f' + configuration_label(r)];
+        if (r.status != "done") continue;
+        const bool at_origin = !p.origin.empty() && r.stage == p.origin;
+        if (!in_plot(r, p) && !at_origin) continue;
+        Config& c = at_origin ? origin[configuration_label(r)]
+                              : groups[group_of(r, p, with_stage)][r.stage + '\x1f' + configuration_label(r)];
         c.x = r.result.count(x_key) ? r.result.at(x_key) : NAN;
         c.ys.push_back(final_metric(r, p.metric));
     }
@@ -109,6 +113,7 @@ std::vector<Series> scatter(const std::vector<TrialRecord>& records, const searc
         auto& configs = groups.values[g];
         std::size_t n = 0;
         Series s{g, {}};
+        for (const auto& k : origin.keys) s.points.push_back(pooled(origin.values[k].x, origin.values[k].ys));
         for (const auto& k : configs.keys) {
             const Config& c = configs.values[k];
             s.points.push_back(pooled(c.x, c.ys));

@@ -315,7 +315,11 @@ std::string write_plots(const std::string& dir, const std::vector<TrialRecord>& 
     std::vector<search::ReportPlot> plots;
     if (e) plots = e->plots;
     if (plots.empty())
-        for (const auto& st : stages_of(records)) plots.push_back({"", st, "curves", "val_top1", "epoch", ""});
+        for (const auto& st : stages_of(records)) {
+            search::ReportPlot p;  // the defaults: val_top1 per epoch
+            p.stage = st;
+            plots.push_back(p);
+        }
     std::string md;
     for (std::size_t i = 0; i < plots.size(); ++i) {
         const auto& p = plots[i];

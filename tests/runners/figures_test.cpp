@@ -68,6 +68,34 @@ TEST_CASE("a scatter point is one configuration's seeds; unfinished trials are l
     CHECK(joined.find("<polygon") == std::string::npos);  // no band: the spread is in the whiskers
 }
 
+TEST_CASE("a scatter plot's origin stage starts every group's line (the unscaled base of Fig. 3)", "[report]") {
+    auto in_stage = [](TrialRecord r, const std::string& stage, const std::string& scaling) {
+        r.stage = stage;
+        if (!scaling.empty()) r.labels["scaling"] = scaling;
+        return r;
+    };
+    const std::vector<TrialRecord> records = {
+        in_stage(trial("b0", 1, {0.80}, 5), "base", ""),       in_stage(trial("b0", 2, {0.84}, 5), "base", ""),
+        in_stage(trial("d", 1, {0.70}, 10), "scale", "depth"), in_stage(trial("w", 1, {0.90}, 11), "scale", "width"),
+        in_stage(trial("x", 1, {0.50}, 7), "other", "depth")};
+    auto p = plot("scatter", "test_top1", "scaling");
+    p.stage = "scale";
+    p.origin = "base";
+    const auto s = runners::plot_series(records, p);
+    REQUIRE(s.size() == 2);  // depth and width; the origin is no group of its own, 'other' is not shown
+    for (const auto& series : s) {
+        REQUIRE(series.points.size() == 2);
+        CHECK(series.points[0].x == 5);
+        CHECK(series.points[0].y == Approx(0.82));  // the base's two seeds pooled
+        CHECK(series.points[0].err == Approx(std::sqrt(0.0008)));
+    }
+    CHECK(s[0].points[1].y == Approx(0.70));
+    CHECK(s[1].points[1].y == Approx(0.90));
+    // Without it, the lines hold the stage's own points only.
+    p.origin.clear();
+    CHECK(runners::plot_series(records, p)[0].points.size() == 1);
+}
+
 TEST_CASE("a log x axis spanning less than a decade still has round ticks", "[report]") {
     const runners::Series s{"compound", {{9.6e6, 0.80}, {1.5e7, 0.81}, {2.9e7, 0.82}}};
     const std::string svg = runners::svg_plot("t", "macs", "test_top1", {s}, runners::Marks::dots, true);

@@ -235,6 +235,11 @@ TEST_CASE("experiment errors carry file:line:column, the key and what was expect
           "exp.yaml:7:25: x: only a scatter plot has a choice of x (macs or params)");
     CHECK(error_of(plots + "    - {kind: scatter, x: flops}\n") == "exp.yaml:7:26: x: expected macs or params, got 'flops'");
     CHECK(error_of(plots + "    - {kind: curves, join: true}\n") == "exp.yaml:7:28: join: only a scatter plot joins its points");
+    CHECK(error_of(plots + "    - {kind: curves, origin: a}\n") ==
+          "exp.yaml:7:30: origin: only a scatter plot starts its lines at a stage's point");
+    CHECK(error_of(plots + "    - {kind: scatter, stage: a, origin: a}\n") ==
+          "exp.yaml:7:41: origin: a stage other than the plot's own");
+    CHECK(error_of(plots + "    - {kind: scatter, origin: base}\n") == "exp.yaml:7:31: no stage named 'base'");
     CHECK(error_of(plots + "    - {kind: curves, metric: params}\n") == "exp.yaml:7:30: unknown metric 'params'");
     CHECK(error_of(plots + "    - {kind: points, metric: params}\n") == "no error");  // a final value: fine
     CHECK(error_of("name: t\nstages:\n  - grid: {train_fraction: [0.5, 0]}\n") ==
