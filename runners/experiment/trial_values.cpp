@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
+#include "runners/table.hpp"
 #include "runners/train/epoch_metrics.hpp"
 
 namespace deeper::runners {
@@ -51,6 +54,11 @@ Spread spread(const std::vector<double>& values) {
 
 std::string spread_text(const Spread& s) {
     if (s.n == 0) return "";
+    const bool whole = std::abs(s.mean) < 9e15 && s.mean == std::round(s.mean) && !(s.std > 0);
+    if (whole) {  // a count the seeds share (MACs, parameters, epochs to reach)
+        const std::string v = with_thousands(std::int64_t(s.mean));
+        return s.n == 1 ? v : fmt::format("{} (n={})", v, s.n);
+    }
     if (s.n == 1) return fmt::format("{:.4f}", s.mean);
     return fmt::format("{:.4f} ± {:.4f} (n={})", s.mean, s.std, s.n);
 }

@@ -28,7 +28,8 @@ struct Spread {
 };
 // The finite values' mean and standard deviation.
 Spread spread(const std::vector<double>& values);
-// "0.9123 ± 0.0041 (n=3)", or the value alone for one trial.
+// "0.9123 ± 0.0041 (n=3)", or the value alone for one trial; a whole number every trial shares
+// (MACs, parameters) as "5,208,384 (n=2)".
 std::string spread_text(const Spread& s);
 
 }  // namespace deeper::runners

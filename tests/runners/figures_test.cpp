@@ -153,3 +153,12 @@ TEST_CASE("a configuration of several swept settings is named by key=value pairs
     REQUIRE(c.size() == 1);
     CHECK(c[0].name == "net=a lr=0.1");
 }
+
+TEST_CASE("a table cell: mean ± std of the seeds, a count they share as a whole number", "[report]") {
+    CHECK(runners::spread_text(runners::spread({0.90, 0.92})) == "0.9100 ± 0.0141 (n=2)");
+    CHECK(runners::spread_text(runners::spread({0.9123})) == "0.9123");
+    CHECK(runners::spread_text(runners::spread({5208384, 5208384})) == "5,208,384 (n=2)");
+    CHECK(runners::spread_text(runners::spread({13401472})) == "13,401,472");
+    CHECK(runners::spread_text(runners::spread({6, 7})) == "6.5000 ± 0.7071 (n=2)");  // whole, but not shared
+    CHECK(runners::spread_text(runners::spread({NAN})).empty());
+}
