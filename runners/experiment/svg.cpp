@@ -38,10 +38,12 @@ std::vector<double> ticks(double lo, double hi) {
 }
 
 // Round values in [10^lo, 10^hi] for a log axis: powers of ten, else 1-2-5 of each decade, else
-// every digit, whichever first gives three ticks (a scaling figure spans less than a decade).
+// 1-2-3-5, else every digit, whichever first gives three ticks (a scaling figure spans less than
+// a decade).
 std::vector<double> log_ticks(double lo, double hi) {
     std::vector<double> t;
-    for (const std::vector<int>& mantissas : {std::vector<int>{1}, {1, 2, 5}, {1, 2, 3, 4, 5, 6, 7, 8, 9}}) {
+    for (const std::vector<int>& mantissas :
+         {std::vector<int>{1}, {1, 2, 5}, {1, 2, 3, 5}, {1, 2, 3, 4, 5, 6, 7, 8, 9}}) {
         t.clear();
         for (int e = int(std::floor(lo)); e <= int(std::ceil(hi)); ++e)
             for (int m : mantissas) {
@@ -73,13 +75,14 @@ struct Frame {
         if (!std::isfinite(x) || !std::isfinite(y)) return;
         x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
     }
-    // Ranges that are never empty, y padded by 5%.
-    void settle() {
+    // Ranges that are never empty, y padded by 5%; x by x_pad (points and whiskers clear the box).
+    void settle(double x_pad) {
         if (x0 > x1) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
         if (x1 - x0 < 1e-12) x0 -= 0.5, x1 += 0.5;
         if (y1 - y0 < 1e-12) y0 -= 0.5, y1 += 0.5;
-        const double pad = (y1 - y0) * 0.05;
+        const double pad = (y1 - y0) * 0.05, xpad = (x1 - x0) * x_pad;
         y0 -= pad, y1 += pad;
+        x0 -= xpad, x1 += xpad;
     }
     double px(double x) const { return L + (x - x0) / (x1 - x0) * (W - L - R); }
     double py(double y) const { return H - B - (y - y0) / (y1 - y0) * (H - T - B); }
@@ -144,7 +147,7 @@ std::string svg_plot(const std::string& title, const std::string& x_label, const
             f.include(fx(p.x), p.y);
             if (has_err(p)) f.include(fx(p.x), p.y - p.err), f.include(fx(p.x), p.y + p.err);
         }
-    f.settle();
+    f.settle(curve ? 0.0 : 0.04);  // a curve starts at its first epoch; dots need room
     std::string s = f.open(title, x_label + (log_x ? " (log scale)" : ""), y_label);
     if (log_x)
         for (double v : log_ticks(f.x0, f.x1)) s += f.x_tick(std::log10(v), si_label(v));
@@ -191,7 +194,7 @@ std::string svg_categories(const std::string& title, const std::string& y_label,
         if (std::isfinite(c.err)) f.include(double(i), c.mean - c.err), f.include(double(i), c.mean + c.err);
     }
     f.x0 = -0.5, f.x1 = std::max(n - 0.5, 0.5);
-    f.settle();
+    f.settle(0.0);  // the categories set x
     std::string s = f.open(title, "", y_label);
     for (std::size_t i = 0; i < categories.size(); ++i) {
         const auto& cat = categories[i];

@@ -102,6 +102,11 @@ TEST_CASE("a log x axis spanning less than a decade still has round ticks", "[re
     CHECK(svg.find(">10M<") != std::string::npos);
     CHECK(svg.find(">20M<") != std::string::npos);
     CHECK(svg.find(">1e+07<") == std::string::npos);
+    // 2.5M to 15M (efficientnet-scaling's figure): 1-2-5 gives two ticks, 1-2-3-5 three
+    const runners::Series scaling{"compound", {{2.5e6, 0.90}, {5.2e6, 0.91}, {1.53e7, 0.92}}};
+    const std::string mid = runners::svg_plot("t", "macs", "y", {scaling}, runners::Marks::dots, true);
+    for (const char* tick : {">3M<", ">5M<", ">10M<"}) CHECK(mid.find(tick) != std::string::npos);
+    CHECK(mid.find(">4M<") == std::string::npos);
     // spanning decades: their powers only
     const runners::Series wide{"a", {{2e3, 0.1}, {5e5, 0.2}, {3e8, 0.3}}};
     const std::string decades = runners::svg_plot("t", "macs", "y", {wide}, runners::Marks::dots, true);
