@@ -246,7 +246,7 @@ std::string best_per_stage(const std::vector<TrialRecord>& records) {
                     num(final_metric(*best, "test_top1")),
                     best->result.count("macs") ? num(best->result.at("macs")) : ""});
     }
-    return "## Best trial per stage (by val_top1)\n\n" + render(bt, Format::md);
+    return "## Best trial per stage (by val_top1)\n\n" + render(bt, Format::md) + "\n";
 }
 
 // Early stopping: per stage, the trial-epochs trained against training every trial fully.
