@@ -231,11 +231,7 @@ std::string best_per_stage(const std::vector<TrialRecord>& records) {
     for (const char* col : {"stage", "trial_id", "net", "settings"}) bt.add_column(col);
     for (const char* col : {"val_top1", "test_top1", "macs"}) bt.add_column(col, true);
     for (const auto& st : stages_of(records)) {
-        const TrialRecord* best = nullptr;
-        for (const auto& r : records)
-            if (r.stage == st && r.status == "done" &&
-                (!best || final_metric(r, "val_top1") > final_metric(*best, "val_top1")))
-                best = &r;
+        const TrialRecord* best = best_trial(records, st, "val_top1");
         if (!best) continue;
         std::string swept_text;
         for (const auto& k : best->swept)  // a list item need not set every swept key
@@ -246,7 +242,7 @@ std::string best_per_stage(const std::vector<TrialRecord>& records) {
                     num(final_metric(*best, "test_top1")),
                     best->result.count("macs") ? num(best->result.at("macs")) : ""});
     }
-    return "## Best trial per stage (by val_top1)\n\n" + render(bt, Format::md) + "\n";
+    return "## Best trial per stage (the configuration with the best mean val_top1 over its seeds; its best seed)\n\n" + render(bt, Format::md) + "\n";
 }
 
 // Early stopping: per stage, the trial-epochs trained against training every trial fully.

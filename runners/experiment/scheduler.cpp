@@ -20,6 +20,7 @@
 #include "runners/experiment/journal.hpp"
 #include "runners/experiment/rung_runner.hpp"
 #include "runners/experiment/trial_run.hpp"
+#include "runners/experiment/trial_values.hpp"
 #include "runners/folder_lock.hpp"
 #include "runners/status_line.hpp"
 #include "search/expand.hpp"
@@ -40,14 +41,6 @@ std::vector<int> shard_split(const std::vector<std::string>& trial_ids, int shar
 }
 
 namespace {
-
-// The value of a metric for a finished record (the test result, or its last epoch).
-std::optional<double> metric_of(const TrialRecord& r, const std::string& metric) {
-    if (auto it = r.result.find(metric); it != r.result.end()) return it->second;
-    if (r.epochs.empty()) return std::nullopt;
-    const double v = epoch_metric(r.epochs.back(), metric);
-    return std::isnan(v) ? std::nullopt : std::optional<double>(v);
-}
 
 // What the journal says so far, for the stages that pick their best from earlier ones and
 // for skipping finished trials. Reread when a stage ends.
@@ -70,17 +63,9 @@ public:
     }
     std::optional<search::BestTrial> best(const std::string& stage, const std::string& metric) {
         std::lock_guard l(m_);
-        std::optional<search::BestTrial> b;
-        double bv = 0;
-        for (const auto& r : records_) {
-            if (r.stage != stage || r.status != "done") continue;
-            const auto v = metric_of(r, metric);
-            if (v && (!b || (lower_is_better(metric) ? *v < bv : *v > bv))) {
-                b = search::BestTrial{r.id, r.settings};
-                bv = *v;
-            }
-        }
-        return b;
+        const TrialRecord* b = best_trial(records_, stage, metric);
+        if (!b) return std::nullopt;
+        return search::BestTrial{b->id, b->settings};
     }
 
 private:

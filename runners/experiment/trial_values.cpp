@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "runners/table.hpp"
 #include "runners/train/epoch_metrics.hpp"
@@ -35,6 +37,38 @@ double epochs_to_reach(const TrialRecord& r, const std::string& metric, double t
         if (const double v = epoch_metric(ep, metric); lower ? v <= threshold : v >= threshold)
             return epoch_metric(ep, "epoch");
     return NAN;
+}
+
+const TrialRecord* best_trial(const std::vector<TrialRecord>& records, const std::string& stage,
+                              const std::string& metric) {
+    const bool lower = lower_is_better(metric);
+    auto better = [&](double a, double b) { return lower ? a < b : a > b; };
+    std::vector<std::map<std::string, std::string>> configs;  // first-seen order breaks ties
+    std::vector<std::vector<const TrialRecord*>> trials;
+    for (const auto& r : records) {
+        if (r.stage != stage || r.status != "done" || std::isnan(final_metric(r, metric))) continue;
+        auto config = r.settings;
+        config.erase("seed");
+        const auto it = std::find(configs.begin(), configs.end(), config);
+        if (it == configs.end()) {
+            configs.push_back(std::move(config));
+            trials.push_back({&r});
+        } else {
+            trials[std::size_t(it - configs.begin())].push_back(&r);
+        }
+    }
+    const std::vector<const TrialRecord*>* best_config = nullptr;
+    double best_mean = NAN;
+    for (const auto& t : trials) {
+        std::vector<double> v;
+        for (const auto* r : t) v.push_back(final_metric(*r, metric));
+        if (const double mean = spread(v).mean; !best_config || better(mean, best_mean)) best_config = &t, best_mean = mean;
+    }
+    if (!best_config) return nullptr;
+    const TrialRecord* best = nullptr;
+    for (const auto* r : *best_config)
+        if (!best || better(final_metric(*r, metric), final_metric(*best, metric))) best = r;
+    return best;
 }
 
 Spread spread(const std::vector<double>& values) {

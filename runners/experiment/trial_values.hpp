@@ -1,6 +1,6 @@
 #pragma once
 // What the reports read off a journaled trial: a setting, a final metric, and the spread of a
-// metric over the seeds of one configuration.
+// metric over the seeds of one configuration, the best configuration of a stage.
 #include <cmath>
 #include <cstddef>
 #include <string>
@@ -9,6 +9,13 @@
 #include "runners/experiment/journal.hpp"
 
 namespace deeper::runners {
+
+// The best finished trial of a stage by a metric, seeds pooled: the configuration (its settings
+// apart from the seed) with the best mean over its finished trials, then that configuration's
+// best trial (the checkpoint `init_from` starts from). One lucky seed does not win a search.
+// nullptr when no finished trial of the stage has the metric.
+const TrialRecord* best_trial(const std::vector<TrialRecord>& records, const std::string& stage,
+                              const std::string& metric);
 
 // A setting or label of the trial ("" when unset); "stage" is the trial's stage.
 std::string setting(const TrialRecord& r, const std::string& key);

@@ -167,3 +167,19 @@ TEST_CASE("a table cell: mean ± std of the seeds, a count they share as a whole
     CHECK(runners::spread_text(runners::spread({6, 7})) == "6.5000 ± 0.7071 (n=2)");  // whole, but not shared
     CHECK(runners::spread_text(runners::spread({NAN})).empty());
 }
+
+TEST_CASE("a stage's best trial: the configuration with the best mean over its seeds, then its best seed", "[report]") {
+    // b has the single best trial (0.95) but the worse mean (0.75 against 0.85)
+    std::vector<TrialRecord> records = {trial("a", 1, {0.84}, 10), trial("a", 2, {0.86}, 10),
+                                        trial("b", 1, {0.95}, 20), trial("b", 2, {0.55}, 20),
+                                        trial("c", 1, {0.99}, 30, "failed")};
+    const TrialRecord* best = runners::best_trial(records, "s", "val_top1");
+    REQUIRE(best);
+    CHECK(best->id == "a2");
+    CHECK(runners::best_trial(records, "s", "val_loss") == nullptr);  // no trial has it
+    CHECK(runners::best_trial(records, "other", "val_top1") == nullptr);
+    for (auto& r : records) r.epochs.back()["val_loss"] = 1 - r.epochs.back()["val_top1"];
+    CHECK(runners::best_trial(records, "s", "val_loss")->id == "a2");  // lower is better
+    records[1].status = "failed";  // only finished trials count: a's mean is 0.84 now, still ahead
+    CHECK(runners::best_trial(records, "s", "val_top1")->id == "a1");
+}
