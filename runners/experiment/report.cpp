@@ -184,6 +184,54 @@ std::string cell_text(const std::vector<double>& values, bool threshold) {
     return fmt::format("{}; never: {} of {}", spread_text(s), missing, values.size());
 }
 
+// The swept settings (seed and the shown ones aside) in which a cell's trials differ, with
+// their values: empty when the cell is one configuration's seeds.
+std::map<std::string, std::vector<std::string>> mixed_settings(const std::vector<const TrialRecord*>& trials,
+                                                               const search::ReportTable& rt) {
+    std::set<std::string> keys;
+    for (const auto* r : trials) keys.insert(r->swept.begin(), r->swept.end());
+    std::map<std::string, std::vector<std::string>> mixed;
+    for (const auto& k : keys) {
+        if (k == "seed" || k == "repeat" || k == rt.rows || k == rt.columns) continue;
+        std::vector<std::string> values;
+        for (const auto* r : trials)
+            if (std::find(values.begin(), values.end(), setting(*r, k)) == values.end()) values.push_back(setting(*r, k));
+        if (values.size() > 1) mixed[k] = values;
+    }
+    return mixed;
+}
+
+// A note under a table whose cells pool trials that differ in more than their seed (a swept
+// setting neither the rows nor the columns show), so a mean and spread over different nets are
+// not read as over seeds; "" when every cell is one configuration.
+std::string mixed_cells_note(const std::map<std::pair<std::string, std::string>, std::vector<const TrialRecord*>>& cells,
+                             const search::ReportTable& rt) {
+    std::map<std::string, std::vector<std::string>> mixed;
+    std::vector<std::string> mixed_cells;
+    for (const auto& [cell, trials] : cells) {
+        const auto m = mixed_settings(trials, rt);
+        if (m.empty()) continue;
+        mixed_cells.push_back(rt.rows + "=" + cell.first + (rt.columns.empty() ? "" : ", " + rt.columns + "=" + cell.second));
+        for (const auto& [k, values] : m)
+            for (const auto& v : values)
+                if (std::find(mixed[k].begin(), mixed[k].end(), v) == mixed[k].end()) mixed[k].push_back(v);
+    }
+    if (mixed.empty()) return "";
+    std::string what;
+    for (auto& [k, values] : mixed) {
+        sort_if_numeric(values);
+        std::string list;
+        for (const auto& v : values) list += (list.empty() ? "" : ", ") + (v.empty() ? "(unset)" : v);
+        what += fmt::format("{}{} {}", what.empty() ? "" : "; ", k, list);
+    }
+    const std::string which = mixed_cells.size() == 1 ? "the cell " + mixed_cells.front() + " pools"
+                              : mixed_cells.size() == cells.size() ? "every cell pools"
+                                                                    : fmt::format("{} of {} cells pool", mixed_cells.size(), cells.size());
+    return fmt::format("Note: {} trials that differ in more than their seed ({}); the ± spans them too.\n\n", which, what);
+}
+
+}  // namespace
+
 // The experiment's `report: tables:` as markdown: a metric by one or two settings, seeds pooled
 // into mean ± std (n).
 std::string experiment_table(const std::vector<TrialRecord>& records, const search::ReportTable& rt) {
@@ -195,6 +243,7 @@ std::string experiment_table(const std::vector<TrialRecord>& records, const sear
                                                                 : rt.title);
     std::vector<std::string> rows, cols;
     std::map<std::pair<std::string, std::string>, std::vector<double>> cells;
+    std::map<std::pair<std::string, std::string>, std::vector<const TrialRecord*>> members;
     for (const auto& r : records) {
         // stopped trials (early stopping) count with their last metrics
         if ((r.status != "done" && r.status != "stopped") || (!rt.stage.empty() && r.stage != rt.stage)) continue;
@@ -202,6 +251,7 @@ std::string experiment_table(const std::vector<TrialRecord>& records, const sear
         if (std::find(rows.begin(), rows.end(), rv) == rows.end()) rows.push_back(rv);
         if (std::find(cols.begin(), cols.end(), cv) == cols.end()) cols.push_back(cv);
         cells[{rv, cv}].push_back(rt.reach ? epochs_to_reach(r, rt.metric, *rt.reach) : final_metric(r, rt.metric));
+        members[{rv, cv}].push_back(&r);
     }
     sort_if_numeric(rows);
     sort_if_numeric(cols);
@@ -216,8 +266,10 @@ std::string experiment_table(const std::vector<TrialRecord>& records, const sear
         }
         mt.add_row(std::move(row));
     }
-    return md + render(mt, Format::md) + "\n";
+    return md + render(mt, Format::md) + "\n" + mixed_cells_note(members, rt);
 }
+
+namespace {
 
 std::vector<std::string> stages_of(const std::vector<TrialRecord>& records) {
     std::vector<std::string> stages;

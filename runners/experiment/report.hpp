@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "runners/experiment/journal.hpp"
 #include "search/experiment.hpp"
 
 namespace deeper::runners {
@@ -12,5 +13,9 @@ namespace deeper::runners {
 // Writes the reports into results_dir; `e` (may be null) supplies the report section.
 // Returns the files written.
 std::vector<std::string> write_reports(const std::string& results_dir, const search::Experiment* e);
+
+// One of the experiment's `report: tables:` as markdown: a metric by one or two settings, seeds
+// pooled into mean ± std (n), with a note under it for a cell that pools more than seeds.
+std::string experiment_table(const std::vector<TrialRecord>& records, const search::ReportTable& rt);
 
 }  // namespace deeper::runners

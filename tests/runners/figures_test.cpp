@@ -2,7 +2,10 @@
 // standard deviation as a band; a scatter point and a category the mean with whiskers.
 #include <catch2/catch.hpp>
 
+#include <fmt/format.h>
+
 #include "runners/experiment/figures.hpp"
+#include "runners/experiment/report.hpp"
 #include "runners/experiment/trial_values.hpp"
 
 using namespace deeper;
@@ -182,4 +185,26 @@ TEST_CASE("a stage's best trial: the configuration with the best mean over its s
     CHECK(runners::best_trial(records, "s", "val_loss")->id == "a2");  // lower is better
     records[1].status = "failed";  // only finished trials count: a's mean is 0.84 now, still ahead
     CHECK(runners::best_trial(records, "s", "val_top1")->id == "a1");
+}
+
+TEST_CASE("a table cell that pools more than seeds says which settings it mixes", "[report]") {
+    auto candidate = [](double alpha, double gamma, int seed, double v) {
+        TrialRecord r = trial("efficientnet", seed, {v}, 10);
+        r.settings["alpha"] = fmt::format("{:g}", alpha);
+        r.settings["gamma"] = fmt::format("{:g}", gamma);
+        r.swept = {"alpha", "gamma", "seed"};
+        return r;
+    };
+    search::ReportTable rt;
+    rt.rows = "alpha";
+    rt.metric = "val_top1";
+    const std::vector<TrialRecord> records = {candidate(1, 1.2, 1, 0.91), candidate(1, 1.1, 1, 0.92),
+                                              candidate(1.2, 1, 1, 0.93), candidate(1.2, 1, 2, 0.95)};
+    const std::string md = runners::experiment_table(records, rt);
+    CHECK(md.find("| 1     | 0.9150 ± 0.0071 (n=2) |") != std::string::npos);
+    // alpha=1.2 is two seeds of one candidate: only alpha=1 is named
+    CHECK(md.find("Note: the cell alpha=1 pools trials that differ in more than their seed (gamma 1.1, 1.2)") !=
+          std::string::npos);
+    rt.columns = "gamma";
+    CHECK(runners::experiment_table(records, rt).find("Note:") == std::string::npos);
 }
