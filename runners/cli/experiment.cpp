@@ -110,6 +110,18 @@ void warn_rung_in_warmup(const search::Stage& s, const std::vector<PlannedTrial>
                            s.name, s.early_stop->min_epochs, warmup);
 }
 
+// A report table whose cells would pool more than seeds (a swept setting it does not show):
+// say so before the run, for the stages expanded now. Pooling may be meant (a main effect
+// over another factor), so it is a note, and summary.md repeats it under the table.
+void note_mixed_table_cells(const search::Experiment& e, const std::vector<TrialRecord>& planned, std::ostream& out) {
+    for (const auto& rt : e.tables) {
+        const std::string note = mixed_cells_note(planned, rt);
+        if (!note.empty())
+            out << fmt::format("note: report table '{}': {}\n",
+                               rt.title.empty() ? rt.metric + " by " + rt.rows : rt.title, note);
+    }
+}
+
 // The share of the trial-epochs early stopping trains: successive halving run on the planned
 // trials with distinct made-up results (the real share depends on the results only through
 // ties and failures).
@@ -131,6 +143,7 @@ void run_check(const std::string& path, bool estimate) {
     std::map<std::string, double> speed;  // net signature -> img/s
     double total_s = 0;
     std::size_t total_trials = 0;
+    std::vector<TrialRecord> planned_records;  // as the report will see them, for its tables
     for (const auto& s : e.stages) {
         const std::size_t n = search::planned_count(e, s);
         total_trials += n;
@@ -145,6 +158,16 @@ void run_check(const std::string& path, bool estimate) {
         for (const char* c : {"params", "macs"}) t.add_column(c, true);
         if (estimate) t.add_column("est_time", true);
         const auto planned = plan_stage(e, s, datasets);
+        for (const auto& p : planned) {
+            TrialRecord r;
+            r.id = p.trial.id;
+            r.stage = s.name;
+            r.status = "done";
+            r.settings = p.trial.settings;
+            r.labels = p.trial.labels;
+            r.swept = p.trial.swept;
+            planned_records.push_back(std::move(r));
+        }
         double stage_s = 0;
         for (const auto& p : planned) {
             const search::Trial& trial = p.trial;
@@ -183,6 +206,7 @@ void run_check(const std::string& path, bool estimate) {
             total_s -= stage_s * (1 - fraction);
         }
     }
+    note_mixed_table_cells(e, planned_records, std::cout);
     std::cout << fmt::format("\n{} trial(s) in all", total_trials);
     if (estimate)
         std::cout << fmt::format("; about {} of compute for the expanded ones on {} cores", duration(total_s), cores);

@@ -201,11 +201,21 @@ std::map<std::string, std::vector<std::string>> mixed_settings(const std::vector
     return mixed;
 }
 
-// A note under a table whose cells pool trials that differ in more than their seed (a swept
-// setting neither the rows nor the columns show), so a mean and spread over different nets are
-// not read as over seeds; "" when every cell is one configuration.
-std::string mixed_cells_note(const std::map<std::pair<std::string, std::string>, std::vector<const TrialRecord*>>& cells,
-                             const search::ReportTable& rt) {
+// The trials a table's cells take (finished, and stopped by early stopping with their last
+// metrics), and the row and column values of the cell each goes to.
+bool in_table(const TrialRecord& r, const search::ReportTable& rt) {
+    return (r.status == "done" || r.status == "stopped") && (rt.stage.empty() || r.stage == rt.stage);
+}
+std::pair<std::string, std::string> cell_of(const TrialRecord& r, const search::ReportTable& rt, const std::string& what) {
+    return {setting(r, rt.rows), rt.columns.empty() ? what : setting(r, rt.columns)};
+}
+
+}  // namespace
+
+std::string mixed_cells_note(const std::vector<TrialRecord>& records, const search::ReportTable& rt) {
+    std::map<std::pair<std::string, std::string>, std::vector<const TrialRecord*>> cells;
+    for (const auto& r : records)
+        if (in_table(r, rt)) cells[cell_of(r, rt, "")].push_back(&r);
     std::map<std::string, std::vector<std::string>> mixed;
     std::vector<std::string> mixed_cells;
     for (const auto& [cell, trials] : cells) {
@@ -227,10 +237,8 @@ std::string mixed_cells_note(const std::map<std::pair<std::string, std::string>,
     const std::string which = mixed_cells.size() == 1 ? "the cell " + mixed_cells.front() + " pools"
                               : mixed_cells.size() == cells.size() ? "every cell pools"
                                                                     : fmt::format("{} of {} cells pool", mixed_cells.size(), cells.size());
-    return fmt::format("Note: {} trials that differ in more than their seed ({}); the ± spans them too.\n\n", which, what);
+    return fmt::format("{} trials that differ in more than their seed ({}); the ± spans them too", which, what);
 }
-
-}  // namespace
 
 // The experiment's `report: tables:` as markdown: a metric by one or two settings, seeds pooled
 // into mean ± std (n).
@@ -243,15 +251,12 @@ std::string experiment_table(const std::vector<TrialRecord>& records, const sear
                                                                 : rt.title);
     std::vector<std::string> rows, cols;
     std::map<std::pair<std::string, std::string>, std::vector<double>> cells;
-    std::map<std::pair<std::string, std::string>, std::vector<const TrialRecord*>> members;
     for (const auto& r : records) {
-        // stopped trials (early stopping) count with their last metrics
-        if ((r.status != "done" && r.status != "stopped") || (!rt.stage.empty() && r.stage != rt.stage)) continue;
-        const std::string rv = setting(r, rt.rows), cv = rt.columns.empty() ? what : setting(r, rt.columns);
+        if (!in_table(r, rt)) continue;
+        const auto [rv, cv] = cell_of(r, rt, what);
         if (std::find(rows.begin(), rows.end(), rv) == rows.end()) rows.push_back(rv);
         if (std::find(cols.begin(), cols.end(), cv) == cols.end()) cols.push_back(cv);
         cells[{rv, cv}].push_back(rt.reach ? epochs_to_reach(r, rt.metric, *rt.reach) : final_metric(r, rt.metric));
-        members[{rv, cv}].push_back(&r);
     }
     sort_if_numeric(rows);
     sort_if_numeric(cols);
@@ -266,7 +271,9 @@ std::string experiment_table(const std::vector<TrialRecord>& records, const sear
         }
         mt.add_row(std::move(row));
     }
-    return md + render(mt, Format::md) + "\n" + mixed_cells_note(members, rt);
+    md += render(mt, Format::md) + "\n";
+    if (const std::string note = mixed_cells_note(records, rt); !note.empty()) md += "Note: " + note + ".\n\n";
+    return md;
 }
 
 namespace {

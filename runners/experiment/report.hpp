@@ -17,5 +17,8 @@ std::vector<std::string> write_reports(const std::string& results_dir, const sea
 // One of the experiment's `report: tables:` as markdown: a metric by one or two settings, seeds
 // pooled into mean ± std (n), with a note under it for a cell that pools more than seeds.
 std::string experiment_table(const std::vector<TrialRecord>& records, const search::ReportTable& rt);
+// What that note says, "" when every cell is one configuration's seeds: the cells that pool
+// trials differing in a swept setting the table does not show, and those settings' values.
+std::string mixed_cells_note(const std::vector<TrialRecord>& records, const search::ReportTable& rt);
 
 }  // namespace deeper::runners

@@ -241,6 +241,27 @@ stages:
     CHECK_THAT(c.out, Catch::Contains("label=base") && Catch::Contains("lr=0.3 label=fast"));
 }
 
+TEST_CASE("check notes a report table whose cells would pool more than seeds", "[sweep][cli]") {
+    TempDir dir("sweep-mixed");
+    const auto exp_path = dir.write("exp.yaml", R"(name: mixed
+defaults: {data: "synthetic:200", net: resnet8, width: 0.5, resolution: 32, epochs: 1}
+stages:
+  - name: g
+    grid: {lr: [0.1, 0.3], weight_decay: [0.0001, 0.0005]}
+    seeds: [1, 2]
+report:
+  tables:
+    - {title: by lr, stage: g, rows: lr}
+    - {title: by lr and wd, stage: g, rows: lr, columns: weight_decay}
+)");
+    auto c = run_cli("check " + exp_path + " --no-estimate");
+    INFO(c.out);
+    CHECK(c.exit_code == 0);
+    CHECK_THAT(c.out, Catch::Contains("note: report table 'by lr': every cell pools trials that differ in more than "
+                                      "their seed (weight_decay 0.0001, 0.0005)"));
+    CHECK_THAT(c.out, !Catch::Contains("'by lr and wd'"));  // its cells are one configuration's seeds each
+}
+
 TEST_CASE("check shows both MAC ratios of a compound search and warns when they disagree", "[sweep][cli]") {
     TempDir dir("sweep-ratio");
     const auto exp_path = dir.write("exp.yaml", R"(name: ratio
