@@ -110,6 +110,18 @@ void warn_rung_in_warmup(const search::Stage& s, const std::vector<PlannedTrial>
                            s.name, s.early_stop->min_epochs, warmup);
 }
 
+// A planned trial as the report will see it once finished (its settings, not its metrics).
+TrialRecord as_finished_record(const search::Trial& t) {
+    TrialRecord r;
+    r.id = t.id;
+    r.stage = t.stage;
+    r.status = "done";
+    r.settings = t.settings;
+    r.labels = t.labels;
+    r.swept = t.swept;
+    return r;
+}
+
 // A report table whose cells would pool more than seeds (a swept setting it does not show):
 // say so before the run, for the stages expanded now. Pooling may be meant (a main effect
 // over another factor), so it is a note, and summary.md repeats it under the table.
@@ -158,16 +170,7 @@ void run_check(const std::string& path, bool estimate) {
         for (const char* c : {"params", "macs"}) t.add_column(c, true);
         if (estimate) t.add_column("est_time", true);
         const auto planned = plan_stage(e, s, datasets);
-        for (const auto& p : planned) {
-            TrialRecord r;
-            r.id = p.trial.id;
-            r.stage = s.name;
-            r.status = "done";
-            r.settings = p.trial.settings;
-            r.labels = p.trial.labels;
-            r.swept = p.trial.swept;
-            planned_records.push_back(std::move(r));
-        }
+        for (const auto& p : planned) planned_records.push_back(as_finished_record(p.trial));
         double stage_s = 0;
         for (const auto& p : planned) {
             const search::Trial& trial = p.trial;
