@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "nets/block_dsl.hpp"
 #include "nets/blocks.hpp"
 #include "nets/error.hpp"
@@ -45,7 +47,7 @@ NetSpec parse_net_spec(const std::string& text, const std::string& name) {
                                              "in_channels", "width", "dropout"};
     if (type == "plain") {
         auto known = common;
-        known.insert(known.end(), {"layers", "batchnorm", "classifier"});
+        known.insert(known.end(), {"layers", "batchnorm", "classifier", "activation"});
         doc.check_keys(r, known, "a plain net");
         nets::VggNetDef d;
         d.name = net_name;
@@ -64,6 +66,7 @@ NetSpec parse_net_spec(const std::string& text, const std::string& name) {
             d.layers.push_back(token);
         }
         if (r["batchnorm"]) d.batchnorm = doc.as<bool>(r["batchnorm"], "batchnorm", "true or false");
+        if (r["activation"]) d.activation = parse_activation(doc, r["activation"]);
         if (r["classifier"]) {
             if (!r["classifier"].IsSequence())
                 doc.fail(r["classifier"], "key 'classifier': expected a list of hidden widths like [256]");
@@ -116,12 +119,26 @@ nets::Graph build_spec_net(const NetSpec& spec, const nets::NetOptions& o) {
     return std::visit(
         [&](auto d) {
             using D = decltype(d);
+            constexpr bool plain = std::is_same_v<D, nets::VggNetDef>;
+            // A knob the net would ignore is refused, as for zoo nets: a sweep over it would
+            // train the same net under different names.
+            std::vector<std::string> takes = {"resolution", "classes", "in_channels", "width", "dropout", "activation"};
+            if constexpr (plain) takes.push_back("batchnorm");
+            else takes.insert(takes.end(), {"depth", "drop_connect"});
+            for (const auto& k : nets::set_knob_names(o))
+                if (std::find(takes.begin(), takes.end(), k) == takes.end()) {
+                    std::string list;
+                    for (const auto& t : takes) list += (list.empty() ? "" : ", ") + t;
+                    throw InputError(fmt::format("{} ({}, a {} net) does not take the knob '{}'; it takes: {}",
+                                                 d.name, spec.source, plain ? "plain" : "mbconv", k, list));
+                }
             if (o.resolution) d.resolution = *o.resolution;
             if (o.classes) d.classes = *o.classes;
             if (o.in_channels) d.in_channels = *o.in_channels;
             if (o.width) d.width = *o.width;
             if (o.dropout) d.dropout = *o.dropout;
-            if constexpr (std::is_same_v<D, nets::VggNetDef>) {
+            if (o.activation) d.activation = nets::activation_knob(o, d.name);
+            if constexpr (plain) {
                 if (o.batchnorm) d.batchnorm = *o.batchnorm;
                 return nets::build_vgg_net(d);
             } else {

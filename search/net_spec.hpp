@@ -3,7 +3,7 @@
 //   type: plain   layers: [32, M, 64, conv1-64, M], classifier: [256]    (VGG-style lists)
 //   type: mbconv  stem: 32, blocks: [ds_r1_k3_s1_c16, ir_r2_k3_s2_e6_c24_se0.25], head: 1280
 // Keys resolution, classes, in_channels, width, depth, batchnorm, dropout, drop_connect and
-// activation set defaults that knobs override.
+// activation set defaults that knobs override; a knob the net's style does not take is refused.
 #include <string>
 #include <variant>
 

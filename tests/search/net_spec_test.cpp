@@ -1,6 +1,8 @@
 // User-defined nets in YAML: both styles build, and every error says file:line:column.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "nets/error.hpp"
 #include "search/net_spec.hpp"
 
@@ -26,6 +28,38 @@ classes: 10
     nets::NetOptions o;
     o.resolution = 56;
     CHECK(search::build_spec_net(spec, o).input_shape().h == 56);
+}
+
+TEST_CASE("a net file's activation is set in the file or by the knob; a knob it would ignore is refused",
+          "[search][spec]") {
+    auto spec = search::parse_net_spec(R"(
+name: four-layer
+type: plain
+layers: [32, M, 32, M, 64, M]
+classifier: []
+activation: tanh
+resolution: 32
+in_channels: 1
+classes: 10
+)", "four.yaml");
+    auto count = [](const nets::Graph& g, nets::Op op) {
+        return std::count_if(g.nodes.begin(), g.nodes.end(), [&](const nets::Node& n) { return n.op == op; });
+    };
+    const nets::Graph from_file = search::build_spec_net(spec, {});
+    CHECK(count(from_file, nets::Op::tanh) == 3);
+    CHECK(count(from_file, nets::Op::relu) == 0);
+    nets::NetOptions o;
+    o.activation = "relu";  // a sweep over activation must change the net
+    const nets::Graph from_knob = search::build_spec_net(spec, o);
+    CHECK(count(from_knob, nets::Op::relu) == 3);
+    CHECK(count(from_knob, nets::Op::tanh) == 0);
+    o.activation = "gelu";
+    CHECK_THROWS_WITH(search::build_spec_net(spec, o), Catch::Contains("gelu"));
+    nets::NetOptions se;
+    se.se_ratio = 0.25;
+    CHECK_THROWS_WITH(search::build_spec_net(spec, se),
+                      Catch::Contains("four-layer (four.yaml, a plain net) does not take the knob 'se_ratio'") &&
+                          Catch::Contains("activation, batchnorm"));
 }
 
 TEST_CASE("an mbconv net from YAML reproduces MobileNetV2 from the zoo", "[search][spec]") {
