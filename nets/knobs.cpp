@@ -138,6 +138,15 @@ std::vector<std::string> set_knob_names(const NetOptions& o) {
     return out;
 }
 
+void refuse_knobs_not_taken(const NetOptions& o, std::string_view net, const std::vector<std::string>& takes) {
+    for (const auto& k : set_knob_names(o)) {
+        if (std::find(takes.begin(), takes.end(), k) != takes.end()) continue;
+        std::string list;
+        for (const auto& t : takes) list += (list.empty() ? "" : ", ") + t;
+        throw InputError(fmt::format("{} does not take the knob '{}'; it takes: {}", net, k, list));
+    }
+}
+
 std::string to_string(const NetOptions& o) {
     std::string s;
     visit_knobs(o, [&](std::string_view name, const auto& slot) {

@@ -73,6 +73,9 @@ void visit_knobs(Options& o, F&& f) {
 // naming the knob and what it expected; an unknown key suggests the closest known one.
 void set_knob(NetOptions& o, std::string_view key, std::string_view value);
 std::vector<std::string> set_knob_names(const NetOptions& o);
+// Throws InputError "NET does not take the knob 'K'; it takes: ..." for a set knob not in
+// `takes`: a knob a net would ignore is refused (a sweep over it would train one net twice).
+void refuse_knobs_not_taken(const NetOptions& o, std::string_view net, const std::vector<std::string>& takes);
 // "resolution=160,width=0.5": only the knobs that are set.
 std::string to_string(const NetOptions& o);
 

@@ -68,14 +68,7 @@ const ZooEntry& find_net(std::string_view name) {
 
 Graph build_net(std::string_view name, const NetOptions& o) {
     const ZooEntry& e = find_net(name);
-    for (const auto& k : set_knob_names(o)) {
-        if (std::find(e.knobs.begin(), e.knobs.end(), k) == e.knobs.end()) {
-            std::string takes;
-            for (const auto& t : e.knobs) takes += (takes.empty() ? "" : ", ") + t;
-            throw InputError(fmt::format("{} does not take the knob '{}'; it takes: {}", e.name, k,
-                                         takes));
-        }
-    }
+    refuse_knobs_not_taken(o, e.name, e.knobs);
     try {
         return e.build(o);
     } catch (const InputError& err) {

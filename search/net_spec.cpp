@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
-
 #include "nets/block_dsl.hpp"
 #include "nets/blocks.hpp"
 #include "nets/error.hpp"
@@ -120,18 +118,11 @@ nets::Graph build_spec_net(const NetSpec& spec, const nets::NetOptions& o) {
         [&](auto d) {
             using D = decltype(d);
             constexpr bool plain = std::is_same_v<D, nets::VggNetDef>;
-            // A knob the net would ignore is refused, as for zoo nets: a sweep over it would
-            // train the same net under different names.
             std::vector<std::string> takes = {"resolution", "classes", "in_channels", "width", "dropout", "activation"};
             if constexpr (plain) takes.push_back("batchnorm");
             else takes.insert(takes.end(), {"depth", "drop_connect"});
-            for (const auto& k : nets::set_knob_names(o))
-                if (std::find(takes.begin(), takes.end(), k) == takes.end()) {
-                    std::string list;
-                    for (const auto& t : takes) list += (list.empty() ? "" : ", ") + t;
-                    throw InputError(fmt::format("{} ({}, a {} net) does not take the knob '{}'; it takes: {}",
-                                                 d.name, spec.source, plain ? "plain" : "mbconv", k, list));
-                }
+            nets::refuse_knobs_not_taken(o, fmt::format("{} ({}, a {} net)", d.name, spec.source, plain ? "plain" : "mbconv"),
+                                         takes);
             if (o.resolution) d.resolution = *o.resolution;
             if (o.classes) d.classes = *o.classes;
             if (o.in_channels) d.in_channels = *o.in_channels;
