@@ -391,7 +391,8 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
         }
         for (const auto& p : rep["plots"]) {
             doc.require_map(p, "a report plot");
-            doc.check_keys(p, {"title", "stage", "kind", "metric", "x", "group", "join", "origin"}, "a report plot");
+            doc.check_keys(p, {"title", "stage", "kind", "metric", "x", "group", "join", "origin", "log_y"},
+                           "a report plot");
             ReportPlot rp;
             if (p["title"]) rp.title = doc.scalar(p["title"], "title");
             if (p["stage"]) rp.stage = doc.scalar(p["stage"], "stage");
@@ -420,6 +421,10 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
                 rp.origin = doc.scalar(p["origin"], "origin");
                 if (rp.origin == rp.stage) doc.fail(p["origin"], "origin: a stage other than the plot's own");
                 stage_ok(p["origin"], rp.origin);
+            }
+            if (p["log_y"]) {
+                if (rp.kind == "points") doc.fail(p["log_y"], "log_y: only curves and scatter plots have a log y axis");
+                rp.log_y = doc.as<bool>(p["log_y"], "log_y", "true or false");
             }
             stage_ok(p, rp.stage);
             e.plots.push_back(rp);

@@ -85,6 +85,7 @@ struct ReportPlot {
     std::string title, stage, kind = "curves", metric = "val_top1", x = "epoch", group;
     bool join = false;  // scatter: a line through each group's points in x order (EfficientNet's Fig. 3)
     std::string origin; // scatter: a stage whose point starts every group's line (the unscaled base)
+    bool log_y = false; // curves and scatter: a log y axis (errors and losses falling towards zero)
 };
 
 struct Experiment {

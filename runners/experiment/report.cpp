@@ -385,7 +385,7 @@ std::string write_plots(const std::string& dir, const std::vector<TrialRecord>& 
             p.kind == "points" ? svg_categories(title, p.metric, plot_categories(records, p))
                                : svg_plot(title, p.kind == "curves" ? "epoch" : p.x, p.metric, plot_series(records, p),
                                           p.kind == "curves" ? Marks::curve : p.join ? Marks::joined_dots : Marks::dots,
-                                          p.kind == "scatter");
+                                          Axes{.log_x = p.kind == "scatter", .log_y = p.log_y});
         write_file(fs::path(dir) / name, svg, written);
         md += fmt::format("\n![{}]({})\n", title, name);
     }

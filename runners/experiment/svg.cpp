@@ -87,8 +87,10 @@ struct Frame {
     double px(double x) const { return L + (x - x0) / (x1 - x0) * (W - L - R); }
     double py(double y) const { return H - B - (y - y0) / (y1 - y0) * (H - T - B); }
 
-    // The header, title, y grid and labels, box and axis labels; x ticks are the caller's.
-    std::string open(const std::string& title, const std::string& x_label, const std::string& y_label) const {
+    // The header, title, y grid and labels, box and axis labels; x ticks are the caller's. On a
+    // log y axis y0 and y1 are already log10'd.
+    std::string open(const std::string& title, const std::string& x_label, const std::string& y_label,
+                     bool log_y = false) const {
         std::string s = fmt::format(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" "
             "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
@@ -97,10 +99,11 @@ struct Frame {
         const double size = std::min(15.0, (W - 20) / (0.55 * double(std::max<std::size_t>(title.size(), 1))));
         s += fmt::format("<text x=\"{}\" y=\"22\" font-size=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", W / 2,
                          size, escape(title));
-        for (double t : ticks(y0, y1)) {
+        for (double v : log_y ? log_ticks(y0, y1) : ticks(y0, y1)) {
+            const double t = log_y ? std::log10(v) : v;
             s += fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"#e5e5e5\"/>\n", L, py(t),
                              W - R, py(t));
-            s += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{:g}</text>\n", L - 6, py(t) + 4, t);
+            s += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{:g}</text>\n", L - 6, py(t) + 4, v);
         }
         s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"black\"/>\n", L, T,
                          W - L - R, H - T - B);
@@ -134,22 +137,29 @@ bool has_err(const Point& p) { return std::isfinite(p.err); }
 }  // namespace
 
 std::string svg_plot(const std::string& title, const std::string& x_label, const std::string& y_label,
-                     const std::vector<Series>& series, Marks marks, bool log_x) {
+                     const std::vector<Series>& series, Marks marks, Axes axes) {
     const bool curve = marks == Marks::curve;
-    auto fx = [&](double x) { return log_x ? std::log10(std::max(x, 1e-12)) : x; };
+    auto fx = [&](double x) { return axes.log_x ? std::log10(std::max(x, 1e-12)) : x; };
+    // y where it is drawn; NAN where a log axis cannot show it (the frame skips those)
+    auto fy = [&](double y) { return !axes.log_y ? y : y > 0 ? std::log10(y) : NAN; };
     Frame f;
     std::size_t longest = 0;  // the legend's widest name widens the page, not the plot
     for (const auto& s : series) longest = std::max(longest, s.name.size());
     f.R = std::max(f.R, 40 + 7.0 * double(longest));
     f.W = 530 + f.R;
+    std::size_t not_shown = 0;
     for (const auto& s : series)
         for (const auto& p : s.points) {
-            f.include(fx(p.x), p.y);
-            if (has_err(p)) f.include(fx(p.x), p.y - p.err), f.include(fx(p.x), p.y + p.err);
+            not_shown += std::isfinite(p.y) && !std::isfinite(fy(p.y));
+            f.include(fx(p.x), fy(p.y));
+            if (has_err(p)) f.include(fx(p.x), fy(p.y - p.err)), f.include(fx(p.x), fy(p.y + p.err));
         }
     f.settle(curve ? 0.0 : 0.04);  // a curve starts at its first epoch; dots need room
-    std::string s = f.open(title, x_label + (log_x ? " (log scale)" : ""), y_label);
-    if (log_x)
+    std::string y_axis = y_label;
+    if (axes.log_y)
+        y_axis += not_shown ? fmt::format(" (log scale; {} value(s) at or below 0 not shown)", not_shown) : " (log scale)";
+    std::string s = f.open(title, x_label + (axes.log_x ? " (log scale)" : ""), y_axis, axes.log_y);
+    if (axes.log_x)
         for (double v : log_ticks(f.x0, f.x1)) s += f.x_tick(std::log10(v), si_label(v));
     else
         for (double t : ticks(f.x0, f.x1)) s += f.x_tick(t, fmt::format("{:g}", t));
@@ -157,17 +167,18 @@ std::string svg_plot(const std::string& title, const std::string& x_label, const
         const char* c = kColors[i % 10];
         auto pts = series[i].points;
         std::stable_sort(pts.begin(), pts.end());
-        std::erase_if(pts, [](const Point& p) { return !std::isfinite(p.x) || !std::isfinite(p.y); });
+        std::erase_if(pts, [&](const Point& p) { return !std::isfinite(p.x) || !std::isfinite(fy(p.y)); });
         std::string path, upper, lower;
         for (const auto& p : pts) {
-            const double x = f.px(fx(p.x));
-            path += fmt::format("{}{:.1f},{:.1f}", path.empty() ? "" : " ", x, f.py(p.y));
-            s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"{}\" fill=\"{}\"/>\n", x, f.py(p.y),
+            const double x = f.px(fx(p.x)), y = fy(p.y);
+            path += fmt::format("{}{:.1f},{:.1f}", path.empty() ? "" : " ", x, f.py(y));
+            s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"{}\" fill=\"{}\"/>\n", x, f.py(y),
                              curve ? 2 : 4, c);
             if (!has_err(p)) continue;
-            if (!curve) s += f.whisker(fx(p.x), p.y - p.err, p.y + p.err, c);
-            upper += fmt::format(" {:.1f},{:.1f}", x, f.py(p.y + p.err));
-            lower = fmt::format(" {:.1f},{:.1f}", x, f.py(p.y - p.err)) + lower;
+            const double hi = fy(p.y + p.err), lo = std::isfinite(fy(p.y - p.err)) ? fy(p.y - p.err) : f.y0;
+            if (!curve) s += f.whisker(fx(p.x), lo, hi, c);
+            upper += fmt::format(" {:.1f},{:.1f}", x, f.py(hi));
+            lower = fmt::format(" {:.1f},{:.1f}", x, f.py(lo)) + lower;
         }
         if (curve && !upper.empty())
             s += fmt::format("<polygon points=\"{}{}\" fill=\"{}\" fill-opacity=\"0.15\" stroke=\"none\"/>\n", upper,

@@ -61,11 +61,11 @@ TEST_CASE("a scatter point is one configuration's seeds; unfinished trials are l
     CHECK(s[0].points[0].y == Approx(0.82));
     CHECK(s[0].points[1].y == Approx(0.90));
     CHECK(std::isnan(s[0].points[1].err));
-    const std::string svg = runners::svg_plot("t", "macs", "test_top1", s, runners::Marks::dots, true);
+    const std::string svg = runners::svg_plot("t", "macs", "test_top1", s, runners::Marks::dots, {.log_x = true});
     CHECK(svg.find("<path d=\"M") != std::string::npos);  // the whisker of the pooled point
     CHECK(svg.find("<polyline") == std::string::npos);
     // joined (EfficientNet's Fig. 3): one line through the group's points, whiskers kept
-    const std::string joined = runners::svg_plot("t", "macs", "test_top1", s, runners::Marks::joined_dots, true);
+    const std::string joined = runners::svg_plot("t", "macs", "test_top1", s, runners::Marks::joined_dots, {.log_x = true});
     CHECK(joined.find("<path d=\"M") != std::string::npos);
     CHECK(joined.find("<polyline") != std::string::npos);
     CHECK(joined.find("<polygon") == std::string::npos);  // no band: the spread is in the whiskers
@@ -101,21 +101,41 @@ TEST_CASE("a scatter plot's origin stage starts every group's line (the unscaled
 
 TEST_CASE("a log x axis spanning less than a decade still has round ticks", "[report]") {
     const runners::Series s{"compound", {{9.6e6, 0.80}, {1.5e7, 0.81}, {2.9e7, 0.82}}};
-    const std::string svg = runners::svg_plot("t", "macs", "test_top1", {s}, runners::Marks::dots, true);
+    const std::string svg = runners::svg_plot("t", "macs", "test_top1", {s}, runners::Marks::dots, {.log_x = true});
     CHECK(svg.find(">10M<") != std::string::npos);
     CHECK(svg.find(">20M<") != std::string::npos);
     CHECK(svg.find(">1e+07<") == std::string::npos);
     // 2.5M to 15M (efficientnet-scaling's figure): 1-2-5 gives two ticks, 1-2-3-5 three
     const runners::Series scaling{"compound", {{2.5e6, 0.90}, {5.2e6, 0.91}, {1.53e7, 0.92}}};
-    const std::string mid = runners::svg_plot("t", "macs", "y", {scaling}, runners::Marks::dots, true);
+    const std::string mid = runners::svg_plot("t", "macs", "y", {scaling}, runners::Marks::dots, {.log_x = true});
     for (const char* tick : {">3M<", ">5M<", ">10M<"}) CHECK(mid.find(tick) != std::string::npos);
     CHECK(mid.find(">4M<") == std::string::npos);
     // spanning decades: their powers only
     const runners::Series wide{"a", {{2e3, 0.1}, {5e5, 0.2}, {3e8, 0.3}}};
-    const std::string decades = runners::svg_plot("t", "macs", "y", {wide}, runners::Marks::dots, true);
+    const std::string decades = runners::svg_plot("t", "macs", "y", {wide}, runners::Marks::dots, {.log_x = true});
     CHECK(decades.find(">10k<") != std::string::npos);
     CHECK(decades.find(">100M<") != std::string::npos);
     CHECK(decades.find(">20k<") == std::string::npos);
+}
+
+TEST_CASE("a log y axis shows errors falling towards zero and says which values it leaves out", "[report]") {
+    // ResNet-56's training error: 20% to 0.06%, one epoch at exactly 0, a spread below zero
+    const runners::Series s{"resnet56", {{1, 0.2, 0.05}, {8, 0.05}, {12, 0.003, 0.004}, {15, 0.0}, {16, 0.0006}}};
+    const std::string svg = runners::svg_plot("t", "epoch", "train_eval_error", {s}, runners::Marks::curve,
+                                              {.log_y = true});
+    for (const char* tick : {">0.001<", ">0.01<", ">0.1<"}) CHECK(svg.find(tick) != std::string::npos);
+    CHECK(svg.find("train_eval_error (log scale; 1 value(s) at or below 0 not shown)") != std::string::npos);
+    std::size_t dots = 0;
+    for (auto at = svg.find("<circle"); at != std::string::npos; at = svg.find("<circle", at + 1)) ++dots;
+    CHECK(dots == 4);
+    CHECK(svg.find("<polygon") != std::string::npos);  // the band, cut at the axis where it goes below 0
+    CHECK(svg.find("nan") == std::string::npos);
+    CHECK(svg.find("inf") == std::string::npos);
+    // all positive: the plain label
+    const runners::Series loss{"a", {{1, 2.3}, {2, 0.4}, {3, 0.02}}};
+    const std::string plain = runners::svg_plot("t", "epoch", "train_loss", {loss}, runners::Marks::curve, {.log_y = true});
+    CHECK(plain.find("train_loss (log scale)<") != std::string::npos);
+    CHECK(plain.find(">1<") != std::string::npos);
 }
 
 TEST_CASE("points: one category per group with every trial's value and their mean", "[report]") {

@@ -213,7 +213,7 @@ TEST_CASE("deeper submit --dry-run writes one array per stage, chained, and a re
 
 TEST_CASE("plot axes label round ticks, never -0", "[sweep][report]") {
     const runners::Series s{"a", {{1, -0.01}, {2, 0.3}, {3, 0.88}, {10, 0.031}}};
-    const std::string svg = runners::svg_plot("t", "epoch", "error", {s}, runners::Marks::curve, false);
+    const std::string svg = runners::svg_plot("t", "epoch", "error", {s}, runners::Marks::curve, {});
     CHECK(svg.find(">-0<") == std::string::npos);
     CHECK(svg.find(">0<") != std::string::npos);
     CHECK(svg.find(">0.6<") != std::string::npos);

@@ -235,6 +235,9 @@ TEST_CASE("experiment errors carry file:line:column, the key and what was expect
           "exp.yaml:7:25: x: only a scatter plot has a choice of x (macs or params)");
     CHECK(error_of(plots + "    - {kind: scatter, x: flops}\n") == "exp.yaml:7:26: x: expected macs or params, got 'flops'");
     CHECK(error_of(plots + "    - {kind: curves, join: true}\n") == "exp.yaml:7:28: join: only a scatter plot joins its points");
+    CHECK(error_of(plots + "    - {kind: points, log_y: true}\n") ==
+          "exp.yaml:7:29: log_y: only curves and scatter plots have a log y axis");
+    CHECK(error_of(plots + "    - {kind: curves, log_y: maybe}\n") == "exp.yaml:7:29: key 'log_y': expected true or false");
     CHECK(error_of(plots + "    - {kind: curves, origin: a}\n") ==
           "exp.yaml:7:30: origin: only a scatter plot starts its lines at a stage's point");
     CHECK(error_of(plots + "    - {kind: scatter, stage: a, origin: a}\n") ==
