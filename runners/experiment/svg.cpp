@@ -157,7 +157,8 @@ std::string svg_plot(const std::string& title, const std::string& x_label, const
     f.settle(curve ? 0.0 : 0.04);  // a curve starts at its first epoch; dots need room
     std::string y_axis = y_label;
     if (axes.log_y)
-        y_axis += not_shown ? fmt::format(" (log scale; {} value(s) at or below 0 not shown)", not_shown) : " (log scale)";
+        y_axis += not_shown ? fmt::format(" (log scale; {} value(s) at or below 0 not shown)", not_shown)
+                            : " (log scale)";
     std::string s = f.open(title, x_label + (axes.log_x ? " (log scale)" : ""), y_axis, axes.log_y);
     if (axes.log_x)
         for (double v : log_ticks(f.x0, f.x1)) s += f.x_tick(std::log10(v), si_label(v));

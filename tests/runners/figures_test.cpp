@@ -65,7 +65,8 @@ TEST_CASE("a scatter point is one configuration's seeds; unfinished trials are l
     CHECK(svg.find("<path d=\"M") != std::string::npos);  // the whisker of the pooled point
     CHECK(svg.find("<polyline") == std::string::npos);
     // joined (EfficientNet's Fig. 3): one line through the group's points, whiskers kept
-    const std::string joined = runners::svg_plot("t", "macs", "test_top1", s, runners::Marks::joined_dots, {.log_x = true});
+    const std::string joined =
+        runners::svg_plot("t", "macs", "test_top1", s, runners::Marks::joined_dots, {.log_x = true});
     CHECK(joined.find("<path d=\"M") != std::string::npos);
     CHECK(joined.find("<polyline") != std::string::npos);
     CHECK(joined.find("<polygon") == std::string::npos);  // no band: the spread is in the whiskers
@@ -133,7 +134,8 @@ TEST_CASE("a log y axis shows errors falling towards zero and says which values 
     CHECK(svg.find("inf") == std::string::npos);
     // all positive: the plain label
     const runners::Series loss{"a", {{1, 2.3}, {2, 0.4}, {3, 0.02}}};
-    const std::string plain = runners::svg_plot("t", "epoch", "train_loss", {loss}, runners::Marks::curve, {.log_y = true});
+    const std::string plain =
+        runners::svg_plot("t", "epoch", "train_loss", {loss}, runners::Marks::curve, {.log_y = true});
     CHECK(plain.find("train_loss (log scale)<") != std::string::npos);
     CHECK(plain.find(">1<") != std::string::npos);
 }
