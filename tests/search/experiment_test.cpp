@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <filesystem>
 #include <set>
 
 #include "nets/error.hpp"
@@ -319,4 +320,15 @@ TEST_CASE("a seed given in the settings is shared by the trials that name it", "
     CHECK(drawn[0].seed != drawn[1].seed);  // without a seed each trial draws its own
     CHECK(error_of(std::string(kHeader) + "  - grid: {precision: [f16]}\n").find("expected f32 or bf16") !=
           std::string::npos);
+}
+
+TEST_CASE("every committed experiment file parses: the specs behind results/ do not rot", "[search][experiment]") {
+    std::size_t files = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(std::string(DEEPER_SOURCE_DIR) + "/experiments")) {
+        if (entry.path().extension() != ".yaml") continue;  // experiments/nets/ holds net files
+        INFO(entry.path().string());
+        CHECK_NOTHROW(load_experiment(entry.path().string()));
+        ++files;
+    }
+    CHECK(files >= 25);
 }
