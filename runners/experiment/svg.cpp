@@ -176,7 +176,8 @@ std::string svg_plot(const std::string& title, const std::string& x_label, const
             s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"{}\" fill=\"{}\"/>\n", x, f.py(y),
                              curve ? 2 : 4, c);
             if (!has_err(p)) continue;
-            const double hi = fy(p.y + p.err), lo = std::isfinite(fy(p.y - p.err)) ? fy(p.y - p.err) : f.y0;
+            const double hi = fy(p.y + p.err), below = fy(p.y - p.err);
+            const double lo = std::isfinite(below) ? below : f.y0;  // cut at the axis on a log scale
             if (!curve) s += f.whisker(fx(p.x), lo, hi, c);
             upper += fmt::format(" {:.1f},{:.1f}", x, f.py(hi));
             lower = fmt::format(" {:.1f},{:.1f}", x, f.py(lo)) + lower;
