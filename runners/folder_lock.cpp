@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -23,13 +22,22 @@ std::string holder(int fd) {
     return s.empty() ? "another process" : s;
 }
 
+// The whole file, exclusively.
+struct flock whole_file(short type) {
+    struct flock l {};
+    l.l_type = type;
+    l.l_whence = SEEK_SET;
+    return l;
+}
+
 }  // namespace
 
 FolderLock::FolderLock(const std::string& lock_path, const std::string& what) {
     fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0)
         throw InputError(fmt::format("{}: cannot create the lock file ({})", lock_path, std::strerror(errno)));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    struct flock l = whole_file(F_WRLCK);
+    if (::fcntl(fd_, F_OFD_SETLK, &l) != 0) {
         const std::string who = holder(fd_);
         ::close(fd_);
         fd_ = -1;
@@ -45,13 +53,14 @@ FolderLock::FolderLock(const std::string& lock_path, const std::string& what) {
 }
 
 FolderLock::~FolderLock() {
-    if (fd_ >= 0) ::close(fd_);  // releases the flock
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
 }
 
 bool FolderLock::held(const std::string& lock_path) {
     const int fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return false;
-    const bool busy = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    struct flock l = whole_file(F_WRLCK);  // would a writer's lock conflict with one held?
+    const bool busy = ::fcntl(fd, F_OFD_GETLK, &l) == 0 && l.l_type != F_UNLCK;
     ::close(fd);
     return busy;
 }

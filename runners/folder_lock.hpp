@@ -1,10 +1,12 @@
 #pragma once
-// One writer per output: an advisory lock (flock) on a lock file, held for the life of the
-// object. A second `deeper run` on the same results folder and shard, or a second `deeper
-// train` into the same run folder, is refused with a message naming the holder, instead of
-// both writing. flock is released by the kernel when the process dies (kill -9 included), so
-// a stale lock file never blocks. SLURM shards write their own journals and lock their own
-// files, so they never contend.
+// One writer per output: an advisory lock (an open-file-description fcntl lock) on a lock
+// file, held for the life of the object. A second `deeper run` on the same results folder and
+// shard, or a second `deeper train` into the same run folder, is refused with a message naming
+// the holder, instead of both writing. The kernel releases the lock when the process dies
+// (kill -9 included), so a stale lock file never blocks. SLURM shards write their own journals
+// and lock their own files, so they never contend. `held` asks the kernel (F_OFD_GETLK)
+// without taking the lock: a probe never makes a writer that starts at that moment fail, as a
+// probe that took and dropped an flock could.
 #include <optional>
 #include <string>
 
@@ -18,7 +20,7 @@ public:
     FolderLock(const FolderLock&) = delete;
     FolderLock& operator=(const FolderLock&) = delete;
 
-    // Whether a live process holds the lock file (false when absent or free).
+    // Whether a live process holds the lock file (false when absent or free); takes nothing.
     static bool held(const std::string& lock_path);
 
 private:

@@ -35,6 +35,23 @@ void prepare_output_folder(const std::string& path, std::string_view option,
         throw InputError(fmt::format("{} {}: cannot write into the folder: {}", option, path, std::strerror(errno)));
 }
 
+void check_output_file(const std::string& path, std::string_view option) {
+    const fs::path p(path);
+    const fs::path folder = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+    std::error_code ec;
+    if (p.filename().empty() || fs::is_directory(p, ec))
+        throw InputError(fmt::format("{} {}: is a folder; give the file to write", option, path));
+    if (!fs::is_directory(folder, ec))
+        throw InputError(fmt::format("{} {}: {} is not a folder", option, path, folder.string()));
+    if (::access(folder.c_str(), W_OK | X_OK) != 0)
+        throw InputError(fmt::format("{} {}: cannot write into {}: {}", option, path, folder.string(), std::strerror(errno)));
+    try {
+        refuse_non_regular(path);
+    } catch (const InputError& e) {
+        throw InputError(fmt::format("{} {}", option, e.what()));
+    }
+}
+
 void keep_experiment_copy(const std::string& experiment, const std::string& folder) {
     const fs::path copy = fs::path(folder) / "experiment.yaml";
     std::error_code ec;

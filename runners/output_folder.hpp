@@ -18,6 +18,11 @@ inline const std::vector<std::string> kTrainFolderMarks = {"config.yaml", "check
 void prepare_output_folder(const std::string& path, std::string_view option,
                            const std::vector<std::string>& own_marks);
 
+// A file a command will write (`dump --out`, `export OUT`, `eval --predictions`), checked
+// before any work: its folder exists and can be written into, and the path is missing or a
+// regular file (never a folder, a device or a FIFO). InputError naming the option otherwise.
+void check_output_file(const std::string& path, std::string_view option);
+
 // The experiment as run, kept beside its results as folder/experiment.yaml (status, report and
 // SLURM tasks read it), written atomically; nothing to do when `experiment` is that file.
 void keep_experiment_copy(const std::string& experiment, const std::string& folder);

@@ -8,10 +8,13 @@
 #     counted twice, each interrupted once and resumed from its checkpoint;
 #  3. an early-stopping (ASHA) stage as one array of two tasks sharing the stage through the
 #     journals and claims: both tasks train, every decision is taken once, the stage completes.
+# DEEPER_SLURM_CASES picks cases (default "two-stage requeue asha"), DEEPER_SLURM_REPEAT runs
+# each that many times (a stress run: DEEPER_SLURM_CASES=asha DEEPER_SLURM_REPEAT=30). On any
+# failure the work folder is kept and every failed trial's error is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-deeper="$root/build/release/deeper"
+deeper="${DEEPER:-$root/build/release/deeper}"  # DEEPER: another binary (a stress run beside a rebuild)
 [ -x "$deeper" ] || scripts/build.sh release >/dev/null
 work=$(mktemp -d /tmp/deeper-slurm-XXXXXX)
 passed=0
@@ -19,12 +22,15 @@ failed=0
 cleanup() {
   scancel --user="$(id -un)" >/dev/null 2>&1 || true
   scripts/slurm-local.sh stop >/dev/null 2>&1 || true
-  rm -rf "$work"
+  if [ "$failed" = 0 ]; then rm -rf "$work"; else echo "slurm-test: kept $work for inspection"; fi
 }
 trap cleanup EXIT
 check() {  # check NAME COMMAND...
   local name=$1; shift
   if "$@"; then passed=$((passed + 1)); echo "ok: $name"; else failed=$((failed + 1)); echo "FAILED: $name"; fi
+}
+show_failed_trials() {  # show_failed_trials RESULTS_DIR: every failed trial's error, from the journals
+  grep -h '"event":"failed"' "$1"/journal/*.jsonl 2>/dev/null | sed 's/^/  failed trial: /' || true
 }
 wait_for_queue_empty() {  # bounded poll of squeue
   local deadline=$((SECONDS + $1))
@@ -47,6 +53,8 @@ classifier: []
 YAML
 
 # ---- 1. two chained stages as arrays ----
+case_two_stage() {
+rm -rf "$work/two"
 cat > "$work/two-stage.yaml" <<YAML
 name: slurm-two-stage
 seed: 3
@@ -69,9 +77,13 @@ check "each stage ran as its own shards" test "$(ls "$work/two/journal"/*.jsonl 
 check "the second stage started from the first's checkpoint" grep -q '"init":"trial:' "$work/two/journal/"*.jsonl
 check "summary.md written by the report job" test -s "$work/two/summary.md"
 "$deeper" status "$work/two"
+show_failed_trials "$work/two"
+}
 
 # ---- 2. requeue: one task by scontrol, one by the warning signal ----
 # each trial runs ~25 s on one core, long enough that both tasks are surely running at once
+case_requeue() {
+rm -rf "$work/rq"
 cat > "$work/requeue.yaml" <<YAML
 name: slurm-requeue
 seed: 4
@@ -122,8 +134,13 @@ check "each trial was interrupted exactly once" test "$(cat "$work/rq/journal/"*
 check "both trials were started again after the interruption" test "$(cat "$work/rq/journal/"*.jsonl | grep -c '"event":"start"')" = 4
 check "resumed from checkpoints, not from scratch" grep -q '"resume_epoch":[1-9]' "$work/rq/journal/"*.jsonl
 "$deeper" status "$work/rq"
+show_failed_trials "$work/rq"
+}
 
 # ---- 3. early stopping shared by an array's tasks ----
+case_asha() {
+local out="$work/asha" failed_before=$failed
+[ -e "$out" ] && out="$work/asha-$SECONDS-$RANDOM"  # repeated: each run its own folder, kept on failure
 cat > "$work/asha.yaml" <<YAML
 name: slurm-asha
 seed: 5
@@ -134,16 +151,26 @@ stages:
     grid: {lr: [0.02, 0.05, 0.1, 0.2, 0.3, 0.5]}
     early_stop: {method: asha, reduction: 2, min_epochs: 1}
 YAML
-"$deeper" submit "$work/asha.yaml" --out "$work/asha" --shards 2 --cpus-per-task 1
+"$deeper" submit "$work/asha.yaml" --out "$out" --shards 2 --cpus-per-task 1
 check "early-stopping sweep finishes" wait_for_queue_empty 300
-check "all 6 trials done or stopped" test "$(tail -n +2 "$work/asha/results.csv" | grep -c -e ',lrs,done,' -e ',lrs,stopped,')" = 6
-check "at least one trained to the end" test "$(rows_with "$work/asha/results.csv" ',lrs,done,')" -ge 1
-check "both array tasks trained" test "$(grep -l '"event":"start"' "$work/asha/journal/"*.jsonl | wc -l)" = 2
-check "every decision once across the tasks" test "$(cat "$work/asha/journal/"*.jsonl | grep -e '"event":"rung"' -e '"event":"promote"' -e '"event":"stopped"' | sed 's/,"time".*//' | sort | uniq -d | wc -l)" = 0
-epoch_col=$(head -1 "$work/asha/curves.csv" | tr , '\n' | grep -n '^epoch$' | cut -d: -f1)
-check "every epoch once in curves.csv" test "$(tail -n +2 "$work/asha/curves.csv" | cut -d, -f"1,$epoch_col" | sort | uniq -d | wc -l)" = 0
-check "summary.md counts the early-stopping budget" grep -q "Early stopping (asha" "$work/asha/summary.md"
-"$deeper" status "$work/asha"
+check "all 6 trials done or stopped" test "$(tail -n +2 "$out/results.csv" | grep -c -e ',lrs,done,' -e ',lrs,stopped,')" = 6
+check "at least one trained to the end" test "$(rows_with "$out/results.csv" ',lrs,done,')" -ge 1
+check "both array tasks trained" test "$(grep -l '"event":"start"' "$out/journal/"*.jsonl | wc -l)" = 2
+check "every decision once across the tasks" test "$(cat "$out/journal/"*.jsonl | grep -e '"event":"rung"' -e '"event":"promote"' -e '"event":"stopped"' | sed 's/,"time".*//' | sort | uniq -d | wc -l)" = 0
+epoch_col=$(head -1 "$out/curves.csv" | tr , '\n' | grep -n '^epoch$' | cut -d: -f1)
+check "every epoch once in curves.csv" test "$(tail -n +2 "$out/curves.csv" | cut -d, -f"1,$epoch_col" | sort | uniq -d | wc -l)" = 0
+check "summary.md counts the early-stopping budget" grep -q "Early stopping (asha" "$out/summary.md"
+"$deeper" status "$out"
+show_failed_trials "$out"
+if [ "$failed" = "$failed_before" ]; then rm -rf "$out"; fi
+}
+
+for ((round = 1; round <= ${DEEPER_SLURM_REPEAT:-1}; round++)); do
+  for c in ${DEEPER_SLURM_CASES:-two-stage requeue asha}; do
+    [ "${DEEPER_SLURM_REPEAT:-1}" = 1 ] || echo "== round $round: $c (passed $passed, failed $failed so far)"
+    "case_${c//-/_}"
+  done
+done
 
 if [ "$failed" != 0 ]; then  # what the tasks printed, for whoever reads a CI log
   for f in "$work"/*/slurm/logs/*.out; do echo "== $f"; tail -n 20 "$f"; done

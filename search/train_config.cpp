@@ -172,8 +172,8 @@ void set_train_option(TrainConfig& c, const std::string& key0, const std::string
         throw InputError(fmt::format("option 'eval_crop': expected a share of the shorter side in (0, 1], got '{}'", value));
     if (found && key == "prefetch" && c.prefetch < 1)
         throw InputError(fmt::format("option 'prefetch': expected a whole number >= 1, got '{}'", value));
-    if (found && key == "batch" && c.batch < 1)
-        throw InputError(fmt::format("option 'batch': expected a whole number >= 1, got '{}'", value));
+    if (found && key == "batch" && (c.batch < 1 || c.batch > kMaxBatch))
+        throw InputError(fmt::format("option 'batch': expected a whole number in [1, {}], got '{}'", kMaxBatch, value));
     if (found) return;
     // Net knobs are options too.
     std::vector<std::string> names;

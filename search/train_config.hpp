@@ -10,6 +10,10 @@
 
 namespace deeper::search {
 
+// The largest batch any verb takes; whether a net fits at a given batch is checked against the
+// machine's memory before compiling.
+inline constexpr int kMaxBatch = 1 << 16;
+
 struct TrainConfig {
     // the net
     std::string net;        // a zoo name, or empty with spec set
@@ -32,7 +36,7 @@ struct TrainConfig {
     int prefetch = 4;        // batches built ahead (with data_threads)
     // the optimization
     int epochs = 10;
-    int batch = 128;
+    int batch = 128;         // 1 .. kMaxBatch
     std::string optimizer = "sgd";  // sgd | rmsprop
     double lr = 0.1;
     double momentum = 0.9;

@@ -2,11 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "nets/error.hpp"
 #include "nets/suggest.hpp"
+#include "search/input_file.hpp"
 
 namespace deeper::search {
 
@@ -23,13 +21,7 @@ YamlDoc YamlDoc::load_string(const std::string& text, const std::string& name) {
     return d;
 }
 
-std::string read_text_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw InputError(fmt::format("{}: cannot open the file", path));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+std::string read_text_file(const std::string& path) { return read_input_file(path, kMaxTextFileBytes, "text"); }
 
 std::vector<std::string> split_commas(const std::string& text) {
     std::vector<std::string> out;

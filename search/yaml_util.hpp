@@ -7,7 +7,8 @@
 
 namespace deeper::search {
 
-// The whole file; throws InputError naming the file when it cannot be read.
+// The whole file (a regular file of at most kMaxTextFileBytes); throws InputError naming the
+// file when it cannot be read.
 std::string read_text_file(const std::string& path);
 
 // "a,,b" -> {"a", "", "b"}: list values given as text (--width 0.5,1 or milestones: 30,60).

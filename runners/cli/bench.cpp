@@ -17,6 +17,7 @@
 #include "runners/engine/optimizer.hpp"
 #include "runners/memory_budget.hpp"
 #include "runners/table.hpp"
+#include "search/train_config.hpp"
 
 namespace deeper::runners::cli {
 
@@ -129,7 +130,7 @@ void add_bench_command(CLI::App& app) {
     auto a = std::make_shared<BenchArgs>();
     auto* cmd = app.add_subcommand("bench", "Training and inference throughput on synthetic data");
     cmd->add_option("nets", a->nets, "zoo nets (see `deeper nets`)")->required();
-    cmd->add_option("--batch", a->batch, "batch size")->capture_default_str();
+    cmd->add_option("--batch", a->batch, "batch size")->capture_default_str()->check(CLI::Range(1, search::kMaxBatch));
     cmd->add_option("--threads", a->threads, "threads (default: the cores this process may use)");
     cmd->add_option("--steps", a->steps, "timed steps (the median is reported)")->capture_default_str();
     cmd->add_option("--warmup", a->warmup, "untimed steps first")->capture_default_str();

@@ -15,8 +15,10 @@
 #include "runners/cli/knob_options.hpp"
 #include "runners/cpu_budget.hpp"
 #include "runners/engine/engine.hpp"
+#include "runners/output_folder.hpp"
 #include "runners/table.hpp"
 #include "runners/train/safetensors.hpp"
+#include "search/train_config.hpp"
 
 namespace deeper::runners::cli {
 
@@ -31,9 +33,7 @@ struct DumpArgs {
 };
 
 void run_dump(const DumpArgs& a) {
-    const auto folder = std::filesystem::path(a.out).parent_path();
-    if (!folder.empty() && !std::filesystem::is_directory(folder))
-        throw InputError(fmt::format("--out {}: {} is not a folder", a.out, folder.string()));
+    check_output_file(a.out, "--out");
     auto opts = expand_knobs(a.knobs);
     if (opts.size() != 1) throw InputError("dump: give each knob one value");
     nets::Graph g = nets::build_net(a.net, opts[0]);
@@ -112,7 +112,7 @@ void add_dump_command(CLI::App& app) {
     auto* cmd = app.add_subcommand("dump", "Write one training step's tensors for a parity check");
     cmd->add_option("net", a->net, "zoo net")->required();
     cmd->add_option("--out", a->out, "safetensors file to write")->required();
-    cmd->add_option("--batch", a->batch, "batch size")->capture_default_str();
+    cmd->add_option("--batch", a->batch, "batch size")->capture_default_str()->check(CLI::Range(1, search::kMaxBatch));
     cmd->add_option("--threads", a->threads, "threads");
     cmd->add_option("--seed", a->seed, "seed for weights, batch and labels")->capture_default_str();
     cmd->add_option("--precision", a->precision, "f32 or bf16")->capture_default_str();

@@ -9,8 +9,10 @@
 #include "nets/error.hpp"
 #include "runners/cli/commands.hpp"
 #include "runners/cli/knob_options.hpp"
+#include "runners/output_folder.hpp"
 #include "runners/train/evaluate.hpp"
 #include "runners/train/safetensors.hpp"
+#include "search/train_config.hpp"
 
 namespace deeper::runners::cli {
 
@@ -24,6 +26,7 @@ struct EvalArgs {
 };
 
 void run_eval(const EvalArgs& a) {
+    if (!a.predictions.empty()) check_output_file(a.predictions, "--predictions");
     const auto meta = read_safetensors_metadata(a.weights);
     EvalConfig c;
     if (const auto it = meta.find("config"); it != meta.end())
@@ -65,7 +68,7 @@ void add_eval_command(CLI::App& app) {
                     "checkpoint (as trained), dataset (its training statistics), imagenet, or none (pixel / 255)")
         ->capture_default_str();
     cmd->add_option("--predictions", a->predictions, "write index,label,prediction,confidence per image to this CSV");
-    cmd->add_option("--batch", a->batch, "batch size")->capture_default_str();
+    cmd->add_option("--batch", a->batch, "batch size")->capture_default_str()->check(CLI::Range(1, search::kMaxBatch));
     cmd->add_option("--threads", a->threads, "threads (default: the cores this process may use)");
     cmd->add_option("--precision", a->precision, "f32 or bf16")->capture_default_str();
     cmd->add_option("--seed", a->seed, "the seed of the validation split (default: the checkpoint's)");

@@ -6,6 +6,7 @@
 
 #include "nets/error.hpp"
 #include "runners/cli/commands.hpp"
+#include "runners/output_folder.hpp"
 #include "runners/train/safetensors.hpp"
 #include "runners/train/torchvision_names.hpp"
 
@@ -19,6 +20,7 @@ struct ExportArgs {
 
 void run_export(const ExportArgs& a) {
     if (a.to != "torchvision") throw InputError(fmt::format("--to: expected torchvision, got '{}'", a.to));
+    check_output_file(a.out, "out");
     const SafeTensors checkpoint = read_safetensors(a.weights);
     if (const auto it = checkpoint.metadata.find("net"); it != checkpoint.metadata.end() && it->second != a.net)
         throw InputError(fmt::format("{} holds weights of {}, not {}", a.weights, it->second, a.net));

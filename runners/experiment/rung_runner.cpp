@@ -125,20 +125,28 @@ private:
     // the next job; claimed before the lock is let go.
     std::optional<RungJob> take_shared() {
         const auto guard = s_.claims->lock();
+        point("locked");
         const auto claims = refresh_from_files();
+        point("read");
         for (const auto& j : sh_->in_flight()) {
             if (here_.count(j.trial)) continue;
             const auto it = claims.find({j.trial, j.rung});
             if (it != claims.end() && it->second != s_.claims->shard() && s_.claims->alive(it->second)) continue;
             s_.claims->claim(j.trial, j.rung);
+            point("claimed");
             return j;
         }
         auto j = sh_->next();
         if (j) {
             s_.claims->claim(j->trial, j->rung);
+            point("claimed");
             journal_promotion(*j);
         }
         return j;
+    }
+
+    void point(const char* name) const {
+        if (s_.at_point) s_.at_point(name);
     }
 
     // Under the lock: the next job, or nullopt when the stage is over (or stopping).
@@ -179,6 +187,7 @@ private:
     void report(const RungJob& job, const TrialEnd& end) {
         const double metric = end.last ? epoch_metric_of(*end.last, es_.metric) : journaled(job.trial, job.epochs);
         const bool local = !s_.claims;
+        point("reporting");
         switch (end.outcome) {
             case TrialOutcome::paused:
                 s_.journal.append({{"event", "rung"}, {"trial", job.trial}, {"rung", job.rung}, {"epochs", job.epochs},

@@ -28,6 +28,9 @@ struct RungStage {
     // Shared with other shards: the claims, and the results folder whose journals to re-read.
     const RungClaims* claims = nullptr;
     std::string results_dir;
+    // Called at each step of a shared decision ("locked", "read", "claimed", "reporting"): a
+    // stress test delays shards there to force the interleavings a real cluster meets by chance.
+    std::function<void(const char* point)> at_point;
 };
 
 struct RungSummary {

@@ -3,15 +3,19 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <tuple>
 
 #include "nets/error.hpp"
 #include "runners/atomic_file.hpp"
+#include "search/input_file.hpp"
 
 namespace deeper::runners {
 
@@ -69,11 +73,24 @@ std::pair<json, std::size_t> read_header(const std::string& path, std::istream& 
     in.read(header.data(), std::streamsize(len));
     if (!in) throw InputError(fmt::format("{}: cannot read the header", path));
     json root;
+    // nlohmann keeps the last of two equal keys; in a header that would hide a tensor, so the
+    // keys of every object are collected as they are parsed and a repeated one is refused.
+    std::vector<std::set<std::string>> keys;
+    std::string repeated;
+    const json::parser_callback_t note_keys = [&](int, json::parse_event_t event, json& parsed) {
+        if (event == json::parse_event_t::object_start) keys.emplace_back();
+        else if (event == json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
+        else if (event == json::parse_event_t::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second &&
+                 repeated.empty())
+            repeated = parsed.get<std::string>();
+        return true;
+    };
     try {
-        root = json::parse(header);
+        root = json::parse(header, note_keys);
     } catch (const json::exception& e) {
         throw InputError(fmt::format("{}: corrupt safetensors header: {}", path, e.what()));
     }
+    if (!repeated.empty()) throw InputError(fmt::format("{}: the header names '{}' twice", path, repeated));
     if (!root.is_object()) throw InputError(fmt::format("{}: header is not a JSON object", path));
     return {std::move(root), 8 + len};
 }
@@ -88,23 +105,42 @@ std::map<std::string, std::string> metadata_of(const std::string& path, const js
     return m;
 }
 
-std::ifstream open_checkpoint(const std::string& path) {
+// What a checkpoint may weigh: every zoo net's fp32 weights fit with room (VGG-19: 548 MiB).
+constexpr std::uint64_t kMaxCheckpointBytes = std::uint64_t(8) << 30;
+
+// The file, once known to be a regular file of a sane size (a FIFO, a device or a folder is
+// refused before it is opened), and its size.
+std::pair<std::ifstream, std::uint64_t> open_checkpoint(const std::string& path) {
+    const std::uint64_t bytes = search::input_file_size(path, kMaxCheckpointBytes, "checkpoint");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw InputError(fmt::format("{}: cannot open the checkpoint", path));
-    return in;
+    return {std::move(in), bytes};
+}
+
+bool is_counter(const std::string& name) {
+    const std::string_view counter = "num_batches_tracked";
+    return name.size() >= counter.size() && name.compare(name.size() - counter.size(), counter.size(), counter) == 0;
+}
+
+// Two tensors whose bytes overlap would alias each other's values: a corrupt or crafted file.
+void refuse_overlaps(const std::string& path, std::vector<std::tuple<std::uint64_t, std::uint64_t, std::string>> ranges) {
+    std::sort(ranges.begin(), ranges.end());
+    for (std::size_t i = 1; i < ranges.size(); ++i)
+        if (std::get<0>(ranges[i]) < std::get<1>(ranges[i - 1]))
+            throw InputError(fmt::format("{}: tensors '{}' and '{}' share bytes (overlapping data offsets)", path,
+                                         std::get<2>(ranges[i - 1]), std::get<2>(ranges[i])));
 }
 
 }  // namespace
 
 std::map<std::string, std::string> read_safetensors_metadata(const std::string& path) {
-    std::ifstream in = open_checkpoint(path);
-    const auto [root, data_start] = read_header(path, in, std::filesystem::file_size(path));
+    auto [in, file_bytes] = open_checkpoint(path);
+    const auto [root, data_start] = read_header(path, in, file_bytes);
     return metadata_of(path, root);
 }
 
 SafeTensors read_safetensors(const std::string& path) {
-    std::ifstream in = open_checkpoint(path);
-    const std::uint64_t file_bytes = std::filesystem::file_size(path);
+    auto [in, file_bytes] = open_checkpoint(path);
     const auto [root, data_start] = read_header(path, in, file_bytes);
     const std::size_t data_bytes = file_bytes - data_start;
     std::string data(data_bytes, '\0');
@@ -112,6 +148,7 @@ SafeTensors read_safetensors(const std::string& path) {
     if (!in) throw InputError(fmt::format("{}: cannot read the tensors", path));
     SafeTensors st;
     st.metadata = metadata_of(path, root);
+    std::vector<std::tuple<std::uint64_t, std::uint64_t, std::string>> ranges;
     for (const auto& [name, j] : root.items()) {
         auto bad = [&](const std::string& what) {
             return InputError(fmt::format("{}: tensor '{}' {}", path, name, what));
@@ -122,6 +159,8 @@ SafeTensors read_safetensors(const std::string& path) {
             if (!j.contains(f)) throw bad(fmt::format("has no {}", f));
         const json& dtype = j["dtype"];
         if (dtype != "F32" && dtype != "I64") throw bad(fmt::format("is {}, only F32 and I64 are read", dtype.dump()));
+        if (dtype == "I64" && !is_counter(name))
+            throw bad("is I64: only counters (num_batches_tracked) may be whole numbers, weights are F32");
         Tensor t;
         t.int64 = dtype == "I64";
         const std::uint64_t width = t.int64 ? 8 : 4;
@@ -140,6 +179,7 @@ SafeTensors read_safetensors(const std::string& path) {
         const std::uint64_t from = off[0], to = off[1];
         if (to < from || to > data_bytes || to - from != elems * width)
             throw bad("has bad data offsets (truncated file?)");
+        ranges.emplace_back(from, to, name);
         t.data.resize(std::size_t(elems));
         if (t.int64) {
             for (std::size_t i = 0; i < std::size_t(elems); ++i) {
@@ -152,6 +192,7 @@ SafeTensors read_safetensors(const std::string& path) {
         }
         st.tensors[name] = std::move(t);
     }
+    refuse_overlaps(path, std::move(ranges));
     return st;
 }
 

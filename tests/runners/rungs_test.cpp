@@ -2,12 +2,18 @@
 // failed trials, fewer trials than eta, and a replay between two promotions.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <map>
+#include <mutex>
+#include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runners/experiment/brackets.hpp"
+#include "runners/folder_lock.hpp"
 #include "runners/experiment/rung_runner.hpp"
 #include "runners/experiment/rungs.hpp"
 #include "search/experiment.hpp"
@@ -227,4 +233,77 @@ TEST_CASE("Hyperband: each bracket halves synchronously; the budget by hand", "[
     for (const auto& [t, e] : reached_epochs) full += e == 9;
     CHECK(full == 1 + 1 + 3);
     CHECK(hb.stopped().size() == 17 - 5);
+}
+
+TEST_CASE("early stopping across shards under injected delays: no job twice or at once, the stage completes",
+          "[rungs][early_stop][shards]") {
+    using namespace deeper;
+    const search::Experiment e = search::parse_experiment(
+        "name: t\ndefaults: {epochs: 4}\nstages:\n  - name: s\n    grid: {lr: [0.01, 0.02, 0.03, 0.05, 0.1, 0.2]}\n"
+        "    early_stop: {method: asha, reduction: 2, min_epochs: 1}\n",
+        "exp.yaml");
+    const auto trials = search::expand(e, e.stages[0]);
+    const std::vector<std::string> points = {"locked", "read", "claimed", "reporting", "train"};
+    for (unsigned round = 0; round < 15; ++round) {
+        deeper::test::TempDir dir("rung-stress");
+        const std::string out = dir.path().string();
+        std::filesystem::create_directories(dir.path() / "journal");
+        std::mutex m;
+        std::map<std::string, int> running;        // trial -> shards training it now
+        std::map<std::string, int> jobs;           // "trial@pause" -> times run
+        bool overlap = false;
+        // Each shard as a thread: its own journal, journal lock and claims, a fake trainer that
+        // journals as run_trial does, and a delay drawn at every decision point.
+        auto shard = [&](int index) {
+            const std::string name = "shard-" + std::to_string(index) + "-of-2";
+            const runners::FolderLock lock(out + "/journal/" + name + ".lock", name);
+            runners::Journal journal(out, name);
+            const runners::RungClaims claims(out, "s", name);
+            std::mt19937 rng(round * 2 + unsigned(index));
+            auto delay = [&](const char*) {
+                std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(0, 3000)(rng)));
+            };
+            runners::RungStage stage{e.stages[0], trials, {}, 1, nullptr, journal,
+                                     [&](const search::Trial& t, int pause_after) {
+                                         {
+                                             std::lock_guard l(m);
+                                             overlap = overlap || running[t.id]++ > 0;
+                                             ++jobs[t.id + "@" + std::to_string(pause_after)];
+                                         }
+                                         journal.append({{"event", "start"}, {"trial", t.id}, {"stage", "s"}});
+                                         delay("train");
+                                         const int epochs = pause_after > 0 ? pause_after : 4;
+                                         runners::EpochMetrics last;
+                                         last.epoch = epochs;
+                                         last.val_top1 = std::stod(t.settings.at("lr")) + 0.01 * epochs;
+                                         journal.append({{"event", "epoch"}, {"trial", t.id},
+                                                         {"metrics", {{"epoch", epochs}, {"val_top1", last.val_top1}}}});
+                                         runners::TrialEnd end;
+                                         end.last = last;
+                                         end.outcome = pause_after > 0 ? runners::TrialOutcome::paused : runners::TrialOutcome::done;
+                                         if (pause_after == 0) journal.append({{"event", "done"}, {"trial", t.id}});
+                                         std::lock_guard l(m);
+                                         --running[t.id];
+                                         return end;
+                                     },
+                                     &claims, out, delay};
+            runners::run_rung_stage(stage);
+        };
+        std::thread other(shard, 1);
+        shard(0);
+        other.join();
+        INFO("round " << round);
+        CHECK_FALSE(overlap);
+        for (const auto& [job, n] : jobs) {
+            INFO(job);
+            CHECK(n == 1);
+        }
+        int done = 0, stopped = 0;
+        for (const auto& r : runners::read_journals(out)) {
+            done += r.status == "done";
+            stopped += r.status == "stopped";
+        }
+        CHECK(done >= 1);
+        CHECK(done + stopped == 6);
+    }
 }
