@@ -236,6 +236,7 @@ void keep_classes(Dataset& d, int lo, int hi) {
     out.name = d.name;
     out.channels = d.channels, out.height = d.height, out.width = d.width, out.classes = hi - lo + 1;
     out.skip_corrupt = d.skip_corrupt;
+    out.max_pixels = d.max_pixels;
     for (std::size_t i = 0; i < d.size(); ++i)
         if (d.labels[i] >= lo && d.labels[i] <= hi) {
             out.labels.push_back(d.labels[i] - lo);
@@ -259,6 +260,14 @@ bool folder_option(FolderOptions& o, const std::string& key, const std::string& 
         if (value != "auto" && value != "true" && value != "false")
             throw InputError(fmt::format("data '{}': cache={} is not auto, true or false", spec, value));
         o.cache = value == "auto" ? FolderCache::automatic : value == "true" ? FolderCache::memory : FolderCache::stream;
+        return true;
+    }
+    if (key == "max_pixels") {
+        char* end = nullptr;
+        const unsigned long long n = std::strtoull(value.c_str(), &end, 10);
+        if (value.empty() || *end || value[0] == '-' || n < 64)
+            throw InputError(fmt::format("data '{}': max_pixels={} is not a whole number of pixels >= 64", spec, value));
+        o.max_pixels = n;
         return true;
     }
     if (key == "skip_corrupt") {
@@ -292,7 +301,7 @@ TrainTest load(const std::string& spec) {
         if (key == "classes") classes = value;
         else if (!folder || !folder_option(fo, key, value, spec))
             throw InputError(fmt::format("data '{}': unknown option '{}' (known: classes=LO-HI{})", spec, key,
-                                         folder ? ", size=N, cache=auto|true|false, skip_corrupt=true" : ""));
+                                         folder ? ", size=N, cache=auto|true|false, skip_corrupt=true, max_pixels=N" : ""));
     }
     TrainTest t = folder ? load_image_folder(arg, fo) : load_kind(kind, arg, spec);
     if (classes) {

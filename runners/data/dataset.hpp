@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "runners/data/image_decode.hpp"
+
 namespace deeper::runners::data {
 
 struct Dataset {
@@ -17,6 +19,7 @@ struct Dataset {
     // batch needs them; `images` stays empty and height x width is only the nominal size.
     std::vector<std::string> files;
     bool skip_corrupt = false;  // streamed: a file found unreadable mid-run trains as a blank image
+    std::uint64_t max_pixels = kMaxImagePixels;  // image files: the ceiling on one image's pixels
 
     std::size_t size() const { return labels.size(); }
     bool streamed() const { return !files.empty(); }

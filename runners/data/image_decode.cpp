@@ -50,7 +50,8 @@ struct JpegDecoder {
 };
 
 // header_only: the stored size only, nothing decoded.
-Image decode_jpeg(const std::vector<std::uint8_t>& bytes, const std::string& path, int min_side, bool header_only) {
+Image decode_jpeg(const std::vector<std::uint8_t>& bytes, const std::string& path, int min_side,
+                  std::uint64_t max_pixels, bool header_only) {
     JpegDecoder d;
     Image im;
     d.info.err = jpeg_std_error(&d.err.mgr);
@@ -68,6 +69,10 @@ Image decode_jpeg(const std::vector<std::uint8_t>& bytes, const std::string& pat
         im.height = int(d.info.image_height);
         jpeg_destroy_decompress(&d.info);
         return im;
+    }
+    if (std::uint64_t(d.info.image_width) * d.info.image_height > max_pixels) {
+        jpeg_destroy_decompress(&d.info);
+        refuse_too_many_pixels(path, int(d.info.image_width), int(d.info.image_height), max_pixels);
     }
     const bool cmyk = d.info.jpeg_color_space == JCS_CMYK || d.info.jpeg_color_space == JCS_YCCK;
     d.info.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
@@ -106,26 +111,65 @@ Image decode_jpeg(const std::vector<std::uint8_t>& bytes, const std::string& pat
     return im;
 }
 
-Image decode_png(const std::vector<std::uint8_t>& bytes, const std::string& path, bool header_only) {
-    png_image png;
-    std::memset(&png, 0, sizeof png);
-    png.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&png, bytes.data(), bytes.size()))
-        throw InputError(fmt::format("{}: corrupt PNG ({})", path, png.message));
-    png.format = PNG_FORMAT_RGB;  // gray, palette, 16-bit and alpha all become 8-bit RGB
+// libpng reports errors through a callback that must not return, as libjpeg does; warnings
+// (unknown chunks, a bad gamma) are harmless and dropped.
+struct PngDecoder {
+    png_structp png = nullptr;
+    png_infop info = nullptr;
+    const std::vector<std::uint8_t>* bytes = nullptr;
+    std::size_t at = 0;
+    std::string message;
+    std::vector<png_bytep> rows;
+    ~PngDecoder() { png_destroy_read_struct(&png, info ? &info : nullptr, nullptr); }
+};
+
+void on_png_error(png_structp png, png_const_charp message) {
+    static_cast<PngDecoder*>(png_get_error_ptr(png))->message = message;
+    png_longjmp(png, 1);
+}
+
+void on_png_warning(png_structp, png_const_charp) {}
+
+void read_png_bytes(png_structp png, png_bytep out, png_size_t n) {
+    auto* d = static_cast<PngDecoder*>(png_get_io_ptr(png));
+    if (n > d->bytes->size() - d->at) png_error(png, "file ends early");
+    std::memcpy(out, d->bytes->data() + d->at, n);
+    d->at += n;
+}
+
+// Through libpng's own transforms, as torchvision's decode_png reads RGB: 16-bit samples scaled
+// to 8 bits (not treated as linear light), alpha dropped (not composited), gray and palette
+// expanded. The size is checked against `max_pixels` before any pixel is allocated.
+Image decode_png(const std::vector<std::uint8_t>& bytes, const std::string& path, std::uint64_t max_pixels,
+                 bool header_only) {
+    PngDecoder d;
+    d.bytes = &bytes;
+    d.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &d, on_png_error, on_png_warning);
+    if (d.png) d.info = png_create_info_struct(d.png);
+    if (!d.png || !d.info) throw InputError(fmt::format("{}: cannot start the PNG decoder", path));
     Image im;
-    im.width = int(png.width);
-    im.height = int(png.height);
-    if (header_only) {
-        png_image_free(&png);
-        return im;
-    }
-    im.rgb.resize(PNG_IMAGE_SIZE(png));
-    if (!png_image_finish_read(&png, nullptr, im.rgb.data(), 0, nullptr)) {
-        const std::string why = png.message;
-        png_image_free(&png);
-        throw InputError(fmt::format("{}: corrupt PNG ({})", path, why));
-    }
+    if (setjmp(png_jmpbuf(d.png))) throw InputError(fmt::format("{}: corrupt PNG ({})", path, d.message));
+    png_set_read_fn(d.png, &d, read_png_bytes);
+    png_read_info(d.png, d.info);
+    im.width = int(png_get_image_width(d.png, d.info));
+    im.height = int(png_get_image_height(d.png, d.info));
+    if (header_only) return im;
+    refuse_too_many_pixels(path, im.width, im.height, max_pixels);
+    const int color = png_get_color_type(d.png, d.info), depth = png_get_bit_depth(d.png, d.info);
+    if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(d.png);
+    if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(d.png);
+    if (depth == 16) png_set_scale_16(d.png);
+    if (color & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(d.png);
+    if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(d.png);
+    png_set_interlace_handling(d.png);
+    png_read_update_info(d.png, d.info);
+    if (png_get_rowbytes(d.png, d.info) != std::size_t(im.width) * 3)
+        throw InputError(fmt::format("{}: corrupt PNG (unexpected pixel format)", path));
+    im.rgb.resize(std::size_t(im.width) * im.height * 3);
+    d.rows.resize(std::size_t(im.height));
+    for (int y = 0; y < im.height; ++y) d.rows[std::size_t(y)] = im.rgb.data() + std::size_t(y) * im.width * 3;
+    png_read_image(d.png, d.rows.data());
+    png_read_end(d.png, nullptr);
     return im;
 }
 
@@ -141,15 +185,25 @@ std::vector<std::uint8_t> read_head(const std::string& path, std::size_t limit) 
     return bytes;
 }
 
-Image decode_bytes(const std::vector<std::uint8_t>& bytes, const std::string& path, int min_side, bool header_only) {
+Image decode_bytes(const std::vector<std::uint8_t>& bytes, const std::string& path, int min_side,
+                   std::uint64_t max_pixels, bool header_only) {
     if (bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF)
-        return decode_jpeg(bytes, path, min_side, header_only);
+        return decode_jpeg(bytes, path, min_side, max_pixels, header_only);
     if (bytes.size() >= 8 && std::memcmp(bytes.data(), "\x89PNG\r\n\x1a\n", 8) == 0)
-        return decode_png(bytes, path, header_only);
+        return decode_png(bytes, path, max_pixels, header_only);
     throw InputError(fmt::format("{}: not a JPEG or PNG file", path));
 }
 
 }  // namespace
+
+// A decompression bomb (a few bytes declaring 65500 x 65500 pixels) is refused from its header.
+void refuse_too_many_pixels(const std::string& path, int width, int height, std::uint64_t max_pixels) {
+    const std::uint64_t pixels = std::uint64_t(width) * std::uint64_t(height);
+    if (pixels > max_pixels)
+        throw InputError(fmt::format("{}: {} x {} pixels is more than an image may have ({}; the folder option "
+                                     "max_pixels=N raises it)",
+                                     path, width, height, max_pixels));
+}
 
 ImageInfo read_image_info(const std::string& path) {
     // Headers fit in the first 64 KB but for the odd photo whose metadata (EXIF thumbnails, ICC
@@ -158,16 +212,16 @@ ImageInfo read_image_info(const std::string& path) {
     const std::vector<std::uint8_t> bytes = read_head(path, head);
     Image im;
     try {
-        im = decode_bytes(bytes, path, 0, true);
+        im = decode_bytes(bytes, path, 0, kMaxImagePixels, true);
     } catch (const InputError&) {
         if (bytes.size() < head) throw;
-        im = decode_bytes(read_head(path, SIZE_MAX), path, 0, true);
+        im = decode_bytes(read_head(path, SIZE_MAX), path, 0, kMaxImagePixels, true);
     }
     return {im.width, im.height};
 }
 
-Image decode_image(const std::string& path, int min_side) {
-    return decode_bytes(read_maybe_gzipped(path), path, min_side, false);
+Image decode_image(const std::string& path, int min_side, std::uint64_t max_pixels) {
+    return decode_bytes(read_maybe_gzipped(path), path, min_side, max_pixels, false);
 }
 
 std::vector<std::uint8_t> to_planes(const Image& im) {

@@ -86,6 +86,7 @@ Dataset empty_split(const std::vector<std::string>& classes, const FolderOptions
     d.height = d.width = o.size;
     d.classes = int(classes.size());
     d.skip_corrupt = o.skip_corrupt;
+    d.max_pixels = o.max_pixels;
     return d;
 }
 
@@ -124,7 +125,7 @@ Dataset decode_all(const std::vector<Labelled>& files, const std::vector<std::st
                    fmt::format("decoding {} images of {} at {}x{} into memory", files.size(), name, o.size, o.size));
     d.images.resize(files.size() * bytes);
     const auto kept = readable(files, o, skipped, [&](std::size_t i) {
-        const auto pixels = resize_center_crop(decode_image(files[i].file.string(), o.size), o.size);
+        const auto pixels = resize_center_crop(decode_image(files[i].file.string(), o.size, o.max_pixels), o.size);
         std::copy(pixels.begin(), pixels.end(), d.images.begin() + std::ptrdiff_t(i * bytes));
     });
     for (std::size_t k = 0; k < kept.size(); ++k) {
@@ -140,7 +141,11 @@ Dataset decode_all(const std::vector<Labelled>& files, const std::vector<std::st
 Dataset stream_all(const std::vector<Labelled>& files, const std::vector<std::string>& classes, const FolderOptions& o,
                    const std::string& name, std::vector<std::string>& skipped) {
     Dataset d = empty_split(classes, o, name);
-    for (std::size_t i : readable(files, o, skipped, [&](std::size_t i) { read_image_info(files[i].file.string()); })) {
+    const auto header_ok = [&](std::size_t i) {
+        const ImageInfo info = read_image_info(files[i].file.string());
+        refuse_too_many_pixels(files[i].file.string(), info.width, info.height, o.max_pixels);
+    };
+    for (std::size_t i : readable(files, o, skipped, header_ok)) {
         d.files.push_back(files[i].file.string());
         d.labels.push_back(files[i].label);
     }

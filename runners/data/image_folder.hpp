@@ -11,7 +11,10 @@
 // Classes are the sorted folder names under train; files are .jpg, .jpeg or .png (any case),
 // in sorted order. Cached, each image is resized (shorter side) and center-cropped to `size`;
 // streamed, `size` is only the nominal side (the net's default resolution).
+#include <cstdint>
 #include <string>
+
+#include "runners/data/image_decode.hpp"
 
 #include "runners/data/dataset.hpp"
 
@@ -27,6 +30,7 @@ struct FolderOptions {
     int size = 64;              // stored side in pixels
     FolderCache cache = FolderCache::automatic;
     bool skip_corrupt = false;  // skip (and count) unreadable files instead of refusing the set
+    std::uint64_t max_pixels = kMaxImagePixels;  // an image declaring more is refused (a decompression bomb)
 };
 
 TrainTest load_image_folder(const std::string& dir, const FolderOptions& o);

@@ -80,7 +80,7 @@ void Loader::render(std::size_t item, std::uint64_t key, float* out) const {
     std::vector<std::uint8_t> decoded;
     if (d_.streamed()) {
         try {
-            const Image im = decode_image(d_.files[index], decode_side());
+            const Image im = decode_image(d_.files[index], decode_side(), d_.max_pixels);
             decoded = to_planes(im);
             src = {decoded.data(), 3, im.height, im.width};
         } catch (const InputError& e) {

@@ -39,7 +39,7 @@ Normalization streamed_stats(const Dataset& d, const std::vector<std::uint32_t>&
         s.sum2.assign(3, 0.0);
         Image im;
         try {
-            im = decode_image(d.files[indices[k * indices.size() / n]], 64);
+            im = decode_image(d.files[indices[k * indices.size() / n]], 64, d.max_pixels);
         } catch (const InputError&) {
             if (d.skip_corrupt) return;  // left out of the sample; training counts it
             throw;

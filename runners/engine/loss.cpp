@@ -25,6 +25,9 @@ LossStats softmax_cross_entropy(const float* logits, const std::int32_t* labels,
             if (grad) grad[std::size_t(i) * k + j] = float(weight * (std::exp(log_p) - target) / n);
         }
         st.loss += loss / n;
+        // A row with a NaN or infinity predicts nothing (every comparison with NaN is false,
+        // which would rank the true class first).
+        if (!std::all_of(z, z + k, [](float v) { return std::isfinite(v); })) continue;
         int rank = 0;  // how many classes score above the true one
         for (int j = 0; j < k; ++j) rank += z[j] > z[y] || (z[j] == z[y] && j < y);
         st.top1_correct += rank < 1;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <set>
 #include <sstream>
 
 #include "nets/error.hpp"
@@ -48,6 +49,11 @@ data::Normalization normalization(const EvalConfig& c, const SafeTensors& weight
         if (int(n.mean.size()) != channels || n.std.size() != n.mean.size())
             throw InputError(fmt::format("{}: normalized {} channel(s) in training; {} has {}", c.weights,
                                          n.mean.size(), c.run.data, channels));
+        for (std::size_t i = 0; i < n.mean.size(); ++i)
+            if (!std::isfinite(n.mean[i]) || !std::isfinite(n.std[i]) || !(n.std[i] > 0))
+                throw InputError(fmt::format("{}: metadata normalize_mean/std of channel {} are {} and {}: a mean "
+                                             "must be finite and a standard deviation above 0",
+                                             c.weights, i, n.mean[i], n.std[i]));
         return n;
     }
     if (c.normalize != "dataset" && c.normalize != "imagenet" && c.normalize != "none")
@@ -55,22 +61,30 @@ data::Normalization normalization(const EvalConfig& c, const SafeTensors& weight
     return data::named_normalization(c.normalize, sets.train, split.train);
 }
 
-// Every parameter and running statistic from the file, refusing a missing or misshapen one.
+// Every parameter and running statistic from the file, refusing a missing, misshapen or
+// non-finite one, and a file with tensors the net does not use (another net's weights).
 void load_weights(const SafeTensors& t, const std::string& path, Engine& e) {
     auto& store = e.params();
+    std::set<std::string> used;
     for (std::size_t i = 0; i < store.infos().size(); ++i) {
         const auto& p = store.info(int(i));
-        const std::optional<Tensor> found = find_weights(t, e.graph().name, p.name);  // deeper's or torchvision's name
+        const std::optional<Tensor> found = find_weights(t, e.graph().name, p.name, &used);  // deeper's or torchvision's name
         if (!found)
             throw InputError(fmt::format("{}: no tensor {} (weights of another net, or other knobs?)", path, p.name));
         const std::vector<std::int64_t> shape(p.dims.begin(), p.dims.end());
         if (found->shape != shape)
-            throw InputError(fmt::format("{}: tensor {} has {} values in the file, the net needs {} (other knobs, or "
+            throw InputError(fmt::format("{}: tensor {} has the shape {} in the file, the net needs {} (other knobs, or "
                                          "another number of classes?)",
-                                         path, p.name, found->data.size(),
-                                         std::accumulate(shape.begin(), shape.end(), std::int64_t(1), std::multiplies<>())));
+                                         path, p.name, shape_text(found->shape), shape_text(shape)));
+        if (const std::size_t bad = non_finite_count(*found))
+            throw InputError(fmt::format("{}: tensor {} holds {} NaN or infinite value(s) (a diverged run's weights?)",
+                                         path, p.name, bad));
         store.write_plain(int(i), found->data.data(), e.dnnl_engine(), e.stream());
     }
+    if (const auto unused = unused_tensors(t, used); !unused.empty())
+        throw InputError(fmt::format("{}: {} tensor(s) the net {} does not use, e.g. {} (weights of another net, or "
+                                     "other knobs?)",
+                                     path, unused.size(), e.graph().name, unused.front()));
 }
 
 }  // namespace

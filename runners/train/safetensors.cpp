@@ -1,6 +1,7 @@
 #include "runners/train/safetensors.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -38,6 +39,14 @@ std::string header_json(const SafeTensors& st) {
 }
 
 }  // namespace
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+    return shape.empty() ? "scalar" : fmt::format("{}", fmt::join(shape, "x"));
+}
+
+std::size_t non_finite_count(const Tensor& t) {
+    return std::size_t(std::count_if(t.data.begin(), t.data.end(), [](float v) { return !std::isfinite(v); }));
+}
 
 void write_safetensors(const std::string& path, const SafeTensors& st) {
     const std::string header = header_json(st);

@@ -21,6 +21,11 @@ struct SafeTensors {
     std::map<std::string, std::string> metadata;
 };
 
+// "64x3x7x7" ("scalar" for no dimensions), for messages.
+std::string shape_text(const std::vector<std::int64_t>& shape);
+// How many of the tensor's values are NaN or infinite.
+std::size_t non_finite_count(const Tensor& t);
+
 // Written to a temporary file beside `path`, flushed to disk, then renamed over it: a crash
 // leaves either the old checkpoint or the new one, never half of one.
 void write_safetensors(const std::string& path, const SafeTensors& st);

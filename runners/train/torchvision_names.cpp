@@ -167,13 +167,21 @@ std::optional<std::string> torchvision_name(const std::string& net, const std::s
     return std::nullopt;
 }
 
-std::optional<Tensor> find_weights(const SafeTensors& file, const std::string& net, const std::string& name) {
-    if (const auto it = file.tensors.find(name); it != file.tensors.end()) return it->second;
+std::optional<Tensor> find_weights(const SafeTensors& file, const std::string& net, const std::string& name,
+                                   std::set<std::string>* used) {
+    auto note = [&](const std::string& key) {
+        if (used) used->insert(key);
+    };
+    if (const auto it = file.tensors.find(name); it != file.tensors.end()) {
+        note(name);
+        return it->second;
+    }
     const bool batchnorm = has_running_stats(file);
     const auto tv = torchvision_name(net, name, batchnorm);
     if (!tv) return std::nullopt;
     const auto it = file.tensors.find(*tv);
     if (it == file.tensors.end()) return std::nullopt;
+    note(*tv);
     Tensor t = it->second;
     // torchvision's VGG with BN keeps a conv bias, which the BN that follows cancels in
     // training; at inference BN subtracts its running mean from (conv + bias), so the bias moves
@@ -183,10 +191,20 @@ std::optional<Tensor> find_weights(const SafeTensors& file, const std::string& n
         const std::string bn = tv->substr(0, tv->size() - suffix.size());
         const int conv_index = std::stoi(bn.substr(bn.rfind('.') + 1)) - 1;
         if (const auto bias = file.tensors.find(fmt::format("features.{}.bias", conv_index));
-            bias != file.tensors.end() && bias->second.data.size() == t.data.size())
+            bias != file.tensors.end() && bias->second.data.size() == t.data.size()) {
             for (std::size_t i = 0; i < t.data.size(); ++i) t.data[i] -= bias->second.data[i];
+            note(bias->first);
+        }
     }
     return t;
+}
+
+std::vector<std::string> unused_tensors(const SafeTensors& file, const std::set<std::string>& used) {
+    std::vector<std::string> out;
+    for (const auto& [name, t] : file.tensors)
+        if (!used.count(name) && name.rfind("optimizer.", 0) != 0 && !name.ends_with("num_batches_tracked"))
+            out.push_back(name);
+    return out;
 }
 
 SafeTensors to_torchvision(const SafeTensors& checkpoint, const std::string& net) {

@@ -222,11 +222,16 @@ RunState load_checkpoint(const std::string& path, Engine& e, Optimizer& opt) {
         const auto& p = store.info(int(i));
         auto it = t.tensors.find(p.name);
         if (it == t.tensors.end()) throw InputError(fmt::format("{}: no tensor {}", path, p.name));
+        const std::vector<std::int64_t> shape(p.dims.begin(), p.dims.end());
+        if (it->second.shape != shape)
+            throw InputError(fmt::format("{}: tensor {} has the shape {}, the net needs {}", path, p.name,
+                                         shape_text(it->second.shape), shape_text(shape)));
         store.write_plain(int(i), it->second.data.data(), e.dnnl_engine(), e.stream());
         if (p.is_state) continue;
         for (auto& [kind, buf] : opt.state()) {
             auto o = t.tensors.find("optimizer." + kind + "." + p.name);
-            if (o == t.tensors.end()) throw InputError(fmt::format("{}: no optimizer state for {}", path, p.name));
+            if (o == t.tensors.end() || o->second.data.size() != it->second.data.size())
+                throw InputError(fmt::format("{}: no optimizer state for {} of its shape", path, p.name));
             store.write_plain_to(int(i), o->second.data.data(), buf, e.dnnl_engine(), e.stream());
         }
     }
@@ -261,16 +266,17 @@ std::string init_from(const std::string& path, Engine& e, const std::vector<std:
         } else if (!found) {
             skipped.push_back(p.name + " (not in the checkpoint)");
         } else if (found->shape != shape) {
-            std::string have, want;
-            for (auto d : found->shape) have += (have.empty() ? "" : "x") + std::to_string(d);
-            for (auto d : shape) want += (want.empty() ? "" : "x") + std::to_string(d);
-            skipped.push_back(fmt::format("{} (shape {} in the checkpoint, {} here: re-initialized)",
-                                          p.name, have, want));
+            skipped.push_back(fmt::format("{} (shape {} in the checkpoint, {} here: re-initialized)", p.name,
+                                          shape_text(found->shape), shape_text(shape)));
         } else {
             store.write_plain(int(i), found->data.data(), e.dnnl_engine(), e.stream());
             ++loaded;
         }
     }
+    if (loaded == 0)
+        throw InputError(fmt::format("--init {}: no tensor matches {} by name and shape (weights of another net?); "
+                                     "first of the {} not taken: {}",
+                                     path, e.graph().name, skipped.size(), skipped.empty() ? "-" : skipped.front()));
     std::string msg = fmt::format("init: loaded {} tensors from {}", loaded, path);
     if (!skipped.empty()) {
         msg += fmt::format("; skipped {}:", skipped.size());
@@ -488,6 +494,9 @@ private:
                                              "resume with the same options (see {}/config.yaml)",
                                              ckpt_, cfg_.out));
             st_ = load_checkpoint(ckpt_, *engine_, opt_);
+            if (st_.epoch > cfg_.epochs)
+                throw InputError(fmt::format("{}: records epoch {} of a run of {} epochs: not this run's checkpoint",
+                                             ckpt_, st_.epoch, cfg_.epochs));
             if (fs::exists(metrics_)) truncate_metrics(metrics_, st_.epoch);
             if (hooks_.on_note)
                 hooks_.on_note(fmt::format("resumed from {} at epoch {} batch {}", ckpt_, st_.epoch + 1, st_.batch));
