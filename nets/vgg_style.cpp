@@ -17,9 +17,10 @@ struct ConvToken {
     int kernel = 3, channels = 0;
 };
 
+// 1 .. 65536, as the block DSL takes (a wider layer is a typo, and its counts would overflow).
 bool parse_positive(std::string_view s, int& out) {
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    return !s.empty() && ec == std::errc() && p == s.data() + s.size() && out > 0;
+    return !s.empty() && ec == std::errc() && p == s.data() + s.size() && out > 0 && out <= (1 << 16);
 }
 
 // "64" or "conv3-64"; false for pool/LRN tokens, throws for anything malformed.
@@ -34,7 +35,7 @@ bool parse_conv_token(const std::string& t, ConvToken& c) {
             return true;
     }
     throw InputError(fmt::format(
-        "layer '{}': expected a filter count (64), convK-C with an odd K (conv1-256), M or LRN",
+        "layer '{}': expected a filter count from 1 to 65536 (64), convK-C with an odd K (conv1-256), M or LRN",
         t));
 }
 

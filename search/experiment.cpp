@@ -200,6 +200,29 @@ EarlyStop read_early_stop(const YamlDoc& doc, const YAML::Node& n) {
     return e;
 }
 
+// Names that become file and folder names: letters, digits, '.', '_', '-', at most 100 of them
+// (a file name's limit is 255 bytes, and a plot's name adds the stage's and a metric's).
+void require_plain_name(const YamlDoc& doc, const YAML::Node& at, const char* what, const std::string& name,
+                        const char* why) {
+    if (name.empty() || name == "." || name == ".." || name.size() > 100 ||
+        name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos)
+        doc.fail(at, fmt::format("{} '{}': expected a plain folder name (letters, digits, '.', '_', '-'; at most 100), "
+                                 "since {}",
+                                 what, name.size() > 100 ? name.substr(0, 100) + "..." : name, why));
+}
+
+// What a report table's rows or columns, or a plot's groups, may be: a setting, or a label
+// expand gives trials (stage, seed, a list item's label, repeat; a scale stage's scaling and
+// phi_matched). Anything else would render an empty table.
+std::string grouping_key(const YamlDoc& doc, const YAML::Node& n, const char* what) {
+    const std::string key = normalized(doc.scalar(n, what));
+    std::vector<std::string> known = setting_keys();
+    known.insert(known.end(), {"stage", "seed", "label", "repeat", "scaling", "phi_matched"});
+    if (std::find(known.begin(), known.end(), key) == known.end())
+        doc.fail(n, fmt::format("{}: '{}' is not a setting or a trial label{}", what, key, did_you_mean(key, known)));
+    return key;
+}
+
 Stage read_stage(Reader& r, const YAML::Node& n, int index) {
     const YamlDoc& doc = r.doc;
     doc.require_map(n, "a stage");
@@ -210,6 +233,7 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
     Stage s;
     s.line = n.Mark().line + 1;
     s.name = n["name"] ? doc.scalar(n["name"], "name") : fmt::format("stage{}", index + 1);
+    if (n["name"]) require_plain_name(doc, n["name"], "stage name", s.name, "it names the stage's plots and claims folder");
     int kinds = 0;
     for (const char* k : {"grid", "zip", "list", "random", "compound_search", "scale"}) kinds += bool(n[k]);
     if (kinds != 1)
@@ -332,13 +356,7 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
     e.path = name;
     if (!root["name"]) doc.fail(root, "missing key 'name'");
     e.name = doc.scalar(root["name"], "name");
-    // The name is the default results folder, results/NAME: one plain folder name.
-    if (e.name.empty() || e.name == "." || e.name == ".." ||
-        e.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-            std::string::npos)
-        doc.fail(root["name"], fmt::format("name '{}': expected a plain folder name (letters, digits, '.', '_', "
-                                           "'-'), since results go to results/NAME",
-                                           e.name));
+    require_plain_name(doc, root["name"], "name", e.name, "results go to results/NAME");
     if (root["description"]) e.description = doc.scalar(root["description"], "description");
     if (root["seed"]) e.seed = doc.as<std::uint64_t>(root["seed"], "seed", "an integer");
     if (root["defaults"]) e.defaults = r.settings(root["defaults"], "defaults");
@@ -376,8 +394,8 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
             if (t["title"]) rt.title = doc.scalar(t["title"], "title");
             if (t["stage"]) rt.stage = doc.scalar(t["stage"], "stage");
             if (!t["rows"]) doc.fail(t, "a report table needs rows (a setting)");
-            rt.rows = normalized(doc.scalar(t["rows"], "rows"));
-            if (t["columns"]) rt.columns = normalized(doc.scalar(t["columns"], "columns"));
+            rt.rows = grouping_key(doc, t["rows"], "rows");
+            if (t["columns"]) rt.columns = grouping_key(doc, t["columns"], "columns");
             if (t["metric"]) rt.metric = doc.scalar(t["metric"], "metric");
             if (std::find(kReportMetrics.begin(), kReportMetrics.end(), rt.metric) == kReportMetrics.end())
                 doc.fail(t["metric"], fmt::format("unknown metric '{}'{}", rt.metric, did_you_mean(rt.metric, kReportMetrics)));
@@ -411,7 +429,7 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
                 if (rp.x != "macs" && rp.x != "params")
                     doc.fail(p["x"], fmt::format("x: expected macs or params, got '{}'", rp.x));
             }
-            if (p["group"]) rp.group = normalized(doc.scalar(p["group"], "group"));
+            if (p["group"]) rp.group = grouping_key(doc, p["group"], "group");
             if (p["join"]) {
                 if (rp.kind != "scatter") doc.fail(p["join"], "join: only a scatter plot joins its points");
                 rp.join = doc.as<bool>(p["join"], "join", "true or false");

@@ -70,7 +70,7 @@ NetSpec parse_net_spec(const std::string& text, const std::string& name) {
                 doc.fail(r["classifier"], "key 'classifier': expected a list of hidden widths like [256]");
             for (const auto& w : r["classifier"]) {
                 int v = doc.as<int>(w, "classifier", "a positive integer");
-                if (v <= 0) doc.fail(w, "key 'classifier': widths must be positive");
+                if (v <= 0 || v > (1 << 16)) doc.fail(w, "key 'classifier': widths are whole numbers from 1 to 65536");
                 d.hidden.push_back(v);
             }
         }

@@ -2,11 +2,39 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <map>
+
 #include "nets/error.hpp"
 #include "nets/suggest.hpp"
 #include "search/input_file.hpp"
 
 namespace deeper::search {
+
+namespace {
+
+// yaml-cpp keeps both of two equal keys and looks up the first, so the second (lr given twice,
+// or crop-pad beside crop_pad, which name one setting) would be silently ignored.
+void refuse_repeated_keys(const YamlDoc& d, const YAML::Node& n, std::size_t& budget) {
+    if (budget == 0 || --budget == 0) return;
+    if (n.IsSequence())
+        for (const auto& item : n) refuse_repeated_keys(d, item, budget);
+    if (!n.IsMap()) return;
+    std::map<std::string, YAML::Mark> seen;
+    for (const auto& kv : n) {
+        if (kv.first.IsScalar()) {
+            std::string key = kv.first.Scalar();
+            std::replace(key.begin(), key.end(), '-', '_');
+            const auto [at, fresh] = seen.emplace(key, kv.first.Mark());
+            if (!fresh)
+                d.fail(kv.first, fmt::format("key '{}' is given twice (first at line {})", kv.first.Scalar(),
+                                             at->second.line + 1));
+        }
+        refuse_repeated_keys(d, kv.second, budget);
+    }
+}
+
+}  // namespace
 
 YamlDoc YamlDoc::load_string(const std::string& text, const std::string& name) {
     YamlDoc d;
@@ -18,6 +46,8 @@ YamlDoc YamlDoc::load_string(const std::string& text, const std::string& name) {
                                      e.mark.column + 1, e.msg));
     }
     if (!d.root_.IsMap()) throw InputError(fmt::format("{}:1:1: expected a mapping of keys", name));
+    std::size_t budget = 1000000;  // nodes visited: aliases can make a small file a huge tree
+    refuse_repeated_keys(d, d.root_, budget);
     return d;
 }
 

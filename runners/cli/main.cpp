@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <csignal>
+#include <filesystem>
 #include <iostream>
 
 #include "nets/error.hpp"
@@ -35,6 +36,10 @@ int main(int argc, char** argv) {
         return 2;
     } catch (const deeper::InputError& e) {
         std::cerr << "deeper: error: " << e.what() << '\n';
+        return 2;
+    } catch (const std::filesystem::filesystem_error& e) {
+        // a path given that cannot be looked at (a symlink loop, no permission, not a folder)
+        std::cerr << "deeper: error: " << e.path1().string() << ": " << e.code().message() << '\n';
         return 2;
     } catch (const deeper::RunError& e) {
         std::cerr << "deeper: run failed: " << e.what() << '\n';

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <random>
 
 #include "nets/error.hpp"
@@ -297,7 +298,10 @@ TrainTest load(const std::string& spec) {
     if (folder && arg.empty()) throw InputError("data 'folder' needs a directory: folder:DIR");
     FolderOptions fo;
     std::optional<std::string> classes;
+    std::set<std::string> given;
     for (const auto& [key, value] : options) {
+        if (!given.insert(key).second)
+            throw InputError(fmt::format("data '{}': option '{}' is given twice", spec, key));
         if (key == "classes") classes = value;
         else if (!folder || !folder_option(fo, key, value, spec))
             throw InputError(fmt::format("data '{}': unknown option '{}' (known: classes=LO-HI{})", spec, key,

@@ -6,13 +6,13 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
 
 #include "nets/error.hpp"
 #include "runners/data/image_decode.hpp"
 #include "runners/memory_budget.hpp"
+#include "search/input_file.hpp"
 
 namespace deeper::runners::data {
 
@@ -26,10 +26,29 @@ bool is_image(const fs::path& p) {
     return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
 }
 
+[[noreturn]] void unreadable(const fs::path& p, const std::error_code& ec) {
+    throw InputError(fmt::format("{}: cannot read ({})", p.string(), ec.message()));
+}
+
+// Whether `p` is a folder; a path that cannot be looked at (a symlink loop, no permission) is
+// refused by name, a missing one is not a folder.
+bool is_folder(const fs::path& p) {
+    std::error_code ec;
+    const bool folder = fs::is_directory(p, ec);
+    if (ec && ec != std::errc::no_such_file_or_directory) unreadable(p, ec);
+    return folder;
+}
+
 std::vector<fs::path> sorted_entries(const fs::path& dir, bool directories) {
     std::vector<fs::path> out;
-    for (const auto& e : fs::directory_iterator(dir))
-        if (directories ? e.is_directory() : (e.is_regular_file() && is_image(e.path()))) out.push_back(e.path());
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        const fs::path& p = it->path();
+        const bool wanted = directories ? is_folder(p) : is_image(p) && it->is_regular_file(ec);
+        if (ec) unreadable(p, ec);
+        if (wanted) out.push_back(p);
+    }
+    if (ec) unreadable(dir, ec);
     std::sort(out.begin(), out.end());
     return out;
 }
@@ -44,8 +63,8 @@ std::vector<Labelled> class_folders(const fs::path& dir, const std::vector<std::
     std::vector<Labelled> out;
     for (std::size_t c = 0; c < classes.size(); ++c) {
         fs::path d = dir / classes[c];
-        if (!fs::is_directory(d)) continue;  // a class with no images in this split
-        if (fs::is_directory(d / "images")) d /= "images";
+        if (!is_folder(d)) continue;  // a class with no images in this split
+        if (is_folder(d / "images")) d /= "images";
         for (const auto& f : sorted_entries(d, false)) out.push_back({f, int(c)});
     }
     return out;
@@ -55,25 +74,27 @@ std::vector<Labelled> class_folders(const fs::path& dir, const std::vector<std::
 std::vector<Labelled> annotated_folder(const fs::path& dir, const std::vector<std::string>& classes) {
     std::map<std::string, int> label_of;
     for (std::size_t c = 0; c < classes.size(); ++c) label_of[classes[c]] = int(c);
-    std::ifstream in(dir / "val_annotations.txt");
-    std::map<std::string, int> file_label;
+    const std::string list = (dir / "val_annotations.txt").string();
+    std::istringstream in(search::read_input_file(list, search::kMaxTextFileBytes, "annotation list"));
+    std::map<std::string, std::pair<int, int>> file_label;  // file -> (label, line)
     std::string line;
     for (int n = 1; std::getline(in, line); ++n) {
         std::istringstream fields(line);
         std::string file, cls;
         if (!(fields >> file >> cls)) continue;
         const auto it = label_of.find(cls);
-        if (it == label_of.end())
-            throw InputError(fmt::format("{}:{}: class '{}' is not one of train's", (dir / "val_annotations.txt").string(),
-                                         n, cls));
-        file_label[file] = it->second;
+        if (it == label_of.end()) throw InputError(fmt::format("{}:{}: class '{}' is not one of train's", list, n, cls));
+        const auto [at, fresh] = file_label.emplace(file, std::pair{it->second, n});
+        if (!fresh && at->second.first != it->second)
+            throw InputError(fmt::format("{}:{}: {} is labelled '{}' here and '{}' at line {}", list, n, file, cls,
+                                         classes[std::size_t(at->second.first)], at->second.second));
     }
     std::vector<Labelled> out;
     for (const auto& f : sorted_entries(dir / "images", false)) {
         const auto it = file_label.find(f.filename().string());
         if (it == file_label.end())
             throw InputError(fmt::format("{}: not in val_annotations.txt", f.string()));
-        out.push_back({f, it->second});
+        out.push_back({f, it->second.first});
     }
     return out;
 }
@@ -159,30 +180,46 @@ bool in_memory(std::size_t images, const FolderOptions& o) {
     return !available || std::uint64_t(images) * 3 * o.size * o.size <= *available / 4;
 }
 
-std::vector<std::string> folder_names(const fs::path& dir) {
+// The class folders of a split that hold at least one image (directly or under images/): an
+// empty folder is no class, so 10,000 of them do not make a 10,000-class net.
+std::vector<std::string> class_names(const fs::path& dir) {
     std::vector<std::string> names;
-    for (const auto& p : sorted_entries(dir, true)) names.push_back(p.filename().string());
+    for (const auto& p : sorted_entries(dir, true))
+        if (!sorted_entries(p, false).empty() || (is_folder(p / "images") && !sorted_entries(p / "images", false).empty()))
+            names.push_back(p.filename().string());
     return names;
+}
+
+// A class that has images in val/ or test/ but none in train/ cannot be learned: named, not dropped.
+void refuse_unknown_classes(const fs::path& split, const std::vector<std::string>& classes) {
+    for (const auto& c : class_names(split))
+        if (!std::binary_search(classes.begin(), classes.end(), c))
+            throw InputError(fmt::format("{}: class '{}' has images here but none in train/ (the net learns train's "
+                                         "{} classes)",
+                                         (split / c).string(), c, classes.size()));
 }
 
 }  // namespace
 
 TrainTest load_image_folder(const std::string& dir_text, const FolderOptions& o) {
     const fs::path dir(dir_text);
-    if (!fs::is_directory(dir)) throw InputError(fmt::format("{}: no such directory of images", dir_text));
-    const bool splits = fs::is_directory(dir / "train");
+    if (!is_folder(dir)) throw InputError(fmt::format("{}: no such directory of images", dir_text));
+    const bool splits = is_folder(dir / "train");
     const fs::path train_dir = splits ? dir / "train" : dir;
-    const std::vector<std::string> classes = folder_names(train_dir);
+    const std::vector<std::string> classes = class_names(train_dir);
     if (classes.empty())
         throw InputError(fmt::format("{}: no class folders (expected {}/<class>/*.jpg|png)", train_dir.string(),
                                      train_dir.string()));
     const std::string name = "folder:" + dir_text;
     const std::vector<Labelled> train = class_folders(train_dir, classes);
     std::vector<Labelled> val, test;
-    if (splits && fs::is_directory(dir / "val"))
-        val = fs::exists(dir / "val" / "val_annotations.txt") ? annotated_folder(dir / "val", classes)
-                                                                : class_folders(dir / "val", classes);
-    if (splits && fs::is_directory(dir / "test")) test = class_folders(dir / "test", classes);
+    std::error_code ec;
+    const bool annotated = fs::exists(dir / "val" / "val_annotations.txt", ec);
+    if (splits && is_folder(dir / "val") && !annotated) refuse_unknown_classes(dir / "val", classes);
+    if (splits && is_folder(dir / "test")) refuse_unknown_classes(dir / "test", classes);
+    if (splits && is_folder(dir / "val"))
+        val = annotated ? annotated_folder(dir / "val", classes) : class_folders(dir / "val", classes);
+    if (splits && is_folder(dir / "test")) test = class_folders(dir / "test", classes);
     const bool memory = in_memory(train.size() + val.size() + test.size(), o);
     auto read = [&](const std::vector<Labelled>& files, std::vector<std::string>& skipped) {
         return memory ? decode_all(files, classes, o, name, skipped) : stream_all(files, classes, o, name, skipped);

@@ -1,6 +1,7 @@
 #include "runners/experiment/journal.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,9 +9,11 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "nets/error.hpp"
 #include "runners/atomic_file.hpp"
+#include "search/input_file.hpp"
 
 namespace deeper::runners {
 
@@ -18,6 +21,13 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+// What a journal file may weigh (a million trial-epochs take about 300 MB).
+constexpr std::uint64_t kMaxJournalBytes = std::uint64_t(2) << 30;
+
+// Every event deeper writes; a line with another is named, not dropped.
+const std::set<std::string> kJournalEvents = {"start",   "epoch", "rung",        "promote",      "stopped",
+                                              "done",    "failed", "interrupted", "stage_skipped"};
 
 // An event line: one JSON object. Throws (json::exception or runtime_error) for anything else.
 json parse_event(const std::string& line) {
@@ -39,9 +49,9 @@ bool parses(const std::string& line) {
 // event appended onto it, corrupting a line in the middle. Before appending, the torn line is
 // cut off (it never parsed, so no reader counted it), or ended when it is whole JSON.
 void mend_tail(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return;
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(path, ec))) return;
+    const std::string text = search::read_input_file(path, kMaxJournalBytes, "journal");
     if (text.empty() || text.back() == '\n') return;
     const std::size_t cut = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;
     const std::string tail = text.substr(cut);
@@ -84,18 +94,30 @@ namespace {
 std::vector<fs::path> journal_files(const std::string& results_dir) {
     std::vector<fs::path> files;
     const fs::path dir = fs::path(results_dir) / "journal";
-    if (!fs::is_directory(dir)) return files;
-    for (const auto& e : fs::directory_iterator(dir))
-        if (e.path().extension() == ".jsonl") files.push_back(e.path());
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) {
+        if (ec && ec != std::errc::no_such_file_or_directory)
+            throw InputError(fmt::format("{}: cannot read the journal folder ({})", dir.string(), ec.message()));
+        return files;
+    }
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+        if (it->path().extension() == ".jsonl") files.push_back(it->path());
+    if (ec) throw InputError(fmt::format("{}: cannot read the journal folder ({})", dir.string(), ec.message()));
     std::sort(files.begin(), files.end());
     return files;
 }
 
+// A journal file's lines; a journal is a regular file of at most kMaxJournalBytes (a sparse
+// 4 GB file or a link to /dev/zero is refused by name, not read into memory).
 std::vector<std::string> read_lines(const fs::path& f) {
-    std::ifstream in(f);
+    const std::string text = search::read_input_file(f.string(), kMaxJournalBytes, "journal");
     std::vector<std::string> lines;
-    std::string line;
-    while (std::getline(in, line)) lines.push_back(line);
+    std::size_t start = 0;
+    while (start < text.size()) {
+        const std::size_t end = std::min(text.find('\n', start), text.size());
+        lines.push_back(text.substr(start, end - start));
+        start = end + 1;
+    }
     return lines;
 }
 
@@ -128,6 +150,7 @@ std::vector<TrialRecord> read_journals(const std::string& results_dir) {
     struct Event {
         double time;
         json j;
+        std::string where;  // file:line, for a message about it
     };
     std::vector<Event> events;
     for (const auto& f : files) {
@@ -137,7 +160,7 @@ std::vector<TrialRecord> read_journals(const std::string& results_dir) {
             try {
                 json j = parse_event(lines[i]);
                 const double time = j.value("time", 0.0);
-                events.push_back({time, std::move(j)});
+                events.push_back({time, std::move(j), fmt::format("{}:{}", f.string(), i + 1)});
             } catch (const std::exception& e) {
                 if (i + 1 == lines.size()) break;  // torn last line: the writer died mid-line
                 throw InputError(fmt::format(
@@ -164,7 +187,11 @@ std::vector<TrialRecord> read_journals(const std::string& results_dir) {
                 if (v.is_string()) m[k] = v.get<std::string>();
         return m;
     };
-    for (const auto& [time, j] : events) {
+    for (const auto& [time, j, where] : events) {
+        const std::string ev = text(j, "event");
+        if (!kJournalEvents.count(ev))
+            throw InputError(fmt::format("{}: unknown journal event '{}' (written by a newer deeper?); known: {}", where,
+                                         ev, fmt::join(kJournalEvents, ", ")));
         const std::string id = text(j, "trial");
         if (id.empty()) continue;
         auto [it, fresh] = index.emplace(id, records.size());
@@ -174,7 +201,6 @@ std::vector<TrialRecord> read_journals(const std::string& results_dir) {
             r.first_time = r.first_time > 0 ? std::min(r.first_time, time) : time;
             r.last_time = std::max(r.last_time, time);
         }
-        const std::string ev = text(j, "event");
         if (ev == "start") {
             r.stage = text(j, "stage");
             r.status = "running";

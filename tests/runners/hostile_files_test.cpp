@@ -9,10 +9,12 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "runners/data/dataset.hpp"
 #include "runners/data/image_decode.hpp"
 #include "runners/engine/loss.hpp"
 #include "runners/train/safetensors.hpp"
@@ -258,4 +260,77 @@ TEST_CASE("a prediction with a NaN logit counts as wrong", "[hostile][loss]") {
     const auto st = deeper::runners::softmax_cross_entropy(logits, labels, 2, 3, 0.f, 1.f, nullptr);
     CHECK(st.top1_correct == 0);
     CHECK(st.top5_correct == 0);
+}
+
+TEST_CASE("journals that are huge, not files, or name unknown events are refused by name", "[hostile][journal][cli]") {
+    TempDir dir("hostile-journals");
+    const std::string start = R"({"event":"start","trial":"t1","stage":"s","settings":{"net":"resnet8"},"time":1})";
+    auto results = [&](const std::string& name) {
+        const fs::path d = dir.path() / name;
+        fs::create_directories(d / "journal");
+        dir.write(name + "/experiment.yaml", "name: e\ndefaults: {net: resnet8}\nstages:\n  - name: s\n    grid: {lr: [0.1]}\n");
+        return d;
+    };
+    // a sparse 4 GB journal: refused from its size, not read
+    const fs::path sparse = results("sparse");
+    {
+        std::ofstream(sparse / "journal" / "local.jsonl") << start << "\n";
+        fs::resize_file(sparse / "journal" / "local.jsonl", std::uintmax_t(4) << 30);
+    }
+    const fs::path zero = results("zero");
+    fs::create_symlink("/dev/zero", zero / "journal" / "local.jsonl");
+    const fs::path fifo = results("fifo");
+    REQUIRE(::mkfifo((fifo / "journal" / "local.jsonl").c_str(), 0644) == 0);
+    const fs::path loop = results("loop");
+    fs::remove(loop / "journal");
+    fs::create_symlink("journal", loop / "journal");
+    const fs::path unknown = results("unknown");
+    std::ofstream(unknown / "journal" / "local.jsonl") << start << "\n"
+                                                       << R"({"event":"teleport","trial":"t1","time":2})" << "\n";
+    const std::string small_memory = "ulimit -v 2097152; timeout 20";
+    for (const auto& [d, message] : {std::pair{sparse, "4.0 GiB is larger than a journal file may be"},
+                                     std::pair{zero, "is a character device, not a journal file"},
+                                     std::pair{fifo, "is a FIFO, not a journal file"},
+                                     std::pair{loop, "Too many levels of symbolic links"},
+                                     std::pair{unknown, "local.jsonl:2: unknown journal event 'teleport'"}}) {
+        for (const char* verb : {"status", "report"}) {
+            const auto r = run_cli(std::string(verb) + " " + d.string(), small_memory);
+            INFO(verb << " " << d << "\n" << r.out);
+            CHECK(r.exit_code == 2);
+            CHECK_THAT(r.out, Catch::Contains(message));
+        }
+    }
+}
+
+TEST_CASE("image folders: symlink loops named, class sets checked against train's, annotations consistent",
+          "[hostile][images]") {
+    using deeper::runners::data::load;
+    TempDir dir("hostile-folders");
+    const fs::path root = dir.path() / "set";
+    deeper::test::write_split(root / "train", {"a", "b"}, 2);
+    deeper::test::write_split(root / "test", {"a", "b"}, 1);
+    const std::string spec = "folder:" + root.string() + ",size=16";
+    // 200 empty class folders are no classes
+    for (int i = 0; i < 200; ++i) fs::create_directories(root / "train" / ("empty" + std::to_string(i)));
+    CHECK(load(spec).train.classes == 2);
+    // a test class train lacks is named, not dropped
+    deeper::test::write_split(root / "test", {"zebra"}, 1);
+    CHECK_THROWS_WITH(load(spec), Catch::Contains("class 'zebra' has images here but none in train/"));
+    fs::remove_all(root / "test" / "zebra");
+    // a symlink loop among the files
+    fs::create_symlink("loop.png", root / "train" / "a" / "loop.png");
+    CHECK_THROWS_WITH(load(spec), Catch::Contains("loop.png: cannot read (Too many levels of symbolic links)"));
+    fs::remove(root / "train" / "a" / "loop.png");
+    // Tiny-ImageNet's val list naming one file twice with two classes
+    const fs::path val = root / "val";
+    deeper::test::write_split(dir.path() / "val-src", {"images"}, 2);
+    fs::create_directories(val);
+    fs::rename(dir.path() / "val-src" / "images", val / "images");
+    std::vector<std::string> names;
+    for (const auto& f : fs::directory_iterator(val / "images")) names.push_back(f.path().filename().string());
+    REQUIRE(names.size() == 2);
+    std::ofstream(val / "val_annotations.txt") << names[0] << "\ta\t0\t0\t1\t1\n"
+                                               << names[1] << "\tb\t0\t0\t1\t1\n"
+                                               << names[0] << "\tb\t0\t0\t1\t1\n";
+    CHECK_THROWS_WITH(load(spec), Catch::Contains("val_annotations.txt:3: " + names[0] + " is labelled 'b' here and 'a' at line 1"));
 }

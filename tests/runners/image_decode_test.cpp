@@ -210,7 +210,9 @@ TEST_CASE("image folders: train/val/test, sorted classes and files, a stored siz
     CHECK(t.train.size() == 10);
     REQUIRE(t.skipped.size() == 1);
     CHECK_THAT(t.skipped[0], Catch::StartsWith(bad));
-    CHECK_THROWS_WITH(load(spec + ",size=2"), Catch::Contains("size=2 is not a side from 8 to 4096 pixels"));
+    CHECK_THROWS_WITH(load("folder:" + dir.path().string() + ",size=2"),
+                      Catch::Contains("size=2 is not a side from 8 to 4096 pixels"));
+    CHECK_THROWS_WITH(load(spec + ",size=32"), Catch::Contains("option 'size' is given twice"));
     CHECK_THROWS_WITH(load("folder:" + (dir.path() / "nowhere").string()), Catch::Contains("no such directory"));
     // the class filter applies to the validation set too
     t = load(spec + ",skip_corrupt=true,classes=1-2");

@@ -230,6 +230,23 @@ TEST_CASE("experiment errors carry file:line:column, the key and what was expect
           "exp.yaml:4:14: alpha: missing 'step'");
     CHECK(error_of("name: t\nstages:\n  - name: a\n    grid: {lr: [0.1]}\nreport:\n  tables:\n    - {rows: net, metric: accuracy}\n") ==
           "exp.yaml:7:27: unknown metric 'accuracy'");
+    // a key given twice (or in both spellings), at the second
+    CHECK(error_of("name: t\nstages:\n  - grid: {lr: [0.1], lr: [0.2]}\n") ==
+          "exp.yaml:3:23: key 'lr' is given twice (first at line 3)");
+    CHECK(error_of("name: t\nstages:\n  - grid:\n      crop_pad: [2]\n      crop-pad: [4]\n") ==
+          "exp.yaml:5:7: key 'crop-pad' is given twice (first at line 4)");
+    CHECK(error_of("name: t\nstages:\n  - grid: {lr: [0.1]}\n    early_stop: {min_epochs: 1, min_epochs: 2}\n") ==
+          "exp.yaml:4:33: key 'min_epochs' is given twice (first at line 4)");
+    // stage names become file names
+    CHECK_THAT(error_of("name: t\nstages:\n  - name: x/../evil\n    grid: {lr: [0.1]}\n"),
+               Catch::StartsWith("exp.yaml:3:11: stage name 'x/../evil': expected a plain folder name"));
+    CHECK_THAT(error_of("name: t\nstages:\n  - name: " + std::string(250, 's') + "\n    grid: {lr: [0.1]}\n"),
+               Catch::Contains("at most 100"));
+    // a table or plot grouped by something no trial has would render empty
+    CHECK_THAT(error_of("name: t\nstages:\n  - name: a\n    grid: {lr: [0.1]}\nreport:\n  tables:\n    - {rows: nett}\n"),
+               Catch::StartsWith("exp.yaml:7:14: rows: 'nett' is not a setting or a trial label (did you mean 'net'"));
+    CHECK_THAT(error_of("name: t\nstages:\n  - name: a\n    grid: {lr: [0.1]}\nreport:\n  plots:\n    - {kind: curves, group: colour}\n"),
+               Catch::StartsWith("exp.yaml:7:29: group: 'colour' is not a setting or a trial label"));
     const std::string plots = "name: t\nstages:\n  - name: a\n    grid: {lr: [0.1]}\nreport:\n  plots:\n";
     CHECK(error_of(plots + "    - {kind: bars}\n") == "exp.yaml:7:14: plot kind: expected curves, scatter or points, got 'bars'");
     CHECK(error_of(plots + "    - {kind: curves, x: macs}\n") ==

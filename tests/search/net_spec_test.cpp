@@ -86,8 +86,12 @@ TEST_CASE("net spec errors carry file:line:column", "[search][spec]") {
         return std::string("no error");
     };
     CHECK(err("type: plain\nlayers: [32, Q, 64]\n") ==
-          "net.yaml:2:14: layer 'Q': expected a filter count (64), convK-C with an odd K "
+          "net.yaml:2:14: layer 'Q': expected a filter count from 1 to 65536 (64), convK-C with an odd K "
           "(conv1-256), M or LRN");
+    // a layer too wide to count (3,000,000 filters overflowed the parameter count)
+    CHECK_THAT(err("type: plain\nlayers: [3000000]\n"), Catch::Contains("layer '3000000': expected a filter count from 1 to 65536"));
+    CHECK_THAT(err("type: plain\nlayers: [8]\nclassifier: [3000000]\n"),
+               Catch::Contains("widths are whole numbers from 1 to 65536"));
     CHECK(err("type: mbconv\nblocks:\n  - ir_r2_k3_s2_e6_c24\n  - ir_r2_k4_c8\n") ==
           "net.yaml:4:5: block 'ir_r2_k4_c8': token 'k4': kernel must be odd");
     CHECK(err("type: plain\nlayers: [32]\nbatchnrom: true\n") ==
