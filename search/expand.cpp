@@ -4,7 +4,9 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 #include <random>
+#include <set>
 
 #include "nets/error.hpp"
 #include "nets/zoo.hpp"
@@ -123,7 +125,11 @@ Points random_points(const Experiment& e, const Stage& s, const Settings& base, 
     std::mt19937_64 rng(s.random_seed ^ (e.seed * 0x9E3779B97F4A7C15ull));
     std::uniform_real_distribution<double> u(0, 1);
     for (const auto& [k, d] : s.space) swept.push_back(k);
-    for (int i = 0; i < s.count; ++i) {
+    // Distinct draws: a configuration drawn again is drawn anew (a small space of choices
+    // repeats), so `count` trials are `count` configurations, or the space is too small.
+    std::set<Settings> drawn;
+    const long attempts = 100L * s.count + 1000;
+    for (long a = 0; a < attempts && int(out.size()) < s.count; ++a) {
         Settings q = base;
         for (const auto& [k, d] : s.space) {
             if (d.kind == "choice") q[k] = d.choices[rng() % d.choices.size()];
@@ -131,8 +137,12 @@ Points random_points(const Experiment& e, const Stage& s, const Settings& base, 
             else if (d.kind == "uniform") q[k] = fmt::format("{:.6g}", d.lo + u(rng) * (d.hi - d.lo));
             else q[k] = fmt::format("{:.6g}", std::exp(std::log(d.lo) + u(rng) * (std::log(d.hi) - std::log(d.lo))));
         }
-        out.push_back({q, {}});
+        if (drawn.insert(q).second) out.push_back({q, {}});
     }
+    if (int(out.size()) < s.count)
+        throw InputError(fmt::format("random: {} distinct configurations found in {} draws, count is {}: the space "
+                                     "is smaller than count",
+                                     out.size(), attempts, s.count));
     return out;
 }
 
@@ -268,10 +278,15 @@ std::vector<Trial> expand(const Experiment& e, const Stage& s, const BestLookup*
     std::vector<std::string> swept;
     auto pts = points(e, s, best, swept);
     std::vector<Trial> trials;
+    std::map<std::string, std::size_t> index_of;  // trial id -> its place
     for (int repeat : s.seeds)
         for (auto [settings, labels] : pts) {
             if (s.seeds.size() > 1) labels["repeat"] = std::to_string(repeat);
             trials.push_back(make_trial(e, s, int(trials.size()), settings, repeat, swept, labels));
+            // one configuration twice would train once and count twice (a list or zip repeating an item)
+            if (const auto [at, fresh] = index_of.emplace(trials.back().id, trials.size()); !fresh)
+                throw InputError(fmt::format("trials {} and {} are the same configuration; give each once", at->second,
+                                             trials.size()));
         }
     return trials;
 }

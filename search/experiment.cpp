@@ -244,7 +244,11 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
         if (!n["seeds"].IsSequence() || n["seeds"].size() == 0)
             doc.fail(n["seeds"], "'seeds': expected a list of integers like [0, 1, 2]");
         s.seeds.clear();
-        for (const auto& v : n["seeds"]) s.seeds.push_back(doc.as<int>(v, "seeds", "an integer"));
+        for (const auto& v : n["seeds"]) {
+            s.seeds.push_back(doc.as<int>(v, "seeds", "an integer"));
+            if (std::count(s.seeds.begin(), s.seeds.end(), s.seeds.back()) > 1)
+                doc.fail(v, fmt::format("'seeds': {} is given twice (each seed is one repeat of the stage)", s.seeds.back()));
+        }
     }
     if (n["init_from"]) s.init_from = doc.scalar(n["init_from"], "init_from");
     if (n["init_metric"]) s.init_metric = doc.scalar(n["init_metric"], "init_metric");

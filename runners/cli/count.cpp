@@ -3,6 +3,7 @@
 
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "nets/error.hpp"
 #include "nets/zoo.hpp"
@@ -34,19 +35,6 @@ void run_count(const CountArgs& a) {
     if (a.nets.empty() && a.spec.empty())
         throw InputError("count: name at least one net (see `deeper nets`) or give --spec FILE");
 
-    std::vector<nets::Graph> graphs;
-    std::vector<std::string> knob_text;
-    for (const auto& opts : expand_knobs(a.knobs)) {
-        for (const auto& n : a.nets) {
-            graphs.push_back(nets::build_net(n, opts));
-            knob_text.push_back(nets::to_string(opts));
-        }
-        if (!a.spec.empty()) {
-            graphs.push_back(search::build_spec_net(search::load_net_spec(a.spec), opts));
-            knob_text.push_back(nets::to_string(opts));
-        }
-    }
-
     Table t;
     t.add_column("net");
     t.add_column("knobs");
@@ -58,21 +46,28 @@ void run_count(const CountArgs& a) {
         t.add_column("params_M", true);
         t.add_column("macs_M", true);
     }
-    for (size_t i = 0; i < graphs.size(); ++i) {
-        const auto& g = graphs[i];
+    // A row as each net is built; graphs are kept only for the per-layer tables.
+    std::vector<nets::Graph> graphs;
+    auto add = [&](nets::Graph g, const nets::NetOptions& opts) {
         std::vector<std::string> row = {g.name,
-                                        knob_text[i],
+                                        nets::to_string(opts),
                                         std::to_string(g.input_shape().h),
                                         std::to_string(g.output().out.c),
-                                        human ? with_thousands(g.total_params())
-                                              : std::to_string(g.total_params()),
-                                        human ? with_thousands(g.total_macs())
-                                              : std::to_string(g.total_macs())};
+                                        human ? with_thousands(g.total_params()) : std::to_string(g.total_params()),
+                                        human ? with_thousands(g.total_macs()) : std::to_string(g.total_macs())};
         if (human) {
             row.push_back(millions(g.total_params()));
             row.push_back(millions(g.total_macs()));
         }
         t.add_row(std::move(row));
+        if (a.layers) graphs.push_back(std::move(g));
+    };
+    const auto combinations = expand_knobs(a.knobs);
+    const std::optional<search::NetSpec> spec =
+        a.spec.empty() ? std::nullopt : std::optional<search::NetSpec>(search::load_net_spec(a.spec));
+    for (const auto& opts : combinations) {
+        for (const auto& n : a.nets) add(nets::build_net(n, opts), opts);
+        if (spec) add(search::build_spec_net(*spec, opts), opts);
     }
     std::cout << render(t, f);
     if (human) std::cout << "(macs = multiply-accumulates of conv and linear layers; FLOPs = 2 x macs)\n";

@@ -1,7 +1,11 @@
 #include "runners/cli/knob_options.hpp"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <algorithm>
 
+#include "nets/error.hpp"
 #include "search/yaml_util.hpp"
 
 namespace deeper::runners::cli {
@@ -24,6 +28,18 @@ void add_knob_options(CLI::App& cmd, KnobArgs& args) {
 
 
 std::vector<nets::NetOptions> expand_knobs(const KnobArgs& args) {
+    double combinations = 1;
+    std::vector<std::string> lists;
+    for (const auto& k : nets::knob_infos()) {
+        auto it = args.raw.find(std::string(k.key));
+        if (it == args.raw.end() || it->second.empty()) continue;
+        const std::size_t n = search::split_commas(it->second).size();
+        combinations *= double(n);
+        if (n > 1) lists.push_back(fmt::format("{} {}", n, k.key));
+    }
+    if (combinations > double(kMaxKnobCombinations))
+        throw InputError(fmt::format("{:.0f} combinations of knob values ({}); at most {} in one call", combinations,
+                                     fmt::join(lists, " x "), kMaxKnobCombinations));
     std::vector<nets::NetOptions> out(1);
     for (const auto& k : nets::knob_infos()) {
         auto it = args.raw.find(std::string(k.key));

@@ -18,7 +18,12 @@ struct KnobArgs {
 
 void add_knob_options(CLI::App& cmd, KnobArgs& args);
 
+// The most combinations one call builds: each is a net (10,000 count rows print in seconds; two
+// lists of 3,000 values would be 9 million nets).
+inline constexpr std::size_t kMaxKnobCombinations = 10000;
+
 // All combinations of the listed values, in the order given (first knob varies slowest).
+// Counted first: more than kMaxKnobCombinations is an InputError naming the lists.
 std::vector<nets::NetOptions> expand_knobs(const KnobArgs& args);
 
 }  // namespace deeper::runners::cli

@@ -7,7 +7,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
 
 #include "nets/error.hpp"
 #include "runners/cli/commands.hpp"
@@ -138,36 +141,51 @@ void run_status(const std::string& dir) {
     t.add_column("trials", true);
     for (const auto& c : states) t.add_column(c, true);
     t.add_column("pending", true);
-    auto count = [&](const std::string& stage, const std::string& status) {
-        return int(std::count_if(records.begin(), records.end(), [&](const TrialRecord& r) {
-            return r.stage == stage && r.status == status;
-        }));
-    };
     std::vector<std::string> stages;
+    // A stage's trials by id where they can be planned now (not those chosen from an earlier
+    // stage's results): a journal written by an earlier version of an edited experiment then
+    // counts for what it ran, not for the trials that replaced it.
+    std::map<std::string, std::optional<std::set<std::string>>> planned_ids;
     std::map<std::string, std::size_t> planned;
     if (fs::exists(exp_path)) {
         const search::Experiment e = search::load_experiment(exp_path.string());
         for (const auto& s : e.stages) {
             stages.push_back(s.name);
             planned[s.name] = search::planned_count(e, s);
+            if (search::needs_results(s)) continue;
+            auto& ids = planned_ids[s.name].emplace();
+            for (const auto& trial : search::expand(e, s)) ids.insert(trial.id);
         }
     }
     for (const auto& r : records)
         if (std::find(stages.begin(), stages.end(), r.stage) == stages.end()) stages.push_back(r.stage);
+    std::vector<std::string> notes;
     for (const auto& st : stages) {
-        std::vector<std::string> row = {st, ""};
-        std::size_t known = 0;
-        for (const auto& state : states) {
-            const int n = count(st, state);
-            known += std::size_t(n);
-            row.push_back(std::to_string(n));
+        std::map<std::string, int> n;
+        std::size_t known = 0, unplanned = 0;
+        const auto& ids = planned_ids[st];
+        for (const auto& r : records) {
+            if (r.stage != st) continue;
+            if (ids && !ids->count(r.id)) {
+                ++unplanned;
+                continue;
+            }
+            ++n[r.status];
+            ++known;
         }
-        const std::size_t total = std::max(planned[st], known);
+        std::vector<std::string> row = {st, ""};
+        for (const auto& state : states) row.push_back(std::to_string(n[state]));
+        const std::size_t total = ids ? ids->size() : std::max(planned[st], known);
         row[1] = std::to_string(total);
-        row.push_back(std::to_string(total - known));
+        row.push_back(std::to_string(total - std::min(total, known)));
         t.add_row(std::move(row));
+        if (unplanned > 0)
+            notes.push_back(fmt::format("stage {}: {} trial(s) in the journal are no longer in {} (it was edited since); "
+                                        "not counted above",
+                                        st, unplanned, exp_path.string()));
     }
     std::cout << render(t, Format::table);
+    for (const auto& note : notes) std::cout << note << '\n';
 }
 
 }  // namespace

@@ -204,19 +204,27 @@ void refuse_unknown_classes(const fs::path& split, const std::vector<std::string
 TrainTest load_image_folder(const std::string& dir_text, const FolderOptions& o) {
     const fs::path dir(dir_text);
     if (!is_folder(dir)) throw InputError(fmt::format("{}: no such directory of images", dir_text));
-    const bool splits = is_folder(dir / "train");
+    // DIR/{train,val,test}/<class>/, or DIR/<class>/ (all training images). A folder of val/
+    // or test/ alone (ImageNet's validation set downloaded by itself) evaluates; it cannot train.
+    const bool has_train = is_folder(dir / "train");
+    const bool splits = has_train || is_folder(dir / "val") || is_folder(dir / "test");
     const fs::path train_dir = splits ? dir / "train" : dir;
-    const std::vector<std::string> classes = class_names(train_dir);
+    std::vector<std::string> classes = class_names(has_train || !splits ? train_dir : dir / "val");
+    if (!has_train && splits && is_folder(dir / "test")) {
+        for (const auto& c : class_names(dir / "test"))
+            if (!std::binary_search(classes.begin(), classes.end(), c)) classes.push_back(c);
+        std::sort(classes.begin(), classes.end());
+    }
     if (classes.empty())
         throw InputError(fmt::format("{}: no class folders (expected {}/<class>/*.jpg|png)", train_dir.string(),
                                      train_dir.string()));
     const std::string name = "folder:" + dir_text;
-    const std::vector<Labelled> train = class_folders(train_dir, classes);
+    const std::vector<Labelled> train = has_train || !splits ? class_folders(train_dir, classes) : std::vector<Labelled>{};
     std::vector<Labelled> val, test;
     std::error_code ec;
     const bool annotated = fs::exists(dir / "val" / "val_annotations.txt", ec);
-    if (splits && is_folder(dir / "val") && !annotated) refuse_unknown_classes(dir / "val", classes);
-    if (splits && is_folder(dir / "test")) refuse_unknown_classes(dir / "test", classes);
+    if (has_train && is_folder(dir / "val") && !annotated) refuse_unknown_classes(dir / "val", classes);
+    if (has_train && is_folder(dir / "test")) refuse_unknown_classes(dir / "test", classes);
     if (splits && is_folder(dir / "val"))
         val = annotated ? annotated_folder(dir / "val", classes) : class_folders(dir / "val", classes);
     if (splits && is_folder(dir / "test")) test = class_folders(dir / "test", classes);
@@ -226,7 +234,8 @@ TrainTest load_image_folder(const std::string& dir_text, const FolderOptions& o)
     };
     TrainTest t;
     t.train = read(train, t.skipped);
-    if (t.train.size() == 0) throw InputError(fmt::format("{}: no readable .jpg, .jpeg or .png images", train_dir.string()));
+    if (t.train.size() == 0 && (has_train || !splits))
+        throw InputError(fmt::format("{}: no readable .jpg, .jpeg or .png images", train_dir.string()));
     if (!val.empty()) t.val = read(val, t.skipped);
     t.test = read(test, t.skipped);  // no test/: empty, and the test metrics stay empty
     return t;

@@ -34,6 +34,20 @@ std::string no_trials_reason(const search::Stage& s) {
                        c.by_macs ? "a MAC ratio" : "alpha * beta^2 * gamma^2", c.tolerance, c.target);
 }
 
+// Early stopping's last rung is where every trial ends: max_epochs when given, else the
+// trials' epochs, which must then agree (a trial of 4 epochs under max_epochs 100 would end
+// before its rungs do, and be counted done and stopped at once).
+void refuse_uneven_budgets(const std::string& where, const search::EarlyStop& es, const std::vector<PlannedTrial>& trials) {
+    const int last = es.max_epochs > 0 ? es.max_epochs : trials.front().config.epochs;
+    for (const auto& p : trials)
+        if (p.config.epochs != last)
+            throw InputError(fmt::format("{}: trial {} trains {} epochs, but early stopping's last rung is at {} ({}); "
+                                         "give every trial of the stage the same epochs{}",
+                                         where, describe(p.trial), p.config.epochs, last,
+                                         es.max_epochs > 0 ? "early_stop.max_epochs" : "the first trial's epochs",
+                                         es.max_epochs > 0 ? " as max_epochs" : ""));
+}
+
 }  // namespace
 
 std::vector<PlannedTrial> plan_stage(const search::Experiment& e, const search::Stage& s, DataCache& data) {
@@ -64,6 +78,7 @@ std::vector<PlannedTrial> plan_stage(const search::Experiment& e, const search::
             throw InputError(fmt::format("{}, trial {}: {}", where, describe(t), err.what()));
         }
     }
+    if (s.early_stop) refuse_uneven_budgets(where, *s.early_stop, planned);
     return planned;
 }
 

@@ -326,6 +326,10 @@ struct RunData {
           // a set with a validation set of its own holds nothing out of train
           split(data::split(this->sets.train.size(), this->sets.has_val() ? 0 : std::size_t(cfg.val_size), cfg.seed,
                             std::size_t(cfg.train_limit), cfg.train_fraction)) {
+        if (split.train.empty())
+            throw InputError(fmt::format("train: {} has no training images (an image folder trains from "
+                                         "train/<class>/; one of val/ or test/ alone can only be evaluated)",
+                                         cfg.data));
         if (split.train.size() < std::size_t(cfg.batch))
             throw InputError(fmt::format("train: {} training images is less than one batch of {}", split.train.size(),
                                          cfg.batch));

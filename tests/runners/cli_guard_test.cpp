@@ -45,6 +45,15 @@ TEST_CASE("run checks every trial before the first starts: nets, data, empty sta
          "      alpha: {min: 1.0, max: 1.2, step: 0.1}\n      beta: {min: 1.0, max: 1.1, step: 0.1}\n"
          "      gamma: {min: 1.0, max: 1.1, step: 0.1}\n      target: 5.0\n      tolerance: 0.01\n",
          "has no trials: no (alpha, beta, gamma)"},
+        // early stopping's rungs must end where the trials do
+        {"  - name: long\n    grid: {lr: [0.1, 0.2]}\n    early_stop: {min_epochs: 1, max_epochs: 100}\n",
+         "trains 1 epochs, but early stopping's last rung is at 100 (early_stop.max_epochs)"},
+        {"  - name: mixed\n    grid: {lr: [0.1], epochs: [2, 4]}\n    early_stop: {min_epochs: 1}\n",
+         "trains 4 epochs, but early stopping's last rung is at 2"},
+        // one configuration twice: a list repeating an item; a random space smaller than count
+        {"  - name: twice\n    list: [{lr: 0.1}, {lr: 0.1}]\n", "trials 1 and 2 are the same configuration"},
+        {"  - name: small\n    random:\n      count: 5\n      space: {lr: {choice: [0.1, 0.2]}}\n",
+         "random: 2 distinct configurations found"},
     };
     for (const auto& c : cases) {
         const auto path = dir.write("exp.yaml", experiment(spec, c.stage));
@@ -54,6 +63,24 @@ TEST_CASE("run checks every trial before the first starts: nets, data, empty sta
         CHECK_THAT(r.out, Catch::Contains("exp.yaml:12: stage") && Catch::Contains(c.message));
         CHECK_FALSE(fs::exists(out));  // nothing ran, nothing was written
     }
+}
+
+TEST_CASE("status counts an edited experiment's trials by id, and names what the journal has besides",
+          "[cli][guard]") {
+    TempDir dir("guard-status-edit");
+    const auto spec = dir.write("net.yaml", kNet);
+    const std::string out = (dir.path() / "out").string();
+    const auto first = dir.write("exp.yaml", experiment(spec, "  - name: s\n    grid: {lr: [0.1, 0.2]}\n"));
+    auto r = run_cli("run " + first + " --out " + out + " --jobs 1 --threads-per-trial 1");
+    INFO(r.out);
+    REQUIRE(r.exit_code == 0);
+    // the copy kept beside the results now plans two other trials
+    dir.write("out/experiment.yaml", experiment(spec, "  - name: s\n    grid: {lr: [0.3, 0.4]}\n"));
+    r = run_cli("status " + out);
+    INFO(r.out);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("s           2     0        0        0       0       0            0        2"));
+    CHECK_THAT(r.out, Catch::Contains("stage s: 2 trial(s) in the journal are no longer in"));
 }
 
 TEST_CASE("a second writer on the same output is refused while the first runs", "[cli][guard][slow]") {

@@ -334,3 +334,22 @@ TEST_CASE("image folders: symlink loops named, class sets checked against train'
                                                << names[0] << "\tb\t0\t0\t1\t1\n";
     CHECK_THROWS_WITH(load(spec), Catch::Contains("val_annotations.txt:3: " + names[0] + " is labelled 'b' here and 'a' at line 1"));
 }
+
+TEST_CASE("a folder holding only val/<class>/ evaluates, and training from it says why it cannot",
+          "[hostile][images][cli]") {
+    TempDir dir("val-only");
+    deeper::test::write_split(dir.path() / "full" / "train", {"a", "b"}, 8);
+    deeper::test::write_split(dir.path() / "only" / "val", {"a", "b"}, 3);
+    const std::string out = (dir.path() / "run").string();
+    auto r = run_cli(train_args("folder:" + (dir.path() / "full").string() + ",size=16", out));
+    INFO(r.out);
+    REQUIRE(r.exit_code == 0);
+    const std::string only = "folder:" + (dir.path() / "only").string() + ",size=16";
+    r = run_cli("eval --weights " + out + "/checkpoint.safetensors --data " + only + " --split val --threads 1");
+    INFO(r.out);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("(val): 6 images"));
+    r = run_cli(train_args(only, (dir.path() / "run2").string()));
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.out, Catch::Contains("has no training images (an image folder trains from train/<class>/"));
+}

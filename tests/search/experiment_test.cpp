@@ -230,6 +230,8 @@ TEST_CASE("experiment errors carry file:line:column, the key and what was expect
           "exp.yaml:4:14: alpha: missing 'step'");
     CHECK(error_of("name: t\nstages:\n  - name: a\n    grid: {lr: [0.1]}\nreport:\n  tables:\n    - {rows: net, metric: accuracy}\n") ==
           "exp.yaml:7:27: unknown metric 'accuracy'");
+    CHECK(error_of("name: t\nstages:\n  - grid: {lr: [0.1]}\n    seeds: [1, 2, 1]\n") ==
+          "exp.yaml:4:19: 'seeds': 1 is given twice (each seed is one repeat of the stage)");
     // a key given twice (or in both spellings), at the second
     CHECK(error_of("name: t\nstages:\n  - grid: {lr: [0.1], lr: [0.2]}\n") ==
           "exp.yaml:3:23: key 'lr' is given twice (first at line 3)");
