@@ -72,9 +72,10 @@ AxisCrop crop_axis(int in, int out, int stride, int kernel, int pad_before) {
 // depthwise convs (no AMX kernel; the AVX512-BF16 one is slower than fp32). Weight gradients
 // are fp32 in either case: as fast on AMX as bf16 ones (3x3 16->16 on 32x32 alone: 0.87 vs
 // 0.96 ms; 64->64 on 8x8: 1.38 vs 1.40).
-// Without AMX every conv stays fp32: oneDNN 2.6's AVX512-BF16 kernels are slower than its fp32
-// ones (the same Sapphire Rapids with ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16, training img/s with
-// every conv in bf16 against fp32: resnet20 763 vs 1217, vgg-a 442 vs 514).
+// Without AMX every conv stays fp32. Right on an Intel Xeon without AMX (measured there,
+// training img/s with every conv in bf16 against this rule: resnet20 470 vs 705, vgg-a 162 vs
+// 306), wrong on an AMD Zen 5, whose AVX512-BF16 convs run 1.75-2.2x faster than fp32 alone
+// (issue #25: the choice is to be measured on the machine, not read from this table).
 memory::data_type ConvLayer::data_type(const LayerContext& c, memory::dim in_channels) const {
     const bool depthwise = a_.groups > 1 && a_.groups == in_channels && a_.groups == a_.out_channels;
     const bool small_map = node_.out.h * node_.out.w < 64;
