@@ -171,7 +171,7 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
         std::optional<RungClaims> claims;
         if (o.shard_count > 1) claims.emplace(out, s.name, shard);
         RungStage rs{s,       std::move(trials), o.force ? std::vector<TrialRecord>{} : view.records(),
-                     packing.jobs, o.stop, journal, train_job, claims ? &*claims : nullptr, out};
+                     packing.jobs, o.stop, journal, train_job, claims ? &*claims : nullptr, out, {}};
         const RungSummary r = run_rung_stage(rs);
         std::lock_guard l(sum_m);
         sum.done += r.done;

@@ -84,7 +84,7 @@ TEST_CASE("count refuses more knob combinations than it builds in one call, befo
         widths += (i > 1 ? "," : "") + std::to_string(1 + i / 10000.0);
         depths += (i > 1 ? "," : "") + std::to_string(1 + i / 10000.0);
     }
-    const auto r = deeper::test::run_cli("count efficientnet --width " + widths + " --depth " + depths, "ulimit -v 4194304;");
+    const auto r = deeper::test::run_cli("count efficientnet --width " + widths + " --depth " + depths, deeper::test::memory_limit(4194304));
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.out, Catch::Contains("9000000 combinations of knob values (3000 width x 3000 depth); at most 10000"));
 }

@@ -74,7 +74,7 @@ TEST_CASE("decompression bombs in an image folder are refused from their headers
     dir.write("jpeg/train/a/bomb.jpg", jpeg_bomb(dir));
     dir.write("png/train/b/bomb.png", png_bomb(37000));
     // 4 GiB of address space: decoding either bomb needs more (12.8 and 4.1 GB)
-    const std::string small_memory = "ulimit -v 4194304;";
+    const std::string small_memory = deeper::test::memory_limit(4194304);
     for (const char* cache : {"true", "false"}) {
         for (const char* kind : {"jpeg", "png"}) {
             const std::string folder = (dir.path() / kind).string();
@@ -287,7 +287,7 @@ TEST_CASE("journals that are huge, not files, or name unknown events are refused
     const fs::path unknown = results("unknown");
     std::ofstream(unknown / "journal" / "local.jsonl") << start << "\n"
                                                        << R"({"event":"teleport","trial":"t1","time":2})" << "\n";
-    const std::string small_memory = "ulimit -v 2097152; timeout 20";
+    const std::string small_memory = deeper::test::memory_limit(2097152) + " timeout 20";
     for (const auto& [d, message] : {std::pair{sparse, "4.0 GiB is larger than a journal file may be"},
                                      std::pair{zero, "is a character device, not a journal file"},
                                      std::pair{fifo, "is a FIFO, not a journal file"},

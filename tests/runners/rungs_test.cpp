@@ -180,7 +180,7 @@ TEST_CASE("a stage's replay keeps a promotion journaled just before a kill, and 
                                      end.last->val_top1 = 0.9;
                                      return end;
                                  },
-                                 nullptr, ""};
+                                 nullptr, "", {}};
         const auto sum = runners::run_rung_stage(stage);
         CHECK(sum.done == 1);
         CHECK(sum.stopped == 2);
