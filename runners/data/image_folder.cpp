@@ -53,6 +53,19 @@ std::vector<fs::path> sorted_entries(const fs::path& dir, bool directories) {
     return out;
 }
 
+// Whether a folder holds an image file, looking no further than the first (a class folder of
+// ImageNet holds 1,300).
+bool holds_image(const fs::path& dir) {
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        const bool image = is_image(it->path()) && it->is_regular_file(ec);
+        if (ec) unreadable(it->path(), ec);
+        if (image) return true;
+    }
+    if (ec) unreadable(dir, ec);
+    return false;
+}
+
 struct Labelled {
     fs::path file;
     int label;
@@ -185,8 +198,7 @@ bool in_memory(std::size_t images, const FolderOptions& o) {
 std::vector<std::string> class_names(const fs::path& dir) {
     std::vector<std::string> names;
     for (const auto& p : sorted_entries(dir, true))
-        if (!sorted_entries(p, false).empty() || (is_folder(p / "images") && !sorted_entries(p / "images", false).empty()))
-            names.push_back(p.filename().string());
+        if (holds_image(p) || (is_folder(p / "images") && holds_image(p / "images"))) names.push_back(p.filename().string());
     return names;
 }
 
@@ -209,11 +221,15 @@ TrainTest load_image_folder(const std::string& dir_text, const FolderOptions& o)
     const bool has_train = is_folder(dir / "train");
     const bool splits = has_train || is_folder(dir / "val") || is_folder(dir / "test");
     const fs::path train_dir = splits ? dir / "train" : dir;
-    std::vector<std::string> classes = class_names(has_train || !splits ? train_dir : dir / "val");
-    if (!has_train && splits && is_folder(dir / "test")) {
-        for (const auto& c : class_names(dir / "test"))
-            if (!std::binary_search(classes.begin(), classes.end(), c)) classes.push_back(c);
+    std::vector<std::string> classes;
+    if (has_train || !splits) {
+        classes = class_names(train_dir);
+    } else {  // the classes of whichever of val/ and test/ there are
+        for (const char* split : {"val", "test"})
+            if (is_folder(dir / split))
+                for (const auto& c : class_names(dir / split)) classes.push_back(c);
         std::sort(classes.begin(), classes.end());
+        classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
     }
     if (classes.empty())
         throw InputError(fmt::format("{}: no class folders (expected {}/<class>/*.jpg|png)", train_dir.string(),

@@ -352,4 +352,11 @@ TEST_CASE("a folder holding only val/<class>/ evaluates, and training from it sa
     r = run_cli(train_args(only, (dir.path() / "run2").string()));
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.out, Catch::Contains("has no training images (an image folder trains from train/<class>/"));
+    // test/ alone, likewise
+    deeper::test::write_split(dir.path() / "only-test" / "test", {"a", "b"}, 2);
+    r = run_cli("eval --weights " + out + "/checkpoint.safetensors --data folder:" + (dir.path() / "only-test").string() +
+                ",size=16 --split test --threads 1");
+    INFO(r.out);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("(test): 4 images"));
 }
