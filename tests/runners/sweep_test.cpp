@@ -112,7 +112,7 @@ TEST_CASE("a sweep killed with SIGKILL resumes with no lost and no duplicated ro
     REQUIRE(killed);
     CHECK(WIFSIGNALED(status));
     auto r = run_cli("run " + exp_path + " --out " + out + " --jobs 1 --threads-per-trial 2");
-    INFO(r.out);
+    INFO(r.out << "results.csv:\n" << slurp(std::filesystem::path(out) / "results.csv"));
     REQUIRE(r.exit_code == 0);
     CHECK_THAT(r.out, Catch::Contains("skipped (finished before)"));
     const std::string csv = slurp(std::filesystem::path(out) / "results.csv");
