@@ -22,6 +22,6 @@ fi
 
 if [ "${DEEPER_SKIP_SANITIZE:-0}" != 1 ]; then
   scripts/build.sh dev
-  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  DEEPER_TUNE_CACHE="$PWD/build/dev/tune-cache" ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     build/dev/deeper_tests '~[slow]'
 fi

@@ -52,6 +52,7 @@ void visit_options(C& c, F&& f) {
     f("threads", c.threads);
     f("seed", c.seed);
     f("precision", c.precision);
+    f("tune", c.tune);
     f("out", c.out);
     f("init", c.init);
     f("freeze", c.freeze);
@@ -157,6 +158,8 @@ void set_train_option(TrainConfig& c, const std::string& key0, const std::string
     });
     if (found && key == "precision" && value != "f32" && value != "bf16")
         throw InputError(fmt::format("option 'precision': expected f32 or bf16, got '{}'", value));
+    if (found && key == "tune" && value != "off" && value != "cached" && value != "force")
+        throw InputError(fmt::format("option 'tune': expected off, cached or force, got '{}'", value));
     if (found && (key == "momentum" || key == "label_smoothing" || key == "rmsprop_decay") &&
         std::stod(value) >= 1)  // at 1 or above, the update or the target has no meaning
         throw InputError(fmt::format("option '{}': expected a number in [0, 1), got '{}'", key, value));

@@ -54,6 +54,10 @@ struct TrainConfig {
     int threads = 0;
     std::uint64_t seed = 0;
     std::string precision = "f32";
+    // off | cached | force: measure each conv's form on this machine when compiling (the
+    // runner's tuner; cached: the machine's earlier measurements are reused). A resumed run
+    // keeps the plan its checkpoint records.
+    std::string tune = "cached";
     std::string out;                  // run folder
     std::string init;                 // checkpoint to start from (transfer learning)
     std::vector<std::string> freeze;  // node-name prefixes, or "encoder"

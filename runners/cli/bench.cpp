@@ -15,6 +15,7 @@
 #include "runners/cpu_budget.hpp"
 #include "runners/engine/engine.hpp"
 #include "runners/engine/optimizer.hpp"
+#include "runners/engine/tuner.hpp"
 #include "runners/memory_budget.hpp"
 #include "runners/table.hpp"
 #include "search/train_config.hpp"
@@ -34,6 +35,8 @@ struct BenchArgs {
     std::string format = "table";
     // A/B switches of the engine's choices, measured side by side in one run
     std::string conv_algorithm = "auto";
+    std::string tune = "cached";
+    bool layers = false;
     bool no_fusion = false, no_kernel_crop = false, no_memory_reuse = false, no_gemm = false;
 };
 
@@ -72,11 +75,12 @@ void run_bench(const BenchArgs& a) {
                                                                           : ConvAlgorithm::automatic;
 
     Table t;
-    for (const char* c : {"net", "knobs", "batch", "threads", "precision", "isa", "train_img_per_s",
+    for (const char* c : {"net", "knobs", "batch", "threads", "precision", "tune", "compile_s", "isa", "train_img_per_s",
                           "infer_img_per_s", "train_gflop_per_s", "train_step_ms", "peak_rss_mib",
                           "arena_mib", "macs"})
         t.add_column(c, std::string(c) != "net" && std::string(c) != "knobs" && std::string(c) != "isa" &&
-                            std::string(c) != "precision");
+                            std::string(c) != "precision" && std::string(c) != "tune");
+    const TuneMode tune = parse_tune_mode(a.tune);
     for (const auto& opts : expand_knobs(a.knobs)) {
         for (const auto& name : a.nets) {
             nets::Graph g = nets::build_net(name, opts);
@@ -92,9 +96,18 @@ void run_bench(const BenchArgs& a) {
             eo.crop_kernels = !a.no_kernel_crop;
             eo.gemm_convs = !a.no_gemm;
             eo.share_memory = !a.no_memory_reuse;
+            eo.tune.mode = tune;
+            eo.tune.on_note = [](const std::string& s) { std::cerr << s << "\n"; };
             require_memory(training_memory_floor(g, a.batch, precision),
                            fmt::format("training {} at batch {}", g.name, a.batch));
+            const auto compile_start = std::chrono::steady_clock::now();
             Engine e(std::move(g), eo);
+            const double compile_s =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - compile_start).count();
+            if (a.layers) {
+                if (e.tuning()) std::cout << name << ":\n" << tuning_table(*e.tuning()) << "\n";
+                else std::cout << name << ": not tuned (--tune off, or an algorithm asked for by name)\n\n";
+            }
             std::mt19937 rng(1);
             std::normal_distribution<float> normal;
             for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = normal(rng);
@@ -113,7 +126,8 @@ void run_bench(const BenchArgs& a) {
             const auto infer = time_steps(a.warmup, a.steps, [&](int) { e.forward(false); });
             const double ts = median(train), is = median(infer);
             t.add_row({name, nets::to_string(opts), std::to_string(a.batch),
-                       std::to_string(e.threads()), precision_name(precision), cpu_isa_name(),
+                       std::to_string(e.threads()), precision_name(precision),
+                       e.tuning() ? tune_mode_name(tune) : "off", fmt::format("{:.2f}", compile_s), cpu_isa_name(),
                        fmt::format("{:.1f}", a.batch / ts), fmt::format("{:.1f}", a.batch / is),
                        fmt::format("{:.1f}", 6.0 * macs * a.batch / ts / 1e9),
                        fmt::format("{:.2f}", ts * 1e3), fmt::format("{:.0f}", rss),
@@ -140,6 +154,12 @@ void add_bench_command(CLI::App& app) {
     cmd->add_option("--conv-algorithm", a->conv_algorithm, "auto, direct, winograd or gemm (im2col + matmul) (A/B checks)")
         ->check(CLI::IsMember({"auto", "direct", "winograd", "gemm"}))
         ->capture_default_str();
+    cmd->add_option("--tune", a->tune,
+                    "off (the fixed rules), cached (measure each conv's forms unless the machine's cache holds "
+                    "them) or force (measure again)")
+        ->check(CLI::IsMember({"off", "cached", "force"}))
+        ->capture_default_str();
+    cmd->add_flag("--layers", a->layers, "print each conv's candidate forms, their times and the choice");
     cmd->add_flag("--no-fusion", a->no_fusion, "run batchnorm and ReLU apart (A/B checks)");
     cmd->add_flag("--no-kernel-crop", a->no_kernel_crop, "run kernels larger than their maps uncut (A/B checks)");
     cmd->add_flag("--no-gemm", a->no_gemm, "keep bf16 convs on small maps as oneDNN convolutions, not im2col + matmul (A/B checks)");
@@ -148,6 +168,7 @@ void add_bench_command(CLI::App& app) {
     cmd->footer(
         "train_gflop_per_s = 6 x MACs x images/s (forward, backward-data, backward-weights).\n"
         "peak_rss_mib is the process peak after training, before inference is compiled.\n"
+        "compile_s includes the tuning (see --tune; the cache: $DEEPER_TUNE_CACHE, else ~/.cache/deeper/tune).\n"
         "Example: deeper bench resnet20 --batch 128 --threads 2");
     cmd->callback([a] { run_bench(*a); });
 }

@@ -130,6 +130,7 @@ void add_train_command(CLI::App& app) {
         {"threads", "threads (default: the cores this process may use)"},
         {"seed", "seed for init, split, order, augmentation and dropout"},
         {"precision", "f32, or bf16 mixed precision (needs AVX512-BF16 or AMX; fp32 master weights)"},
+        {"tune", "off (fixed rules), cached (measure each conv's form on this machine, reusing its cache; default) or force"},
         {"out", "run folder: metrics.csv, checkpoint.safetensors, config.yaml, result.csv"},
         {"init", "a checkpoint to start from (tensors matched by name and shape)"},
         {"freeze", "node-name prefixes with no gradient, comma-separated, or 'encoder'"},

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 
@@ -12,6 +13,13 @@
 namespace deeper::runners {
 
 using dnnl::primitive;
+
+bool frozen_by(const std::string& name, const std::vector<std::string>& frozen) {
+    for (const auto& p : frozen)
+        if (name.rfind(p, 0) == 0 && (name.size() == p.size() || name[p.size()] == '.' || p.back() == '.'))
+            return true;
+    return false;
+}
 
 struct CompiledNet::Impl {
     const nets::Graph& g;
@@ -90,12 +98,7 @@ struct CompiledNet::Impl {
     int fwd_step(int k) const { return k; }
     int bwd_step(int k) const { return 2 * F - k; }
 
-    bool frozen(const std::string& name) const {
-        for (const auto& p : opt.frozen)
-            if (name.rfind(p, 0) == 0 && (name.size() == p.size() || name[p.size()] == '.' || p.back() == '.'))
-                return true;
-        return false;
-    }
+    bool frozen(const std::string& name) const { return frozen_by(name, opt.frozen); }
 
     char* ptr(int plan_id) { return reinterpret_cast<char*>(arena.data()) + plan.offset(plan_id); }
     float* act_ptr(int node, CompiledNet& net);
@@ -127,6 +130,11 @@ public:
     bool keep_fp32_where_faster() const override { return m_.opt.keep_fp32_where_faster; }
     bool crop_kernels() const override { return m_.opt.crop_kernels; }
     bool gemm_convs() const override { return m_.opt.gemm_convs; }
+    const ConvForm* conv_form() const override {
+        if (m_.opt.conv_algorithm != ConvAlgorithm::automatic) return nullptr;
+        auto it = m_.opt.conv_plan.find(node().name);
+        return it == m_.opt.conv_plan.end() ? nullptr : &it->second;
+    }
     int batch() const override { return m_.opt.batch; }
     const nets::Node& node() const override { return m_.g.nodes[k_]; }
     const nets::Graph& graph() const override { return m_.g; }
@@ -569,7 +577,16 @@ void CompiledNet::forward() {
         for (auto& c : m.conversions) c->run(m.s);
         m.converted_version = m.store.version();
     }
-    for (int k = 1; k < m.F; ++k) m.layers[k]->forward(*m.contexts[k]);
+    if (node_ms_.empty()) {
+        for (int k = 1; k < m.F; ++k) m.layers[k]->forward(*m.contexts[k]);
+    } else {
+        for (int k = 1; k < m.F; ++k) {
+            const auto t = std::chrono::steady_clock::now();
+            m.layers[k]->forward(*m.contexts[k]);
+            m.s.wait();
+            node_ms_[k] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+        }
+    }
     for (size_t i = 0; i < m.out_copy.size(); ++i) m.out_copy[i].execute(m.s, m.out_copy_args[i]);
     m.s.wait();
 }
@@ -582,13 +599,20 @@ void CompiledNet::backward() {
         m.grad_in_copy[i].execute(m.s, m.grad_in_copy_args[i]);
     for (int k = m.F - 1; k >= 1; --k) {
         if (!m.needs_grad[k]) continue;
+        const auto t = std::chrono::steady_clock::now();
         m.layers[k]->backward(*m.contexts[k]);
         for (auto& sink : m.sinks[k])
             if (sink.active && sink.has_post) sink.post.execute(m.s, sink.post_args);
+        if (!node_ms_.empty()) {
+            m.s.wait();
+            node_ms_[k] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+        }
     }
     m.s.wait();
     bwd_count_ = 0;
     for (int r : m.bwd_runs) bwd_count_ += r;
 }
+
+std::size_t CompiledNet::node_count() const { return std::size_t(impl_->F); }
 
 }  // namespace deeper::runners

@@ -26,10 +26,14 @@ struct CompileOptions {
     bool fuse_bn_relu = true;    // false: BN and ReLU run apart (A/B checks of the fusion)
     bool crop_kernels = true;    // false: every kernel runs uncut (see ConvLayer)
     bool gemm_convs = true;      // false: no conv runs as im2col + matmul unless asked (see ConvLayer)
+    ConvPlan conv_plan;          // measured forms by node name (tuner.hpp); the rules elsewhere
     bool poison = false;         // tests: the arena starts as NaN (see EngineOptions)
     std::vector<std::string> frozen;  // node-name prefixes that get no gradient
     std::uint64_t seed = 0;
 };
+
+// Whether a node is under one of the `frozen` prefixes ("stem" freezes "stem.conv", not "stem2").
+bool frozen_by(const std::string& node_name, const std::vector<std::string>& frozen);
 
 class CompiledNet {
 public:
@@ -56,6 +60,10 @@ public:
     // and parity checks; empty when the node has no gradient).
     std::vector<float> read_node(int node, bool gradient);
     bool training() const { return opt_.training; }
+    // Per-node wall time (ms, forward + backward, summed over the steps since it was turned on;
+    // the tuner's measurement): on = a zeroed count per node, off = no timing (the default).
+    void time_nodes(bool on) { node_ms_.assign(on ? node_count() : 0, 0.0); }
+    const std::vector<double>& node_ms() const { return node_ms_; }
 
 private:
     void bind_outputs();  // the plain-layout copies of the outputs and their gradients
@@ -66,6 +74,8 @@ private:
     std::uint64_t step_ = 0;
     std::size_t arena_bytes_ = 0, naive_bytes_ = 0;
     int bwd_count_ = 0;
+    std::vector<double> node_ms_;
+    std::size_t node_count() const;
     AlignedFloats input_, input_grad_;
     std::vector<AlignedFloats> out_plain_, out_grad_plain_;
     std::vector<memory::desc> out_desc_;

@@ -1,4 +1,5 @@
 #include "runners/engine/engine.hpp"
+#include "runners/engine/tuner.hpp"
 
 #include <omp.h>
 
@@ -12,6 +13,11 @@ Engine::Engine(nets::Graph g, EngineOptions o)
     : graph_(std::move(g)), opt_(std::move(o)), eng_(dnnl::engine::kind::cpu, 0), stream_(eng_) {
     if (opt_.threads > 0) omp_set_num_threads(opt_.threads);
     threads_ = omp_get_max_threads();
+    if (opt_.tune.mode != TuneMode::off && opt_.training && !opt_.plain_layouts && opt_.conv_plan.empty() &&
+        opt_.conv_algorithm == ConvAlgorithm::automatic) {
+        tuning_ = std::make_unique<Tuning>(tune_conv_plan(graph_, opt_));
+        opt_.conv_plan = tuning_->plan;
+    }
     // compiled now, so that the parameter store exists for whoever loads weights into it
     if (opt_.training) train_net();
     else infer_net();
@@ -31,6 +37,7 @@ CompileOptions Engine::compile_options(bool training) const {
     c.fuse_bn_relu = opt_.fuse_bn_relu;
     c.crop_kernels = opt_.crop_kernels;
     c.gemm_convs = opt_.gemm_convs;
+    c.conv_plan = opt_.conv_plan;
     c.poison = opt_.poison;
     c.seed = opt_.seed;
     if (training) {

@@ -13,6 +13,7 @@
 #include "runners/engine/compiled_net.hpp"
 #include "runners/engine/loss.hpp"
 #include "runners/engine/param_store.hpp"
+#include "runners/engine/tune_options.hpp"
 
 namespace deeper::runners {
 
@@ -35,7 +36,13 @@ struct EngineOptions {
     bool poison = false;
     std::uint64_t seed = 0;
     std::vector<std::string> frozen;  // node-name prefixes with gradient calculation off
+    // The convs' forms: measured at compile (tune.mode cached or force, training engines on
+    // oneDNN's layouts only) unless conv_plan is given (a resumed run's recorded plan).
+    TuneOptions tune;
+    ConvPlan conv_plan;
 };
+
+struct Tuning;
 
 class Engine {
 public:
@@ -68,6 +75,11 @@ public:
     void set_step(std::uint64_t s);
     std::uint64_t step() const { return step_; }
 
+    // The plan the nets were compiled with (empty: the fixed rules), and how it was measured
+    // (null when it was given or not tuned).
+    const ConvPlan& conv_plan() const { return opt_.conv_plan; }
+    const Tuning* tuning() const { return tuning_.get(); }
+
     CompiledNet& train_net();
     CompiledNet& infer_net();
     const dnnl::engine& dnnl_engine() const { return eng_; }
@@ -81,6 +93,7 @@ private:
     dnnl::engine eng_;
     dnnl::stream stream_;
     ParamStore store_;
+    std::unique_ptr<Tuning> tuning_;
     std::unique_ptr<CompiledNet> train_, infer_;
     CompiledNet* last_ = nullptr;
     std::uint64_t step_ = 0;

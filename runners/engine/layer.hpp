@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "nets/graph.hpp"
+#include "runners/engine/conv_form.hpp"
 #include "runners/engine/param_store.hpp"
 #include "runners/engine/precision.hpp"
 
@@ -44,6 +45,9 @@ public:
     virtual bool crop_kernels() const = 0;
     // ConvAlgorithm::automatic may run convs as im2col + matmul (CompileOptions::gemm_convs).
     virtual bool gemm_convs() const = 0;
+    // The form the plan (CompileOptions::conv_plan) gives this node, or null: the fixed rules.
+    // Only under ConvAlgorithm::automatic (an algorithm asked for by name wins).
+    virtual const ConvForm* conv_form() const = 0;
     virtual int batch() const = 0;
     virtual const nets::Node& node() const = 0;
     virtual const nets::Graph& graph() const = 0;

@@ -87,6 +87,7 @@ Table results_table(const std::vector<TrialRecord>& records, const std::vector<s
     for (const auto& c : measured) t.add_column(c, true);
     if (!precision_swept) t.add_column("precision");
     t.add_column("isa");
+    t.add_column("conv_plan");
     t.add_column("deeper_version");
     const bool rungs = std::any_of(records.begin(), records.end(), [](const TrialRecord& r) { return !r.rungs.empty(); });
     if (rungs) t.add_column("stopped_at_rung", true);  // early stopping: the rung a stopped trial reached
@@ -102,7 +103,7 @@ Table results_table(const std::vector<TrialRecord>& records, const std::vector<s
                                res("test_top1"), res("test_top5"), res("wall_s"), res("train_img_per_s"),
                                res("threads"), res("trials_in_parallel")});
         if (!precision_swept) row.push_back(trial_precision(r));
-        row.insert(row.end(), {info("isa"), info("deeper_version")});
+        row.insert(row.end(), {info("isa"), info("conv_plan"), info("deeper_version")});
         if (rungs) row.push_back(r.status == "stopped" ? info("rung") : "");
         t.add_row(std::move(row));
     }

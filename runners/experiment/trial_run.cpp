@@ -34,7 +34,8 @@ json done_event(const search::Trial& t, const TrainResult& r, const Packing& k) 
     const json result = {{"test_loss", *r.test_loss},   {"test_top1", *r.test_top1}, {"test_top5", *r.test_top5},
                          {"params", r.params},          {"macs", r.macs},           {"wall_s", r.wall_s},
                          {"train_img_per_s", img_per_s}, {"threads", r.threads},   {"trials_in_parallel", k.jobs},
-                         {"precision", r.precision},    {"isa", r.isa},             {"deeper_version", kVersion}};
+                         {"precision", r.precision},    {"isa", r.isa},             {"conv_plan", r.conv_plan},
+                         {"deeper_version", kVersion}};
     return {{"event", "done"}, {"trial", t.id}, {"result", result}};
 }
 

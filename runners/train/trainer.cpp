@@ -24,6 +24,7 @@
 #include "runners/data/loader.hpp"
 #include "runners/engine/engine.hpp"
 #include "runners/engine/optimizer.hpp"
+#include "runners/engine/tune_cache.hpp"
 #include "runners/table.hpp"
 #include "runners/train/safetensors.hpp"
 #include "runners/train/torchvision_names.hpp"
@@ -144,6 +145,7 @@ struct RunState {
 std::string resume_identity(TrainConfig c) {
     c.out.clear();
     c.precision.clear();
+    c.tune.clear();
     c.data_threads = TrainConfig{}.data_threads;
     c.prefetch = TrainConfig{}.prefetch;
     return c.to_yaml();
@@ -208,6 +210,7 @@ void save_checkpoint(const std::string& path, Engine& e, Optimizer& opt, const R
                   {"elapsed_s", fmt::format("{:a}", st.elapsed_s)},
                   {"seed", std::to_string(cfg.seed)},
                   {"precision", cfg.precision},
+                  {"conv_plan", conv_plan_text(e.conv_plan())},
                   {"config", cfg.to_yaml()},
                   {"identity", resume_identity(cfg)},
                   {"normalize_mean", number_list(norm.mean)},
@@ -396,8 +399,8 @@ Optimizer make_optimizer(const TrainConfig& cfg, ParamStore& params) {
 // run before anything is written), then the run folder, then the epochs.
 class TrainingRun {
 public:
-    TrainingRun(const TrainConfig& cfg, const TrainHooks& hooks)
-        : cfg_(cfg), hooks_(hooks), precision_(checked_precision(cfg)), data_(cfg, data::load(cfg.data)),
+    TrainingRun(const TrainConfig& cfg, const TrainHooks& hooks, bool resume)
+        : cfg_(cfg), hooks_(hooks), resume_(resume), precision_(checked_precision(cfg)), data_(cfg, data::load(cfg.data)),
           engine_(compile(build_checked_graph())), opt_(make_optimizer(cfg, engine_->params())) {
         if (!data_.sets.skipped.empty() && hooks_.on_note)
             hooks_.on_note(fmt::format("data: skipped {} unreadable file(s), the first: {}", data_.sets.skipped.size(),
@@ -410,13 +413,14 @@ public:
                                        std::max(1, available_cores() - cfg_.data_threads)));
         result_.isa = cpu_isa_name();
         result_.precision = precision_name(precision_);
+        result_.conv_plan = conv_plan_hash(engine_->conv_plan());
         // Cross-entropy starts near ln(classes); three orders of magnitude above it the weights
         // have blown up (lr 1000 reaches 1e31 and stays there): stop instead of finishing "done".
         diverged_loss_ = 1000 * std::log(double(std::max<std::int64_t>(2, engine_->output_dims(0)[1])));
     }
 
-    TrainResult run(bool resume) {
-        open_folder(resume);
+    TrainResult run() {
+        open_folder(resume_);
         if (paused_at(st_.epoch)) return result_;  // killed after the rung's epoch, before its report
         for (int epoch = st_.epoch; epoch < cfg_.epochs; ++epoch) {
             const auto epoch_start = Clock::now();
@@ -475,10 +479,31 @@ private:
         eo.seed = cfg_.seed;
         eo.frozen = node_prefixes(cfg_.freeze, g, "freeze", "encoder", false);
         eo.precision = precision_;
+        eo.tune.mode = search_tune_mode();
+        eo.tune.on_note = hooks_.on_note;
+        if (auto recorded = recorded_plan()) {
+            eo.conv_plan = *recorded;
+            eo.tune.mode = TuneMode::off;  // the checkpoint's forms, so the run resumes bit for bit
+        }
         if (hooks_.on_note)  // a deep net compiles for a while before the first step shows progress
             hooks_.on_note(fmt::format("compiling {} ({} nodes) for batch {} in {}", g.name, g.nodes.size(),
                                        cfg_.batch, precision_name(precision_)));
         return std::make_unique<Engine>(std::move(g), eo);
+    }
+
+    TuneMode search_tune_mode() const { return parse_tune_mode(cfg_.tune); }
+
+    // The conv plan the run folder's checkpoint was trained with, when this run resumes it in
+    // the same precision (a checkpoint from before plans were recorded has none).
+    std::optional<ConvPlan> recorded_plan() const {
+        if (!resume_ || cfg_.out.empty()) return std::nullopt;
+        const std::string ckpt = (fs::path(cfg_.out) / "checkpoint.safetensors").string();
+        if (!fs::exists(ckpt)) return std::nullopt;
+        const auto meta = read_safetensors_metadata(ckpt);
+        auto plan = meta.find("conv_plan");
+        auto precision = meta.find("precision");
+        if (plan == meta.end() || precision == meta.end() || precision->second != cfg_.precision) return std::nullopt;
+        return parse_conv_plan(plan->second, ckpt);
     }
 
     // Takes the folder (one writer), then resumes from its checkpoint, or starts: --init
@@ -509,6 +534,16 @@ private:
             write_atomically(metrics_, metrics_header() + '\n');
         }
         write_atomically((fs::path(cfg_.out) / "config.yaml").string(), cfg_.to_yaml());
+        write_atomically((fs::path(cfg_.out) / "conv_plan.txt").string(), plan_file_text());
+    }
+
+    // What conv_plan.txt says: the forms by node, or that the fixed rules ran.
+    std::string plan_file_text() const {
+        const ConvPlan& p = engine_->conv_plan();
+        std::string head = fmt::format("# conv plan {} ({}, tune {}, {})\n", conv_plan_hash(p), precision_name(precision_),
+                                       cfg_.tune, machine_key());
+        if (p.empty()) return head + "# the fixed rules of runners/engine/layers/conv.cpp\n";
+        return head + conv_plan_text(p);
     }
 
     void init_weights() {
@@ -592,14 +627,16 @@ private:
         if (cfg_.out.empty()) return;
         write_atomically(
             (fs::path(cfg_.out) / "result.csv").string(),
-            "net,params,macs,epochs,test_loss,test_top1,test_top5,wall_s,threads,precision,isa,deeper_version\n" +
-                fmt::format("{},{},{},{},{:.6f},{:.6f},{:.6f},{:.1f},{},{},{},{}\n", result_.net, result_.params,
+            "net,params,macs,epochs,test_loss,test_top1,test_top5,wall_s,threads,precision,isa,conv_plan,deeper_version\n" +
+                fmt::format("{},{},{},{},{:.6f},{:.6f},{:.6f},{:.1f},{},{},{},{},{}\n", result_.net, result_.params,
                             result_.macs, cfg_.epochs, *result_.test_loss, *result_.test_top1, *result_.test_top5,
-                            result_.wall_s, result_.threads, result_.precision, result_.isa, kVersion));
+                            result_.wall_s, result_.threads, result_.precision, result_.isa, result_.conv_plan,
+                            kVersion));
     }
 
     const TrainConfig& cfg_;
     const TrainHooks& hooks_;
+    const bool resume_;
     const Clock::time_point start_ = Clock::now();
     TrainResult result_;
     Precision precision_;
@@ -617,7 +654,7 @@ private:
 }  // namespace
 
 TrainResult train(const TrainConfig& cfg, bool resume, const TrainHooks& hooks) {
-    return TrainingRun(cfg, hooks).run(resume);
+    return TrainingRun(cfg, hooks, resume).run();
 }
 
 int checkpoint_epoch(const std::string& run_dir) {

@@ -29,6 +29,7 @@ struct TrainResult {
     std::int64_t params = 0, macs = 0;
     int threads = 0;
     std::string isa, net, precision;
+    std::string conv_plan;  // conv_plan_hash of the forms the convs ran in
     double wall_s = 0;
 };
 

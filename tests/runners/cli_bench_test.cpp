@@ -9,11 +9,28 @@ using deeper::test::run_cli;
 
 TEST_CASE("deeper bench measures a tiny net", "[cli]") {
     auto r = run_cli("bench resnet8 --resolution 8 --width 0.5 --batch 4 --steps 2 --warmup 1 "
-                     "--threads 1 --format csv");
+                     "--threads 1 --format csv --tune off");
     REQUIRE(r.exit_code == 0);
-    CHECK_THAT(r.out, Catch::StartsWith("net,knobs,batch,threads,precision,isa,train_img_per_s,infer_img_per_s,"
+    CHECK_THAT(r.out, Catch::StartsWith("net,knobs,batch,threads,precision,tune,compile_s,isa,train_img_per_s,infer_img_per_s,"
                                         "train_gflop_per_s,train_step_ms,peak_rss_mib,arena_mib,macs\n"));
-    CHECK_THAT(r.out, Catch::Contains("resnet8,\"resolution=8,width=0.5\",4,1,f32,"));
+    CHECK_THAT(r.out, Catch::Contains("resnet8,\"resolution=8,width=0.5\",4,1,f32,off,"));
+}
+
+TEST_CASE("deeper bench --layers prints each conv's candidate forms, their times and the choice", "[cli][tune]") {
+    deeper::test::TempDir dir("bench-layers");
+    const std::string env = "DEEPER_TUNE_CACHE=" + dir.path().string();
+    const std::string args = "bench resnet8 --resolution 8 --width 0.5 --batch 4 --steps 2 --warmup 1 --threads 1 --layers";
+    auto cold = run_cli(args, env);
+    INFO(cold.out);
+    REQUIRE(cold.exit_code == 0);
+    CHECK_THAT(cold.out, Catch::Contains("tuned 7 conv(s) of resnet8") && Catch::Contains("stem.conv") &&
+                             Catch::Contains("f32:winograd") && Catch::Contains("whole training step:"));
+    for (const char* col : {"node", "segment", "form", "step_ms", "vs_best", "chosen"})
+        CHECK_THAT(cold.out, Catch::Contains(col));
+    auto warm = run_cli(args + " --format csv", env);  // every time from the cache: no note
+    CHECK(warm.exit_code == 0);
+    CHECK_THAT(warm.out, !Catch::Contains("tuned ") && Catch::Contains(",f32,cached,"));
+    CHECK(run_cli(args + " --tune sometimes").exit_code == 2);
 }
 
 TEST_CASE("deeper bench --precision bf16 runs where the CPU has bf16, and refuses where not", "[cli]") {

@@ -53,6 +53,7 @@ void gradcheck(const nets::Graph& g, const GradcheckOptions& o) {
     eo.plain_layouts = o.plain_layouts;
     eo.input_grad = true;
     eo.conv_algorithm = o.conv_algorithm;
+    eo.conv_plan = o.conv_plan;
     eo.precision = o.precision;
     eo.keep_fp32_where_faster = false;  // every conv in bf16, however small its map
     eo.seed = o.seed;

@@ -36,6 +36,7 @@ struct GradcheckOptions {
     double fwd_rtol = 1e-4;   // forward against the reference, relative to max |output|
     bool engine_differences = false;  // for dropout masks, which the reference does not draw
     runners::ConvAlgorithm conv_algorithm = runners::ConvAlgorithm::automatic;
+    runners::ConvPlan conv_plan;  // forms by node name, as the tuner gives them
     runners::Precision precision = runners::Precision::f32;
     bool bf16_against_fp32 = false;  // bf16: normwise against the engine's fp32 gradients
     bool share_memory = true;        // false: every buffer its own memory (accumulation bugs show)

@@ -24,12 +24,15 @@ struct Algorithms {
     algorithm fwd, bwd_data, bwd_weights;
 };
 
+// A measured form (the tuner's plan) takes the place of the rule; Winograd still only where
+// oneDNN has it.
 Algorithms choose(const nets::ConvAttrs& a, memory::dim in_channels, ConvAlgorithm want, bool plain,
-                  memory::data_type dt) {
+                  memory::data_type dt, const ConvForm* form) {
     const bool eligible = a.kh == 3 && a.kw == 3 && a.stride == 1 && a.groups == 1 && !plain &&
                           dt == memory::data_type::f32;
     const auto direct = algorithm::convolution_direct, wino = algorithm::convolution_winograd;
     if (!eligible || want == ConvAlgorithm::direct) return {direct, direct, direct};
+    if (form) return {form->fwd, form->bwd_data, form->bwd_weights};
     if (want == ConvAlgorithm::winograd) return {wino, wino, wino};
     const memory::dim c = std::min<memory::dim>(in_channels, a.out_channels);
     return {c >= 32 ? wino : direct, c >= 32 ? wino : direct, c >= 16 ? wino : direct};
@@ -54,6 +57,10 @@ AxisCrop crop_axis(int in, int out, int stride, int kernel, int pad_before) {
 
 }  // namespace
 
+// The fixed rules below are what a conv does when the tuner's plan does not name it (`--tune
+// off`, inference-only engines, tests): each conv's form is otherwise measured on the machine
+// (runners/engine/tuner.hpp) and given through LayerContext::conv_form().
+//
 // The type this conv computes in under bf16 precision, chosen by measurement on Sapphire
 // Rapids with AMX (oneDNN 2.6, 2 threads, batch 128), in ms for forward / backward-data /
 // backward-weights inside resnet20, vgg-a and efficientnet-b0 training steps (ONEDNN_VERBOSE;
@@ -75,8 +82,9 @@ AxisCrop crop_axis(int in, int out, int stride, int kernel, int pad_before) {
 // Without AMX every conv stays fp32. Right on an Intel Xeon without AMX (measured there,
 // training img/s with every conv in bf16 against this rule: resnet20 470 vs 705, vgg-a 162 vs
 // 306), wrong on an AMD Zen 5, whose AVX512-BF16 convs run 1.75-2.2x faster than fp32 alone
-// (issue #25: the choice is to be measured on the machine, not read from this table).
+// (issue #25: hence the tuner, which measures the choice on the machine).
 memory::data_type ConvLayer::data_type(const LayerContext& c, memory::dim in_channels) const {
+    if (const ConvForm* f = c.conv_form()) return c.precision() == Precision::bf16 ? f->type : memory::data_type::f32;
     const bool depthwise = a_.groups > 1 && a_.groups == in_channels && a_.groups == a_.out_channels;
     const bool small_map = node_.out.h * node_.out.w < 64;
     const bool odd_channels = a_.out_channels % 16 != 0;
@@ -107,6 +115,7 @@ memory::data_type ConvLayer::data_type(const LayerContext& c, memory::dim in_cha
 bool ConvLayer::runs_as_gemm(const LayerContext& c, memory::dim in_channels) const {
     if (a_.groups != 1 || c.plain_layouts()) return false;
     if (c.conv_algorithm() == ConvAlgorithm::gemm) return true;
+    if (const ConvForm* f = c.conv_form()) return f->gemm;
     return c.conv_algorithm() == ConvAlgorithm::automatic && c.gemm_convs() && c.precision() == Precision::bf16 &&
            cpu_has_amx() &&
            node_.out.h * node_.out.w <= 64 && std::min<int>(int(in_channels), a_.out_channels) >= 128 &&
@@ -138,7 +147,7 @@ memory::desc ConvLayer::define(LayerContext& c) {
     const auto id = in.dims();
     const memory::dim N = id[0], IC = id[1];
     if (runs_as_gemm(c, IC)) {
-        const memory::data_type dt = compute_type(c.precision());
+        const memory::data_type dt = c.conv_form() ? data_type(c, IC) : compute_type(c.precision());
         const memory::dims w_dims = {a_.out_channels, IC, a_.kh, a_.kw};
         // fp32 master weights as {kh, kw, in, out} (hwio): the matmuls' K x OC matrix, so the
         // weight gradient lands in place and one reorder per step makes the forward's copy
@@ -175,7 +184,7 @@ memory::desc ConvLayer::define(LayerContext& c) {
     const memory::desc dst_md = plain ? plain_desc(dst_dims, dt) : any_desc(dst_dims, dt);
     const memory::desc b_md = plain_desc({a_.out_channels});  // bias and weight gradients: fp32
     const auto prop = c.training() ? prop_kind::forward_training : prop_kind::forward_inference;
-    const Algorithms algs = choose(k, IC, c.conv_algorithm(), plain, dt);
+    const Algorithms algs = choose(k, IC, c.conv_algorithm(), plain, dt, c.conv_form());
 
     // A forward descriptor for an algorithm and activation layouts; Winograd may decline a
     // shape, and then the pass falls back to direct.

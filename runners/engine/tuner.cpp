@@ -1,0 +1,337 @@
+#include "runners/engine/tuner.hpp"
+
+#include <omp.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include "nets/builder.hpp"
+#include "nets/error.hpp"
+#include "runners/engine/tune_cache.hpp"
+#include "runners/table.hpp"
+
+namespace deeper::runners {
+
+TuneMode parse_tune_mode(const std::string& name) {
+    if (name == "off") return TuneMode::off;
+    if (name == "cached") return TuneMode::cached;
+    if (name == "force") return TuneMode::force;
+    throw InputError(fmt::format("unknown tune mode '{}' (off, cached or force)", name));
+}
+
+std::string tune_mode_name(TuneMode m) {
+    return m == TuneMode::off ? "off" : m == TuneMode::cached ? "cached" : "force";
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using dnnl::algorithm;
+using dt = dnnl::memory::data_type;
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+// Which nodes' outputs get a gradient in training, as CompiledNet decides it: trainable nodes
+// and everything downstream of them (every node reaches the loss here; frozen ones train not).
+std::vector<bool> gradient_flags(const nets::Graph& g, const EngineOptions& o) {
+    std::vector<bool> ng(g.nodes.size(), false);
+    ng[0] = o.input_grad;
+    for (std::size_t k = 1; k < g.nodes.size(); ++k) {
+        const auto& n = g.nodes[k];
+        const bool params = n.op == nets::Op::conv || n.op == nets::Op::linear || n.op == nets::Op::batchnorm;
+        bool v = params && !frozen_by(n.name, o.frozen);
+        for (int i : n.inputs) v = v || ng[i];
+        ng[k] = v;
+    }
+    return ng;
+}
+
+// The one consumer of node k, or -1 (none, several, or k is an output).
+int only_consumer(const nets::Graph& g, int k) {
+    for (int o : g.outputs)
+        if (o == k) return -1;
+    int found = -1;
+    for (const auto& n : g.nodes)
+        for (int i : n.inputs)
+            if (i == k) {
+                if (found >= 0) return -1;
+                found = n.id;
+            }
+    return found;
+}
+
+bool is_activation(nets::Op op) {
+    using nets::Op;
+    return op == Op::relu || op == Op::relu6 || op == Op::swish || op == Op::sigmoid || op == Op::tanh;
+}
+
+// A conv with what runs after it inside the net: its batch norm and that norm's activation.
+struct Segment {
+    nets::Graph graph;
+    std::string text;  // "conv 3x3/s1 16x32x32->16x32x32 + bn + relu"
+    bool input_grad = false, weights_grad = false, bn_frozen = false;
+    bool fed_by_layer = false;  // node 1 is the untimed "pre" conv
+};
+
+Segment segment_of(const nets::Graph& g, int k, const std::vector<bool>& grads, const EngineOptions& o) {
+    const nets::Node& conv = g.node(k);
+    const auto& a = std::get<nets::ConvAttrs>(conv.attrs);
+    const nets::Shape in = g.node(conv.inputs.at(0)).out;
+    Segment s;
+    s.input_grad = grads[conv.inputs[0]];
+    s.weights_grad = !frozen_by(conv.name, o.frozen);
+    s.text = fmt::format("conv {}x{}/s{}{}{} {}x{}x{}->{}x{}x{}", a.kh, a.kw, a.stride,
+                         a.groups > 1 ? fmt::format("/g{}", a.groups) : "", a.bias ? "+bias" : "", in.c, in.h, in.w,
+                         conv.out.c, conv.out.h, conv.out.w);
+    if (a.pad_t != a.kh / 2 || a.pad_l != a.kw / 2 || a.pad_b != a.pad_t || a.pad_r != a.pad_l)
+        s.text += fmt::format(" pad {},{},{},{}", a.pad_t, a.pad_l, a.pad_b, a.pad_r);
+    // A conv fed by another layer reads its input in its own layout and type: a 1x1 conv in
+    // the candidate's type produces it, and is not timed. One fed by the net's input converts
+    // it from plain fp32, in the net as here.
+    nets::Builder b("tune", in);
+    int x = b.input();
+    s.fed_by_layer = conv.inputs[0] != 0;
+    if (s.fed_by_layer) x = b.conv(x, in.c, 1, 1, 1, false, "pre");
+    x = b.conv(x, a, "conv");
+    const int bn = only_consumer(g, k);
+    if (bn >= 0 && g.node(bn).op == nets::Op::batchnorm) {
+        const auto& ba = std::get<nets::BatchNormAttrs>(g.node(bn).attrs);
+        x = b.batchnorm(x, "bn", ba.eps);
+        s.bn_frozen = frozen_by(g.node(bn).name, o.frozen);
+        s.text += s.bn_frozen ? " + frozen bn" : " + bn";
+        const int act = only_consumer(g, bn);
+        if (act >= 0 && is_activation(g.node(act).op)) {
+            x = b.activation(x, g.node(act).op, "act");
+            s.text += std::string(" + ") + nets::op_name(g.node(act).op);
+        }
+    }
+    b.mark_output(x);
+    s.graph = b.finish();
+    if (!s.input_grad) s.text += ", no input gradient";
+    if (!s.weights_grad) s.text += ", frozen";
+    return s;
+}
+
+}  // namespace
+
+// The forms worth timing for a conv: fp32 direct always; Winograd where oneDNN has it (3x3,
+// stride 1, ungrouped), all passes or all but backward-data (the rule at 16-31 channels);
+// im2col + matmul on small maps (it gathers kh*kw copies of the input); each in bf16 too
+// under bf16 precision (Winograd has no bf16 kernel).
+std::vector<ConvForm> candidate_forms(const nets::Node& conv, Precision p) {
+    const auto& a = std::get<nets::ConvAttrs>(conv.attrs);
+    const auto wino = algorithm::convolution_winograd, direct = algorithm::convolution_direct;
+    const int map = conv.out.h * conv.out.w;
+    std::vector<ConvForm> forms{ConvForm{}};
+    if (a.kh == 3 && a.kw == 3 && a.stride == 1 && a.groups == 1) {
+        forms.push_back({dt::f32, false, wino, wino, wino});
+        forms.push_back({dt::f32, false, wino, direct, wino});
+    }
+    if (a.groups == 1 && map <= 64) forms.push_back({dt::f32, true});
+    if (p == Precision::bf16) {
+        forms.push_back({dt::bf16});
+        if (a.groups == 1 && map <= 256) forms.push_back({dt::bf16, true});
+    }
+    return forms;
+}
+
+namespace {
+
+void fill_normal(float* p, std::size_t n, std::mt19937& rng, float scale) {
+    std::normal_distribution<float> d(0.f, scale);
+    for (std::size_t i = 0; i < n; ++i) p[i] = d(rng);
+}
+
+std::size_t elements(const memory::dims& d) {
+    std::size_t n = 1;
+    for (auto x : d) n *= std::size_t(x);
+    return n;
+}
+
+// The fastest of a few training steps (forward, backward; the weights marked changed each
+// step, so the bf16 copies are made as in training), after one warm-up step: at least 3 steps
+// and 20 ms, at most 20. Counted: the nodes from `first_node` on (a segment's own), or the
+// whole step when first_node is 0. The fastest, not the median: another trial on the machine
+// only ever adds time.
+double fastest_step_ms(Engine& e, int first_node) {
+    std::mt19937 rng(1);
+    fill_normal(e.input(), e.input_floats(), rng, 1.f);
+    e.forward(true);
+    for (std::size_t i = 0; i < e.graph().outputs.size(); ++i)  // the same output gradients each step
+        fill_normal(e.output_grad(int(i)), elements(e.output_dims(int(i))), rng, 1e-3f);
+    CompiledNet& net = e.train_net();
+    auto step = [&] {
+        if (first_node > 0) net.time_nodes(true);
+        const auto t = Clock::now();
+        e.params().touch();
+        e.forward(true);
+        e.backward();
+        if (first_node == 0) return ms_since(t);
+        double ms = 0;
+        for (std::size_t k = std::size_t(first_node); k < net.node_ms().size(); ++k) ms += net.node_ms()[k];
+        return ms;
+    };
+    step();
+    double best = 1e300, total = 0;
+    for (int n = 0; n < 20 && (n < 3 || total < 20); ++n) {
+        const double ms = step();
+        best = std::min(best, ms);
+        total += ms;
+    }
+    net.time_nodes(false);
+    return best;
+}
+
+EngineOptions measuring_options(const EngineOptions& o) {
+    EngineOptions m = o;
+    m.threads = 0;  // the caller's, already set
+    m.tune.mode = TuneMode::off;
+    m.poison = false;
+    return m;
+}
+
+// A digest of what a whole-net timing depends on: every node's op, inputs, shape and
+// attributes (not its name), gradients, frozen nodes and each conv's form.
+std::string net_key(const nets::Graph& g, const EngineOptions& o, const ConvPlan* plan) {
+    std::string s;
+    for (const auto& n : g.nodes) {
+        s += fmt::format("{}({}) {}x{}x{} p{} m{}", nets::op_name(n.op), fmt::join(n.inputs, ","), n.out.c, n.out.h,
+                         n.out.w, n.params, n.macs);
+        if (frozen_by(n.name, o.frozen)) s += " frozen";
+        if (plan) {
+            auto it = plan->find(n.name);
+            if (it != plan->end()) s += " " + conv_form_name(it->second);
+        }
+        s += ";";
+    }
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+    return fmt::format("net {:016x} {} nodes, batch {}, threads {}, {}, input gradient {}, plan {}", h, g.nodes.size(),
+                       o.batch, omp_get_max_threads(), precision_name(o.precision), o.input_grad ? 1 : 0,
+                       plan ? "tuned" : "rules");
+}
+
+class Measurer {
+public:
+    Measurer(const EngineOptions& o) : o_(o), cache_(o.tune.cache_folder, o.tune.on_note) {}
+
+    // A cached time when the mode allows, else a measurement (recorded unless injected).
+    template <class Build>
+    double time(const std::string& key, double injected, int first_node, Build&& build, bool& cached) {
+        if (o_.tune.mode == TuneMode::cached && injected == 0)
+            if (auto ms = cache_.find(key)) {
+                cached = true;
+                ++cached_;
+                return *ms;
+            }
+        std::unique_ptr<Engine> e = build();
+        const double ms = fastest_step_ms(*e, first_node);
+        ++measured_;
+        cached = false;
+        if (injected == 0) cache_.record(key, ms);
+        return ms + injected;
+    }
+    int measured() const { return measured_; }
+    int cached() const { return cached_; }
+    const std::string& cache_path() const { return cache_.path(); }
+
+private:
+    const EngineOptions& o_;
+    TuneCache cache_;
+    int measured_ = 0, cached_ = 0;
+};
+
+}  // namespace
+
+Tuning tune_conv_plan(const nets::Graph& g, const EngineOptions& o) {
+    const auto start = Clock::now();
+    Tuning t;
+    Measurer m(o);
+    t.cache_path = m.cache_path();
+    const std::vector<bool> grads = gradient_flags(g, o);
+    const EngineOptions base = measuring_options(o);
+    const int threads = omp_get_max_threads();
+    for (const auto& n : g.nodes) {
+        if (n.op != nets::Op::conv) continue;
+        const Segment seg = segment_of(g, n.id, grads, o);
+        LayerTuning lt;
+        lt.node = n.name;
+        lt.segment = seg.text;
+        for (const ConvForm& form : candidate_forms(n, o.precision)) {
+            const std::string key =
+                fmt::format("{}, batch {}, threads {}: {}", seg.text, o.batch, threads, conv_form_name(form));
+            const double injected = o.tune.injected_ms ? o.tune.injected_ms(n.name, form) : 0.0;
+            TunedCandidate c{form};
+            c.ms = m.time(key, injected, seg.fed_by_layer ? 2 : 1,
+                          [&] {
+                              EngineOptions eo = base;
+                              eo.input_grad = !seg.fed_by_layer && seg.input_grad;
+                              eo.frozen.clear();
+                              if (!seg.weights_grad) eo.frozen.push_back("conv");
+                              if (seg.bn_frozen) eo.frozen.push_back("bn");
+                              if (!seg.input_grad) eo.frozen.push_back("pre");  // so no gradient reaches it
+                              eo.conv_plan = {{"conv", form}, {"pre", ConvForm{form.type}}};
+                              return std::make_unique<Engine>(seg.graph, eo);
+                          },
+                          c.cached);
+            lt.candidates.push_back(c);
+        }
+        lt.chosen = std::min_element(lt.candidates.begin(), lt.candidates.end(),
+                                     [](const auto& a, const auto& b) { return a.ms < b.ms; })
+                        ->form;
+        t.plan[n.name] = lt.chosen;
+        t.layers.push_back(std::move(lt));
+    }
+    if (!t.plan.empty()) {
+        bool cached = false;
+        auto whole = [&](const ConvPlan* plan) {
+            return m.time(net_key(g, o, plan), 0.0, 0,
+                          [&] {
+                              EngineOptions eo = base;
+                              if (plan) eo.conv_plan = *plan;
+                              return std::make_unique<Engine>(g, eo);
+                          },
+                          cached);
+        };
+        t.tuned_step_ms = whole(&t.plan);
+        t.rules_step_ms = whole(nullptr);
+        if (t.rules_step_ms < t.tuned_step_ms) t.plan.clear();
+    }
+    t.measured = m.measured();
+    t.cached = m.cached();
+    t.seconds = ms_since(start) / 1000;
+    if (o.tune.on_note && t.measured > 0)
+        o.tune.on_note(fmt::format("tuned {} conv(s) of {} in {:.1f} s ({} timings, {} cached): step {:.1f} ms {} vs "
+                                   "{:.1f} ms by the fixed rules",
+                                   t.layers.size(), g.name, t.seconds, t.measured, t.cached,
+                                   std::min(t.tuned_step_ms, t.rules_step_ms),
+                                   t.plan.empty() ? "(the rules kept)" : "(measured plan)", t.rules_step_ms));
+    return t;
+}
+
+std::string tuning_table(const Tuning& t) {
+    Table tab;
+    tab.add_column("node");
+    tab.add_column("segment");
+    tab.add_column("form");
+    tab.add_column("step_ms", true);
+    tab.add_column("vs_best", true);
+    tab.add_column("chosen");
+    for (const auto& l : t.layers) {
+        double best = 1e300;
+        for (const auto& c : l.candidates) best = std::min(best, c.ms);
+        for (const auto& c : l.candidates)
+            tab.add_row({l.node, l.segment, conv_form_name(c.form), fmt::format("{:.3f}", c.ms),
+                         fmt::format("{:.2f}x", c.ms / best), c.form == l.chosen ? "*" : ""});
+    }
+    std::string s = render(tab, Format::table);
+    s += fmt::format("whole training step: {:.2f} ms with the measured plan, {:.2f} ms with the fixed rules: {}\n",
+                     t.tuned_step_ms, t.rules_step_ms,
+                     t.plan.empty() && !t.layers.empty() ? "the rules are kept" : "the plan is used");
+    return s;
+}
+
+}  // namespace deeper::runners

@@ -1,0 +1,245 @@
+// The tuner: forms parse back, the faster form wins (a form made slower on purpose loses),
+// the cache makes the second compile measure nothing and refuses to trust what it cannot
+// read, every form it can pick passes the gradient check, and a resumed run keeps the plan
+// its checkpoint records.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "nets/builder.hpp"
+#include "nets/error.hpp"
+#include "runners/engine/engine.hpp"
+#include "runners/engine/tune_cache.hpp"
+#include "runners/engine/tuner.hpp"
+#include "runners/train/trainer.hpp"
+#include "support.hpp"
+#include "support/gradcheck.hpp"
+
+using namespace deeper::runners;
+using deeper::InputError;
+using deeper::test::slurp;
+using deeper::test::TempDir;
+namespace nets = deeper::nets;
+
+namespace {
+
+// conv 3x3 16->16 + bn + relu, a strided conv, a depthwise conv and a 1x1: every candidate
+// list the tuner has (Winograd, gemm on small maps, grouped).
+nets::Graph tune_net(int res = 8) {
+    nets::Builder b("tune-net", {16, res, res});
+    int x = b.relu(b.batchnorm(b.conv(b.input(), 16, 3, 1, 1, false, "c3"), "b3"), "r3");
+    x = b.relu(b.batchnorm(b.conv(x, 32, 3, 2, 1, false, "c3s2"), "b3s2"), "r3s2");
+    x = b.conv(x, 32, 3, 1, 32, false, "dw");
+    x = b.conv(x, 16, 1, 1, 1, true, "pw");
+    x = b.linear(b.flatten(b.global_avg_pool(x)), 10, true, "fc");
+    b.mark_output(x);
+    return b.finish();
+}
+
+EngineOptions tuned(const std::string& cache, Precision p = Precision::f32) {
+    EngineOptions o;
+    o.batch = 8;
+    o.threads = 2;
+    o.precision = p;
+    o.tune.mode = TuneMode::cached;
+    o.tune.cache_folder = cache;
+    return o;
+}
+
+// DEEPER_TUNE_CACHE for the runs of one test, whatever way it ends.
+struct CacheEnv {
+    explicit CacheEnv(const std::string& folder) { ::setenv("DEEPER_TUNE_CACHE", folder.c_str(), 1); }
+    ~CacheEnv() { ::unsetenv("DEEPER_TUNE_CACHE"); }
+};
+
+}  // namespace
+
+TEST_CASE("conv forms and plans print and parse back, and a bad plan line is named", "[tune]") {
+    const nets::Graph g = tune_net();
+    for (Precision p : {Precision::f32, Precision::bf16})
+        for (const auto& n : g.nodes) {
+            if (n.op != nets::Op::conv) continue;
+            for (const ConvForm& f : candidate_forms(n, p)) {
+                INFO(n.name << " " << conv_form_name(f));
+                REQUIRE(parse_conv_form(conv_form_name(f)) == f);
+            }
+        }
+    const ConvPlan plan = {{"a.conv", *parse_conv_form("bf16:gemm")},
+                           {"b", *parse_conv_form("f32:winograd/direct/winograd")}};
+    CHECK(parse_conv_plan(conv_plan_text(plan), "x") == plan);
+    CHECK(conv_plan_hash(plan) != conv_plan_hash({}));
+    for (const char* bad : {"f32", "f16:direct", "f32:winograd/direct", "bf16:fast"}) CHECK_FALSE(parse_conv_form(bad));
+    CHECK_THROWS_WITH(parse_conv_plan("a f32:direct\nb bf16:slow\n", "ckpt"),
+                      Catch::Contains("ckpt: line 2") && Catch::Contains("b bf16:slow"));
+    CHECK_THROWS_WITH(parse_conv_plan("a f32:direct\na f32:winograd\n", "ckpt"), Catch::Contains("names a again"));
+    CHECK_THROWS_WITH(parse_tune_mode("fast"), Catch::Contains("unknown tune mode 'fast'"));
+}
+
+TEST_CASE("the tuner picks the faster form: one made slower on purpose loses", "[tune]") {
+    TempDir dir("tune-inject");
+    const nets::Graph g = tune_net();
+    const ConvForm direct{}, wino = *parse_conv_form("f32:winograd");
+    for (const ConvForm& slow : {direct, wino}) {
+        EngineOptions o = tuned(dir.path().string());
+        // every candidate of c3 but one made 1 s slower: that one must be chosen
+        o.tune.injected_ms = [&](const std::string& node, const ConvForm& f) {
+            return node == "c3" && !(f == slow) ? 1000.0 : 0.0;
+        };
+        const Tuning t = tune_conv_plan(g, o);
+        INFO("fast form " << conv_form_name(slow));
+        REQUIRE(t.layers.size() == 4);
+        CHECK(t.layers[0].node == "c3");
+        CHECK(t.layers[0].chosen == slow);
+        CHECK(t.layers[0].candidates.size() >= 4);  // direct, two Winograds, gemm on the 8x8 map
+        if (!t.plan.empty()) CHECK(t.plan.at("c3") == slow);
+        CHECK(tuning_table(t).find("c3") != std::string::npos);
+    }
+}
+
+TEST_CASE("the second compile reads every time from the cache and gets the same plan", "[tune]") {
+    TempDir dir("tune-cache");
+    const nets::Graph g = tune_net();
+    const EngineOptions o = tuned(dir.path().string());
+    const Tuning first = tune_conv_plan(g, o);
+    CHECK(first.measured > 0);
+    CHECK(first.cached == 0);
+    const Tuning second = tune_conv_plan(g, o);
+    CHECK(second.measured == 0);
+    CHECK(second.cached == first.measured);
+    CHECK(second.plan == first.plan);
+    // an Engine compiled with tuning runs with that plan
+    const Engine e(g, o);
+    REQUIRE(e.tuning());
+    CHECK(e.conv_plan() == first.plan);
+    CHECK(e.tuning()->measured == 0);
+}
+
+TEST_CASE("a corrupt or foreign tune cache is ignored with a note, not trusted", "[tune]") {
+    TempDir dir("tune-bad-cache");
+    const nets::Graph g = tune_net();
+    EngineOptions o = tuned(dir.path().string());
+    const Tuning first = tune_conv_plan(g, o);
+    const std::string file = TuneCache(dir.path().string()).path();
+    REQUIRE(std::filesystem::exists(file));
+    const std::string good = slurp(file);
+
+    // torn and foreign lines among good ones: the good ones still count
+    std::ofstream(file, std::ios::app) << "{\"key\": \"x\", \"ms\": \"fast\"}\nnot json at all\n{\"key\": \"y\", \"ms\": -1}\n";
+    std::vector<std::string> notes;
+    o.tune.on_note = [&](const std::string& s) { notes.push_back(s); };
+    const Tuning torn = tune_conv_plan(g, o);
+    CHECK(torn.measured == 0);
+    CHECK(torn.plan == first.plan);
+    REQUIRE_FALSE(notes.empty());
+    CHECK_THAT(notes.front(), Catch::Contains("3 line(s) that are not measurements ignored"));
+
+    // a file measured on another machine: nothing of it is used
+    std::string foreign = good;
+    foreign.replace(0, foreign.find('\n'), "{\"machine\": \"Some Other CPU, isa avx2, oneDNN 2.6.3\"}");
+    std::ofstream(file, std::ios::trunc) << foreign;
+    notes.clear();
+    const Tuning other = tune_conv_plan(g, o);
+    CHECK(other.cached == 0);
+    CHECK(other.measured == first.measured);
+    REQUIRE_FALSE(notes.empty());
+    CHECK_THAT(notes.front(), Catch::Contains("measured on another machine (Some Other CPU"));
+
+    // a folder where the file should be: tuning still works, nothing cached, said once
+    std::filesystem::remove(file);
+    std::filesystem::create_directories(file);
+    notes.clear();
+    const Tuning unwritable = tune_conv_plan(g, o);
+    CHECK(unwritable.measured == first.measured);
+    CHECK(std::count_if(notes.begin(), notes.end(),
+                        [](const std::string& n) { return n.find("not written") != std::string::npos; }) == 1);
+}
+
+TEST_CASE("every form the tuner can pick passes the gradient check, in fp32 and bf16", "[tune][gradcheck]") {
+    const nets::Graph g = tune_net(8);
+    std::vector<Precision> precisions{Precision::f32};
+    if (cpu_has_bf16()) precisions.push_back(Precision::bf16);
+    for (const auto& n : g.nodes) {
+        if (n.op != nets::Op::conv) continue;
+        // the conv alone, as its segment runs in the tuner: conv + bn + relu (conv + relu for
+        // a conv with a bias, whose gradient a batch norm would cancel), then a head
+        const auto& a = std::get<nets::ConvAttrs>(n.attrs);
+        nets::Builder b("one-conv", g.node(n.inputs[0]).out);
+        int x = b.conv(b.input(), a, "conv");
+        x = b.relu(a.bias ? x : b.batchnorm(x, "bn"), "relu");
+        b.mark_output(b.linear(b.flatten(b.global_avg_pool(x)), 4, true, "fc"));
+        const nets::Graph one = b.finish();
+        for (Precision p : precisions)
+            for (const ConvForm& f : candidate_forms(n, p)) {
+                deeper::test::GradcheckOptions o;
+                o.batch = 4;  // the batch norm after the strided conv normalizes 4x4 maps: 64 values
+                if (p == Precision::bf16) {
+                    o = deeper::test::bf16_options(o);
+                    o.bf16_against_fp32 = true;  // conv + bn + relu: normwise, as the nets are checked
+                }
+                o.conv_plan = {{"conv", f}};
+                INFO(n.name << "'s conv as " << conv_form_name(f) << " in " << precision_name(p));
+                deeper::test::gradcheck(one, o);
+            }
+    }
+}
+
+TEST_CASE("a resumed run keeps the conv plan its checkpoint records, bit for bit", "[tune][train]") {
+    TempDir dir("tune-resume");
+    const std::string cache = (dir.path() / "cache").string();
+    const CacheEnv env(cache);
+    const auto spec = dir.write("net.yaml", "type: plain\nlayers: [16, 16, M, 32]\nbatchnorm: true\nclassifier: []\n");
+    TrainConfig c;
+    c.spec = spec;
+    c.data = "synthetic:600";
+    c.val_size = 100;
+    c.train_eval_size = 100;
+    c.batch = 25;
+    c.epochs = 2;
+    c.threads = 2;
+    c.seed = 5;
+    c.out = (dir.path() / "straight").string();
+    const TrainResult straight = train(c, false);
+    const std::string plan = slurp(dir.path() / "straight" / "conv_plan.txt");
+    CHECK_THAT(plan, Catch::Contains("# conv plan " + straight.conv_plan));
+
+    c.out = (dir.path() / "stopped").string();
+    std::atomic<bool> stop{false};
+    TrainHooks hooks;
+    hooks.stop = &stop;
+    int steps = 0;
+    hooks.on_step = [&](const Progress&) {
+        if (++steps == 30) stop = true;  // mid-epoch 2 (20 steps per epoch)
+    };
+    REQUIRE(train(c, false, hooks).interrupted);
+    CHECK(slurp(dir.path() / "stopped" / "conv_plan.txt") == plan);
+
+    // The cache now says another form is fastest everywhere: a fresh run would take it, the
+    // resumed one must not.
+    const bool plan_has_direct = plan.find("f32:direct") != std::string::npos || plan.find("fixed rules") != std::string::npos;
+    const std::string winner = plan_has_direct ? "f32:winograd/direct/winograd" : "f32:direct";
+    const std::string file = TuneCache(cache).path();
+    std::istringstream in(slurp(file));
+    std::string line, rewritten;
+    std::getline(in, line);
+    rewritten = line + "\n";
+    while (std::getline(in, line)) {
+        const bool wins = line.find(": " + winner + "\"") != std::string::npos || line.find("plan tuned") != std::string::npos;
+        rewritten += line.substr(0, line.rfind("\"ms\":")) + (wins ? "\"ms\":0.001}" : "\"ms\":1000}") + "\n";
+    }
+    std::ofstream(file, std::ios::trunc) << rewritten;
+    c.out = (dir.path() / "fresh").string();
+    c.epochs = 1;
+    train(c, false);
+    CHECK(slurp(dir.path() / "fresh" / "conv_plan.txt") != plan);  // the poisoned cache works
+
+    c.epochs = 2;
+    c.out = (dir.path() / "stopped").string();
+    const TrainResult rest = train(c, true);
+    CHECK(slurp(dir.path() / "stopped" / "conv_plan.txt") == plan);
+    CHECK(rest.conv_plan == straight.conv_plan);
+    CHECK(*rest.test_loss == *straight.test_loss);
+    CHECK(slurp(dir.path() / "stopped" / "result.csv").find(straight.conv_plan) != std::string::npos);
+}
