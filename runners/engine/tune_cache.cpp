@@ -113,7 +113,7 @@ void TuneCache::load() {
             }
             const double ms = j.at("ms").get<double>();
             if (!std::isfinite(ms) || ms < 0) throw std::runtime_error("not a time");
-            ms_.emplace(j.at("key").get<std::string>(), ms);  // the first measurement stands
+            ms_[j.at("key").get<std::string>()] = ms;  // the last measurement stands (--tune force)
         } catch (const std::exception&) {
             if (n == 1) {
                 if (note_) note_(fmt::format("tune cache {}: line 1 names no machine: ignored", path_));
@@ -134,7 +134,7 @@ std::optional<double> TuneCache::find(const std::string& key) const {
 }
 
 void TuneCache::record(const std::string& key, double ms) {
-    ms_.emplace(key, ms);
+    ms_[key] = ms;
     if (path_.empty() || write_failed_) return;
     auto fail = [&](const std::string& why) {
         write_failed_ = true;

@@ -8,19 +8,11 @@
 set -euo pipefail
 old=$1 new=$2 rounds=${3:-3}
 batch=${BATCH:-128} threads=${THREADS:-2} steps=${STEPS:-8}
-knobs_for() {
-  case "$1" in
-    resnet20) echo "--resolution 32 --classes 10" ;;
-    vgg-a) echo "--resolution 32 --classes 10 --batchnorm --fc-width 512" ;;
-    mobilenet-v2) echo "--resolution 32 --classes 10" ;;
-    efficientnet-b0) echo "--resolution 64 --classes 10" ;;
-  esac
-}
+. "$(dirname "$0")/common.sh"
 train_img_per_s() {  # from the CSV's end: the knobs column may hold commas
   "$1" bench "$2" $(knobs_for "$2") --batch "$batch" --threads "$threads" --steps "$steps" --warmup 2 \
     --precision "$3" --format csv | tail -n 1 | awk -F, '{print $(NF-6)}'
 }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 precisions=(f32)
 "$new" bench resnet8 --steps 1 --warmup 0 --precision bf16 >/dev/null 2>&1 && precisions+=(bf16)
 echo "isa: $("$new" bench resnet8 --steps 1 --warmup 0 --format csv | tail -n 1 | awk -F, '{print $(NF-7)}')"

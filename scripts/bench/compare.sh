@@ -20,15 +20,7 @@ deeper=build/release/deeper
 openblas=/usr/lib/x86_64-linux-gnu/openblas-openmp
 [ -d "$openblas" ] && export LD_LIBRARY_PATH="$openblas${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
-knobs_for() {  # the deeper knobs that match pytorch_bench.py's models
-  case "$1" in
-    resnet*|plain*) echo "--resolution 32 --classes 10" ;;
-    vgg-a) echo "--resolution 32 --classes 10 --batchnorm --fc-width 512" ;;
-    mobilenet-v2) echo "--resolution 32 --classes 10" ;;
-    efficientnet-b0) echo "--resolution 64 --classes 10" ;;
-  esac
-}
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+. scripts/bench/common.sh
 # a / b, or nan when either is not a number (a PyTorch run that could not run at bf16)
 ratio() { [[ "$1" =~ ^[0-9.]+$ && "$2" =~ ^[0-9.]+$ ]] && echo "$1 / $2" | bc -l || echo nan; }
 

@@ -18,7 +18,7 @@ deeper=build/release/deeper
 [ -d "$images/train" ] || /usr/bin/python3 scripts/bench/make_photo_folder.py "$images" 10 128
 isa=$("$deeper" bench resnet8 --steps 1 --warmup 0 --format csv | tail -n 1 | awk -F, '{print $(NF-7)}')
 echo "isa $isa, $net at ${res}x${res}, batch $batch, $precision, $threads cores; $(find "$images/train" -name '*.jpg' | wc -l) JPEGs of $(du -sh "$images" | cut -f1)"
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+. scripts/bench/common.sh
 
 # img/s of the second epoch (the first pays for compiling and the page cache)
 img_per_s() {  # DATA_OPTIONS THREADS DATA_THREADS

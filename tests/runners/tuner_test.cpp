@@ -110,6 +110,18 @@ TEST_CASE("the second compile reads every time from the cache and gets the same 
     CHECK(second.measured == 0);
     CHECK(second.cached == first.measured);
     CHECK(second.plan == first.plan);
+    // force measures everything again, and its times are the ones kept
+    EngineOptions force = o;
+    force.tune.mode = TuneMode::force;
+    const Tuning forced = tune_conv_plan(g, force);
+    CHECK(forced.measured == first.measured);
+    CHECK(forced.cached == 0);
+    const Tuning after = tune_conv_plan(g, o);
+    CHECK(after.measured == 0);
+    REQUIRE(after.layers.size() == forced.layers.size());
+    for (std::size_t i = 0; i < after.layers.size(); ++i)
+        for (std::size_t j = 0; j < after.layers[i].candidates.size(); ++j)
+            CHECK(after.layers[i].candidates[j].ms == forced.layers[i].candidates[j].ms);
     // an Engine compiled with tuning runs with that plan
     const Engine e(g, o);
     REQUIRE(e.tuning());
