@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <string>
+#include <type_traits>
 
 #include "runners/engine/layers/layers.hpp"
 
@@ -377,14 +378,20 @@ void ConvLayer::forward(LayerContext& c) {
 
 namespace {
 
-// dW[c][i][j] = sum over n, oh, ow of dy[n][c][oh][ow] * x[n][c][oh*s - pt + i][ow*s - pl + j]
+// dW[c][i][j] = sum over n, oh, ow of dy[n][c][oh][ow] * x[n][c][oh*s - pt + i][ow*s - pl + j],
+// reading x and dy as T (float, or bf16 bits under bf16 precision).
+template <class T>
 void depthwise_backward_weights(const nets::ConvAttrs& a, const memory& src, const memory& diff_dst,
                                 const memory& grad) {
     const Indexer xi(src.get_desc()), yi(diff_dst.get_desc());
     const auto xd = src.get_desc().dims(), yd = diff_dst.get_desc().dims();
     const std::int64_t N = xd[0], C = xd[1], H = xd[2], W = xd[3], OH = yd[2], OW = yd[3];
-    const float* x = static_cast<const float*>(src.get_data_handle());
-    const float* dy = static_cast<const float*>(diff_dst.get_data_handle());
+    const T* x = static_cast<const T*>(src.get_data_handle());
+    const T* dy = static_cast<const T*>(diff_dst.get_data_handle());
+    auto value = [](T v) {
+        if constexpr (std::is_same_v<T, float>) return v;
+        else return bf16_to_float(v);
+    };
     float* dw = static_cast<float*>(grad.get_data_handle());  // plain {C, 1, kh, kw}
     const int K = a.kh * a.kw;
 #pragma omp parallel for schedule(static)
@@ -393,13 +400,13 @@ void depthwise_backward_weights(const nets::ConvAttrs& a, const memory& src, con
         for (std::int64_t n = 0; n < N; ++n)
             for (std::int64_t oh = 0; oh < OH; ++oh)
                 for (std::int64_t ow = 0; ow < OW; ++ow) {
-                    const float g = dy[yi(n, ch, oh, ow)];
+                    const float g = value(dy[yi(n, ch, oh, ow)]);
                     for (int i = 0; i < a.kh; ++i) {
                         const std::int64_t ih = oh * a.stride - a.pad_t + i;
                         if (ih < 0 || ih >= H) continue;
                         for (int j = 0; j < a.kw; ++j) {
                             const std::int64_t iw = ow * a.stride - a.pad_l + j;
-                            if (iw >= 0 && iw < W) acc[i * a.kw + j] += g * x[xi(n, ch, ih, iw)];
+                            if (iw >= 0 && iw < W) acc[i * a.kw + j] += g * value(x[xi(n, ch, ih, iw)]);
                         }
                     }
                 }
@@ -412,7 +419,10 @@ void depthwise_backward_weights(const nets::ConvAttrs& a, const memory& src, con
 void ConvLayer::backward(LayerContext& c) {
     if (gemm_) return gemm_->backward(c);
     if (own_dw_bwd_w_) {
-        depthwise_backward_weights(a_, dw_src_, dw_diff_dst_, dw_grad_);
+        if (dw_src_.get_desc().data_type() == memory::data_type::bf16)
+            depthwise_backward_weights<std::uint16_t>(a_, dw_src_, dw_diff_dst_, dw_grad_);
+        else
+            depthwise_backward_weights<float>(a_, dw_src_, dw_diff_dst_, dw_grad_);
         c.finish_grads();
         c.count_backward_primitive();
     } else if (bwd_w_pd_) {
