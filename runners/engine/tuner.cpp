@@ -152,8 +152,9 @@ std::size_t elements(const memory::dims& d) {
 }
 
 // The fastest of a few training steps (forward, backward; the weights marked changed each
-// step, so the bf16 copies are made as in training), after one warm-up step: at least 3 steps
-// and 20 ms, at most 20. Counted: the nodes from `first_node` on (a segment's own), or the
+// step, so the bf16 copies are made as in training), after one warm-up step: at least 5 steps
+// and 30 ms, at most 40 (a segment of a millisecond varies by tens of percent from step to
+// step). Counted: the nodes from `first_node` on (a segment's own), or the
 // whole step when first_node is 0. The fastest, not the median: another trial on the machine
 // only ever adds time.
 double fastest_step_ms(Engine& e, int first_node) {
@@ -176,7 +177,7 @@ double fastest_step_ms(Engine& e, int first_node) {
     };
     step();
     double best = 1e300, total = 0;
-    for (int n = 0; n < 20 && (n < 3 || total < 20); ++n) {
+    for (int n = 0; n < 40 && (n < 5 || total < 30); ++n) {
         const double ms = step();
         best = std::min(best, ms);
         total += ms;
@@ -304,11 +305,10 @@ Tuning tune_conv_plan(const nets::Graph& g, const EngineOptions& o) {
     t.cached = m.cached();
     t.seconds = ms_since(start) / 1000;
     if (o.tune.on_note && t.measured > 0)
-        o.tune.on_note(fmt::format("tuned {} conv(s) of {} in {:.1f} s ({} timings, {} cached): step {:.1f} ms {} vs "
-                                   "{:.1f} ms by the fixed rules",
-                                   t.layers.size(), g.name, t.seconds, t.measured, t.cached,
-                                   std::min(t.tuned_step_ms, t.rules_step_ms),
-                                   t.plan.empty() ? "(the rules kept)" : "(measured plan)", t.rules_step_ms));
+        o.tune.on_note(fmt::format("tuned {} conv(s) of {} in {:.1f} s ({} timings, {} cached): a training step "
+                                   "takes {:.1f} ms with the measured plan, {:.1f} ms with the fixed rules: {}",
+                                   t.layers.size(), g.name, t.seconds, t.measured, t.cached, t.tuned_step_ms,
+                                   t.rules_step_ms, t.plan.empty() ? "the rules are kept" : "the plan is used"));
     return t;
 }
 

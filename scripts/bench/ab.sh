@@ -15,7 +15,7 @@ train_img_per_s() {  # from the CSV's end: the knobs column may hold commas
 }
 precisions=(f32)
 "$new" bench resnet8 --steps 1 --warmup 0 --precision bf16 >/dev/null 2>&1 && precisions+=(bf16)
-echo "isa: $("$new" bench resnet8 --steps 1 --warmup 0 --format csv | tail -n 1 | awk -F, '{print $(NF-7)}')"
+echo "isa: $("$new" bench resnet8 --steps 1 --warmup 0 --format csv 2>/dev/null | tail -n 1 | awk -F, '{print $(NF-7)}')"
 echo "net precision | old img/s per round | new img/s per round | median old | median new | new/old"
 for net in resnet20 vgg-a mobilenet-v2 efficientnet-b0; do
   for precision in "${precisions[@]}"; do

@@ -27,7 +27,7 @@ ratio() { [[ "$1" =~ ^[0-9.]+$ && "$2" =~ ^[0-9.]+$ ]] && echo "$1 / $2" | bc -l
 # bf16 where the CPU has it (deeper refuses bf16 without the instructions).
 precisions=(f32)
 "$deeper" bench resnet8 --steps 1 --warmup 0 --precision bf16 >/dev/null 2>&1 && precisions+=(bf16)
-isa=$("$deeper" bench resnet8 --steps 1 --warmup 0 --format csv | tail -n 1 | awk -F, '{print $(NF-7)}')
+isa=$("$deeper" bench resnet8 --steps 1 --warmup 0 --format csv 2>/dev/null | tail -n 1 | awk -F, '{print $(NF-7)}')
 echo "isa $isa, batch $batch, threads $threads, $rounds rounds (medians), training and inference img/s"
 
 # One measurement: prints "train infer rss" for a side (deeper or torch) at a precision.

@@ -16,7 +16,7 @@ deeper=build/release/deeper
 [ -x "$deeper" ] || scripts/build.sh release >/dev/null
 "$deeper" bench resnet8 --steps 1 --warmup 0 --precision "$precision" >/dev/null 2>&1 || precision=f32
 [ -d "$images/train" ] || /usr/bin/python3 scripts/bench/make_photo_folder.py "$images" 10 128
-isa=$("$deeper" bench resnet8 --steps 1 --warmup 0 --format csv | tail -n 1 | awk -F, '{print $(NF-7)}')
+isa=$("$deeper" bench resnet8 --steps 1 --warmup 0 --format csv 2>/dev/null | tail -n 1 | awk -F, '{print $(NF-7)}')
 echo "isa $isa, $net at ${res}x${res}, batch $batch, $precision, $threads cores; $(find "$images/train" -name '*.jpg' | wc -l) JPEGs of $(du -sh "$images" | cut -f1)"
 . scripts/bench/common.sh
 
