@@ -10,16 +10,12 @@
 
 #include "nets/error.hpp"
 #include "nets/zoo.hpp"
+#include "search/fnv_hash.hpp"
 
 namespace deeper::search {
 
 std::string short_hash(const std::string& text) {
-    std::uint64_t h = 0xcbf29ce484222325ull;
-    for (unsigned char c : text) {
-        h ^= c;
-        h *= 0x100000001b3ull;
-    }
-    return fmt::format("{:010x}", h >> 24);
+    return fmt::format("{:010x}", fnv1a(text) >> 24);
 }
 
 TrainConfig Trial::config() const {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "nets/error.hpp"
+#include "search/fnv_hash.hpp"
 
 namespace deeper::runners {
 
@@ -91,9 +92,7 @@ ConvPlan parse_conv_plan(const std::string& text, const std::string& where) {
 }
 
 std::string conv_plan_hash(const ConvPlan& p) {
-    std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a: stable across builds and machines
-    for (unsigned char c : conv_plan_text(p)) h = (h ^ c) * 0x100000001b3ull;
-    return fmt::format("{:016x}", h);
+    return fmt::format("{:016x}", search::fnv1a(conv_plan_text(p)));
 }
 
 }  // namespace deeper::runners

@@ -18,6 +18,7 @@
 
 #include "nets/error.hpp"
 #include "runners/engine/engine.hpp"
+#include "search/fnv_hash.hpp"
 #include "search/input_file.hpp"
 
 namespace deeper::runners {
@@ -41,12 +42,6 @@ std::string cpuinfo_field(const std::string& text, const std::string& field) {
     return "?";
 }
 
-std::string fnv_hex(const std::string& s) {
-    std::uint64_t h = 0xcbf29ce484222325ull;
-    for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-    return fmt::format("{:016x}", h);
-}
-
 }  // namespace
 
 std::string machine_key() {
@@ -67,7 +62,7 @@ std::string default_tune_cache_folder() {
 
 TuneCache::TuneCache(std::string folder, Note note) : machine_(machine_key()), note_(std::move(note)) {
     if (folder.empty()) folder = default_tune_cache_folder();
-    if (!folder.empty()) path_ = (fs::path(folder) / (fnv_hex(machine_) + ".jsonl")).string();
+    if (!folder.empty()) path_ = (fs::path(folder) / (fmt::format("{:016x}", search::fnv1a(machine_)) + ".jsonl")).string();
     if (!path_.empty()) {
         std::error_code ec;
         fs::create_directories(fs::path(path_).parent_path(), ec);

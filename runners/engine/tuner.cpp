@@ -12,6 +12,7 @@
 #include "nets/error.hpp"
 #include "runners/engine/tune_cache.hpp"
 #include "runners/table.hpp"
+#include "search/fnv_hash.hpp"
 
 namespace deeper::runners {
 
@@ -186,6 +187,17 @@ double fastest_step_ms(Engine& e, int first_node) {
     return best;
 }
 
+// The engine's A/B switches that change what is timed, when off their defaults: part of
+// every cache key, so a run with fusion off never reads times measured with it on.
+std::string switches(const EngineOptions& o) {
+    std::string s;
+    if (!o.fuse_bn_relu) s += ", no fusion";
+    if (!o.crop_kernels) s += ", no kernel crop";
+    if (!o.gemm_convs) s += ", no gemm";
+    if (!o.share_memory) s += ", no memory reuse";
+    return s;
+}
+
 EngineOptions measuring_options(const EngineOptions& o) {
     EngineOptions m = o;
     m.threads = 0;  // the caller's, already set
@@ -208,11 +220,9 @@ std::string net_key(const nets::Graph& g, const EngineOptions& o, const ConvPlan
         }
         s += ";";
     }
-    std::uint64_t h = 0xcbf29ce484222325ull;
-    for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-    return fmt::format("net {:016x} {} nodes, batch {}, threads {}, {}, input gradient {}, plan {}", h, g.nodes.size(),
-                       o.batch, omp_get_max_threads(), precision_name(o.precision), o.input_grad ? 1 : 0,
-                       plan ? "tuned" : "rules");
+    return fmt::format("net {:016x} {} nodes, batch {}, threads {}, {}, input gradient {}{}, plan {}", search::fnv1a(s),
+                       g.nodes.size(), o.batch, omp_get_max_threads(), precision_name(o.precision),
+                       o.input_grad ? 1 : 0, switches(o), plan ? "tuned" : "rules");
 }
 
 class Measurer {
@@ -263,7 +273,7 @@ Tuning tune_conv_plan(const nets::Graph& g, const EngineOptions& o) {
         lt.segment = seg.text;
         for (const ConvForm& form : candidate_forms(n, o.precision)) {
             const std::string key =
-                fmt::format("{}, batch {}, threads {}: {}", seg.text, o.batch, threads, conv_form_name(form));
+                fmt::format("{}, batch {}, threads {}{}: {}", seg.text, o.batch, threads, switches(o), conv_form_name(form));
             const double injected = o.tune.injected_ms ? o.tune.injected_ms(n.name, form) : 0.0;
             TunedCandidate c{form};
             c.ms = m.time(key, injected, seg.fed_by_layer ? 2 : 1,

@@ -127,6 +127,7 @@ TEST_CASE("the second compile reads every time from the cache and gets the same 
     CHECK(forced.cached == 0);
     const Tuning after = tune_conv_plan(g, o);
     CHECK(after.measured == 0);
+    CHECK(after.plan == forced.plan);
     REQUIRE(after.layers.size() == forced.layers.size());
     for (std::size_t i = 0; i < after.layers.size(); ++i)
         for (std::size_t j = 0; j < after.layers[i].candidates.size(); ++j)
@@ -134,7 +135,7 @@ TEST_CASE("the second compile reads every time from the cache and gets the same 
     // an Engine compiled with tuning runs with that plan
     const Engine e(g, o);
     REQUIRE(e.tuning());
-    CHECK(e.conv_plan() == first.plan);
+    CHECK(e.conv_plan() == after.plan);
     CHECK(e.tuning()->measured == 0);
 }
 
