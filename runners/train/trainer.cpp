@@ -479,7 +479,7 @@ private:
         eo.seed = cfg_.seed;
         eo.frozen = node_prefixes(cfg_.freeze, g, "freeze", "encoder", false);
         eo.precision = precision_;
-        eo.tune.mode = search_tune_mode();
+        eo.tune.mode = tune_mode();
         eo.tune.on_note = hooks_.on_note;
         if (auto recorded = recorded_plan()) {
             eo.conv_plan = *recorded;
@@ -491,7 +491,7 @@ private:
         return std::make_unique<Engine>(std::move(g), eo);
     }
 
-    TuneMode search_tune_mode() const { return parse_tune_mode(cfg_.tune); }
+    TuneMode tune_mode() const { return parse_tune_mode(cfg_.tune); }
 
     // The conv plan the run folder's checkpoint was trained with, when this run resumes it in
     // the same precision (a checkpoint from before plans were recorded has none).
