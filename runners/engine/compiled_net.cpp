@@ -33,7 +33,7 @@ struct CompiledNet::Impl {
     std::vector<std::unique_ptr<LayerContext>> contexts;
     std::vector<std::vector<int>> consumers;     // node -> consumer node per use
     std::vector<memory::desc> act_desc;
-    std::vector<bool> trainable_node, needs_grad, is_output;
+    std::vector<bool> needs_grad, is_output;
 
     struct Def {
         std::vector<memory::desc> diff_src_desc;
@@ -265,33 +265,32 @@ float* CompiledNet::Impl::grad_ptr(int node, CompiledNet& net) {
 
 // ---- compile ----
 
-// Which outputs need gradients: trainable nodes and everything downstream of them (or of
-// the input, for input gradients), among the nodes that reach a loss.
+std::vector<bool> nodes_needing_gradient(const nets::Graph& g, const std::vector<std::string>& frozen,
+                                         bool input_grad) {
+    const int F = int(g.nodes.size());
+    std::vector<bool> reaches(F, false), needs(F, false);
+    for (int out : g.outputs) reaches[out] = true;
+    for (int k = F - 1; k >= 0; --k)
+        if (reaches[k])
+            for (int i : g.nodes[k].inputs) reaches[i] = true;
+    needs[0] = input_grad;
+    for (int k = 1; k < F; ++k) {
+        const auto& n = g.nodes[k];
+        const bool has_params = n.op == nets::Op::conv || n.op == nets::Op::linear || n.op == nets::Op::batchnorm;
+        bool ng = has_params && !frozen_by(n.name, frozen);
+        for (int i : n.inputs) ng = ng || needs[i];
+        needs[k] = ng && reaches[k];
+    }
+    return needs;
+}
+
 void CompiledNet::Impl::analyze_gradients() {
     consumers.assign(F, {});
     for (const auto& n : g.nodes)
         for (int i : n.inputs) consumers[i].push_back(n.id);
     is_output.assign(F, false);
     for (int out : g.outputs) is_output[out] = true;
-    trainable_node.assign(F, false);
-    needs_grad.assign(F, false);
-    if (opt.training) {
-        std::vector<bool> reaches(F, false);
-        for (int out : g.outputs) reaches[out] = true;
-        for (int k = F - 1; k >= 0; --k)
-            if (reaches[k])
-                for (int i : g.nodes[k].inputs) reaches[i] = true;
-        needs_grad[0] = opt.input_grad;
-        for (int k = 1; k < F; ++k) {
-            const auto& n = g.nodes[k];
-            const bool has_params = n.op == nets::Op::conv || n.op == nets::Op::linear ||
-                                    n.op == nets::Op::batchnorm;
-            trainable_node[k] = has_params && !frozen(n.name);
-            bool ng = trainable_node[k];
-            for (int i : n.inputs) ng = ng || needs_grad[i];
-            needs_grad[k] = ng && reaches[k];
-        }
-    }
+    needs_grad = opt.training ? nodes_needing_gradient(g, opt.frozen, opt.input_grad) : std::vector<bool>(F, false);
 }
 
 // define: each layer's primitive descriptors, output layout and memory needs

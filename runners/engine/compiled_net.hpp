@@ -35,6 +35,12 @@ struct CompileOptions {
 // Whether a node is under one of the `frozen` prefixes ("stem" freezes "stem.conv", not "stem2").
 bool frozen_by(const std::string& node_name, const std::vector<std::string>& frozen);
 
+// Which nodes' outputs get a gradient in training: trainable nodes (conv, linear, batch norm
+// not under a frozen prefix) and everything downstream of them, or of the input when
+// `input_grad`, among the nodes that reach an output.
+std::vector<bool> nodes_needing_gradient(const nets::Graph& g, const std::vector<std::string>& frozen,
+                                         bool input_grad);
+
 class CompiledNet {
 public:
     CompiledNet(const nets::Graph& g, const CompileOptions& o, ParamStore& store,

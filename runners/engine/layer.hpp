@@ -22,7 +22,8 @@ using Args = std::unordered_map<int, memory>;
 
 class CompiledNet;
 
-// auto: Winograd where it was measured faster (3x3, stride 1, enough channels), im2col +
+// auto: the form the tuner's plan gives a conv (LayerContext::conv_form), else the fixed
+// rules: Winograd where it was measured faster (3x3, stride 1, enough channels), im2col +
 // matmul for 128+ channels on small maps under bf16 on AMX, else direct. gemm: im2col + matmul
 // wherever it applies (groups of 1, oneDNN's layouts).
 enum class ConvAlgorithm { automatic, direct, winograd, gemm };

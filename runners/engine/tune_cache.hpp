@@ -34,7 +34,6 @@ public:
     // Keeps the measurement, and appends it to the file (a note, once, when it cannot).
     void record(const std::string& key, double ms);
     const std::string& path() const { return path_; }
-    std::size_t size() const { return ms_.size(); }
 
 private:
     void load();

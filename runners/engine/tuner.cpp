@@ -35,21 +35,6 @@ using dt = dnnl::memory::data_type;
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
-// Which nodes' outputs get a gradient in training, as CompiledNet decides it: trainable nodes
-// and everything downstream of them (every node reaches the loss here; frozen ones train not).
-std::vector<bool> gradient_flags(const nets::Graph& g, const EngineOptions& o) {
-    std::vector<bool> ng(g.nodes.size(), false);
-    ng[0] = o.input_grad;
-    for (std::size_t k = 1; k < g.nodes.size(); ++k) {
-        const auto& n = g.nodes[k];
-        const bool params = n.op == nets::Op::conv || n.op == nets::Op::linear || n.op == nets::Op::batchnorm;
-        bool v = params && !frozen_by(n.name, o.frozen);
-        for (int i : n.inputs) v = v || ng[i];
-        ng[k] = v;
-    }
-    return ng;
-}
-
 // The one consumer of node k, or -1 (none, several, or k is an output).
 int only_consumer(const nets::Graph& g, int k) {
     for (int o : g.outputs)
@@ -247,7 +232,6 @@ public:
     }
     int measured() const { return measured_; }
     int cached() const { return cached_; }
-    const std::string& cache_path() const { return cache_.path(); }
 
 private:
     const EngineOptions& o_;
@@ -261,8 +245,7 @@ Tuning tune_conv_plan(const nets::Graph& g, const EngineOptions& o) {
     const auto start = Clock::now();
     Tuning t;
     Measurer m(o);
-    t.cache_path = m.cache_path();
-    const std::vector<bool> grads = gradient_flags(g, o);
+    const std::vector<bool> grads = nodes_needing_gradient(g, o.frozen, o.input_grad);
     const EngineOptions base = measuring_options(o);
     const int threads = omp_get_max_threads();
     for (const auto& n : g.nodes) {

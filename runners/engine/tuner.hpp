@@ -39,7 +39,6 @@ struct Tuning {
     double tuned_step_ms = 0, rules_step_ms = 0;  // the whole-net check
     int measured = 0, cached = 0;                 // timings taken now / read from the cache
     double seconds = 0;                           // spent tuning
-    std::string cache_path;
 };
 
 // The plan for `g` compiled with `o` (its batch, precision, frozen prefixes and threads: the
