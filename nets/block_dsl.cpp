@@ -54,8 +54,8 @@ BlockArgs parse_block(std::string_view s) {
     auto tokens = split(s, '_');
     BlockArgs b;
     b.type = std::string(tokens[0]);
-    if (b.type != "ds" && b.type != "dsa" && b.type != "ir" && b.type != "cn")
-        bad(s, tokens[0], "block type must be ds, dsa, ir or cn");
+    if (b.type != "ds" && b.type != "dsa" && b.type != "ir" && b.type != "cn" && b.type != "id")
+        bad(s, tokens[0], "block type must be ds, dsa, ir, cn or id");
     bool seen_c = false, seen[128] = {};
     for (size_t i = 1; i < tokens.size(); ++i) {
         std::string_view t = tokens[i];

@@ -2,7 +2,9 @@
 // The MBConv block-string DSL of timm's _efficientnet_builder: one string describes a stage of
 // repeated blocks, e.g. "ir_r2_k3_s2_e6_c24_se0.25".
 //   type   ds (depthwise separable), dsa (ds with an activation after the pointwise conv, no
-//          skip: MobileNet v1), ir (inverted residual: MobileNet v2, MBConv), cn (conv-bn-act)
+//          skip: MobileNet v1), ir (inverted residual: MobileNet v2, MBConv), cn (conv-bn-act),
+//          id (identity, a search's "skip this layer": nothing where the shape is kept, else a
+//          1x1 conv of the stride + BN, as NAS-Bench-Macro's and DARTS's skip ops)
 //   rN     repeats          kK  depthwise (or cn) kernel     sS  stride of the first block
 //   eX     expansion ratio  cC  output channels              seX squeeze-excitation ratio of the
 //   noskip no residual connection                                block's input channels
@@ -14,7 +16,7 @@
 namespace deeper::nets {
 
 struct BlockArgs {
-    std::string type;  // ds | dsa | ir | cn
+    std::string type;  // ds | dsa | ir | cn | id
     int repeats = 1;
     int kernel = 3;
     int stride = 1;

@@ -19,6 +19,10 @@ int block(Builder& b, int x, const BlockArgs& a, int out, int stride, double dro
     const Op act = d.activation;
     int y = x;
     bool skip = stride == 1 && in == out && !a.noskip;
+    if (a.type == "id") {  // no op where the shape is kept; never a residual around itself
+        if (stride == 1 && in == out) return x;
+        return conv_bn_act(b, x, out, 1, stride, 1, act, d.bn_eps, "down", false);
+    }
     if (a.type == "cn") {
         y = conv_bn_act(b, y, out, a.kernel, stride, 1, act, d.bn_eps, "conv");
     } else if (a.type == "ir") {

@@ -9,6 +9,7 @@
 #include "nets/error.hpp"
 #include "nets/knobs.hpp"
 #include "nets/suggest.hpp"
+#include "search/net_positions.hpp"
 #include "search/train_config.hpp"
 #include "search/yaml_util.hpp"
 
@@ -75,6 +76,7 @@ public:
     }
     void check_key(const YAML::Node& key_node) {
         const std::string k = normalized(key_node.as<std::string>());
+        if (k.rfind(kPositionPrefix, 0) == 0) return;  // a net file's position (its value is checked)
         const auto keys = setting_keys();
         if (std::find(keys.begin(), keys.end(), k) == keys.end())
             doc.fail(key_node, fmt::format("unknown setting '{}'{}", key_node.as<std::string>(),
@@ -218,6 +220,7 @@ std::string grouping_key(const YamlDoc& doc, const YAML::Node& n, const char* wh
     const std::string key = normalized(doc.scalar(n, what));
     std::vector<std::string> known = setting_keys();
     known.insert(known.end(), {"stage", "seed", "label", "repeat", "scaling", "phi_matched"});
+    if (key.rfind(kPositionPrefix, 0) == 0) return key;
     if (std::find(known.begin(), known.end(), key) == known.end())
         doc.fail(n, fmt::format("{}: '{}' is not a setting or a trial label{}", what, key, did_you_mean(key, known)));
     return key;

@@ -5,6 +5,7 @@
 #include "nets/block_dsl.hpp"
 #include "nets/blocks.hpp"
 #include "nets/error.hpp"
+#include "search/net_positions.hpp"
 #include "search/yaml_util.hpp"
 
 namespace deeper::search {
@@ -77,8 +78,8 @@ NetSpec parse_net_spec(const std::string& text, const std::string& name) {
         spec.def = d;
     } else if (type == "mbconv") {
         auto known = common;
-        known.insert(known.end(), {"blocks", "stem", "head", "activation", "depth", "drop_connect",
-                                   "divisor"});
+        known.insert(known.end(), {"blocks", "stem", "stem_stride", "head", "activation", "depth",
+                                   "drop_connect", "divisor"});
         doc.check_keys(r, known, "an mbconv net");
         nets::MbconvNetDef d;
         d.name = net_name;
@@ -96,6 +97,10 @@ NetSpec parse_net_spec(const std::string& text, const std::string& name) {
             d.stages.push_back(s);
         }
         if (r["stem"]) d.stem_channels = doc.as<int>(r["stem"], "stem", "an integer");
+        if (r["stem_stride"]) {
+            d.stem_stride = doc.as<int>(r["stem_stride"], "stem_stride", "an integer");
+            if (d.stem_stride < 1 || d.stem_stride > 4) doc.fail(r["stem_stride"], "key 'stem_stride': expected 1 to 4");
+        }
         if (r["head"]) d.head_channels = doc.as<int>(r["head"], "head", "an integer (0 = none)");
         if (r["activation"]) d.activation = parse_activation(doc, r["activation"]);
         if (r["depth"]) d.depth = doc.as<double>(r["depth"], "depth", "a number");
@@ -109,8 +114,8 @@ NetSpec parse_net_spec(const std::string& text, const std::string& name) {
     return spec;
 }
 
-NetSpec load_net_spec(const std::string& path) {
-    return parse_net_spec(read_text_file(path), path);
+NetSpec load_net_spec(const std::string& path, const std::map<std::string, std::string>& positions) {
+    return parse_net_spec(fill_net_positions(read_text_file(path), positions, path), path);
 }
 
 nets::Graph build_spec_net(const NetSpec& spec, const nets::NetOptions& o) {

@@ -4,6 +4,7 @@
 //   type: mbconv  stem: 32, blocks: [ds_r1_k3_s1_c16, ir_r2_k3_s2_e6_c24_se0.25], head: 1280
 // Keys resolution, classes, in_channels, width, depth, batchnorm, dropout, drop_connect and
 // activation set defaults that knobs override; a knob the net's style does not take is refused.
+#include <map>
 #include <string>
 #include <variant>
 
@@ -21,7 +22,8 @@ struct NetSpec {
 };
 
 // Throws InputError "file:line:col: ..." for anything wrong in the file.
-NetSpec load_net_spec(const std::string& path);
+// `positions` fill the file's ${NAME}s (net_positions.hpp) before it is read.
+NetSpec load_net_spec(const std::string& path, const std::map<std::string, std::string>& positions = {});
 NetSpec parse_net_spec(const std::string& yaml_text, const std::string& name);
 
 nets::Graph build_spec_net(const NetSpec& spec, const nets::NetOptions& knobs);

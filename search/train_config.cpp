@@ -8,6 +8,7 @@
 
 #include "nets/error.hpp"
 #include "nets/suggest.hpp"
+#include "search/net_positions.hpp"
 #include "search/yaml_util.hpp"
 
 namespace deeper::search {
@@ -178,6 +179,16 @@ void set_train_option(TrainConfig& c, const std::string& key0, const std::string
     if (found && key == "batch" && (c.batch < 1 || c.batch > kMaxBatch))
         throw InputError(fmt::format("option 'batch': expected a whole number in [1, {}], got '{}'", kMaxBatch, value));
     if (found) return;
+    if (key.rfind(kPositionPrefix, 0) == 0) {  // net.NAME: a position of the net file
+        const std::string name = key.substr(std::string(kPositionPrefix).size());
+        if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+                                std::string::npos)
+            throw InputError(fmt::format("option '{}': a net position's name is letters, digits and '_'", key0));
+        if (!is_position_value(value))
+            throw InputError(fmt::format("option '{}': expected letters, digits, '.', '_' or '-', got '{}'", key0, value));
+        c.positions[name] = value;
+        return;
+    }
     // Net knobs are options too.
     std::vector<std::string> names;
     for (const auto& k : nets::knob_infos())
@@ -208,6 +219,7 @@ std::string TrainConfig::to_yaml() const {
     nets::visit_knobs(knobs, [&](std::string_view name, const auto& slot) {
         if (slot) out << YAML::Key << std::string(name) << YAML::Value << print(*slot);
     });
+    for (const auto& [name, value] : positions) out << YAML::Key << kPositionPrefix + name << YAML::Value << value;
     out << YAML::EndMap;
     return std::string(out.c_str()) + "\n";
 }

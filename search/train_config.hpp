@@ -3,6 +3,7 @@
 // optimizer and schedule, and where results go. `deeper train` flags and YAML keys use the same
 // names (dashes or underscores); to_yaml() is the resolved config saved in the run folder.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@ struct TrainConfig {
     // the net
     std::string net;        // a zoo name, or empty with spec set
     std::string spec;       // a YAML net file
+    std::map<std::string, std::string> positions;  // net.NAME settings: the net file's ${NAME} (net_positions.hpp)
     nets::NetOptions knobs;
     // the data
     std::string data = "fashion-mnist";

@@ -29,6 +29,7 @@
 #include "runners/train/safetensors.hpp"
 #include "runners/train/torchvision_names.hpp"
 #include "runners/version.hpp"
+#include "search/net_positions.hpp"
 #include "search/net_spec.hpp"
 
 namespace deeper::runners {
@@ -41,8 +42,11 @@ nets::Graph build_graph(const TrainConfig& c, const data::Dataset& d) {
     if (!o.in_channels) o.in_channels = d.channels;
     if (c.spec.empty() == c.net.empty())
         throw InputError("give exactly one of a zoo net (net) or a net file (spec)");
+    if (!c.positions.empty() && c.spec.empty())
+        throw InputError(fmt::format("{}{}: positions fill a net file (spec), and this trial has a zoo net",
+                                     search::kPositionPrefix, c.positions.begin()->first));
     if (!c.spec.empty()) {
-        const search::NetSpec spec = search::load_net_spec(c.spec);
+        const search::NetSpec spec = search::load_net_spec(c.spec, c.positions);
         // A net file without a resolution trains at the data's own size.
         if (!o.resolution && !spec.has_resolution) o.resolution = d.height;
         return search::build_spec_net(spec, o);

@@ -27,7 +27,7 @@ TEST_CASE("published block strings parse and print back identically", "[nets][ds
 }
 
 TEST_CASE("block string errors say which token is wrong", "[nets][dsl]") {
-    CHECK_THROWS_WITH(parse_block("xx_r1_c16"), Catch::Contains("block type must be ds, dsa, ir or cn"));
+    CHECK_THROWS_WITH(parse_block("xx_r1_c16"), Catch::Contains("block type must be ds, dsa, ir, cn or id"));
     CHECK_THROWS_WITH(parse_block("ir_r2_k3_s2_e6"), Catch::Contains("missing output channels"));
     CHECK_THROWS_WITH(parse_block("ir_r2_k4_c8"), Catch::Contains("token 'k4': kernel must be odd"));
     CHECK_THROWS_WITH(parse_block("ir_rx_c8"), Catch::Contains("token 'rx'"));
