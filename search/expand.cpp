@@ -10,6 +10,7 @@
 
 #include "nets/error.hpp"
 #include "nets/zoo.hpp"
+#include "search/config_id.hpp"
 #include "search/fnv_hash.hpp"
 
 namespace deeper::search {
@@ -26,6 +27,11 @@ TrainConfig Trial::config() const {
 }
 
 bool needs_results(const Stage& s) { return !s.depends_on().empty(); }
+
+void adopt_journal_ids(std::vector<Trial>& trials, const std::function<bool(const std::string&)>& journal_has) {
+    for (auto& t : trials)
+        if (!journal_has(t.id) && journal_has(t.legacy_id)) t.id = t.legacy_id;
+}
 
 nets::NetOptions knobs_of(const Settings& settings) {
     nets::NetOptions o;
@@ -52,20 +58,33 @@ Trial make_trial(const Experiment& e, const Stage& s, int index, Settings settin
     t.swept = std::move(swept);
     t.labels = std::move(labels);
     t.repeat = repeat;
+    t.config_id = config_id(t.settings);
+    const auto given_seed = t.settings.find("seed");
+    t.id = hex64(fnv1a(fmt::format("stage={}\nconfig={}\nrepeat={}\nseed={}\n", s.name, t.config_id, repeat,
+                                   given_seed == t.settings.end() ? "" : given_seed->second)));
+    // The old id hashed the settings' text; the seed still derives from that text (without the
+    // settings about how a trial runs), so every experiment keeps the seeds it had.
     std::string canon = "stage=" + s.name + "\nrepeat=" + std::to_string(repeat) + "\n";
-    for (const auto& [k, v] : t.settings) canon += k + "=" + v + "\n";
-    for (const auto& [k, v] : t.labels) canon += "label." + k + "=" + v + "\n";
-    t.id = short_hash(canon);
+    std::string seed_canon = canon;
+    for (const auto& [k, v] : t.settings) {
+        canon += k + "=" + v + "\n";
+        if (changes_results(k) || k == "seed") seed_canon += k + "=" + v + "\n";
+    }
+    for (const auto& [k, v] : t.labels) {
+        canon += "label." + k + "=" + v + "\n";
+        seed_canon += "label." + k + "=" + v + "\n";
+    }
+    t.legacy_id = short_hash(canon);
     // A seed given in the settings (or swept) is taken as is, so that trials differing in one
-    // knob (precision, say) can share it; otherwise every trial draws its own from its id.
-    if (auto it = t.settings.find("seed"); it != t.settings.end()) {
+    // knob (precision, say) can share it; otherwise every trial draws its own.
+    if (given_seed != t.settings.end()) {
         TrainConfig c;
-        set_train_option(c, "seed", it->second);
+        set_train_option(c, "seed", given_seed->second);
         t.seed = c.seed;
         return t;
     }
     std::uint64_t h = e.seed * 0x9E3779B97F4A7C15ull;
-    for (char c : t.id) h = (h ^ std::uint64_t(c)) * 0x100000001b3ull;
+    for (char c : short_hash(seed_canon)) h = (h ^ std::uint64_t(c)) * 0x100000001b3ull;
     t.seed = h % 1000000007ull;
     return t;
 }

@@ -1,7 +1,8 @@
 #pragma once
-// Stages -> trials. A trial's id is a short hash of its stage and resolved settings, and its
-// seed derives from the experiment's seed and that id, so results never depend on the order
-// trials are scheduled in.
+// Stages -> trials. A trial's id is a hash of its stage, its configuration's id
+// (config_id.hpp), its repeat and any seed its settings give; its seed derives from the
+// experiment's seed and its settings, so results never depend on the order trials are
+// scheduled in.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -17,6 +18,8 @@ namespace deeper::search {
 
 struct Trial {
     std::string id, stage;
+    std::string config_id;            // the configuration, apart from stage, repeat and seed
+    std::string legacy_id;            // the id deeper before 2026-12 gave it (adopt_journal_ids)
     int index = 0;                    // within the stage
     Settings settings;                // defaults + stage settings + this point
     std::vector<std::string> swept;   // the keys this stage varies
@@ -33,6 +36,10 @@ struct BestTrial {
 };
 // The best finished trial of a stage by a metric; empty when the stage has no finished trial.
 using BestLookup = std::function<std::optional<BestTrial>(const std::string& stage, const std::string& metric)>;
+
+// Results folders written before trial ids were configuration ids name their trials by the old
+// ids: a trial the journal knows only by its old id keeps it, so such a folder resumes.
+void adopt_journal_ids(std::vector<Trial>& trials, const std::function<bool(const std::string&)>& journal_has);
 
 bool needs_results(const Stage& s);
 // Trials of a stage. Stages that need results (scale, init_from) need `best`; without it,
@@ -53,6 +60,6 @@ struct Coefficients {
 };
 std::vector<Coefficients> compound_grid(const CompoundSearch& c, const Settings& base);
 
-std::string short_hash(const std::string& text);  // 10 hex digits of FNV-1a 64
+std::string short_hash(const std::string& text);  // 10 hex digits of FNV-1a 64 (legacy ids)
 
 }  // namespace deeper::search

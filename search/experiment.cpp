@@ -9,6 +9,7 @@
 #include "nets/error.hpp"
 #include "nets/knobs.hpp"
 #include "nets/suggest.hpp"
+#include "search/metrics.hpp"
 #include "search/net_positions.hpp"
 #include "search/train_config.hpp"
 #include "search/yaml_util.hpp"
@@ -187,8 +188,7 @@ EarlyStop read_early_stop(const YamlDoc& doc, const YAML::Node& n) {
         doc.fail(n["method"], fmt::format("early_stop.method: expected asha, sha or hyperband, got '{}'", e.method));
     if (n["metric"]) e.metric = doc.scalar(n["metric"], "metric");
     // measured every epoch, so a rung can compare trials (the test set is only seen at the end)
-    static const std::vector<std::string> per_epoch = {"val_top1",   "val_top5",   "val_loss",        "train_loss",
-                                                       "train_top1", "train_eval_error", "train_eval_top1", "train_eval_loss"};
+    static const std::vector<std::string> per_epoch = metric_names({Known::every_epoch});
     if (std::find(per_epoch.begin(), per_epoch.end(), e.metric) == per_epoch.end())
         doc.fail(n["metric"], fmt::format("early_stop.metric: '{}' is not measured every epoch; one of {}{}", e.metric,
                                           fmt::join(per_epoch, ", "), did_you_mean(e.metric, per_epoch)));
@@ -337,20 +337,13 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
     return s;
 }
 
-const std::vector<std::string> kMetrics = {"val_top1", "val_top5", "val_loss", "test_top1", "test_top5",
-                                           "test_loss", "train_eval_error", "train_eval_top1",
-                                           "train_loss", "train_top1"};
+// What a stage's best is chosen by: a trial's final value of anything measured.
+const std::vector<std::string> kMetrics = metric_names({Known::every_epoch, Known::at_end});
 // The ones measured every epoch (the test set is evaluated once, at the end): what a curve or a
 // threshold can follow.
-const std::vector<std::string> kEpochMetrics = {"val_top1", "val_top5", "val_loss", "train_eval_error",
-                                                "train_eval_top1", "train_loss", "train_top1"};
-// What a report table or a points plot may show beyond them: the best epoch's validation top-1
-// and the net's size.
-const std::vector<std::string> kReportMetrics = [] {
-    auto m = kMetrics;
-    m.insert(m.end(), {"best_val_top1", "params", "macs"});
-    return m;
-}();
+const std::vector<std::string> kEpochMetrics = metric_names({Known::every_epoch});
+// What a report table or a points plot may show: any of them, and the net's size.
+const std::vector<std::string> kReportMetrics = metric_names();
 
 }  // namespace
 

@@ -147,6 +147,7 @@ void run_status(const std::string& dir) {
     // counts for what it ran, not for the trials that replaced it.
     std::map<std::string, std::optional<std::set<std::string>>> planned_ids;
     std::map<std::string, std::size_t> planned;
+    std::map<std::string, std::string> legacy_ids;
     if (fs::exists(exp_path)) {
         const search::Experiment e = search::load_experiment(exp_path.string());
         for (const auto& s : e.stages) {
@@ -154,7 +155,10 @@ void run_status(const std::string& dir) {
             planned[s.name] = search::planned_count(e, s);
             if (search::needs_results(s)) continue;
             auto& ids = planned_ids[s.name].emplace();
-            for (const auto& trial : search::expand(e, s)) ids.insert(trial.id);
+            for (const auto& trial : search::expand(e, s)) {
+                ids.insert(trial.id);
+                legacy_ids[trial.legacy_id] = trial.id;  // a folder from before configuration ids
+            }
         }
     }
     for (const auto& r : records)
@@ -166,7 +170,7 @@ void run_status(const std::string& dir) {
         const auto& ids = planned_ids[st];
         for (const auto& r : records) {
             if (r.stage != st) continue;
-            if (ids && !ids->count(r.id)) {
+            if (ids && !ids->count(r.id) && !legacy_ids.count(r.id)) {
                 ++unplanned;
                 continue;
             }

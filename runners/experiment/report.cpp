@@ -16,6 +16,7 @@
 #include "runners/experiment/trial_values.hpp"
 #include "runners/table.hpp"
 #include "runners/train/epoch_metrics.hpp"
+#include "search/metrics.hpp"
 
 namespace deeper::runners {
 
@@ -245,7 +246,7 @@ std::string mixed_cells_note(const std::vector<TrialRecord>& records, const sear
 // into mean ± std (n).
 std::string experiment_table(const std::vector<TrialRecord>& records, const search::ReportTable& rt) {
     const std::string what = rt.reach ? fmt::format("epochs to {} {} {:g}", rt.metric,
-                                                    lower_is_better(rt.metric) ? "<=" : ">=", *rt.reach)
+                                                    search::lower_is_better(rt.metric) ? "<=" : ">=", *rt.reach)
                                       : rt.metric;
     std::string md = fmt::format("## {}\n\n", rt.title.empty() ? fmt::format("{} by {}{}", what, rt.rows,
                                                                              rt.columns.empty() ? "" : " and " + rt.columns)

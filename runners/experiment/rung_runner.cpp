@@ -12,6 +12,7 @@
 
 #include "runners/experiment/brackets.hpp"
 #include "runners/train/epoch_metrics.hpp"
+#include "search/metrics.hpp"
 
 namespace deeper::runners {
 
@@ -101,7 +102,7 @@ private:
     bool stopping() const { return s_.stop && s_.stop->load(); }
 
     Brackets decisions() const {
-        Brackets sh(plan_, es_.reduction, es_.method != "asha", !lower_is_better(es_.metric));
+        Brackets sh(plan_, es_.reduction, es_.method != "asha", !search::lower_is_better(es_.metric));
         replay(sh, s_.trials, records_, es_.metric);
         return sh;
     }

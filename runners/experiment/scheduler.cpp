@@ -55,6 +55,10 @@ public:
         std::lock_guard l(m_);
         return records_;
     }
+    bool has(const std::string& id) {
+        std::lock_guard l(m_);
+        return std::any_of(records_.begin(), records_.end(), [&](const TrialRecord& r) { return r.id == id; });
+    }
     bool done(const std::string& id) {
         std::lock_guard l(m_);
         for (const auto& r : records_)
@@ -195,6 +199,7 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
             count(&RunSummary::failed);
             return;
         }
+        search::adopt_journal_ids(trials, [&](const std::string& id) { return view.has(id); });
         std::vector<std::string> ids;
         for (const auto& t : trials) ids.push_back(t.id);
         const std::vector<int> shard_of = shard_split(ids, o.shard_count);

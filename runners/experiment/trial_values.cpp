@@ -8,6 +8,7 @@
 
 #include "runners/table.hpp"
 #include "runners/train/epoch_metrics.hpp"
+#include "search/metrics.hpp"
 
 namespace deeper::runners {
 
@@ -32,7 +33,7 @@ double final_metric(const TrialRecord& r, const std::string& m) {
 }
 
 double epochs_to_reach(const TrialRecord& r, const std::string& metric, double threshold) {
-    const bool lower = lower_is_better(metric);
+    const bool lower = search::lower_is_better(metric);
     for (const auto& ep : r.epochs)
         if (const double v = epoch_metric(ep, metric); lower ? v <= threshold : v >= threshold)
             return epoch_metric(ep, "epoch");
@@ -41,7 +42,7 @@ double epochs_to_reach(const TrialRecord& r, const std::string& metric, double t
 
 const TrialRecord* best_trial(const std::vector<TrialRecord>& records, const std::string& stage,
                               const std::string& metric) {
-    const bool lower = lower_is_better(metric);
+    const bool lower = search::lower_is_better(metric);
     auto better = [&](double a, double b) { return lower ? a < b : a > b; };
     std::vector<std::map<std::string, std::string>> configs;  // first-seen order breaks ties
     std::vector<std::vector<const TrialRecord*>> trials;

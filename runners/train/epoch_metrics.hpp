@@ -46,11 +46,6 @@ inline const std::vector<std::string>& epoch_metric_names() {
     return names;
 }
 
-// Losses and errors are better low; accuracies high (how rungs and best-of-stage rank trials).
-inline bool lower_is_better(const std::string& metric) {
-    return metric.find("loss") != std::string::npos || metric.find("error") != std::string::npos;
-}
-
 // A metric of an epoch by name; NAN for an unknown name.
 inline double epoch_metric_of(const EpochMetrics& m, const std::string& name) {
     double v = NAN;

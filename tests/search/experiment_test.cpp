@@ -2,12 +2,16 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "nets/error.hpp"
 #include "nets/zoo.hpp"
+#include "search/config_id.hpp"
 #include "search/expand.hpp"
 
 using namespace deeper::search;
@@ -350,4 +354,70 @@ TEST_CASE("every committed experiment file parses: the specs behind results/ do 
         ++files;
     }
     CHECK(files >= 25);
+}
+
+TEST_CASE("a configuration's id: canonical values, results-changing settings only, net files by content",
+          "[search][experiment][config_id]") {
+    const Settings base = {{"net", "resnet8"}, {"data", "synthetic"}, {"lr", "0.5"}};
+    auto with = [&](const std::string& k, const std::string& v) {
+        Settings s = base;
+        s[k] = v;
+        return s;
+    };
+    CHECK(config_id(base) == config_id(with("lr", "0.50")));
+    CHECK(config_id(base) == config_id(with("lr", "5e-1")));
+    CHECK(config_id(base) != config_id(with("lr", "0.25")));
+    CHECK(config_id(base) == config_id(with("data_threads", "2")));  // how it runs, not what it computes
+    CHECK(config_id(base) == config_id(with("tune", "off")));
+    CHECK(config_id(base) == config_id(with("seed", "7")));  // the seed is apart from the configuration
+    CHECK(config_id(base) == config_id(with("momentum", "0.9")));  // the default, said or not
+    CHECK(config_id(base) != config_id(with("precision", "bf16")));
+    CHECK(config_id(base).size() == 16);
+
+    const std::filesystem::path dir = std::filesystem::temp_directory_path() / "deeper-config-id-test";
+    std::filesystem::create_directories(dir);
+    const std::string net = "type: plain\nlayers: [8, M]\n";
+    for (const char* f : {"a.yaml", "b.yaml"}) std::ofstream(dir / f) << net;
+    std::ofstream(dir / "c.yaml") << "type: plain\nlayers: [16, M]\n";
+    auto spec = [&](const char* f) { return Settings{{"spec", (dir / f).string()}, {"data", "synthetic"}}; };
+    CHECK(config_id(spec("a.yaml")) == config_id(spec("b.yaml")));  // the same net at two paths
+    CHECK(config_id(spec("a.yaml")) != config_id(spec("c.yaml")));
+    std::filesystem::remove_all(dir);
+
+    // one configuration drawn twice is one trial: 0.5 and 0.50 in a list are refused
+    const auto e = parse_experiment(std::string(kHeader) + "  - list: [{lr: 0.5}, {lr: 0.50}]\n", "exp.yaml");
+    CHECK_THROWS_WITH(expand(e, e.stages[0]), Catch::Contains("the same configuration"));
+}
+
+TEST_CASE("committed results keep their seeds, and their folders resume under their old ids",
+          "[search][experiment][config_id]") {
+    namespace fs = std::filesystem;
+    const fs::path root = DEEPER_SOURCE_DIR;
+    std::size_t checked = 0;
+    for (const auto& entry : fs::directory_iterator(root / "results")) {
+        const fs::path yaml = root / "experiments" / (entry.path().filename().string() + ".yaml");
+        const fs::path journal = entry.path() / "journal" / "local.jsonl";
+        if (!fs::exists(yaml) || !fs::exists(journal)) continue;
+        std::map<std::string, std::uint64_t> seed_of;  // journaled trial id -> seed
+        std::ifstream in(journal);
+        for (std::string line; std::getline(in, line);) {
+            const auto j = nlohmann::json::parse(line, nullptr, false);
+            if (j.is_object() && j.value("event", "") == "start") seed_of[j["trial"]] = j["seed"].get<std::uint64_t>();
+        }
+        const Experiment e = load_experiment(yaml.string());
+        for (const auto& s : e.stages) {
+            if (needs_results(s)) continue;
+            auto trials = expand(e, s);
+            adopt_journal_ids(trials, [&](const std::string& id) { return seed_of.count(id) > 0; });
+            for (const auto& t : trials) {
+                const auto it = seed_of.find(t.id);
+                if (it == seed_of.end()) continue;  // an edited experiment's new trial
+                INFO(yaml.filename() << " " << t.id);
+                CHECK(t.id == t.legacy_id);
+                CHECK(t.seed == it->second);
+                ++checked;
+            }
+        }
+    }
+    CHECK(checked > 100);
 }
