@@ -31,7 +31,9 @@ std::string canonical_config(const Settings& settings) {
         }
         c.spec = "net file " + hex64(fnv1a(content));
     }
-    return c.to_yaml();
+    std::string text;
+    for (const auto& [k, v] : option_texts(c)) text += k + "=" + v + "\n";
+    return text;
 }
 
 std::string config_id(const Settings& settings) { return hex64(fnv1a(canonical_config(settings))); }

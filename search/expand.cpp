@@ -28,6 +28,30 @@ TrainConfig Trial::config() const {
 
 bool needs_results(const Stage& s) { return !s.depends_on().empty(); }
 
+Trial search_trial(const Experiment& e, const Stage& s, int search, int seq, const Settings& point) {
+    Trial t;
+    t.stage = s.name;
+    t.index = seq;
+    t.settings = e.defaults;
+    for (const auto& [k, v] : s.settings) t.settings[k] = v;
+    for (const auto& [k, v] : point) {
+        t.settings[k] = v;
+        t.swept.push_back(k);
+    }
+    t.labels = {{"search", std::to_string(search)}, {"seq", std::to_string(seq)}};
+    t.config_id = config_id(t.settings);
+    t.id = hex64(fnv1a(fmt::format("stage={}\nsearch={}\nconfig={}\n", s.name, search, t.config_id)));
+    t.legacy_id = t.id;
+    if (const auto given = t.settings.find("seed"); given != t.settings.end()) {
+        TrainConfig c;
+        set_train_option(c, "seed", given->second);
+        t.seed = c.seed;
+    } else {
+        t.seed = fnv1a(fmt::format("{}\n{}", e.seed, t.id)) % 1000000007ull;
+    }
+    return t;
+}
+
 void adopt_journal_ids(std::vector<Trial>& trials, const std::function<bool(const std::string&)>& journal_has) {
     for (auto& t : trials)
         if (!journal_has(t.id) && journal_has(t.legacy_id)) t.id = t.legacy_id;
@@ -256,6 +280,7 @@ Points points(const Experiment& e, const Stage& s, const BestLookup* best, std::
         case Stage::Kind::random: out = random_points(e, s, base, swept); break;
         case Stage::Kind::compound_search: out = compound_points(s, base, swept); break;
         case Stage::Kind::scale: out = scale_points(s, base, best, swept); break;
+        case Stage::Kind::search: throw std::logic_error("a search stage proposes its trials as it runs: not expanded");
     }
     if (!s.init_from.empty()) {
         if (!best) throw std::logic_error("init_from stage expanded without results");
@@ -307,6 +332,7 @@ std::vector<Trial> expand(const Experiment& e, const Stage& s, const BestLookup*
 }
 
 std::size_t planned_count(const Experiment& e, const Stage& s) {
+    if (s.kind == Stage::Kind::search) return std::size_t(s.search.budget) * std::size_t(s.search.repeats);
     if (s.kind == Stage::Kind::scale)
         return s.scale.phi.size() * (s.scale.baselines ? 4 : 1) * s.seeds.size();
     if (!s.init_from.empty()) {

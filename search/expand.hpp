@@ -41,6 +41,11 @@ using BestLookup = std::function<std::optional<BestTrial>(const std::string& sta
 // ids: a trial the journal knows only by its old id keeps it, so such a folder resumes.
 void adopt_journal_ids(std::vector<Trial>& trials, const std::function<bool(const std::string&)>& journal_has);
 
+// A search stage's proposal number `seq` of its independent search `search`: the defaults, the
+// stage's settings and the point's. Its id hashes the stage, the search and the configuration
+// (a search proposes a configuration once); its seed, the experiment's seed and the same.
+Trial search_trial(const Experiment& e, const Stage& s, int search, int seq, const Settings& point);
+
 bool needs_results(const Stage& s);
 // Trials of a stage. Stages that need results (scale, init_from) need `best`; without it,
 // expand() throws for them, and planned_count() says how many trials they will have.

@@ -140,6 +140,50 @@ void refuse_oversized(const YamlDoc& doc, const YAML::Node& n, const Stage& s) {
                                 s.name, trials, how, kMaxTrialsPerStage));
 }
 
+// One dimension of a random or search space: {choice: [...]}, {int: [lo, hi]} or
+// {int: {min, max, step}}, {uniform: [lo, hi]} or {log_uniform: [lo, hi]}.
+RandomDim read_dimension(Reader& r, const std::string& k, const YAML::Node& d) {
+    const YamlDoc& doc = r.doc;
+    doc.require_map(d, k);
+    doc.check_keys(d, {"uniform", "log_uniform", "int", "choice"}, "a dimension");
+    if (d.size() != 1) doc.fail(d, fmt::format("{}: give one of choice, int, uniform or log_uniform", k));
+    RandomDim dim;
+    for (const char* kind : {"uniform", "log_uniform", "int", "choice"}) {
+        if (!d[kind]) continue;
+        dim.kind = kind;
+        const YAML::Node& v = d[kind];
+        if (dim.kind == "int" && v.IsMap()) {
+            doc.check_keys(v, {"min", "max", "step"}, k + ".int");
+            if (!v["min"] || !v["max"]) doc.fail(v, fmt::format("{}.int: needs min and max", k));
+            dim.lo = doc.as<long>(v["min"], "min", "a whole number");
+            dim.hi = doc.as<long>(v["max"], "max", "a whole number");
+            if (v["step"]) dim.step = doc.as<long>(v["step"], "step", "a whole number");
+            if (dim.step < 1) doc.fail(v["step"], fmt::format("{}.int.step: must be at least 1", k));
+            if (dim.hi < dim.lo) doc.fail(v, fmt::format("{}.int: need min <= max", k));
+            for (const char* bound : {"min", "max"}) r.check_setting(k, v[bound], v[bound].as<std::string>());
+            continue;
+        }
+        if (!v.IsSequence() || v.size() < 1) doc.fail(v, fmt::format("{}.{}: expected a list", k, kind));
+        if (dim.kind == "choice") {
+            for (const auto& c : v) {
+                dim.choices.push_back(r.setting_value(k, c));
+                if (std::count(dim.choices.begin(), dim.choices.end(), dim.choices.back()) > 1)
+                    doc.fail(c, fmt::format("{}.choice: '{}' is given twice", k, dim.choices.back()));
+            }
+        } else {
+            if (v.size() != 2) doc.fail(v, fmt::format("{}.{}: expected [low, high]", k, kind));
+            dim.lo = r.number(v[0], k);
+            dim.hi = r.number(v[1], k);
+            if (dim.hi < dim.lo || (dim.kind == "log_uniform" && dim.lo <= 0))
+                doc.fail(v, fmt::format("{}.{}: need low <= high{}", k, kind, dim.kind == "log_uniform" ? " and low > 0" : ""));
+            if (dim.kind == "int" && (dim.lo != std::floor(dim.lo) || dim.hi != std::floor(dim.hi)))
+                doc.fail(v, fmt::format("{}.int: expected whole numbers", k));
+            for (const auto& bound : v) r.check_setting(k, bound, bound.as<std::string>());
+        }
+    }
+    return dim;
+}
+
 // A random stage: `count` draws from `space` (uniform, log_uniform, int or choice per setting).
 void read_random(Reader& r, const YAML::Node& rd, Stage& s) {
     const YamlDoc& doc = r.doc;
@@ -154,29 +198,153 @@ void read_random(Reader& r, const YAML::Node& rd, Stage& s) {
     for (const auto& kv : rd["space"]) {
         r.check_key(kv.first);
         const std::string k = normalized(kv.first.as<std::string>());
-        const YAML::Node& d = kv.second;
-        doc.require_map(d, k);
-        doc.check_keys(d, {"uniform", "log_uniform", "int", "choice"}, "a random dimension");
-        RandomDim dim;
-        for (const char* kind : {"uniform", "log_uniform", "int", "choice"}) {
-            if (!d[kind]) continue;
-            dim.kind = kind;
-            const YAML::Node& v = d[kind];
-            if (!v.IsSequence() || v.size() < 1)
-                doc.fail(v, fmt::format("{}.{}: expected a list", k, kind));
-            if (dim.kind == "choice") {
-                for (const auto& c : v) dim.choices.push_back(r.setting_value(k, c));
-            } else {
-                if (v.size() != 2) doc.fail(v, fmt::format("{}.{}: expected [low, high]", k, kind));
-                dim.lo = r.number(v[0], k);
-                dim.hi = r.number(v[1], k);
-                if (dim.hi < dim.lo || (dim.kind == "log_uniform" && dim.lo <= 0))
-                    doc.fail(v, fmt::format("{}.{}: need low <= high{}", k, kind,
-                                            dim.kind == "log_uniform" ? " and low > 0" : ""));
-            }
-        }
-        s.space[k] = dim;
+        s.space[k] = read_dimension(r, k, kv.second);
     }
+}
+
+// An objective: a metric's name (its registry direction), or {metric, goal: max|min}; a
+// table's own columns need the goal.
+Objective read_objective(const YamlDoc& doc, const YAML::Node& n, bool table) {
+    Objective o;
+    std::optional<bool> minimize;
+    if (n.IsMap()) {
+        doc.check_keys(n, {"metric", "goal"}, "an objective");
+        if (!n["metric"]) doc.fail(n, "an objective needs a metric");
+        o.metric = doc.scalar(n["metric"], "metric");
+        if (n["goal"]) {
+            const std::string g = doc.scalar(n["goal"], "goal");
+            if (g != "max" && g != "min") doc.fail(n["goal"], fmt::format("goal: expected max or min, got '{}'", g));
+            minimize = g == "min";
+        }
+    } else {
+        o.metric = doc.scalar(n, "objective");
+    }
+    const MetricInfo* m = find_metric(o.metric);
+    if (!m && !table) {
+        const auto known = metric_names();
+        doc.fail(n, fmt::format("unknown metric '{}'{}", o.metric, did_you_mean(o.metric, known)));
+    }
+    if (!m && !minimize) doc.fail(n, fmt::format("objective '{}': not a metric deeper knows; give its goal (max or min)", o.metric));
+    if (m && m->known == Known::at_end && o.metric.rfind("test_", 0) == 0 && !table)
+        doc.fail(n, fmt::format("objective '{}': a search chooses by the validation split; the test set is for the report",
+                                o.metric));
+    o.minimize = minimize.value_or(m && m->direction == Direction::min);
+    return o;
+}
+
+void read_search(Reader& r, const YAML::Node& n, Stage& s) {
+    const YamlDoc& doc = r.doc;
+    s.kind = Stage::Kind::search;
+    SearchSpec& x = s.search;
+    x.line = n.Mark().line + 1;
+    doc.require_map(n, "search");
+    doc.check_keys(n, {"space", "strategy", "budget", "objectives", "reward", "constraints", "table", "repeats", "seed",
+                       "reference"},
+                   "search");
+    if (!n["space"] || !n["budget"]) doc.fail(n, "search: needs a space and a budget");
+    doc.require_map(n["space"], "search.space");
+    if (n["space"].size() == 0) doc.fail(n["space"], "search.space: no dimensions");
+    for (const auto& kv : n["space"]) {
+        r.check_key(kv.first);
+        const std::string k = normalized(kv.first.as<std::string>());
+        x.space.emplace_back(k, read_dimension(r, k, kv.second));
+    }
+    x.budget = doc.as<int>(n["budget"], "budget", "a positive whole number");
+    if (x.budget <= 0 || x.budget > 1'000'000) doc.fail(n["budget"], "search.budget: expected 1 to 1,000,000 points");
+    if (const auto st = n["strategy"]; st) {
+        if (st.IsMap()) {
+            doc.check_keys(st, {"name", "population", "tournament", "startup", "candidates", "prior_weight"}, "strategy");
+            if (!st["name"]) doc.fail(st, "strategy: needs a name (random, evolution or tpe)");
+            x.strategy.name = doc.scalar(st["name"], "name");
+            auto count = [&](const char* key, int& v, int lo) {
+                if (!st[key]) return;
+                v = doc.as<int>(st[key], key, "a whole number");
+                if (v < lo) doc.fail(st[key], fmt::format("strategy.{}: must be at least {}", key, lo));
+            };
+            count("population", x.strategy.population, 2);
+            count("tournament", x.strategy.tournament, 1);
+            count("startup", x.strategy.startup, 1);
+            count("candidates", x.strategy.candidates, 1);
+            if (st["prior_weight"]) x.strategy.prior_weight = r.number(st["prior_weight"], "prior_weight");
+            const std::map<std::string, std::vector<std::string>> takes = {
+                {"random", {}}, {"evolution", {"population", "tournament"}}, {"tpe", {"startup", "candidates", "prior_weight"}}};
+            const auto it = takes.find(x.strategy.name);
+            if (it == takes.end())
+                doc.fail(st["name"], fmt::format("strategy '{}': expected random, evolution or tpe", x.strategy.name));
+            for (const auto& kv : st) {
+                const std::string key = kv.first.as<std::string>();
+                if (key != "name" && std::find(it->second.begin(), it->second.end(), key) == it->second.end())
+                    doc.fail(kv.first, fmt::format("strategy.{}: {} does not take it", key, x.strategy.name));
+            }
+            if (x.strategy.name == "evolution" && x.strategy.tournament > x.strategy.population)
+                doc.fail(st["tournament"], "strategy.tournament: at most the population");
+        } else {
+            x.strategy.name = doc.scalar(st, "strategy");
+            if (x.strategy.name != "random" && x.strategy.name != "evolution" && x.strategy.name != "tpe")
+                doc.fail(st, fmt::format("strategy '{}': expected random, evolution or tpe", x.strategy.name));
+        }
+    }
+    if (n["table"]) {
+        x.table = doc.scalar(n["table"], "table");
+        x.table_line = n["table"].Mark().line + 1;
+        x.table_column = n["table"].Mark().column + 1;
+    }
+    const bool table = !x.table.empty();
+    if (n["objectives"] && n["reward"]) doc.fail(n["reward"], "search: give objectives or a reward, not both");
+    if (const auto ob = n["objectives"]; ob) {
+        if (!ob.IsSequence() || ob.size() == 0) doc.fail(ob, "search.objectives: expected a list like [val_top1, macs]");
+        for (const auto& o : ob) {
+            x.objectives.push_back(read_objective(doc, o, table));
+            for (std::size_t i = 0; i + 1 < x.objectives.size(); ++i)
+                if (x.objectives[i].metric == x.objectives.back().metric)
+                    doc.fail(o, fmt::format("objective '{}' is given twice", x.objectives.back().metric));
+        }
+    } else if (const auto rw = n["reward"]; rw) {
+        doc.require_map(rw, "reward");
+        doc.check_keys(rw, {"metric", "cost", "target", "w", "hard"}, "reward");
+        Reward w;
+        if (rw["metric"]) w.metric = doc.scalar(rw["metric"], "metric");
+        if (rw["cost"]) w.cost = doc.scalar(rw["cost"], "cost");
+        if (!rw["target"]) doc.fail(rw, "reward: needs a target (the cost MnasNet aims at, e.g. 4e8 MACs)");
+        w.target = r.number(rw["target"], "target");
+        if (!(w.target > 0)) doc.fail(rw["target"], "reward.target: must be positive");
+        if (rw["w"]) w.w = doc.as<double>(rw["w"], "w", "a number");
+        if (rw["hard"]) w.hard = doc.as<bool>(rw["hard"], "hard", "true or false");
+        if (rw["w"] && w.hard) doc.fail(rw["w"], "reward: hard sets w (0 within the target, -1 beyond); give one of them");
+        for (const auto& [key, metric] : {std::pair{"metric", &w.metric}, {"cost", &w.cost}})
+            if (!find_metric(*metric) && !table)
+                doc.fail(rw[key] ? rw[key] : rw, fmt::format("reward.{}: unknown metric '{}'", key, *metric));
+        x.reward = w;
+        x.objectives = {Objective{"reward", false}};
+    } else {
+        x.objectives = {Objective{"val_top1", false}};
+    }
+    if (const auto c = n["constraints"]; c) {
+        doc.require_map(c, "constraints");
+        for (const auto& kv : c) {
+            const std::string key = kv.first.as<std::string>();
+            const std::string metric = key.rfind("max_", 0) == 0 ? key.substr(4) : "";
+            const MetricInfo* m = find_metric(metric);
+            if (!m || m->known != Known::before_training)
+                doc.fail(kv.first, fmt::format("constraint '{}': expected max_params or max_macs (known before training)", key));
+            const double bound = r.number(kv.second, key);
+            x.constraints.emplace_back(metric, bound);
+        }
+    }
+    if (const auto ref = n["reference"]; ref) {
+        doc.require_map(ref, "reference");
+        for (const auto& kv : ref) {
+            const std::string m = kv.first.as<std::string>();
+            if (std::none_of(x.objectives.begin(), x.objectives.end(), [&](const Objective& o) { return o.metric == m; }))
+                doc.fail(kv.first, fmt::format("reference: '{}' is not one of the objectives", m));
+            x.reference[m] = doc.as<double>(kv.second, m, "a number");
+        }
+    }
+    if (n["repeats"]) {
+        x.repeats = doc.as<int>(n["repeats"], "repeats", "a positive whole number");
+        if (x.repeats < 1 || x.repeats > 10'000) doc.fail(n["repeats"], "search.repeats: expected 1 to 10,000");
+    }
+    if (n["seed"]) x.seed = doc.as<std::uint64_t>(n["seed"], "seed", "a whole number");
 }
 
 EarlyStop read_early_stop(const YamlDoc& doc, const YAML::Node& n) {
@@ -231,17 +399,17 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
     doc.require_map(n, "a stage");
     static const std::vector<std::string> known = {"name",  "grid",   "zip",  "list",  "random",
                                                    "compound_search", "scale", "settings", "seeds",
-                                                   "init_from", "init_metric", "early_stop"};
+                                                   "init_from", "init_metric", "early_stop", "search"};
     doc.check_keys(n, known, "a stage");
     Stage s;
     s.line = n.Mark().line + 1;
     s.name = n["name"] ? doc.scalar(n["name"], "name") : fmt::format("stage{}", index + 1);
     if (n["name"]) require_plain_name(doc, n["name"], "stage name", s.name, "it names the stage's plots and claims folder");
     int kinds = 0;
-    for (const char* k : {"grid", "zip", "list", "random", "compound_search", "scale"}) kinds += bool(n[k]);
+    for (const char* k : {"grid", "zip", "list", "random", "compound_search", "scale", "search"}) kinds += bool(n[k]);
     if (kinds != 1)
         doc.fail(n, fmt::format("stage '{}': give exactly one of grid, zip, list, random, "
-                                "compound_search or scale", s.name));
+                                "compound_search, scale or search", s.name));
     if (n["settings"]) s.settings = r.settings(n["settings"], "settings");
     if (n["seeds"]) {
         if (!n["seeds"].IsSequence() || n["seeds"].size() == 0)
@@ -286,6 +454,8 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
         }
     } else if (const auto rd = n["random"]; rd) {
         read_random(r, rd, s);
+    } else if (const auto sr = n["search"]; sr) {
+        read_search(r, sr, s);
     } else if (const auto c = n["compound_search"]; c) {
         s.kind = Stage::Kind::compound_search;
         doc.require_map(c, "compound_search");
@@ -330,6 +500,13 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
         for (const auto& p : sc["phi"]) s.scale.phi.push_back(r.number(p, "phi"));
         if (sc["baselines"]) s.scale.baselines = doc.as<bool>(sc["baselines"], "baselines", "true or false");
     }
+    if (s.kind == Stage::Kind::search) {
+        if (s.early_stop)
+            doc.fail(n["early_stop"], "early_stop: a search stage does not take it yet; its proposals train to the end "
+                                      "(make the trials cheap with epochs and train_limit)");
+        if (n["seeds"]) doc.fail(n["seeds"], "seeds: a search stage runs independent searches with search.repeats");
+        if (n["init_from"]) doc.fail(n["init_from"], "init_from: a search stage's proposals start fresh");
+    }
     if (s.early_stop && s.kind == Stage::Kind::scale)
         doc.fail(n["early_stop"], "early_stop: a scale stage measures every scaled net to the end; "
                                   "put early_stop on the search stage");
@@ -338,6 +515,41 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
 }
 
 // What a stage's best is chosen by: a trial's final value of anything measured.
+// A search over a net file's positions: every position the space names is one the file has, and
+// every position the file has is filled by the space or by a setting.
+void check_positions(const YamlDoc& doc, const YAML::Node& space, const Experiment& e, const Stage& s) {
+    Settings settings = e.defaults;
+    for (const auto& [k, v] : s.settings) settings[k] = v;
+    const auto spec = settings.find("spec");
+    std::vector<std::string> file_has;
+    if (spec != settings.end()) {
+        try {
+            file_has = net_positions(read_text_file(spec->second));
+        } catch (const InputError&) {
+            return;  // planning names the missing net file
+        }
+    }
+    const std::string prefix = kPositionPrefix;
+    for (const auto& kv : space) {
+        const std::string k = normalized(kv.first.as<std::string>());
+        if (k.rfind(prefix, 0) != 0) continue;
+        const std::string position = k.substr(prefix.size());
+        if (spec == settings.end())
+            doc.fail(kv.first, fmt::format("{}: a net position needs a net file (spec) in the stage's settings or the defaults", k));
+        if (std::find(file_has.begin(), file_has.end(), position) == file_has.end())
+            doc.fail(kv.first, fmt::format("{}: the net file {} has no position ${{{}}}{}", k, spec->second, position,
+                                           file_has.empty() ? "" : fmt::format(" (it has {})", fmt::join(file_has, ", "))));
+    }
+    for (const auto& position : file_has) {
+        const std::string k = prefix + position;
+        const bool in_space = std::any_of(s.search.space.begin(), s.search.space.end(), [&](const auto& d) { return d.first == k; });
+        if (!in_space && !settings.count(k))
+            doc.fail(space, fmt::format("the net file {} has a position ${{{}}} that neither the space nor a setting fills "
+                                        "(add {} to the space)",
+                                        spec->second, position, k));
+    }
+}
+
 const std::vector<std::string> kMetrics = metric_names({Known::every_epoch, Known::at_end});
 // The ones measured every epoch (the test set is evaluated once, at the end): what a curve or a
 // threshold can follow.
@@ -379,6 +591,7 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
         for (const std::string& m : {s.scale.metric, s.init_metric})
             if (std::find(kMetrics.begin(), kMetrics.end(), m) == kMetrics.end())
                 doc.fail(n, fmt::format("unknown metric '{}'{}", m, did_you_mean(m, kMetrics)));
+        if (s.kind == Stage::Kind::search) check_positions(doc, n["search"]["space"], e, s);
         e.stages.push_back(std::move(s));
     }
     if (const auto rep = root["report"]; rep) {

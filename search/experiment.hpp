@@ -41,6 +41,7 @@ struct ScaleFrom {
 struct RandomDim {
     std::string kind;                 // uniform | log_uniform | int | choice
     double lo = 0, hi = 0;
+    long step = 1;                    // int: lo, lo + step, ... up to hi
     std::vector<std::string> choices;
 };
 
@@ -54,8 +55,44 @@ struct EarlyStop {
     int max_epochs = 0;              // the last rung; 0: the trials' epochs
 };
 
+// A search stage: a strategy proposes points of a space from what it has observed, within a
+// budget, against one or more objectives, under constraints checked before evaluation; the
+// points are trained as trials, or looked up in a table of published results.
+struct Objective {
+    std::string metric;
+    bool minimize = false;
+};
+// MnasNet's reward ACC(m) x [COST(m) / target]^w (Tan et al. 2019): w = -0.07 soft; hard:
+// w = 0 at or below the target, -1 above (`hard: true`).
+struct Reward {
+    std::string metric = "val_top1", cost = "macs";
+    double target = 0, w = -0.07;
+    bool hard = false;
+};
+struct SearchStrategy {
+    std::string name = "random";  // random | evolution | tpe
+    int population = 20, tournament = 5;
+    int startup = 10, candidates = 24;
+    double prior_weight = 1.0;
+};
+struct SearchSpec {
+    std::vector<std::pair<std::string, RandomDim>> space;  // in the file's order
+    SearchStrategy strategy;
+    int budget = 0;                    // points evaluated (refused ones are not counted)
+    std::vector<Objective> objectives; // one or more; with a reward, its scalar only
+    std::optional<Reward> reward;
+    std::vector<std::pair<std::string, double>> constraints;  // metric <= bound (max_macs: macs)
+    std::string table;                 // evaluator: a CSV of published results; empty: training
+    // The hypervolume's reference point (several objectives): a bound per objective; where not
+    // given, the worst value the stage's searches saw.
+    std::map<std::string, double> reference;
+    int repeats = 1;                   // independent searches
+    std::uint64_t seed = 0;
+    int line = 0, table_line = 0, table_column = 0;  // where `table` is, for messages
+};
+
 struct Stage {
-    enum class Kind { grid, zip, list, random, compound_search, scale };
+    enum class Kind { grid, zip, list, random, compound_search, scale, search };
     std::string name;
     Kind kind = Kind::grid;
     std::vector<std::pair<std::string, std::vector<std::string>>> axes;  // grid, zip
@@ -66,6 +103,7 @@ struct Stage {
     std::uint64_t random_seed = 0;
     CompoundSearch compound;
     ScaleFrom scale;
+    SearchSpec search;
     Settings settings;                 // stage-wide values over the defaults
     std::vector<int> seeds = {0};      // repeats
     std::string init_from, init_metric = "val_top1";  // transfer: best trial of a stage

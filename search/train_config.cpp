@@ -208,18 +208,23 @@ const std::vector<std::string>& train_option_names() {
     return names;
 }
 
+std::vector<std::pair<std::string, std::string>> option_texts(const TrainConfig& c) {
+    std::vector<std::pair<std::string, std::string>> out;
+    visit_options(c, [&](const char* name, const auto& slot) {
+        std::string v = print(slot);
+        if (!v.empty()) out.emplace_back(name, std::move(v));
+    });
+    nets::visit_knobs(c.knobs, [&](std::string_view name, const auto& slot) {
+        if (slot) out.emplace_back(std::string(name), print(*slot));
+    });
+    for (const auto& [name, value] : c.positions) out.emplace_back(kPositionPrefix + name, value);
+    return out;
+}
+
 std::string TrainConfig::to_yaml() const {
     YAML::Emitter out;
     out << YAML::BeginMap;
-    visit_options(*this, [&](const char* name, const auto& slot) {
-        std::string v = print(slot);
-        if (v.empty()) return;
-        out << YAML::Key << name << YAML::Value << v;
-    });
-    nets::visit_knobs(knobs, [&](std::string_view name, const auto& slot) {
-        if (slot) out << YAML::Key << std::string(name) << YAML::Value << print(*slot);
-    });
-    for (const auto& [name, value] : positions) out << YAML::Key << kPositionPrefix + name << YAML::Value << value;
+    for (const auto& [k, v] : option_texts(*this)) out << YAML::Key << k << YAML::Value << v;
     out << YAML::EndMap;
     return std::string(out.c_str()) + "\n";
 }

@@ -74,6 +74,9 @@ TrainConfig load_train_config(const std::string& path);
 // The same from text (a checkpoint's recorded config); `name` stands for the file in errors.
 TrainConfig parse_train_config(const std::string& yaml_text, const std::string& name);
 void set_train_option(TrainConfig& c, const std::string& key, const std::string& value);
+// Every option, net knob and position that is set, as key and value text, in a fixed order
+// (what to_yaml writes, without YAML's quoting).
+std::vector<std::pair<std::string, std::string>> option_texts(const TrainConfig& c);
 // Every training option's key (net knobs not included).
 const std::vector<std::string>& train_option_names();
 

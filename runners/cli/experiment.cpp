@@ -1,5 +1,6 @@
 // `deeper check`, `deeper run` and `deeper report`: experiments from YAML.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <atomic>
 #include <chrono>
@@ -146,6 +147,56 @@ double early_stop_fraction(const search::EarlyStop& es, const std::vector<Planne
     return double(sh.spent_epochs()) / double(std::max(1L, sh.full_budget()));
 }
 
+// A trial's training time from 3 measured steps of its net (measured once per net, batch and
+// precision), evaluation counted as training.
+double trial_seconds(const PlannedTrial& p, std::map<std::string, double>& speed, int cores) {
+    const search::TrainConfig& c = p.config;
+    std::string positions;  // one net file is many nets
+    for (const auto& [k, v] : c.positions) positions += k + "=" + v + ";";
+    const std::string sig =
+        fmt::format("{}|{}|{}|{}", nets::to_string(c.knobs) + c.net + c.spec, c.batch, c.precision, positions);
+    if (!speed.count(sig)) speed[sig] = measure_img_per_s(build_graph(c, *p.train), c.batch, cores, parse_precision(c.precision));
+    const auto& d = *p.train;
+    const std::size_t val_n = p.sets->has_val() ? p.sets->val.size() : std::size_t(c.val_size);
+    const std::size_t train_n = data::training_count(d.size(), p.sets->has_val() ? 0 : c.val_size,
+                                                     std::size_t(c.train_limit), c.train_fraction);
+    const double per_epoch = double(train_n + val_n + std::size_t(c.train_eval_size)) / speed[sig];
+    return per_epoch * c.epochs;
+}
+
+// A search stage's plan: its space, evaluator, strategy and the share its constraints leave.
+void print_search_plan(const search::Stage& s, const SearchPlan& sp, std::ostream& out) {
+    const search::SearchSpec& x = s.search;
+    std::vector<std::string> dims;
+    for (const auto& [name, d] : x.space)
+        dims.push_back(d.kind == "choice" ? fmt::format("{} ({} choices)", name, d.choices.size())
+                       : d.kind == "int"  ? fmt::format("{} (int {}..{} step {})", name, d.lo, d.hi, d.step)
+                                          : fmt::format("{} ({} {}..{})", name, d.kind, d.lo, d.hi));
+    out << fmt::format("search: {} x {} independent search(es), budget {} each\n", x.strategy.name, x.repeats, x.budget);
+    out << fmt::format("space: {}; {}\n", fmt::join(dims, ", "),
+                       std::isinf(sp.space_size) ? std::string("infinite (real ranges)")
+                                                 : fmt::format("{} configurations", with_thousands(std::int64_t(sp.space_size))));
+    std::vector<std::string> objectives;
+    if (x.reward)
+        objectives.push_back(fmt::format("reward {} x ({}/{})^{} max", x.reward->metric, x.reward->cost, x.reward->target,
+                                         x.reward->hard ? std::string("(0|-1)") : fmt::format("{}", x.reward->w)));
+    else
+        for (const auto& o : x.objectives) objectives.push_back(o.metric + (o.minimize ? " min" : " max"));
+    out << fmt::format("objectives: {}\n", fmt::join(objectives, ", "));
+    if (!x.table.empty())
+        out << fmt::format("evaluator: table {} ({} configurations, {} rows)\n", x.table, with_thousands(std::int64_t(sp.table_configurations)),
+                           with_thousands(std::int64_t(sp.table_rows)));
+    else
+        out << "evaluator: training\n";
+    if (!x.constraints.empty()) {
+        std::vector<std::string> c;
+        for (const auto& [m, bound] : x.constraints) c.push_back(fmt::format("{} <= {}", m, with_thousands(std::int64_t(bound))));
+        out << fmt::format("constraints: {}: {:.1f}% of the {} {} feasible\n", fmt::join(c, ", "),
+                           100.0 * double(sp.feasible) / double(std::max<std::size_t>(1, sp.drawn)), sp.drawn,
+                           sp.exact_share ? "configurations" : "draws");
+    }
+}
+
 void run_check(const std::string& path, bool estimate) {
     const search::Experiment e = search::load_experiment(path);
     std::cout << fmt::format("{}: experiment '{}', {} stage(s)\n", path, e.name, e.stages.size());
@@ -164,6 +215,19 @@ void run_check(const std::string& path, bool estimate) {
                                      ? fmt::format(" (expanded when stage '{}' is done)", s.depends_on()[0])
                                      : "");
         if (search::needs_results(s)) continue;
+        if (s.kind == search::Stage::Kind::search) {
+            const SearchPlan sp = plan_search_stage(e, s, datasets);
+            print_search_plan(s, sp, std::cout);
+            if (estimate && !sp.samples.empty()) {  // every proposal costs about what the drawn ones do
+                double mean_s = 0;
+                for (const auto& p : sp.samples) mean_s += trial_seconds(p, speed, cores) / double(sp.samples.size());
+                const double secs = mean_s * double(n);
+                std::cout << fmt::format("about {} of compute ({} per proposal, from {} drawn)\n", duration(secs),
+                                         duration(mean_s), sp.samples.size());
+                total_s += secs;
+            }
+            continue;
+        }
         Table t;
         t.add_column("trial");
         t.add_column("settings");
@@ -174,21 +238,10 @@ void run_check(const std::string& path, bool estimate) {
         double stage_s = 0;
         for (const auto& p : planned) {
             const search::Trial& trial = p.trial;
-            const search::TrainConfig& c = p.config;
             const std::string swept = trial.swept.empty() && trial.labels.empty() ? "" : describe(trial);
             std::vector<std::string> row = {trial.id, swept, with_thousands(p.params), with_thousands(p.macs)};
             if (estimate) {
-                const std::string sig = fmt::format("{}|{}|{}", nets::to_string(c.knobs) + c.net + c.spec,
-                                                    c.batch, c.precision);
-                if (!speed.count(sig))
-                    speed[sig] = measure_img_per_s(build_graph(c, *p.train), c.batch, cores,
-                                                   parse_precision(c.precision));
-                const auto& d = *p.train;
-                const std::size_t val_n = p.sets->has_val() ? p.sets->val.size() : std::size_t(c.val_size);
-                const std::size_t train_n = data::training_count(d.size(), p.sets->has_val() ? 0 : c.val_size,
-                                                                 std::size_t(c.train_limit), c.train_fraction);
-                const double per_epoch = double(train_n + val_n + std::size_t(c.train_eval_size)) / speed[sig];
-                const double secs = per_epoch * c.epochs;
+                const double secs = trial_seconds(p, speed, cores);
                 total_s += secs;
                 stage_s += secs;
                 row.push_back(duration(secs));

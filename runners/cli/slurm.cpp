@@ -153,7 +153,7 @@ void run_status(const std::string& dir) {
         for (const auto& s : e.stages) {
             stages.push_back(s.name);
             planned[s.name] = search::planned_count(e, s);
-            if (search::needs_results(s)) continue;
+            if (search::needs_results(s) || s.kind == search::Stage::Kind::search) continue;  // known as they run
             auto& ids = planned_ids[s.name].emplace();
             for (const auto& trial : search::expand(e, s)) {
                 ids.insert(trial.id);

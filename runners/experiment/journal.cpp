@@ -26,8 +26,9 @@ namespace {
 constexpr std::uint64_t kMaxJournalBytes = std::uint64_t(2) << 30;
 
 // Every event deeper writes; a line with another is named, not dropped.
-const std::set<std::string> kJournalEvents = {"start",   "epoch", "rung",        "promote",      "stopped",
-                                              "done",    "failed", "interrupted", "stage_skipped"};
+const std::set<std::string> kJournalEvents = {"start",  "epoch",       "rung",          "promote", "stopped",
+                                              "done",   "failed",      "interrupted",   "stage_skipped",
+                                              "propose", "infeasible", "query"};
 
 // An event line: one JSON object. Throws (json::exception or runtime_error) for anything else.
 json parse_event(const std::string& line) {
@@ -78,7 +79,7 @@ Journal::~Journal() {
     if (f_) std::fclose(f_);
 }
 
-void Journal::append(nlohmann::ordered_json event) {
+void Journal::append(nlohmann::ordered_json event, bool durable) {
     event["time"] = std::round(
         std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() * 1000) / 1000;
     // replace: an error message may quote a file name that is not UTF-8
@@ -86,6 +87,11 @@ void Journal::append(nlohmann::ordered_json event) {
     std::lock_guard lock(m_);
     if (std::fputs(line.c_str(), f_) < 0 || std::fflush(f_) != 0)
         throw RunError(fmt::format("{}: cannot append to the journal", path_));
+    if (durable) ::fdatasync(fileno(f_));
+}
+
+void Journal::sync() {
+    std::lock_guard lock(m_);
     ::fdatasync(fileno(f_));
 }
 
@@ -201,7 +207,20 @@ std::vector<TrialRecord> read_journals(const std::string& results_dir) {
             r.first_time = r.first_time > 0 ? std::min(r.first_time, time) : time;
             r.last_time = std::max(r.last_time, time);
         }
-        if (ev == "start") {
+        if (ev == "propose" || ev == "infeasible" || ev == "query") {  // a search's proposals (search_runner.hpp)
+            r.stage = text(j, "stage");
+            r.settings = strings(j, "settings");
+            r.labels = strings(j, "labels");
+            r.swept.clear();
+            if (const auto s = j.find("swept"); s != j.end() && s->is_array())
+                for (const auto& v : *s)
+                    if (v.is_string()) r.swept.push_back(v.get<std::string>());
+            r.status = ev == "propose" ? "proposed" : ev == "infeasible" ? "infeasible" : "done";
+            if (const auto s = j.find("result"); s != j.end() && s->is_object())
+                for (const auto& [k, v] : s->items())
+                    if (v.is_number()) r.result[k] = v.get<double>();
+            if (ev == "infeasible") r.info["reason"] = text(j, "reason");
+        } else if (ev == "start") {
             r.stage = text(j, "stage");
             r.status = "running";
             r.seed = number(j, "seed", 0);

@@ -20,8 +20,10 @@ public:
     Journal& operator=(const Journal&) = delete;
     // One event per call (thread-safe): a JSON object, its fields in the order given ("event"
     // and "trial" first, for whoever reads the file), then a "time" field. Non-finite numbers
-    // are written as null.
-    void append(nlohmann::ordered_json event);
+    // are written as null. `durable`: on disk before it returns (fdatasync); events that are
+    // cheap to redo (a table's answers) leave that to sync() at the end of their batch.
+    void append(nlohmann::ordered_json event, bool durable = true);
+    void sync();
     const std::string& path() const { return path_; }
 
 private:
@@ -32,7 +34,8 @@ private:
 
 struct TrialRecord {
     // running | done | failed | interrupted; with early stopping also paused (at a rung, waiting
-    // for the decision) and stopped (not promoted)
+    // for the decision) and stopped (not promoted); in a search also proposed (not started yet)
+    // and infeasible (a constraint refused it before evaluation)
     std::string id, stage, status = "pending";
     std::map<std::string, std::string> settings, labels;
     std::vector<std::string> swept;

@@ -3,11 +3,15 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "nets/error.hpp"
 #include "runners/engine/precision.hpp"
 #include "runners/memory_budget.hpp"
 #include "runners/train/trainer.hpp"
+#include "search/fnv_hash.hpp"
+#include "search/objectives.hpp"
+#include "search/result_table.hpp"
 
 namespace deeper::runners {
 
@@ -82,10 +86,72 @@ std::vector<PlannedTrial> plan_stage(const search::Experiment& e, const search::
     return planned;
 }
 
+SearchPlan plan_search_stage(const search::Experiment& e, const search::Stage& s, DataCache& data) {
+    const std::string where = fmt::format("{}:{}: stage '{}'", e.path, s.line, s.name);
+    const search::SearchSpec& x = s.search;
+    const search::SearchSpace space(x.space);
+    SearchPlan plan;
+    plan.space_size = space.size();
+    auto broken = [&](const search::Metrics& costs) {
+        return search::broken_constraint(x, [&](const std::string& m) {
+            const auto it = costs.find(m);
+            return it == costs.end() ? NAN : it->second;
+        });
+    };
+    if (!x.table.empty()) {
+        const search::ResultTable table = search::load_stage_table(e, s);
+        plan.table_configurations = table.configurations();
+        plan.table_rows = table.row_count();
+        plan.exact_share = true;
+        for (std::uint64_t i = 0; i < std::uint64_t(space.size()); ++i) {
+            ++plan.drawn;
+            plan.feasible += !broken(table.mean(space.key(space.nth(i))));
+        }
+        return plan;
+    }
+    // Training: draws from the space, each built as its trial would be.
+    search::Rng rng(search::fnv1a(fmt::format("check|{}|{}", e.seed, s.name)));
+    const std::size_t draws = space.finite() && space.size() <= 200 ? std::size_t(space.size()) : 200;
+    plan.exact_share = space.finite() && space.size() <= 200;
+    for (std::size_t i = 0; i < draws; ++i) {
+        const search::Point p = plan.exact_share ? space.nth(i) : space.sample(rng);
+        search::Trial t = search::search_trial(e, s, 0, int(i), space.settings(p));
+        try {
+            PlannedTrial pt;
+            pt.config = t.config();
+            const Precision precision = parse_precision(pt.config.precision);
+            pt.sets = &data.get(pt.config.data);
+            pt.train = &pt.sets->train;
+            const nets::Graph g = build_graph(pt.config, *pt.train);
+            pt.params = g.total_params();
+            pt.macs = g.total_macs();
+            ++plan.drawn;
+            if (broken({{"params", double(pt.params)}, {"macs", double(pt.macs)}})) continue;
+            ++plan.feasible;
+            require_memory(training_memory_floor(g, pt.config.batch, precision),
+                           fmt::format("training at batch {}", pt.config.batch));
+            pt.trial = std::move(t);
+            if (plan.samples.size() < 5) plan.samples.push_back(std::move(pt));
+        } catch (const InputError& err) {
+            throw InputError(fmt::format("{}, point {}: {}", where, describe(t), err.what()));
+        }
+    }
+    if (plan.feasible == 0)
+        throw InputError(fmt::format("{}: none of {} {} of the space meets the constraints", where, plan.drawn,
+                                     plan.exact_share ? "configurations" : "draws"));
+    return plan;
+}
+
 ExperimentPlan validate_experiment(const search::Experiment& e) {
     DataCache data;
     ExperimentPlan plan;
     for (const auto& s : e.stages) {
+        if (s.kind == search::Stage::Kind::search) {
+            const SearchPlan sp = plan_search_stage(e, s, data);
+            plan.trials += std::size_t(s.search.budget) * std::size_t(s.search.repeats);
+            for (const auto& p : sp.samples) plan.biggest_step_macs = std::max(plan.biggest_step_macs, p.macs * p.config.batch);
+            continue;
+        }
         if (search::needs_results(s)) continue;
         for (const auto& p : plan_stage(e, s, data)) {
             ++plan.trials;

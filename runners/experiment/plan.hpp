@@ -34,6 +34,18 @@ struct PlannedTrial {
 std::string describe(const search::Trial& t);
 
 std::vector<PlannedTrial> plan_stage(const search::Experiment& e, const search::Stage& s, DataCache& data);
+// A search stage checked before it runs: its table read (every configuration of the space
+// there), or points of its space drawn and built as their trials would be (settings, data, net
+// and memory checked); how much of the space its constraints leave.
+struct SearchPlan {
+    double space_size = 0;
+    std::size_t drawn = 0, feasible = 0;  // the feasible share: of every configuration, or of draws
+    bool exact_share = false;             // every configuration of the space was checked
+    std::vector<PlannedTrial> samples;    // training: some feasible points as trials
+    std::size_t table_configurations = 0, table_rows = 0;
+};
+SearchPlan plan_search_stage(const search::Experiment& e, const search::Stage& s, DataCache& data);
+
 // What the checks found that running needs: the biggest training step (MACs x batch) among the
 // trials known before any runs, which decides how many run at once.
 struct ExperimentPlan {

@@ -12,6 +12,7 @@
 #include "runners/atomic_file.hpp"
 #include "runners/experiment/journal.hpp"
 #include "runners/experiment/figures.hpp"
+#include "runners/experiment/search_report.hpp"
 #include "runners/experiment/svg.hpp"
 #include "runners/experiment/trial_values.hpp"
 #include "runners/table.hpp"
@@ -76,7 +77,9 @@ std::vector<std::string> swept_keys(const std::vector<TrialRecord>& records) {
 }
 
 // results.csv: one row per trial, failed and unfinished ones included.
-Table results_table(const std::vector<TrialRecord>& records, const std::vector<std::string>& swept) {
+// With search stages, `ranks` (search_report.hpp) adds feasible and pareto_rank.
+Table results_table(const std::vector<TrialRecord>& records, const std::vector<std::string>& swept,
+                    const std::map<std::string, int>& ranks) {
     const std::vector<std::string> measured = {
         "seed", "params", "macs", "epochs", "train_loss", "train_eval_error", "val_loss", "val_top1", "val_top5",
         "best_val_top1", "test_loss", "test_top1", "test_top5", "wall_s", "train_img_per_s", "threads",
@@ -92,6 +95,10 @@ Table results_table(const std::vector<TrialRecord>& records, const std::vector<s
     t.add_column("deeper_version");
     const bool rungs = std::any_of(records.begin(), records.end(), [](const TrialRecord& r) { return !r.rungs.empty(); });
     if (rungs) t.add_column("stopped_at_rung", true);  // early stopping: the rung a stopped trial reached
+    if (!ranks.empty()) {
+        t.add_column("feasible");
+        t.add_column("pareto_rank", true);
+    }
     for (const auto& r : records) {
         auto info = [&](const char* k) { return r.info.count(k) ? r.info.at(k) : std::string(); };
         auto res = [&](const char* k) { return r.result.count(k) ? num(r.result.at(k)) : std::string(); };
@@ -106,6 +113,11 @@ Table results_table(const std::vector<TrialRecord>& records, const std::vector<s
         if (!precision_swept) row.push_back(trial_precision(r));
         row.insert(row.end(), {info("isa"), info("conv_plan"), info("deeper_version")});
         if (rungs) row.push_back(r.status == "stopped" ? info("rung") : "");
+        if (!ranks.empty()) {
+            const auto it = ranks.find(r.id);
+            row.push_back(it == ranks.end() ? "" : r.status == "infeasible" ? "false" : "true");
+            row.push_back(it == ranks.end() || it->second < 0 ? "" : std::to_string(it->second));
+        }
         t.add_row(std::move(row));
     }
     return t;
@@ -373,6 +385,10 @@ std::string write_plots(const std::string& dir, const std::vector<TrialRecord>& 
     if (e) plots = e->plots;
     if (plots.empty())
         for (const auto& st : stages_of(records)) {
+            const bool search_stage = e && std::any_of(e->stages.begin(), e->stages.end(), [&](const search::Stage& s) {
+                return s.name == st && s.kind == search::Stage::Kind::search;
+            });
+            if (search_stage) continue;  // its figures are the search's
             search::ReportPlot p;  // the defaults: val_top1 per epoch
             p.stage = st;
             plots.push_back(p);
@@ -400,7 +416,8 @@ std::vector<std::string> write_reports(const std::string& dir, const search::Exp
     const auto records = read_journals(dir);
     const auto swept = swept_keys(records);
     std::vector<std::string> written;
-    write_file(fs::path(dir) / "results.csv", render(results_table(records, swept), Format::csv), written);
+    const std::map<std::string, int> ranks = e ? pareto_ranks(records, *e) : std::map<std::string, int>{};
+    write_file(fs::path(dir) / "results.csv", render(results_table(records, swept, ranks), Format::csv), written);
     write_file(fs::path(dir) / "curves.csv", render(curves_table(records, swept), Format::csv), written);
     const Table aggregate = aggregate_table(records, swept);
     write_file(fs::path(dir) / "aggregate.csv", render(aggregate, Format::csv), written);
@@ -417,6 +434,7 @@ std::vector<std::string> write_reports(const std::string& dir, const search::Exp
     if (e) md += early_stop_budget(records, *e);
     if (e)
         for (const auto& rt : e->tables) md += experiment_table(records, rt);
+    if (e) md += search_reports(dir, records, *e, written);
     md += best_per_stage(records);
     md += stage_compute(records);
     md += failed_list(records);

@@ -19,6 +19,7 @@
 #include "runners/cpu_budget.hpp"
 #include "runners/experiment/journal.hpp"
 #include "runners/experiment/rung_runner.hpp"
+#include "runners/experiment/search_runner.hpp"
 #include "runners/experiment/trial_run.hpp"
 #include "runners/experiment/trial_values.hpp"
 #include "runners/folder_lock.hpp"
@@ -187,9 +188,39 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
         sum.full_epochs += r.full_epochs;
     };
 
+    // A search stage: its proposals on the workers, or its table's answers, one search after
+    // another. On one shard only until searches share their journals across shards.
+    auto run_search = [&](const search::Stage& s) {
+        if (o.shard_index != 0) {
+            std::cerr << fmt::format("deeper: stage '{}' is a search: shard 0 of {} runs it\n", s.name, o.shard_count);
+            return;
+        }
+        if (s.search.table.empty()) {  // trainings show in the status line; a table's answers take no time
+            std::lock_guard l(live.m);
+            live.total += s.search.budget * s.search.repeats;
+        }
+        if (o.force)
+            for (const auto& r : view.records())
+                if (r.stage == s.name) fs::remove_all(fs::path(out) / "trials" / r.id);
+        std::vector<TrialRecord> records = o.force ? std::vector<TrialRecord>{} : view.records();
+        const SearchSummary r = run_search_stage({e, s, std::move(records), journal, packing.jobs, o.stop, train_job});
+        for (const auto& note : r.notes) std::cerr << "deeper: " << note << '\n';
+        std::lock_guard l(sum_m);
+        sum.done += r.evaluated;
+        sum.skipped += r.replayed;
+        sum.failed += r.failed;
+        sum.interrupted += r.interrupted;
+        sum.infeasible += r.infeasible;
+    };
+
     auto run_stage = [&](const search::Stage& s) {
         if (o.stop && o.stop->load()) return;
         if (!o.only_stage.empty() && s.name != o.only_stage) return;
+        if (s.kind == search::Stage::Kind::search) {
+            run_search(s);
+            view.reload();
+            return;
+        }
         std::vector<Trial> trials;
         try {
             trials = search::needs_results(s) ? search::expand(e, s, &best) : search::expand(e, s);

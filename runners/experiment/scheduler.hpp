@@ -26,6 +26,7 @@ struct RunOptions {
 struct RunSummary {
     int done = 0, failed = 0, skipped = 0, interrupted = 0;
     int stopped = 0;                         // early stopping: trials not promoted
+    int infeasible = 0;                      // search: proposals a constraint refused
     long spent_epochs = 0, full_epochs = 0;  // early stopping: trial-epochs trained, and without it
     int jobs = 0, threads_per_trial = 0;
 };

@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "runners/version.hpp"
@@ -76,8 +77,15 @@ TrialEnd run_trial(const search::Trial& t, Journal& journal, const TrialSetting&
         } else if (r.paused) {
             end.outcome = TrialOutcome::paused;  // the scheduler journals the rung
         } else {
-            journal.append(done_event(t, r, s.packing));
+            const json done = done_event(t, r, s.packing);
+            journal.append(done);
             end.outcome = TrialOutcome::done;
+            if (end.last) visit_epoch_metrics(*end.last, [&](const char* name, double v) { end.metrics[name] = v; });
+            double best = NAN;
+            for (const auto& m : r.epochs) best = std::isnan(best) ? m.val_top1 : std::max(best, m.val_top1);
+            end.metrics["best_val_top1"] = best;
+            for (const auto& [k, v] : done["result"].items())
+                if (v.is_number()) end.metrics[k] = v.get<double>();
         }
         return end;
     } catch (const std::exception& ex) {

@@ -3,6 +3,7 @@
 // checkpoint resumes from), one "epoch" per epoch, then "done", "failed" or "interrupted".
 #include <atomic>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -18,6 +19,9 @@ enum class TrialOutcome { done, failed, interrupted, paused };
 struct TrialEnd {
     TrialOutcome outcome = TrialOutcome::failed;
     std::optional<EpochMetrics> last;  // the last epoch trained
+    // done: the trial's final metrics by name (the last epoch's, best_val_top1, the done event's
+    // numbers: test_top1, params, macs, ...)
+    std::map<std::string, double> metrics;
 };
 
 struct TrialSetting {

@@ -1,0 +1,291 @@
+#include "runners/experiment/search_report.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <optional>
+
+#include "runners/atomic_file.hpp"
+#include "runners/experiment/search_runner.hpp"
+#include "runners/experiment/svg.hpp"
+#include "runners/experiment/trial_values.hpp"
+#include "runners/table.hpp"
+#include "search/objectives.hpp"
+#include "search/pareto.hpp"
+#include "search/result_table.hpp"
+
+namespace deeper::runners {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// One evaluated point of a search, in proposal order.
+struct Step {
+    const TrialRecord* record;
+    search::Losses observed;  // empty: failed
+    search::Losses truth;     // the table's means where it has them, else observed
+};
+
+struct Trace {
+    int search = 0;
+    std::vector<Step> steps;
+    int infeasible = 0;
+};
+
+double true_metric(const TrialRecord& r, const std::string& metric) {
+    if (const auto it = r.result.find("table_mean_" + metric); it != r.result.end()) return it->second;
+    return search_metric(r, metric);
+}
+
+// The searches of a stage, each in proposal order.
+std::vector<Trace> traces_of(const std::vector<TrialRecord>& records, const search::Stage& s) {
+    const search::SearchSpec& x = s.search;
+    std::map<int, Trace> by_search;
+    std::map<int, std::vector<std::pair<int, const TrialRecord*>>> ordered;
+    for (const auto& r : records) {
+        if (r.stage != s.name) continue;
+        const auto a = r.labels.find("search"), q = r.labels.find("seq");
+        if (a == r.labels.end() || q == r.labels.end()) continue;
+        ordered[std::stoi(a->second)].emplace_back(std::stoi(q->second), &r);
+    }
+    std::vector<Trace> out;
+    for (auto& [search, recs] : ordered) {
+        std::sort(recs.begin(), recs.end());
+        Trace t;
+        t.search = search;
+        for (const auto& [seq, r] : recs) {
+            if (r->status == "infeasible") {
+                ++t.infeasible;
+                continue;
+            }
+            if (r->status != "done" && r->status != "failed") continue;  // cut off, not evaluated yet
+            Step st{r, {}, {}};
+            if (r->status == "done") {
+                st.observed = search::objective_losses(
+                    x, search::objective_values(x, [&](const std::string& m) { return search_metric(*r, m); }));
+                st.truth = search::objective_losses(
+                    x, search::objective_values(x, [&](const std::string& m) { return true_metric(*r, m); }));
+            }
+            t.steps.push_back(std::move(st));
+        }
+        out.push_back(std::move(t));
+    }
+    return out;
+}
+
+// The indices (into steps, among the first q) of the search's choice: the best observed point,
+// or the non-dominated front.
+std::vector<std::size_t> chosen(const std::vector<Step>& steps, std::size_t q) {
+    std::vector<std::size_t> scored;
+    for (std::size_t i = 0; i < std::min(q, steps.size()); ++i)
+        if (!steps[i].observed.empty()) scored.push_back(i);
+    if (scored.empty()) return {};
+    if (steps[scored[0]].observed.size() == 1) {
+        std::size_t best = scored[0];
+        for (std::size_t i : scored)
+            if (steps[i].observed[0] < steps[best].observed[0]) best = i;
+        return {best};
+    }
+    std::vector<search::Losses> points;
+    for (std::size_t i : scored) points.push_back(steps[i].observed);
+    const std::vector<int> rank = search::nondominated_ranks(points);
+    std::vector<std::size_t> front;
+    for (std::size_t k = 0; k < scored.size(); ++k)
+        if (rank[k] == 0) front.push_back(scored[k]);
+    return front;
+}
+
+bool multi_objective(const search::SearchSpec& x) { return x.objectives.size() > 1; }
+
+// The hypervolume reference point, as losses: the given bounds, else the worst true value seen.
+search::Losses reference_point(const search::SearchSpec& x, const std::vector<Trace>& traces) {
+    search::Losses ref(x.objectives.size(), -INFINITY);
+    for (const auto& t : traces)
+        for (const auto& st : t.steps)
+            for (std::size_t k = 0; k < st.truth.size(); ++k) ref[k] = std::max(ref[k], st.truth[k]);
+    for (std::size_t k = 0; k < x.objectives.size(); ++k)
+        if (const auto it = x.reference.find(x.objectives[k].metric); it != x.reference.end())
+            ref[k] = x.objectives[k].minimize ? it->second : -it->second;
+    return ref;
+}
+
+// The table's own front's hypervolume (its configurations' means), 0 without a table.
+double table_front_volume(const search::Experiment& e, const search::Stage& s, const search::Losses& ref) {
+    const search::SearchSpec& x = s.search;
+    if (x.table.empty() || !fs::exists(x.table)) return 0;
+    const search::ResultTable table = search::load_stage_table(e, s);
+    std::vector<search::Losses> points;
+    for (const auto& [key, mean] : table.means())
+        points.push_back(search::objective_losses(x, search::objective_values(x, [&](const std::string& m) {
+                                                       const auto it = mean.find(m);
+                                                       return it == mean.end() ? NAN : it->second;
+                                                   })));
+    return search::hypervolume(points, ref);
+}
+
+// The score of a search after q evaluations: its choice's true value (one objective; in the
+// objective's own direction) or its front's true hypervolume (over the table's, when known).
+double score(const search::SearchSpec& x, const Trace& t, std::size_t q, const search::Losses& ref, double best_volume) {
+    const auto pick = chosen(t.steps, q);
+    if (pick.empty()) return NAN;
+    if (!multi_objective(x)) {
+        const double loss = t.steps[pick[0]].truth.empty() ? NAN : t.steps[pick[0]].truth[0];
+        return x.objectives[0].minimize ? loss : -loss;
+    }
+    std::vector<search::Losses> front;
+    for (std::size_t i : pick) front.push_back(t.steps[i].truth);
+    const double v = search::hypervolume(front, ref);
+    return best_volume > 0 ? v / best_volume : v;
+}
+
+std::vector<std::size_t> checkpoints(int budget) {
+    std::vector<std::size_t> c;
+    for (int q : {budget / 4, budget / 2, budget})
+        if (q >= 1 && (c.empty() || c.back() != std::size_t(q))) c.push_back(std::size_t(q));
+    return c;
+}
+
+std::string num(double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : ""; }
+
+std::string stage_label(const search::Stage& s) {
+    return s.search.strategy.name == s.name ? s.name : fmt::format("{} ({})", s.name, s.search.strategy.name);
+}
+
+}  // namespace
+
+std::map<std::string, int> pareto_ranks(const std::vector<TrialRecord>& records, const search::Experiment& e) {
+    std::map<std::string, int> ranks;
+    for (const auto& s : e.stages) {
+        if (s.kind != search::Stage::Kind::search) continue;
+        for (const auto& t : traces_of(records, s)) {
+            std::vector<search::Losses> points;
+            std::vector<const TrialRecord*> who;
+            for (const auto& st : t.steps) {
+                ranks[st.record->id] = -1;
+                if (st.observed.empty()) continue;
+                points.push_back(st.observed);
+                who.push_back(st.record);
+            }
+            const std::vector<int> r = search::nondominated_ranks(points);
+            for (std::size_t i = 0; i < who.size(); ++i) ranks[who[i]->id] = r[i];
+        }
+    }
+    return ranks;
+}
+
+std::string search_reports(const std::string& dir, const std::vector<TrialRecord>& records, const search::Experiment& e,
+                           std::vector<std::string>& written) {
+    struct StageScores {
+        const search::Stage* stage;
+        std::vector<std::size_t> at;
+        std::vector<std::vector<double>> scores;  // per checkpoint, per search
+    };
+    std::vector<StageScores> all;
+    Table searches;
+    for (const char* c : {"stage", "strategy", "search"}) searches.add_column(c);
+    for (const char* c : {"evaluated", "infeasible", "failed"}) searches.add_column(c, true);
+    searches.add_column("best_trial");
+    searches.add_column("best_configuration");
+    searches.add_column("score_at_budget", true);
+    std::vector<Series> curves;
+    std::string md;
+    for (const auto& s : e.stages) {
+        if (s.kind != search::Stage::Kind::search) continue;
+        const search::SearchSpec& x = s.search;
+        const std::vector<Trace> traces = traces_of(records, s);
+        if (traces.empty()) continue;
+        const search::Losses ref = reference_point(x, traces);
+        const double best_volume = multi_objective(x) ? table_front_volume(e, s, ref) : 0;
+        StageScores sc{&s, checkpoints(x.budget), {}};
+        sc.scores.resize(sc.at.size());
+        Series curve{stage_label(s), {}};
+        const std::size_t step = std::max<std::size_t>(1, std::size_t(x.budget) / 50);
+        for (std::size_t q = step; q <= std::size_t(x.budget); q += step) {
+            std::vector<double> v;
+            for (const auto& t : traces)
+                if (t.steps.size() >= q) v.push_back(score(x, t, q, ref, best_volume));
+            const Spread sp = spread(v);
+            if (sp.n > 0) curve.points.push_back({double(q), sp.mean, sp.std});
+        }
+        curves.push_back(std::move(curve));
+        for (const auto& t : traces) {
+            for (std::size_t k = 0; k < sc.at.size(); ++k)
+                if (t.steps.size() >= sc.at[k]) sc.scores[k].push_back(score(x, t, sc.at[k], ref, best_volume));
+            const auto pick = chosen(t.steps, t.steps.size());
+            int failed = 0;
+            for (const auto& st : t.steps) failed += st.observed.empty();
+            std::string config, trial;
+            if (pick.size() == 1) {
+                trial = pick.empty() ? "" : t.steps[pick[0]].record->id;
+                for (const auto& [name, d] : x.space) config += (config.empty() ? "" : " ") + name + "=" + setting(*t.steps[pick[0]].record, name);
+            } else {
+                config = fmt::format("front of {}", pick.size());
+            }
+            searches.add_row({s.name, x.strategy.name, std::to_string(t.search), std::to_string(t.steps.size()),
+                              std::to_string(t.infeasible), std::to_string(failed), trial, config,
+                              num(score(x, t, t.steps.size(), ref, best_volume))});
+        }
+        all.push_back(std::move(sc));
+    }
+    if (all.empty()) return "";
+    md += "## Search\n\n";
+    const search::SearchSpec& first = all.front().stage->search;
+    const bool mo = multi_objective(first);
+    std::vector<std::string> objective_names;
+    for (const auto& o : first.objectives) objective_names.push_back(o.metric + (o.minimize ? " min" : " max"));
+    md += mo ? fmt::format("Objectives {}. Score: the hypervolume of a search's non-dominated front (its points' true "
+                           "values){}. Reference point: {}.\n\n",
+                           fmt::join(objective_names, ", "),
+                           !first.table.empty() ? ", over that of the table's own front" : "",
+                           first.reference.empty() ? "the worst values seen" : fmt::format("{}", first.reference))
+               : fmt::format("Objective {}. Score: the {} of the configuration a search ranks best by what it observed{}.\n\n",
+                             objective_names[0], first.objectives[0].metric,
+                             !first.table.empty() ? " (its true value: the mean over the table's seeds)" : "");
+    // The random stage each other is compared with: the first random stage of the same budget.
+    Table t;
+    t.add_column("stage");
+    t.add_column("searches", true);
+    for (std::size_t k = 0; k < all.front().at.size(); ++k) t.add_column(fmt::format("at {}", all.front().at[k]));
+    t.add_column("vs random (diff / s.e.)");
+    const StageScores* random = nullptr;
+    for (const auto& sc : all)
+        if (sc.stage->search.strategy.name == "random") {
+            random = &sc;
+            break;
+        }
+    for (const auto& sc : all) {
+        std::vector<std::string> row = {stage_label(*sc.stage), std::to_string(sc.scores.empty() ? 0 : sc.scores.back().size())};
+        std::vector<std::string> versus;
+        for (std::size_t k = 0; k < sc.at.size(); ++k) {
+            const Spread sp = spread(sc.scores[k]);
+            row.push_back(sp.n ? fmt::format("{:.4f} ± {:.4f}", sp.mean, sp.std) : "");
+            if (random && random != &sc && k < random->at.size() && random->at[k] == sc.at[k]) {
+                const Spread r = spread(random->scores[k]);
+                const double se = std::sqrt(sp.std * sp.std / double(sp.n) + r.std * r.std / double(r.n));
+                versus.push_back(fmt::format("{:+.4f} ({:+.1f})", sp.mean - r.mean, (sp.mean - r.mean) / se));
+            }
+        }
+        for (std::size_t k = sc.at.size(); k < all.front().at.size(); ++k) row.push_back("");
+        row.push_back(fmt::format("{}", fmt::join(versus, ", ")));
+        t.add_row(std::move(row));
+    }
+    md += render(t, Format::md);
+    md += "\nmean ± std over the independent searches; the comparison's s.e. is sqrt(s1²/n1 + s2²/n2).\n";
+    const fs::path csv = fs::path(dir) / "searches.csv";
+    write_atomically(csv.string(), render(searches, Format::csv));
+    written.push_back(csv.string());
+    const std::string svg_name = "search-best-so-far.svg";
+    write_atomically((fs::path(dir) / svg_name).string(),
+                     svg_plot(mo ? "Hypervolume of the front against evaluations" : "Best so far against evaluations",
+                              "evaluations", mo ? "hypervolume" : first.objectives[0].metric + " of the choice", curves,
+                              Marks::curve, Axes{}));
+    written.push_back((fs::path(dir) / svg_name).string());
+    md += fmt::format("\n![best so far]({})\n\n", svg_name);
+    return md;
+}
+
+}  // namespace deeper::runners

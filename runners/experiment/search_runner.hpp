@@ -1,0 +1,47 @@
+#pragma once
+// A search stage: `repeats` independent searches, each proposing points of its space with its
+// strategy until `budget` of them are evaluated. A point a constraint refuses is journaled as
+// infeasible and never evaluated (nor counted in the budget); the others are trained as trials
+// (K workers, each proposing as soon as it is free, from what has finished) or looked up in a
+// table (one at a time: a table answers at once). Every proposal, refusal and answer is a
+// journal event with the search's number and the proposal's sequence number; a proposal's
+// random numbers derive from (seed, search, sequence number), so a search is a function of the
+// journal: a rerun after a kill replays it, trains again what was cut off, and goes on with the
+// proposals an uninterrupted run would have made.
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "runners/experiment/journal.hpp"
+#include "runners/experiment/plan.hpp"
+#include "runners/experiment/trial_run.hpp"
+#include "search/expand.hpp"
+
+namespace deeper::runners {
+
+struct SearchStageRun {
+    const search::Experiment& experiment;
+    const search::Stage& stage;
+    std::vector<TrialRecord> records;  // what the journal says so far
+    Journal& journal;
+    int workers = 1;
+    const std::atomic<bool>* stop = nullptr;
+    // Trains a proposal to its end, journaling as run_trial does (the training evaluator).
+    std::function<TrialEnd(const search::Trial&, int pause_after_epochs)> run;
+};
+
+struct SearchSummary {
+    int evaluated = 0;   // this run
+    int replayed = 0;    // evaluated before this run (the journal says so)
+    int infeasible = 0, failed = 0, interrupted = 0;
+    std::vector<std::string> notes;  // a space exhausted before the budget, ...
+};
+
+SearchSummary run_search_stage(const SearchStageRun& s);
+
+// A trial's metric for the objectives and constraints: a result, best_val_top1 or the last
+// epoch's (final_metric).
+double search_metric(const TrialRecord& r, const std::string& metric);
+
+}  // namespace deeper::runners
