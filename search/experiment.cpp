@@ -239,7 +239,7 @@ void read_search(Reader& r, const YAML::Node& n, Stage& s) {
     x.line = n.Mark().line + 1;
     doc.require_map(n, "search");
     doc.check_keys(n, {"space", "strategy", "budget", "objectives", "reward", "constraints", "table", "repeats", "seed",
-                       "reference"},
+                       "reference", "report_at"},
                    "search");
     if (!n["space"] || !n["budget"]) doc.fail(n, "search: needs a space and a budget");
     doc.require_map(n["space"], "search.space");
@@ -345,6 +345,15 @@ void read_search(Reader& r, const YAML::Node& n, Stage& s) {
         if (x.repeats < 1 || x.repeats > 10'000) doc.fail(n["repeats"], "search.repeats: expected 1 to 10,000");
     }
     if (n["seed"]) x.seed = doc.as<std::uint64_t>(n["seed"], "seed", "a whole number");
+    if (const auto at = n["report_at"]; at) {
+        if (!at.IsSequence() || at.size() == 0) doc.fail(at, "report_at: expected a list of evaluation counts like [50, 100]");
+        for (const auto& q : at) {
+            x.report_at.push_back(doc.as<int>(q, "report_at", "a whole number"));
+            if (x.report_at.back() < 1 || x.report_at.back() > x.budget ||
+                (x.report_at.size() > 1 && x.report_at.back() <= x.report_at[x.report_at.size() - 2]))
+                doc.fail(q, fmt::format("report_at: increasing counts from 1 to the budget {}", x.budget));
+        }
+    }
 }
 
 EarlyStop read_early_stop(const YamlDoc& doc, const YAML::Node& n) {

@@ -52,6 +52,9 @@ public:
     virtual Point propose(const std::vector<Observation>& history, Rng& rng) const = 0;
 };
 
+// TPE's number of "good" points among n scored ones (Optuna's default gamma).
+std::size_t tpe_good_count(std::size_t n);
+
 std::unique_ptr<Strategy> make_strategy(const StrategyOptions& o, const SearchSpace& space);
 
 // The indices of `members` best first: by loss with one objective; by non-dominated rank then

@@ -215,6 +215,8 @@ std::vector<TrialRecord> read_journals(const std::string& results_dir) {
             if (const auto s = j.find("swept"); s != j.end() && s->is_array())
                 for (const auto& v : *s)
                     if (v.is_string()) r.swept.push_back(v.get<std::string>());
+            if (r.swept.empty())
+                for (const auto& [k, v] : r.settings) r.swept.push_back(k);
             r.status = ev == "propose" ? "proposed" : ev == "infeasible" ? "infeasible" : "done";
             if (const auto s = j.find("result"); s != j.end() && s->is_object())
                 for (const auto& [k, v] : s->items())

@@ -109,6 +109,28 @@ SearchPlan plan_search_stage(const search::Experiment& e, const search::Stage& s
         }
         return plan;
     }
+    // Every value of every dimension built once (the others at their first value), so that a bad
+    // choice (an op the net file cannot take) is named before the run, not when it is drawn.
+    const search::Point first = space.nth(0);
+    for (std::size_t d = 0; d < space.dims(); ++d) {
+        const std::size_t n = space.values(d) ? space.values(d) : 2;
+        for (std::size_t v = 0; v < n; ++v) {
+            search::Point p = first;
+            const search::RandomDim& dim = space.dim(d);
+            p[d] = dim.kind == "choice" ? double(v)
+                   : dim.kind == "int"  ? dim.lo + double(v) * double(dim.step)
+                                        : (v == 0 ? dim.lo : dim.hi);
+            const search::Trial t = search::search_trial(e, s, 0, 0, space.settings(p));
+            try {
+                const search::TrainConfig c = t.config();
+                parse_precision(c.precision);
+                build_graph(c, data.get(c.data).train);
+            } catch (const InputError& err) {
+                throw InputError(fmt::format("{}: {}={}: {}", where, space.name(d), space.settings(p).at(space.name(d)),
+                                             err.what()));
+            }
+        }
+    }
     // Training: draws from the space, each built as its trial would be.
     search::Rng rng(search::fnv1a(fmt::format("check|{}|{}", e.seed, s.name)));
     const std::size_t draws = space.finite() && space.size() <= 200 ? std::size_t(space.size()) : 200;

@@ -142,8 +142,13 @@ double score(const search::SearchSpec& x, const Trace& t, std::size_t q, const s
     return best_volume > 0 ? v / best_volume : v;
 }
 
-std::vector<std::size_t> checkpoints(int budget) {
+std::vector<std::size_t> checkpoints(const search::SearchSpec& x) {
     std::vector<std::size_t> c;
+    if (!x.report_at.empty()) {
+        for (int q : x.report_at) c.push_back(std::size_t(q));
+        return c;
+    }
+    const int budget = x.budget;
     for (int q : {budget / 4, budget / 2, budget})
         if (q >= 1 && (c.empty() || c.back() != std::size_t(q))) c.push_back(std::size_t(q));
     return c;
@@ -200,7 +205,7 @@ std::string search_reports(const std::string& dir, const std::vector<TrialRecord
         if (traces.empty()) continue;
         const search::Losses ref = reference_point(x, traces);
         const double best_volume = multi_objective(x) ? table_front_volume(e, s, ref) : 0;
-        StageScores sc{&s, checkpoints(x.budget), {}};
+        StageScores sc{&s, checkpoints(x), {}};
         sc.scores.resize(sc.at.size());
         Series curve{stage_label(s), {}};
         const std::size_t step = std::max<std::size_t>(1, std::size_t(x.budget) / 50);

@@ -221,7 +221,7 @@ private:
         search::Settings shown = table_ ? space_.settings(*space_.point_of(t.settings)) : t.settings;
         e["settings"] = shown;
         e["labels"] = t.labels;
-        e["swept"] = t.swept;
+        if (!table_) e["swept"] = t.swept;  // a table's answers: the settings are the choices
         if (!result.empty()) e["result"] = std::move(result);
         return e;
     }

@@ -13,9 +13,6 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// Optuna's default_gamma: how many of n scored points are "good".
-std::size_t good_count(std::size_t n) { return std::min<std::size_t>(std::size_t(std::ceil(0.1 * double(n))), 25); }
-
 // Optuna's default_weights for n points in the order they were observed: flat for the last 25,
 // ramped down linearly from there to 1/n for the oldest.
 std::vector<double> recency_weights(std::size_t n) {
@@ -123,7 +120,7 @@ public:
         for (std::size_t i = 0; i < history.size(); ++i) (history[i].scored() ? scored : rest).push_back(i);
         if (scored.size() < startup_) return space_.sample(rng);
         const std::vector<std::size_t> ranked = rank_best_first(history, scored);
-        const std::size_t n_good = good_count(scored.size());
+        const std::size_t n_good = tpe_good_count(scored.size());
         std::vector<bool> good(history.size(), false);
         for (std::size_t k = 0; k < n_good; ++k) good[ranked[k]] = true;
         // Both groups in observation order, each weighted by recency within itself.
@@ -164,6 +161,10 @@ private:
 };
 
 }  // namespace
+
+std::size_t tpe_good_count(std::size_t n) {  // Optuna's default_gamma
+    return std::min<std::size_t>(std::size_t(std::ceil(0.1 * double(n))), 25);
+}
 
 std::unique_ptr<Strategy> tpe(const SearchSpace& space, int startup, int candidates, double prior_weight) {
     return std::make_unique<Tpe>(space, startup, candidates, prior_weight);
