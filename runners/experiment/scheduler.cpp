@@ -14,6 +14,7 @@
 #include <mutex>
 #include <numeric>
 #include <optional>
+#include <semaphore>
 
 #include "nets/error.hpp"
 #include "runners/cpu_budget.hpp"
@@ -138,8 +139,16 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
     };
     LiveTrials live;
 
+    // K trainings at once across every stage: the arena's threads, the early-stopping stages'
+    // workers and the search stages' all train through here, and wait for a slot.
+    std::counting_semaphore<> slots(packing.jobs);
     // One job of a trial: to its end, or to a rung of early stopping (pause_after_epochs).
     auto train_job = [&](const Trial& t, int pause_after_epochs) {
+        slots.acquire();
+        struct Release {
+            std::counting_semaphore<>& s;
+            ~Release() { s.release(); }
+        } release{slots};
         {
             std::lock_guard l(live.m);
             live.running[t.id] = Progress{};

@@ -1,6 +1,7 @@
 #pragma once
 // Runs an experiment: a oneTBB flow graph of its stages (a stage starts when the stages it
-// uses are done), K trials at once in one task arena, T OpenMP threads each. Finished trials
+// uses are done), K trials at once in one task arena, T OpenMP threads each; K is one pool for
+// all stages (an early-stopping or search stage's workers wait for the same K slots). Finished trials
 // (in the journal) are skipped and interrupted ones resume from their checkpoints; a trial that
 // throws or diverges is journaled as failed and the others go on.
 #include <atomic>

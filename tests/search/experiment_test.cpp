@@ -216,7 +216,7 @@ TEST_CASE("experiment errors carry file:line:column, the key and what was expect
     CHECK(error_of("name: t\nstages:\n  - zip:\n      net: [a, b]\n      lr: [0.1]\n") ==
           "exp.yaml:5:11: zip: 'lr' has 1 values, the lists before it 2");
     CHECK(error_of("name: t\nstages:\n  - grid: {lr: [0.1]}\n    list: [{lr: 0.1}]\n") ==
-          "exp.yaml:3:5: stage 'stage1': give exactly one of grid, zip, list, random, compound_search or scale");
+          "exp.yaml:3:5: stage 'stage1': give exactly one of grid, zip, list, random, compound_search, scale or search");
     CHECK(error_of("name: t\nstages:\n  - scale: {from: search, phi: [1]}\n") ==
           "exp.yaml:3:5: stage 'stage1' uses stage 'search', which is not an earlier stage");
     const std::string scale_needs = "exp.yaml:3:12: scale: needs phi, and either from (a compound_search stage) or "
@@ -406,7 +406,7 @@ TEST_CASE("committed results keep their seeds, and their folders resume under th
         }
         const Experiment e = load_experiment(yaml.string());
         for (const auto& s : e.stages) {
-            if (needs_results(s)) continue;
+            if (needs_results(s) || s.kind == Stage::Kind::search) continue;  // ids come as a search runs
             auto trials = expand(e, s);
             adopt_journal_ids(trials, [&](const std::string& id) { return seed_of.count(id) > 0; });
             for (const auto& t : trials) {

@@ -1,0 +1,198 @@
+// Search stages end to end: a table evaluator's search journaled and replayed after a kill, an
+// exhausted space, constraints, bad spaces named before anything runs, and a training search
+// with two objectives on two workers.
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "support.hpp"
+
+using deeper::test::run_cli;
+using deeper::test::slurp;
+using deeper::test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+// lr x width, two seeds each: val_top1 = 0.5 + lr + width / 10 (+ 0.01 on seed 1), macs = width x 1000.
+std::string tiny_table(const TempDir& dir) {
+    std::string csv = "lr,width,seed,val_top1,macs\n";
+    for (const char* lr : {"0.1", "0.2", "0.3"})
+        for (const char* w : {"0.5", "1"})
+            for (int seed = 0; seed < 2; ++seed)
+                csv += fmt::format("{},{},{},{},{}\n", lr, w, seed, 0.5 + std::stod(lr) + std::stod(w) / 10 + 0.01 * seed,
+                                   std::stod(w) * 1000);
+    return dir.write("table.csv", csv);
+}
+
+std::string table_search(const TempDir& dir, const std::string& strategy, int budget, const std::string& extra = "") {
+    return dir.write("search.yaml", fmt::format("name: s\nseed: 3\ndefaults: {{net: resnet8, data: synthetic}}\nstages:\n"
+                                                "  - name: search\n    search:\n"
+                                                "      space:\n        lr: {{choice: [0.1, 0.2, 0.3]}}\n"
+                                                "        width: {{choice: [0.5, 1]}}\n"
+                                                "      strategy: {}\n      budget: {}\n      table: {}\n"
+                                                "      repeats: 3\n{}",
+                                                strategy, budget, tiny_table(dir), extra));
+}
+
+// The journal's events without their times, in order.
+std::vector<std::string> events(const fs::path& results) {
+    std::vector<std::string> out;
+    std::ifstream in(results / "journal" / "local.jsonl");
+    for (std::string line; std::getline(in, line);) {
+        auto j = nlohmann::json::parse(line);
+        j.erase("time");
+        out.push_back(j.dump());
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("a table search is journaled, and a rerun after a kill makes the proposals an uninterrupted run makes",
+          "[search][table][cli]") {
+    TempDir dir("search-replay");
+    const auto exp = table_search(dir, "{name: evolution, population: 2, tournament: 2}", 5);
+    const fs::path full = dir.path() / "full", cut = dir.path() / "cut";
+    const auto r = run_cli(fmt::format("run {} --out {}", exp, full.string()));
+    INFO(r.out);
+    REQUIRE(r.exit_code == 0);
+    const auto all = events(full);
+    REQUIRE(all.size() == 15);  // 3 searches x 5 queries
+    std::set<std::string> configs;
+    for (const auto& e : all) {
+        const auto j = nlohmann::json::parse(e);
+        CHECK(j["event"] == "query");
+        if (j["labels"]["search"] == "0") configs.insert(j["settings"].dump());
+    }
+    CHECK(configs.size() == 5);  // no configuration twice in a search
+    // a kill after the 7th event: the journal ends there
+    fs::create_directories(cut / "journal");
+    {
+        std::ofstream out(cut / "journal" / "local.jsonl");
+        std::ifstream in(full / "journal" / "local.jsonl");
+        std::string line;
+        for (int i = 0; i < 7 && std::getline(in, line); ++i) out << line << '\n';
+    }
+    const auto again = run_cli(fmt::format("run {} --out {}", exp, cut.string()));
+    INFO(again.out);
+    REQUIRE(again.exit_code == 0);
+    CHECK(events(cut) == all);
+    // and the same command once more has nothing left to do
+    REQUIRE(run_cli(fmt::format("run {} --out {}", exp, cut.string())).exit_code == 0);
+    CHECK(events(cut) == all);
+    // the reports: every choice a column, feasible and pareto_rank, one row per search
+    const std::string results = slurp(cut / "results.csv");
+    CHECK(results.find(",lr,width,search,seq,") != std::string::npos);
+    CHECK(results.find(",feasible,pareto_rank") != std::string::npos);
+    const std::string searches = slurp(cut / "searches.csv");
+    CHECK(std::count(searches.begin(), searches.end(), '\n') == 4);
+    CHECK(slurp(cut / "summary.md").find("## Search") != std::string::npos);
+}
+
+TEST_CASE("a budget larger than the space stops with a note; constraints refuse before evaluation",
+          "[search][table][cli]") {
+    TempDir dir("search-exhausted");
+    const auto r = run_cli(fmt::format("run {} --out {}", table_search(dir, "random", 10), (dir.path() / "a").string()));
+    INFO(r.out);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.find("the space has no configuration left to propose after 6 of the budget's 10") != std::string::npos);
+    // widths of 1 cost 1000 MACs: over the bound, so only the three of width 0.5 are evaluated
+    TempDir dir2("search-constrained");
+    const auto exp = table_search(dir2, "tpe", 3, "      constraints: {max_macs: 600}\n      objectives: [val_top1, macs]\n");
+    const auto c = run_cli(fmt::format("check {} --no-estimate", exp));
+    INFO(c.out);
+    CHECK(c.out.find("constraints: macs <= 600: 50.0% of the 6 configurations feasible") != std::string::npos);
+    const auto out = dir2.path() / "out";
+    const auto run = run_cli(fmt::format("run {} --out {}", exp, out.string()));
+    INFO(run.out);
+    REQUIRE(run.exit_code == 0);
+    int evaluated = 0, refused = 0;
+    for (const auto& e : events(out)) {
+        const auto j = nlohmann::json::parse(e);
+        if (j["event"] == "query") {
+            ++evaluated;
+            CHECK(j["settings"]["width"] == "0.5");
+        }
+        if (j["event"] == "infeasible") {
+            ++refused;
+            CHECK(j["reason"].get<std::string>().find("macs 1000 > max_macs 600") != std::string::npos);
+        }
+    }
+    CHECK(evaluated == 9);
+    CHECK(refused > 0);
+    CHECK(slurp(out / "results.csv").find("infeasible") != std::string::npos);
+}
+
+TEST_CASE("bad search spaces are named before anything runs, file:line:column", "[search][cli]") {
+    TempDir dir("search-bad");
+    const auto net = dir.write("net.yaml", "type: mbconv\nresolution: 16\nstem: 8\nblocks: [\"${l1}_s2_c16\", \"${l2}_c16\"]\nhead: 32\n");
+    auto exp = [&](const std::string& space, const std::string& extra = "") {
+        return dir.write("bad.yaml", "name: b\ndefaults: {spec: " + net + ", data: synthetic}\nstages:\n  - name: s\n    search:\n"
+                                     "      space:\n" + space + "      budget: 4\n" + extra);
+    };
+    auto check = [&](const std::string& path) { return run_cli("check --no-estimate " + path); };
+    auto r = check(exp("        net.l1: {choice: []}\n        net.l2: {choice: [id]}\n"));
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.find("bad.yaml:7:26: net.l1.choice: expected a list") != std::string::npos);
+    r = check(exp("        net.l1: {choice: [id, ir_k4_e3]}\n        net.l2: {choice: [id]}\n"));
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.find("net.l1=ir_k4_e3") != std::string::npos);
+    CHECK(r.out.find("kernel must be odd") != std::string::npos);
+    r = check(exp("        net.l1: {choice: [id]}\n        net.l2: {choice: [id]}\n        net.l9: {choice: [id]}\n"));
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.find("bad.yaml:9:9: net.l9: the net file " + net + " has no position ${l9} (it has l1, l2)") != std::string::npos);
+    r = check(exp("        net.l1: {choice: [id]}\n"));
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.find("has a position ${l2} that neither the space nor a setting fills") != std::string::npos);
+    const auto table = dir.write("t.csv", "net.l1,net.l2,val_top1\nid,id,0.5\n");
+    r = check(exp("        net.l1: {choice: [id, ir_k3_e3]}\n        net.l2: {choice: [id]}\n", "      table: " + table + "\n"));
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.find("bad.yaml:10:14: stage 's': table: " + table + " has no row for net.l1=ir_k3_e3;net.l2=id;") !=
+          std::string::npos);
+    r = check(exp("        net.l1: {choice: [id]}\n        net.l2: {choice: [id]}\n", "      strategy: {name: evolution, startup: 3}\n"));
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.find("strategy.startup: evolution does not take it") != std::string::npos);
+    r = check(exp("        net.l1: {choice: [id]}\n        net.l2: {choice: [id]}\n", "      objectives: [test_top1]\n"));
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.find("the test set is for the report") != std::string::npos);
+}
+
+TEST_CASE("a training search: two objectives, a MACs constraint, two workers, resumed without training twice",
+          "[search][cli]") {
+    TempDir dir("search-train");
+    const auto net = dir.write("net.yaml", "type: mbconv\nresolution: 16\nin_channels: 1\nstem: 8\n"
+                                           "blocks: [\"${l1}_s2_c16\", \"${l2}_c16\"]\nhead: 32\n");
+    const auto exp = dir.write("t.yaml", "name: t\nseed: 1\ndefaults: {spec: " + net +
+                                             ", data: 'synthetic:300', val_size: 100, train_eval_size: 100, epochs: 1, "
+                                             "batch: 50, augment: false}\nstages:\n  - name: s\n    search:\n      space:\n"
+                                             "        net.l1: {choice: [id, ir_k3_e3, ir_k5_e6]}\n"
+                                             "        net.l2: {choice: [id, ir_k3_e3, ir_k5_e6]}\n"
+                                             "      strategy: tpe\n      budget: 4\n      objectives: [val_top1, macs]\n"
+                                             "      constraints: {max_macs: 400000}\n");
+    const auto out = dir.path() / "out";
+    const auto r = run_cli(fmt::format("run {} --out {} --jobs 2 --threads-per-trial 1", exp, out.string()));
+    INFO(r.out);
+    REQUIRE(r.exit_code == 0);
+    int proposed = 0, done = 0;
+    std::set<std::string> trials;
+    for (const auto& e : events(out)) {
+        const auto j = nlohmann::json::parse(e);
+        if (j["event"] == "propose") ++proposed, trials.insert(j["trial"].get<std::string>());
+        if (j["event"] == "done") {
+            ++done;
+            CHECK(j["result"]["macs"].get<double>() <= 400000);
+        }
+    }
+    CHECK(proposed == 4);
+    CHECK(done == 4);
+    CHECK(trials.size() == 4);
+    const auto before = events(out);
+    REQUIRE(run_cli(fmt::format("run {} --out {} --jobs 2 --threads-per-trial 1", exp, out.string())).exit_code == 0);
+    CHECK(events(out) == before);  // nothing trained twice
+    CHECK(slurp(out / "summary.md").find("Objectives val_top1 max, macs min") != std::string::npos);
+}
