@@ -510,9 +510,10 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
         if (sc["baselines"]) s.scale.baselines = doc.as<bool>(sc["baselines"], "baselines", "true or false");
     }
     if (s.kind == Stage::Kind::search) {
-        if (s.early_stop)
-            doc.fail(n["early_stop"], "early_stop: a search stage does not take it yet; its proposals train to the end "
-                                      "(make the trials cheap with epochs and train_limit)");
+        if (s.early_stop && s.early_stop->method != "asha")
+            doc.fail(n["early_stop"], "early_stop: a search stage's proposals arrive as it goes: method asha only");
+        if (s.early_stop && !s.search.table.empty())
+            doc.fail(n["early_stop"], "early_stop: a table answers at full fidelity; early stopping is for training");
         if (n["seeds"]) doc.fail(n["seeds"], "seeds: a search stage runs independent searches with search.repeats");
         if (n["init_from"]) doc.fail(n["init_from"], "init_from: a search stage's proposals start fresh");
     }

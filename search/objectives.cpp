@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "search/metrics.hpp"
+
 namespace deeper::search {
 
 double mnasnet_reward(const Reward& r, double metric, double cost) {
@@ -31,7 +33,12 @@ Losses objective_losses(const SearchSpec& s, const std::vector<double>& values) 
 std::vector<std::string> cost_metrics(const SearchSpec& s) {
     std::vector<std::string> m;
     for (const auto& [metric, bound] : s.constraints) m.push_back(metric);
-    if (s.reward && std::find(m.begin(), m.end(), s.reward->cost) == m.end()) m.push_back(s.reward->cost);
+    auto add = [&](const std::string& name) {
+        if (std::find(m.begin(), m.end(), name) == m.end()) m.push_back(name);
+    };
+    if (s.reward) add(s.reward->cost);
+    for (const auto& o : s.objectives)  // known before training: counted once, not trained for
+        if (const MetricInfo* info = find_metric(o.metric); info && info->known == Known::before_training) add(o.metric);
     return m;
 }
 

@@ -23,7 +23,8 @@ std::vector<double> objective_values(const SearchSpec& s, const MetricLookup& me
 // The values as losses; empty when one is not finite (a failed trial).
 Losses objective_losses(const SearchSpec& s, const std::vector<double>& values);
 
-// The metrics constraints and a reward's cost need before evaluation (params, macs).
+// The metrics known before evaluation that constraints, a reward's cost and objectives need
+// (params, macs).
 std::vector<std::string> cost_metrics(const SearchSpec& s);
 // "macs 71,237,632 > max_macs 60,000,000", or nullopt when every constraint holds.
 std::optional<std::string> broken_constraint(const SearchSpec& s, const MetricLookup& metric);

@@ -344,6 +344,8 @@ void add_experiment_commands(CLI::App& app) {
             std::cout << fmt::format("{}: {} done, {} failed, {} skipped (finished before), {} interrupted; "
                                      "{} trial(s) at once x {} thread(s)\n",
                                      e.name, s.done, s.failed, s.skipped, s.interrupted, s.jobs, s.threads_per_trial);
+            if (s.infeasible > 0)
+                std::cout << fmt::format("search: {} proposal(s) refused by a constraint (never trained)\n", s.infeasible);
             if (s.full_epochs > 0)
                 std::cout << fmt::format("early stopping: {} trial(s) stopped; {} trial-epochs of {} without it ({:.0f}%)\n",
                                          s.stopped, s.spent_epochs, s.full_epochs,

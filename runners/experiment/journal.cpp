@@ -207,6 +207,8 @@ std::vector<TrialRecord> read_journals(const std::string& results_dir) {
             r.first_time = r.first_time > 0 ? std::min(r.first_time, time) : time;
             r.last_time = std::max(r.last_time, time);
         }
+        if (r.first_report == 0 && (ev == "rung" || ev == "done" || ev == "failed" || ev == "query" || ev == "infeasible"))
+            r.first_report = time > 0 ? time : 1;
         if (ev == "propose" || ev == "infeasible" || ev == "query") {  // a search's proposals (search_runner.hpp)
             r.stage = text(j, "stage");
             r.settings = strings(j, "settings");

@@ -46,6 +46,7 @@ struct TrialRecord {
     std::vector<std::pair<int, double>> rungs;  // early stopping: (rung, metric) reached, in order
     int promoted_to = 0;                        // the highest rung a promotion sent it to
     double first_time = 0, last_time = 0;       // its first and last event (Unix seconds)
+    double first_report = 0;  // its first result (a rung, its end or a refusal): a search's order
 };
 
 // Every trial seen in every journal file of a results folder, in first-seen order. A torn last

@@ -150,6 +150,10 @@ SearchPlan plan_search_stage(const search::Experiment& e, const search::Stage& s
             ++plan.drawn;
             if (broken({{"params", double(pt.params)}, {"macs", double(pt.macs)}})) continue;
             ++plan.feasible;
+            if (s.early_stop && s.early_stop->max_epochs > 0 && pt.config.epochs != s.early_stop->max_epochs)
+                throw InputError(fmt::format("trains {} epochs, but early stopping's last rung is at {} "
+                                             "(early_stop.max_epochs); give the trials epochs: {}",
+                                             pt.config.epochs, s.early_stop->max_epochs, s.early_stop->max_epochs));
             require_memory(training_memory_floor(g, pt.config.batch, precision),
                            fmt::format("training at batch {}", pt.config.batch));
             pt.trial = std::move(t);

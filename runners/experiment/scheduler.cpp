@@ -220,6 +220,9 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
         sum.failed += r.failed;
         sum.interrupted += r.interrupted;
         sum.infeasible += r.infeasible;
+        sum.stopped += r.stopped;
+        sum.spent_epochs += r.spent_epochs;
+        sum.full_epochs += r.full_epochs;
     };
 
     auto run_stage = [&](const search::Stage& s) {

@@ -62,7 +62,8 @@ std::vector<Trace> traces_of(const std::vector<TrialRecord>& records, const sear
                 ++t.infeasible;
                 continue;
             }
-            if (r->status != "done" && r->status != "failed") continue;  // cut off, not evaluated yet
+            // stopped early (ASHA): counted as evaluated, never the search's choice
+            if (r->status != "done" && r->status != "failed" && r->status != "stopped") continue;  // cut off
             Step st{r, {}, {}};
             if (r->status == "done") {
                 st.observed = search::objective_losses(
@@ -222,7 +223,7 @@ std::string search_reports(const std::string& dir, const std::vector<TrialRecord
                 if (t.steps.size() >= sc.at[k]) sc.scores[k].push_back(score(x, t, sc.at[k], ref, best_volume));
             const auto pick = chosen(t.steps, t.steps.size());
             int failed = 0;
-            for (const auto& st : t.steps) failed += st.observed.empty();
+            for (const auto& st : t.steps) failed += st.record->status == "failed";
             std::string config, trial;
             if (pick.size() == 1) {
                 trial = pick.empty() ? "" : t.steps[pick[0]].record->id;

@@ -4,13 +4,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
 
 #include "nets/error.hpp"
+#include "runners/experiment/rungs.hpp"
+#include "runners/experiment/search_rungs.hpp"
 #include "runners/experiment/trial_values.hpp"
+#include "runners/train/epoch_metrics.hpp"
 #include "runners/train/trainer.hpp"
 #include "search/fnv_hash.hpp"
 #include "search/objectives.hpp"
@@ -46,9 +51,19 @@ public:
     OneSearch(const SearchStageRun& run, const search::SearchSpace& space, const search::Strategy& strategy,
               const search::ResultTable* table, DataCache& data, int index, SearchSummary& sum)
         : run_(run), x_(run.stage.search), space_(space), strategy_(strategy), table_(table), data_(data),
-          index_(index), sum_(sum) {}
+          index_(index), sum_(sum) {
+        if (const auto& es = run.stage.early_stop) {
+            Rng rng(0);  // any point: every trial of the stage trains the same epochs (checked before the run)
+            const int last = es->max_epochs > 0 ? es->max_epochs
+                                                : search::search_trial(run.experiment, run.stage, 0, 0,
+                                                                       space.settings(space.sample(rng)))
+                                                      .config()
+                                                      .epochs;
+            rungs_.emplace(rung_epochs(es->min_epochs, es->reduction, last), es->reduction);
+        }
+    }
 
-    // The journal's proposals of this search, in the order they finished.
+    // The journal's proposals of this search, in the order they finished (first reported).
     void replay(const std::vector<TrialRecord>& records) {
         std::vector<const TrialRecord*> mine;
         for (const auto& r : records) {
@@ -58,7 +73,7 @@ public:
             mine.push_back(&r);
         }
         std::stable_sort(mine.begin(), mine.end(),
-                         [](const TrialRecord* a, const TrialRecord* b) { return a->last_time < b->last_time; });
+                         [](const TrialRecord* a, const TrialRecord* b) { return a->first_report < b->first_report; });
         for (const TrialRecord* r : mine) {
             const int seq = std::stoi(r->labels.at("seq"));
             next_seq_ = std::max(next_seq_, seq + 1);
@@ -73,14 +88,19 @@ public:
                 continue;
             }
             ++committed_;
+            const search::Trial t = search::search_trial(run_.experiment, run_.stage, index_, seq, space_.settings(*point));
+            if (rungs_) {
+                replay_rungs(*r, t, *point);
+                continue;
+            }
             if (r->status == "done") {
-                history_.push_back({*point, losses(*r), true});
+                observe(t.id, *point, losses(*r));
                 ++sum_.replayed;
             } else if (r->status == "failed") {
-                history_.push_back({*point, {}, true});
+                observe(t.id, *point, {});
                 ++sum_.replayed;
             } else {  // proposed, running or interrupted: a kill cut it off
-                pending_.push_back(search::search_trial(run_.experiment, run_.stage, index_, seq, space_.settings(*point)));
+                pending_.push_back({t, *point, 0});
             }
         }
     }
@@ -94,26 +114,62 @@ public:
         if (exhausted_)
             sum_.notes.push_back(fmt::format("stage '{}', search {}: {} after {} of the budget's {} points", run_.stage.name,
                                              index_, exhausted_reason_, committed_, x_.budget));
+        if (rungs_ && !(run_.stop && run_.stop->load()))  // the search is over: who did not go on, stopped
+            for (const auto& [trial, rung] : rungs_->stopped()) {
+                ++sum_.stopped;
+                if (!already_stopped_.count(trial))
+                    run_.journal.append({{"event", "stopped"}, {"trial", trial}, {"rung", rung}, {"epochs", rungs_->epochs(rung)}});
+            }
+        if (rungs_) {
+            sum_.spent_epochs += rungs_->spent_epochs();
+            sum_.full_epochs += long(committed_) * rungs_->epochs(rungs_->rungs() - 1);
+        }
     }
 
 private:
     struct Job {
         search::Trial trial;
         Point point;
+        int rung = 0;  // early stopping: train to this rung
     };
 
     void work() {
         while (auto job = next_job()) evaluate(*job);
     }
 
+    // The next job: a cut-off one, a promotion, a new proposal, or (early stopping) a wait for
+    // a running job whose result may promote another.
     std::optional<Job> next_job() {
-        std::lock_guard l(m_);
-        if (run_.stop && run_.stop->load()) return std::nullopt;
-        if (!pending_.empty()) {
-            search::Trial t = std::move(pending_.front());
-            pending_.erase(pending_.begin());
-            return Job{t, *space_.point_of(t.settings)};
+        std::unique_lock l(m_);
+        while (true) {
+            if (run_.stop && run_.stop->load()) return std::nullopt;
+            if (!pending_.empty()) {
+                Job j = std::move(pending_.front());
+                pending_.erase(pending_.begin());
+                if (rungs_) rungs_->begin(j.trial.id, j.rung);
+                return j;
+            }
+            if (rungs_)
+                if (const auto p = rungs_->promotion(false)) return promote(*p);
+            if (auto j = propose()) return j;
+            if (!rungs_) return std::nullopt;
+            if (!rungs_->running()) {
+                if (const auto p = rungs_->promotion(true)) return promote(*p);
+                return std::nullopt;
+            }
+            reported_.wait(l);
         }
+    }
+
+    Job promote(const std::pair<std::string, int>& p) {
+        rungs_->begin(p.first, p.second);
+        run_.journal.append({{"event", "promote"}, {"trial", p.first}, {"stage", run_.stage.name}, {"rung", p.second}});
+        const Job& known = jobs_.at(p.first);
+        return {known.trial, known.point, p.second};
+    }
+
+    // A new proposal within the budget (points a constraint refuses are journaled and skipped).
+    std::optional<Job> propose() {
         int refusals = 0;
         while (committed_ < x_.budget && !exhausted_) {
             const int seq = next_seq_++;
@@ -144,8 +200,12 @@ private:
                 continue;
             }
             ++committed_;
-            if (!table_) run_.journal.append(event("propose", t, json::object()));
-            return Job{t, *p};
+            if (!table_) run_.journal.append(event("propose", t, json(costs)));
+            Job j{t, *p, 0};
+            jobs_[t.id] = j;
+            costs_[t.id] = costs;
+            if (rungs_) rungs_->begin(t.id, 0);
+            return j;
         }
         return std::nullopt;
     }
@@ -159,32 +219,103 @@ private:
             for (const auto& o : x_.objectives)  // the configuration's true value, which scores a search
                 if (table_->has_metric(o.metric)) result["table_mean_" + o.metric] = table_->mean(key).at(o.metric);
             run_.journal.append(event("query", job.trial, result), false);
-            record(job.point, losses_of([&](const std::string& m) {
-                       const auto it = answer.find(m);
-                       return it == answer.end() ? NAN : it->second;
-                   }));
-            return;
-        }
-        const TrialEnd end = run_.run(job.trial, 0);
-        if (end.outcome == TrialOutcome::interrupted) {
             std::lock_guard l(m_);
+            observe(job.trial.id, job.point, losses_of([&](const std::string& m) {
+                        const auto it = answer.find(m);
+                        return it == answer.end() ? NAN : it->second;
+                    }));
+            ++sum_.evaluated;
+            return;
+        }
+        const bool last_rung = !rungs_ || job.rung == rungs_->rungs() - 1;
+        const TrialEnd end = run_.run(job.trial, last_rung ? 0 : rungs_->epochs(job.rung));
+        std::lock_guard l(m_);
+        if (end.outcome == TrialOutcome::interrupted) {
             ++sum_.interrupted;
-            return;
+            if (rungs_) rungs_->halted(job.trial.id);
+        } else if (end.outcome == TrialOutcome::failed) {
+            if (rungs_) rungs_->failed(job.trial.id);
+            observe(job.trial.id, job.point, {});
+            ++sum_.failed;
+        } else {
+            const search::Metrics& costs = costs_of(job);
+            const search::Losses l2 = losses_of([&](const std::string& m) {
+                if (const auto it = end.metrics.find(m); it != end.metrics.end()) return it->second;
+                if (const auto it = costs.find(m); it != costs.end()) return it->second;
+                return end.last ? epoch_metric_of(*end.last, m) : NAN;
+            });
+            if (rungs_) {
+                if (end.outcome == TrialOutcome::paused)
+                    run_.journal.append({{"event", "rung"}, {"trial", job.trial.id}, {"rung", job.rung},
+                                         {"epochs", rungs_->epochs(job.rung)},
+                                         {"metric", l2.empty() ? NAN : x_.objectives[0].minimize ? l2[0] : -l2[0]},
+                                         {"losses", l2}});
+                rungs_->reached(job.trial.id, job.rung, l2);
+            }
+            observe(job.trial.id, job.point, l2);  // a trial promoted further updates its fitness
+            if (end.outcome == TrialOutcome::done) ++sum_.evaluated;
         }
-        if (end.outcome != TrialOutcome::done) {
-            record(job.point, {}, true);
-            return;
-        }
-        record(job.point, losses_of([&](const std::string& m) {
-            const auto it = end.metrics.find(m);
-            return it == end.metrics.end() ? NAN : it->second;
-        }));
+        reported_.notify_all();
     }
 
-    void record(const Point& p, search::Losses l, bool failed = false) {
-        std::lock_guard l2(m_);
+    // Early stopping: what the journal says of a trial's rungs, into the decisions.
+    void replay_rungs(const TrialRecord& r, const search::Trial& t, const Point& p) {
+        jobs_[t.id] = {t, p, 0};
+        const search::Metrics costs = cost_of(t, p);
+        costs_[t.id] = costs;
+        auto at_rung = [&](int k) {
+            const std::size_t e = std::size_t(rungs_->epochs(k));
+            return losses_of([&](const std::string& m) {
+                if (const auto it = costs.find(m); it != costs.end()) return it->second;
+                if (k == rungs_->rungs() - 1) return search_metric(r, m);
+                return e <= r.epochs.size() ? epoch_metric(r.epochs[e - 1], m) : NAN;
+            });
+        };
+        int reached = r.status == "done" ? rungs_->rungs() : 0;
+        if (r.status != "done")
+            for (const auto& [rung, metric] : r.rungs) reached = std::max(reached, rung + 1);
+        for (int k = 0; k < reached; ++k) {
+            rungs_->begin(t.id, k);
+            rungs_->reached(t.id, k, at_rung(k));
+        }
+        if (reached > 0) observe(t.id, p, rungs_->latest(t.id));
+        if (r.status == "done") {
+            ++sum_.replayed;
+            return;
+        }
+        if (r.status == "stopped") {
+            already_stopped_.insert(t.id);
+            return;
+        }
+        const int heading = std::max(r.promoted_to, reached > 0 ? reached - 1 : 0);
+        if (r.status == "failed") {
+            rungs_->begin(t.id, heading);
+            rungs_->failed(t.id);
+            observe(t.id, p, {});
+            ++sum_.replayed;
+            return;
+        }
+        if (heading >= reached) {  // promoted (or proposed) and cut off before the rung: train on
+            rungs_->begin(t.id, heading);
+            rungs_->halted(t.id);
+            pending_.push_back({t, p, heading});
+        }
+    }
+
+    // The trial's observation, added when it first reports and updated when it reports again.
+    void observe(const std::string& trial, const Point& p, search::Losses l) {
+        if (const auto it = observed_.find(trial); it != observed_.end()) {
+            history_[it->second].losses = std::move(l);
+            return;
+        }
+        observed_[trial] = history_.size();
         history_.push_back({p, std::move(l), true});
-        ++(failed ? sum_.failed : sum_.evaluated);
+    }
+
+    const search::Metrics& costs_of(const Job& job) {
+        auto it = costs_.find(job.trial.id);
+        if (it == costs_.end()) it = costs_.emplace(job.trial.id, cost_of(job.trial, job.point)).first;
+        return it->second;
     }
 
     search::Losses losses_of(const search::MetricLookup& metric) const {
@@ -194,8 +325,8 @@ private:
         return losses_of([&](const std::string& m) { return search_metric(r, m); });
     }
 
-    // What the constraints and a reward's cost need, before evaluation: the table's columns
-    // where it has them, else the net counted at the data's size.
+    // What the constraints, a reward's cost and objectives known before training need: the
+    // table's columns where it has them, else the net counted at the data's size.
     search::Metrics cost_of(const search::Trial& t, const Point& p) {
         search::Metrics costs;
         const std::vector<std::string> needed = search::cost_metrics(x_);
@@ -236,9 +367,15 @@ private:
     SearchSummary& sum_;
 
     std::mutex m_;
-    std::vector<Observation> history_;  // in the order the points finished
+    std::condition_variable reported_;
+    std::vector<Observation> history_;  // in the order the points first reported
+    std::map<std::string, std::size_t> observed_;  // trial -> its place in history_
     std::set<std::string> seen_;
-    std::vector<search::Trial> pending_;
+    std::vector<Job> pending_;
+    std::map<std::string, Job> jobs_;               // every proposal of this run, by trial
+    std::map<std::string, search::Metrics> costs_;  // their counted params and MACs
+    std::optional<SearchRungs> rungs_;
+    std::set<std::string> already_stopped_;
     int next_seq_ = 0;
     int committed_ = 0;  // feasible proposals: evaluated, failed or running
     bool exhausted_ = false;

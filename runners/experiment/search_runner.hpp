@@ -35,6 +35,9 @@ struct SearchSummary {
     int evaluated = 0;   // this run
     int replayed = 0;    // evaluated before this run (the journal says so)
     int infeasible = 0, failed = 0, interrupted = 0;
+    int stopped = 0;          // early stopping: proposals not promoted to the last rung
+    long spent_epochs = 0;    // early stopping: trial-epochs trained
+    long full_epochs = 0;     // and what training every proposal fully would have
     std::vector<std::string> notes;  // a space exhausted before the budget, ...
 };
 

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "support.hpp"
@@ -195,4 +196,46 @@ TEST_CASE("a training search: two objectives, a MACs constraint, two workers, re
     REQUIRE(run_cli(fmt::format("run {} --out {} --jobs 2 --threads-per-trial 1", exp, out.string())).exit_code == 0);
     CHECK(events(out) == before);  // nothing trained twice
     CHECK(slurp(out / "summary.md").find("Objectives val_top1 max, macs min") != std::string::npos);
+}
+
+TEST_CASE("a training search under ASHA: proposals stop at low rungs by non-dominated rank, one goes to the end",
+          "[search][cli][early_stop]") {
+    TempDir dir("search-asha");
+    const auto net = dir.write("net.yaml", "type: mbconv\nresolution: 16\nin_channels: 1\nstem: 8\n"
+                                           "blocks: [\"${l1}_s2_c16\", \"${l2}_c16\"]\nhead: 32\n");
+    const auto exp = dir.write("a.yaml", "name: a\nseed: 2\ndefaults: {spec: " + net +
+                                             ", data: 'synthetic:200', val_size: 100, train_eval_size: 100, epochs: 4, "
+                                             "batch: 50, augment: false}\nstages:\n  - name: s\n    search:\n      space:\n"
+                                             "        net.l1: {choice: [id, ir_k3_e3, ir_k5_e6]}\n"
+                                             "        net.l2: {choice: [id, ir_k3_e3, ir_k5_e6]}\n"
+                                             "      strategy: {name: evolution, population: 3, tournament: 2}\n"
+                                             "      budget: 6\n      objectives: [val_top1, macs]\n"
+                                             "    early_stop: {min_epochs: 1, reduction: 2}\n");
+    const auto out = dir.path() / "out";
+    const auto r = run_cli(fmt::format("run {} --out {} --jobs 2 --threads-per-trial 1", exp, out.string()));
+    INFO(r.out);
+    REQUIRE(r.exit_code == 0);
+    std::map<std::string, int> rungs_reached;
+    int proposed = 0, done = 0, stopped = 0, promoted = 0;
+    for (const auto& e : events(out)) {
+        const auto j = nlohmann::json::parse(e);
+        const std::string ev = j["event"];
+        proposed += ev == "propose";
+        done += ev == "done";
+        stopped += ev == "stopped";
+        promoted += ev == "promote";
+        if (ev == "rung") {
+            rungs_reached[j["trial"]] = std::max(rungs_reached[j["trial"]], j["rung"].get<int>() + 1);
+            CHECK(j["losses"].size() == 2);  // both objectives ranked
+        }
+    }
+    CHECK(proposed == 6);
+    CHECK(done >= 1);              // at least one trained to the last rung
+    CHECK(stopped >= 1);           // and some did not go on
+    CHECK(done + stopped == 6);    // every proposal ends one way or the other
+    CHECK(promoted >= 2);          // rung 1 -> 2 and 2 -> 3 at least once
+    CHECK(r.out.find("early stopping:") != std::string::npos);
+    const auto before = events(out);
+    REQUIRE(run_cli(fmt::format("run {} --out {} --jobs 2 --threads-per-trial 1", exp, out.string())).exit_code == 0);
+    CHECK(events(out) == before);  // a rerun takes no decision again and trains nothing
 }
