@@ -93,7 +93,8 @@ void run_submit(const SubmitArgs& a) {
     };
     for (std::size_t i = 0; i < e.stages.size(); ++i) {
         const auto& s = e.stages[i];
-        const std::size_t trials = search::planned_count(e, s);
+        // A search stage runs in one task until searches share their state across shards.
+        const std::size_t trials = s.kind == search::Stage::Kind::search ? 1 : search::planned_count(e, s);
         const int shards = int(std::max<std::size_t>(1, a.shards > 0 ? std::min<std::size_t>(a.shards, trials) : trials));
         std::string body = header(fmt::format("deeper-{}-{}", e.name, s.name),
                                   (slurm_dir / "logs" / fmt::format("{}_%A_%a.out", s.name)).string());

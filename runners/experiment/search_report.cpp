@@ -155,10 +155,56 @@ std::vector<std::size_t> checkpoints(const search::SearchSpec& x) {
     return c;
 }
 
-std::string num(double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : ""; }
+std::string num(double v) {
+    if (!std::isfinite(v)) return "";
+    if (v == std::floor(v) && std::abs(v) < 1e15) return fmt::format("{}", std::int64_t(v));  // MACs, params
+    return fmt::format("{:.6g}", v);
+}
 
 std::string stage_label(const search::Stage& s) {
     return s.search.strategy.name == s.name ? s.name : fmt::format("{} ({})", s.name, s.search.strategy.name);
+}
+
+// A multi-objective stage's first search: its front as a table (what it observed, and the true
+// values where a table knows them) and every evaluated point against the first two objectives,
+// the front marked.
+std::string front_section(const std::string& dir, const search::Stage& s, const Trace& t, std::vector<std::string>& written) {
+    const search::SearchSpec& x = s.search;
+    const auto front = chosen(t.steps, t.steps.size());
+    Table ft;
+    ft.add_column("trial");
+    ft.add_column("configuration");
+    for (const auto& o : x.objectives) ft.add_column(o.metric, true);
+    const bool truth = !x.table.empty();
+    if (truth) ft.add_column(x.objectives[0].metric + " (true)", true);
+    std::vector<std::size_t> order = front;
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return t.steps[a].observed[1] < t.steps[b].observed[1]; });
+    auto value = [&](const search::Losses& l, std::size_t k) { return x.objectives[k].minimize ? l[k] : -l[k]; };
+    for (std::size_t i : order) {
+        const Step& st = t.steps[i];
+        std::string config;
+        for (const auto& [name, d] : x.space) config += (config.empty() ? "" : " ") + name + "=" + setting(*st.record, name);
+        std::vector<std::string> row = {st.record->id, config};
+        for (std::size_t k = 0; k < x.objectives.size(); ++k) row.push_back(num(value(st.observed, k)));
+        if (truth) row.push_back(st.truth.empty() ? "" : num(value(st.truth, 0)));
+        ft.add_row(std::move(row));
+    }
+    Series all{"evaluated", {}}, on_front{"front", {}};
+    for (std::size_t i = 0; i < t.steps.size(); ++i) {
+        if (t.steps[i].observed.empty()) continue;
+        const Point p{value(t.steps[i].observed, 1), value(t.steps[i].observed, 0)};
+        (std::find(front.begin(), front.end(), i) != front.end() ? on_front : all).points.push_back(p);
+    }
+    const std::string name = fmt::format("search-{}-front.svg", s.name);
+    const bool log_x = x.objectives[1].metric == "macs" || x.objectives[1].metric == "params";
+    write_atomically((fs::path(dir) / name).string(),
+                     svg_plot(fmt::format("{}: search {} ({} evaluated)", s.name, t.search, t.steps.size()),
+                              x.objectives[1].metric, x.objectives[0].metric, {all, on_front}, Marks::dots,
+                              Axes{.log_x = log_x}));
+    written.push_back((fs::path(dir) / name).string());
+    return fmt::format("### Front of stage '{}', search {} ({} of {} evaluated points non-dominated)\n\n", s.name, t.search,
+                       front.size(), t.steps.size()) +
+           render(ft, Format::md) + fmt::format("\n![front]({})\n\n", name);
 }
 
 }  // namespace
@@ -198,7 +244,7 @@ std::string search_reports(const std::string& dir, const std::vector<TrialRecord
     searches.add_column("best_configuration");
     searches.add_column("score_at_budget", true);
     std::vector<Series> curves;
-    std::string md;
+    std::string md, fronts;
     for (const auto& s : e.stages) {
         if (s.kind != search::Stage::Kind::search) continue;
         const search::SearchSpec& x = s.search;
@@ -236,6 +282,7 @@ std::string search_reports(const std::string& dir, const std::vector<TrialRecord
                               num(score(x, t, t.steps.size(), ref, best_volume))});
         }
         all.push_back(std::move(sc));
+        if (multi_objective(x)) fronts += front_section(dir, s, traces.front(), written);
     }
     if (all.empty()) return "";
     md += "## Search\n\n";
@@ -291,7 +338,7 @@ std::string search_reports(const std::string& dir, const std::vector<TrialRecord
                               Marks::curve, Axes{}));
     written.push_back((fs::path(dir) / svg_name).string());
     md += fmt::format("\n![best so far]({})\n\n", svg_name);
-    return md;
+    return md + fronts;
 }
 
 }  // namespace deeper::runners
