@@ -5,10 +5,16 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "support.hpp"
 
@@ -238,4 +244,70 @@ TEST_CASE("a training search under ASHA: proposals stop at low rungs by non-domi
     const auto before = events(out);
     REQUIRE(run_cli(fmt::format("run {} --out {} --jobs 2 --threads-per-trial 1", exp, out.string())).exit_code == 0);
     CHECK(events(out) == before);  // a rerun takes no decision again and trains nothing
+}
+
+TEST_CASE("a training search killed with SIGKILL resumes with the proposals an uninterrupted run makes",
+          "[search][cli]") {
+    TempDir dir("search-kill");
+    const auto net = dir.write("net.yaml", "type: mbconv\nresolution: 16\nin_channels: 1\nstem: 8\n"
+                                           "blocks: [\"${l1}_s2_c16\", \"${l2}_c16\"]\nhead: 32\n");
+    const auto exp = dir.write("k.yaml", "name: k\nseed: 4\ndefaults: {spec: " + net +
+                                             ", data: 'synthetic:1000', val_size: 100, train_eval_size: 100, epochs: 3, "
+                                             "batch: 50, augment: false}\nstages:\n  - name: s\n    search:\n      space:\n"
+                                             "        net.l1: {choice: [id, ir_k3_e3, ir_k5_e6]}\n"
+                                             "        net.l2: {choice: [id, ir_k3_e3, ir_k5_e6]}\n"
+                                             "      strategy: {name: tpe, startup: 2}\n      budget: 5\n");
+    auto proposals = [&](const fs::path& out) {  // (seq, trial) in proposal order, and each done trial's val_top1
+        std::vector<std::string> p;
+        for (const auto& e : events(out)) {
+            const auto j = nlohmann::json::parse(e);
+            if (j["event"] == "propose") p.push_back(j["labels"]["seq"].get<std::string>() + " " + j["trial"].get<std::string>());
+        }
+        return p;
+    };
+    const fs::path whole = dir.path() / "whole", killed = dir.path() / "killed";
+    REQUIRE(run_cli(fmt::format("run {} --out {} --jobs 1 --threads-per-trial 1", exp, whole.string())).exit_code == 0);
+    const std::string cmd = fmt::format("exec {} run {} --out {} --jobs 1 --threads-per-trial 1 > {} 2>&1", DEEPER_BINARY,
+                                        exp, killed.string(), (dir.path() / "log").string());
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+        _exit(127);
+    }
+    // Kill it in the middle of its third proposal's training.
+    bool sent = false;
+    for (int i = 0; i < 4800 && !sent; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        const std::string j = slurp(killed / "journal" / "local.jsonl");
+        std::size_t proposes = 0;
+        for (std::size_t at = 0; (at = j.find("\"event\":\"propose\"", at)) != std::string::npos; ++at) ++proposes;
+        std::size_t third = 0;  // where the third proposal is journaled
+        for (int k = 0; k < 3 && third != std::string::npos; ++k) third = j.find("\"event\":\"propose\"", k ? third + 1 : 0);
+        if (proposes >= 3 && third != std::string::npos && j.find("\"event\":\"epoch\"", third) != std::string::npos) {
+            kill(pid, SIGKILL);
+            sent = true;
+        }
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    REQUIRE(sent);
+    const auto r = run_cli(fmt::format("run {} --out {} --jobs 1 --threads-per-trial 1", exp, killed.string()));
+    INFO(r.out);
+    REQUIRE(r.exit_code == 0);
+    CHECK(proposals(killed) == proposals(whole));
+    // every proposal trained to its end once, with the uninterrupted run's results (the cut-off one resumed
+    // from its checkpoint bit for bit)
+    auto finals = [&](const fs::path& out) {
+        std::map<std::string, double> val;
+        int done = 0;
+        for (const auto& e : events(out)) {
+            const auto j = nlohmann::json::parse(e);
+            if (j["event"] == "epoch") val[j["trial"]] = j["metrics"]["val_top1"].get<double>();
+            done += j["event"] == "done";
+        }
+        CHECK(done == 5);
+        return val;
+    };
+    CHECK(finals(killed) == finals(whole));
 }
