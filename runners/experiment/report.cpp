@@ -326,7 +326,7 @@ std::string early_stop_budget(const std::vector<TrialRecord>& records, const sea
         long spent = 0, full = 0;
         int done = 0, stopped = 0, failed = 0;
         for (const auto& r : records) {
-            if (r.stage != s.name) continue;
+            if (r.stage != s.name || r.status == "infeasible") continue;  // refused: never trained
             spent += long(r.epochs.size());
             const std::string epochs = setting(r, "epochs");
             full += s.early_stop->max_epochs > 0 ? s.early_stop->max_epochs : epochs.empty() ? 0 : std::stol(epochs);
@@ -426,11 +426,12 @@ std::vector<std::string> write_reports(const std::string& dir, const search::Exp
     if (e && !e->description.empty()) md += e->description + "\n\n";
     int done = 0, failed = 0, other = 0;
     for (const auto& r : records) (r.status == "done" ? done : r.status == "failed" ? failed : other)++;
-    int stopped = 0;
-    for (const auto& r : records) stopped += r.status == "stopped";
-    other -= stopped;
-    md += fmt::format("{} trials: {} done, {} failed, {}{} unfinished.\n\n", records.size(), done, failed,
-                      stopped ? fmt::format("{} stopped early, ", stopped) : "", other);
+    int stopped = 0, refused = 0;
+    for (const auto& r : records) stopped += r.status == "stopped", refused += r.status == "infeasible";
+    other -= stopped + refused;
+    md += fmt::format("{} trials: {} done, {} failed, {}{}{} unfinished.\n\n", records.size(), done, failed,
+                      stopped ? fmt::format("{} stopped early, ", stopped) : "",
+                      refused ? fmt::format("{} refused by a constraint (never trained), ", refused) : "", other);
     if (e) md += early_stop_budget(records, *e);
     if (e)
         for (const auto& rt : e->tables) md += experiment_table(records, rt);

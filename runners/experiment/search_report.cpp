@@ -114,10 +114,20 @@ search::Losses reference_point(const search::SearchSpec& x, const std::vector<Tr
     return ref;
 }
 
-// The table's own front's hypervolume (its configurations' means), 0 without a table.
-double table_front_volume(const search::Experiment& e, const search::Stage& s, const search::Losses& ref) {
+// What a search's hypervolume is divided by: the table's own front's (its configurations'
+// means), or without a table the box between the best values seen and the reference point.
+double volume_scale(const search::Experiment& e, const search::Stage& s, const search::Losses& ref,
+                   const std::vector<Trace>& traces) {
     const search::SearchSpec& x = s.search;
-    if (x.table.empty() || !fs::exists(x.table)) return 0;
+    if (x.table.empty() || !fs::exists(x.table)) {
+        search::Losses ideal(ref.size(), INFINITY);
+        for (const auto& t : traces)
+            for (const auto& st : t.steps)
+                for (std::size_t k = 0; k < st.truth.size(); ++k) ideal[k] = std::min(ideal[k], st.truth[k]);
+        double box = 1;
+        for (std::size_t k = 0; k < ref.size(); ++k) box *= std::max(0.0, ref[k] - ideal[k]);
+        return box;
+    }
     const search::ResultTable table = search::load_stage_table(e, s);
     std::vector<search::Losses> points;
     for (const auto& [key, mean] : table.means())
@@ -251,7 +261,7 @@ std::string search_reports(const std::string& dir, const std::vector<TrialRecord
         const std::vector<Trace> traces = traces_of(records, s);
         if (traces.empty()) continue;
         const search::Losses ref = reference_point(x, traces);
-        const double best_volume = multi_objective(x) ? table_front_volume(e, s, ref) : 0;
+        const double best_volume = multi_objective(x) ? volume_scale(e, s, ref, traces) : 0;
         StageScores sc{&s, checkpoints(x), {}};
         sc.scores.resize(sc.at.size());
         Series curve{stage_label(s), {}};
@@ -293,7 +303,8 @@ std::string search_reports(const std::string& dir, const std::vector<TrialRecord
     md += mo ? fmt::format("Objectives {}. Score: the hypervolume of a search's non-dominated front (its points' true "
                            "values){}. Reference point: {}.\n\n",
                            fmt::join(objective_names, ", "),
-                           !first.table.empty() ? ", over that of the table's own front" : "",
+                           !first.table.empty() ? ", over that of the table's own front"
+                                                : ", over the box between the best values seen and the reference point",
                            first.reference.empty() ? "the worst values seen" : fmt::format("{}", first.reference))
                : fmt::format("Objective {}. Score: the {} of the configuration a search ranks best by what it observed{}.\n\n",
                              objective_names[0], first.objectives[0].metric,

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <map>
+#include <exception>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -111,6 +112,7 @@ public:
         for (int w = 1; w < workers; ++w) threads.emplace_back([this] { work(); });
         work();
         for (auto& t : threads) t.join();
+        if (error_) std::rethrow_exception(error_);
         if (exhausted_)
             sum_.notes.push_back(fmt::format("stage '{}', search {}: {} after {} of the budget's {} points", run_.stage.name,
                                              index_, exhausted_reason_, committed_, x_.budget));
@@ -133,8 +135,16 @@ private:
         int rung = 0;  // early stopping: train to this rung
     };
 
+    // A worker. What throws (the journal cannot be written, a net that does not build) ends the
+    // search on every worker and is rethrown once they are done.
     void work() {
-        while (auto job = next_job()) evaluate(*job);
+        try {
+            while (auto job = next_job()) evaluate(*job);
+        } catch (...) {
+            std::lock_guard l(m_);
+            if (!error_) error_ = std::current_exception();
+            reported_.notify_all();
+        }
     }
 
     // The next job: a cut-off one, a promotion, a new proposal, or (early stopping) a wait for
@@ -142,7 +152,7 @@ private:
     std::optional<Job> next_job() {
         std::unique_lock l(m_);
         while (true) {
-            if (run_.stop && run_.stop->load()) return std::nullopt;
+            if ((run_.stop && run_.stop->load()) || error_) return std::nullopt;
             if (!pending_.empty()) {
                 Job j = std::move(pending_.front());
                 pending_.erase(pending_.begin());
@@ -376,6 +386,7 @@ private:
     std::map<std::string, search::Metrics> costs_;  // their counted params and MACs
     std::optional<SearchRungs> rungs_;
     std::set<std::string> already_stopped_;
+    std::exception_ptr error_;
     int next_seq_ = 0;
     int committed_ = 0;  // feasible proposals: evaluated, failed or running
     bool exhausted_ = false;
