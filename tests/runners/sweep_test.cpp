@@ -490,3 +490,32 @@ TEST_CASE("early stopping: --force on a stage run by shards is refused before an
     CHECK_THAT(r.out, Catch::Contains("stage 'lrs': --force cannot re-run an early-stopping stage shard by shard"));
     CHECK_FALSE(std::filesystem::exists(std::filesystem::path(out) / "journal"));
 }
+
+TEST_CASE("K trainings at once across stages: an early-stopping stage beside a grid stage never exceeds --jobs",
+          "[sweep][early_stop]") {
+    TempDir dir("sweep-pool");
+    const auto spec = dir.write("net.yaml", kNet);
+    const auto exp = dir.write("pool.yaml", "name: pool\nseed: 5\ndefaults: {spec: " + spec +
+                                                ", data: 'synthetic:600', val_size: 100, train_eval_size: 100, epochs: 2, "
+                                                "batch: 50, augment: false}\nstages:\n"
+                                                "  - name: grid\n    grid: {lr: [0.01, 0.02, 0.05]}\n"
+                                                "  - name: asha\n    grid: {lr: [0.03, 0.1, 0.3]}\n"
+                                                "    early_stop: {method: asha, reduction: 2, min_epochs: 1}\n");
+    const auto out = dir.path() / "out";
+    const auto r = run_cli("run " + exp + " --out " + out.string() + " --jobs 2 --threads-per-trial 1");
+    INFO(r.out);
+    REQUIRE(r.exit_code == 0);
+    // Each job runs from its start event to its first rung, done or failed event after it.
+    std::ifstream in(out / "journal" / "local.jsonl");
+    std::set<std::string> running;
+    std::size_t most = 0, starts = 0;
+    for (std::string line; std::getline(in, line);) {
+        const auto j = nlohmann::json::parse(line);
+        const std::string ev = j["event"], trial = j.value("trial", "");
+        if (ev == "start") running.insert(trial), ++starts;
+        if (ev == "rung" || ev == "done" || ev == "failed" || ev == "interrupted") running.erase(trial);
+        most = std::max(most, running.size());
+    }
+    CHECK(starts >= 6);
+    CHECK(most <= 2);
+}
