@@ -138,7 +138,7 @@ void run_status(const std::string& dir) {
     Table t;
     t.add_column("stage");
     // paused: at a rung of early stopping, waiting for the decision; stopped: not promoted
-    const std::vector<std::string> states = {"done", "stopped", "running", "paused", "failed", "interrupted"};
+    const std::vector<std::string> states = {"done", "stopped", "running", "paused", "failed", "interrupted", "infeasible"};
     t.add_column("trials", true);
     for (const auto& c : states) t.add_column(c, true);
     t.add_column("pending", true);

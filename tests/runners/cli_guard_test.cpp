@@ -133,6 +133,6 @@ TEST_CASE("status tells a trial whose process was killed from a running one", "[
                         out.string() + " 2>&1; kill -9 $pid; wait $pid; " + DEEPER_BINARY + " status " + out.string());
     INFO(live.out);
     // first while it runs, then after kill -9: the same trial, running then interrupted
-    // stage, trials, done, stopped, running, paused, failed, interrupted, pending
-    CHECK_THAT(live.out, Catch::Matches(R"((.|\n)*\ns +1 +0 +0 +1 +0 +0 +0 +0\n(.|\n)*\ns +1 +0 +0 +0 +0 +0 +1 +0\n(.|\n)*)"));
+    // stage, trials, done, stopped, running, paused, failed, interrupted, infeasible, pending
+    CHECK_THAT(live.out, Catch::Matches(R"((.|\n)*\ns +1 +0 +0 +1 +0 +0 +0 +0 +0\n(.|\n)*\ns +1 +0 +0 +0 +0 +0 +1 +0 +0\n(.|\n)*)"));
 }
