@@ -79,7 +79,7 @@ TEST_CASE("status counts an edited experiment's trials by id, and names what the
     r = run_cli("status " + out);
     INFO(r.out);
     CHECK(r.exit_code == 0);
-    CHECK_THAT(r.out, Catch::Contains("s           2     0        0        0       0       0            0        2"));
+    CHECK_THAT(r.out, Catch::Contains("s           2     0        0        0       0       0            0           0        2"));
     CHECK_THAT(r.out, Catch::Contains("stage s: 2 trial(s) in the journal are no longer in"));
 }
 
