@@ -512,6 +512,10 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
     if (s.kind == Stage::Kind::search) {
         if (s.early_stop && s.early_stop->method != "asha")
             doc.fail(n["early_stop"], "early_stop: a search stage's proposals arrive as it goes: method asha only");
+        for (const auto& [name, dim] : s.search.space)
+            if (s.early_stop && name == "epochs")
+                doc.fail(n["search"]["space"], "search.space: epochs cannot be searched under early_stop (its rungs end "
+                                               "at the trials' epochs); search it without early_stop");
         if (s.early_stop && !s.search.table.empty())
             doc.fail(n["early_stop"], "early_stop: a table answers at full fidelity; early stopping is for training");
         if (n["seeds"]) doc.fail(n["seeds"], "seeds: a search stage runs independent searches with search.repeats");

@@ -167,6 +167,12 @@ TEST_CASE("bad search spaces are named before anything runs, file:line:column", 
     r = check(exp("        net.l1: {choice: [id]}\n        net.l2: {choice: [id]}\n", "      objectives: [test_top1]\n"));
     CHECK(r.exit_code == 2);
     CHECK(r.out.find("the test set is for the report") != std::string::npos);
+    const auto epochs = dir.write("ep.yaml", "name: b\ndefaults: {net: resnet8, data: synthetic}\nstages:\n  - name: s\n"
+                                             "    search:\n      space:\n        epochs: {choice: [1, 2]}\n      budget: 2\n"
+                                             "    early_stop: {min_epochs: 1}\n");
+    r = check(epochs);
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.find("ep.yaml:7:9: search.space: epochs cannot be searched under early_stop") != std::string::npos);
 }
 
 TEST_CASE("a training search: two objectives, a MACs constraint, two workers, resumed without training twice",
@@ -247,7 +253,7 @@ TEST_CASE("a training search under ASHA: proposals stop at low rungs by non-domi
 }
 
 TEST_CASE("a training search killed with SIGKILL resumes with the proposals an uninterrupted run makes",
-          "[search][cli]") {
+          "[search][cli][slow]") {
     TempDir dir("search-kill");
     const auto net = dir.write("net.yaml", "type: mbconv\nresolution: 16\nin_channels: 1\nstem: 8\n"
                                            "blocks: [\"${l1}_s2_c16\", \"${l2}_c16\"]\nhead: 32\n");

@@ -390,7 +390,7 @@ TEST_CASE("a configuration's id: canonical values, results-changing settings onl
 }
 
 TEST_CASE("committed results keep their seeds, and their folders resume under their old ids",
-          "[search][experiment][config_id]") {
+          "[search][experiment][config_id][slow]") {
     namespace fs = std::filesystem;
     const fs::path root = DEEPER_SOURCE_DIR;
     std::size_t checked = 0;
