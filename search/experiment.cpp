@@ -236,7 +236,6 @@ void read_search(Reader& r, const YAML::Node& n, Stage& s) {
     const YamlDoc& doc = r.doc;
     s.kind = Stage::Kind::search;
     SearchSpec& x = s.search;
-    x.line = n.Mark().line + 1;
     doc.require_map(n, "search");
     doc.check_keys(n, {"space", "strategy", "budget", "objectives", "reward", "constraints", "table", "repeats", "seed",
                        "reference", "report_at"},
@@ -265,7 +264,11 @@ void read_search(Reader& r, const YAML::Node& n, Stage& s) {
             count("tournament", x.strategy.tournament, 1);
             count("startup", x.strategy.startup, 1);
             count("candidates", x.strategy.candidates, 1);
-            if (st["prior_weight"]) x.strategy.prior_weight = r.number(st["prior_weight"], "prior_weight");
+            if (st["prior_weight"]) {
+                x.strategy.prior_weight = r.number(st["prior_weight"], "prior_weight");
+                if (!(x.strategy.prior_weight > 0) || !std::isfinite(x.strategy.prior_weight))
+                    doc.fail(st["prior_weight"], "strategy.prior_weight: must be a positive number");
+            }
             const std::map<std::string, std::vector<std::string>> takes = {
                 {"random", {}}, {"evolution", {"population", "tournament"}}, {"tpe", {"startup", "candidates", "prior_weight"}}};
             const auto it = takes.find(x.strategy.name);
@@ -512,6 +515,15 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
     if (s.kind == Stage::Kind::search) {
         if (s.early_stop && s.early_stop->method != "asha")
             doc.fail(n["early_stop"], "early_stop: a search stage's proposals arrive as it goes: method asha only");
+        // a rung ranks what is measured every epoch (or known before training)
+        std::vector<std::string> ranked;
+        for (const auto& o : s.search.objectives) ranked.push_back(o.metric);
+        if (s.search.reward) ranked = {s.search.reward->metric, s.search.reward->cost};
+        for (const auto& m : ranked)
+            if (const MetricInfo* info = find_metric(m); s.early_stop && info && info->known == Known::at_end)
+                doc.fail(n["early_stop"], fmt::format("early_stop: the objective '{}' is known only when a trial ends; "
+                                                      "rungs rank what is measured every epoch (val_top1, val_loss, ...)",
+                                                      m));
         for (const auto& [name, dim] : s.search.space)
             if (s.early_stop && name == "epochs")
                 doc.fail(n["search"]["space"], "search.space: epochs cannot be searched under early_stop (its rungs end "

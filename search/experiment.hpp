@@ -89,7 +89,7 @@ struct SearchSpec {
     int repeats = 1;                   // independent searches
     std::vector<int> report_at;        // evaluations at which the report scores the searches (default: B/4, B/2, B)
     std::uint64_t seed = 0;
-    int line = 0, table_line = 0, table_column = 0;  // where `table` is, for messages
+    int table_line = 0, table_column = 0;  // where `table` is, for messages
 };
 
 struct Stage {

@@ -44,8 +44,6 @@ bool lower_is_better(std::string_view name) {
     return m->direction == Direction::min;
 }
 
-std::string_view direction_name(Direction d) { return d == Direction::max ? "max" : "min"; }
-
 std::vector<std::string> metric_names(std::initializer_list<Known> known) {
     std::vector<std::string> out;
     for (const auto& m : metric_registry())

@@ -28,7 +28,6 @@ const std::vector<MetricInfo>& metric_registry();
 const MetricInfo* find_metric(std::string_view name);
 // The registry's direction; throws InputError for a name it does not know.
 bool lower_is_better(std::string_view name);
-std::string_view direction_name(Direction d);  // "max" | "min"
 
 // The registry's names, those known when `known` says (all when empty).
 std::vector<std::string> metric_names(std::initializer_list<Known> known = {});

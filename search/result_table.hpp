@@ -25,7 +25,6 @@ public:
                             const std::string& where);
 
     bool has_metric(const std::string& name) const;
-    const std::vector<std::string>& metrics() const { return metric_names_; }
     // One row of the configuration (SearchSpace::key), drawn with rng.
     const Metrics& query(const std::string& key, Rng& rng) const;
     // The mean of its rows.

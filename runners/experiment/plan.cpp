@@ -109,17 +109,17 @@ SearchPlan plan_search_stage(const search::Experiment& e, const search::Stage& s
         }
         return plan;
     }
-    // Every value of every dimension built once (the others at their first value), so that a bad
-    // choice (an op the net file cannot take) is named before the run, not when it is drawn.
-    const search::Point first = space.nth(0);
+    // Every choice of every dimension (and both ends of a range) built once, the others at their
+    // first value, so that a bad choice (an op the net file cannot take) is named before the
+    // run, not when it is drawn.
+    search::Point first(space.dims());  // every dimension at its first value (reals at their low end)
+    for (std::size_t d = 0; d < space.dims(); ++d) first[d] = space.categorical(d) ? 0 : space.dim(d).lo;
     for (std::size_t d = 0; d < space.dims(); ++d) {
-        const std::size_t n = space.values(d) ? space.values(d) : 2;
+        const std::size_t n = space.categorical(d) ? space.values(d) : 2;  // ranges: both ends
         for (std::size_t v = 0; v < n; ++v) {
             search::Point p = first;
             const search::RandomDim& dim = space.dim(d);
-            p[d] = dim.kind == "choice" ? double(v)
-                   : dim.kind == "int"  ? dim.lo + double(v) * double(dim.step)
-                                        : (v == 0 ? dim.lo : dim.hi);
+            p[d] = space.categorical(d) ? double(v) : space.clamp(d, v == 0 ? dim.lo : dim.hi);
             const search::Trial t = search::search_trial(e, s, 0, 0, space.settings(p));
             try {
                 const search::TrainConfig c = t.config();

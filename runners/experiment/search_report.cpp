@@ -223,6 +223,8 @@ std::map<std::string, int> pareto_ranks(const std::vector<TrialRecord>& records,
     std::map<std::string, int> ranks;
     for (const auto& s : e.stages) {
         if (s.kind != search::Stage::Kind::search) continue;
+        for (const auto& r : records)
+            if (r.stage == s.name && r.status == "infeasible") ranks[r.id] = -1;  // refused: never ranked
         for (const auto& t : traces_of(records, s)) {
             std::vector<search::Losses> points;
             std::vector<const TrialRecord*> who;
@@ -266,7 +268,10 @@ std::string search_reports(const std::string& dir, const std::vector<TrialRecord
         sc.scores.resize(sc.at.size());
         Series curve{stage_label(s), {}};
         const std::size_t step = std::max<std::size_t>(1, std::size_t(x.budget) / 50);
-        for (std::size_t q = step; q <= std::size_t(x.budget); q += step) {
+        std::vector<std::size_t> qs;
+        for (std::size_t q = step; q <= std::size_t(x.budget); q += step) qs.push_back(q);
+        if (qs.empty() || qs.back() != std::size_t(x.budget)) qs.push_back(std::size_t(x.budget));
+        for (std::size_t q : qs) {
             std::vector<double> v;
             for (const auto& t : traces)
                 if (t.steps.size() >= q) v.push_back(score(x, t, q, ref, best_volume));
@@ -281,11 +286,11 @@ std::string search_reports(const std::string& dir, const std::vector<TrialRecord
             int failed = 0;
             for (const auto& st : t.steps) failed += st.record->status == "failed";
             std::string config, trial;
-            if (pick.size() == 1) {
-                trial = pick.empty() ? "" : t.steps[pick[0]].record->id;
-                for (const auto& [name, d] : x.space) config += (config.empty() ? "" : " ") + name + "=" + setting(*t.steps[pick[0]].record, name);
-            } else {
+            if (multi_objective(x)) {
                 config = fmt::format("front of {}", pick.size());
+            } else if (!pick.empty()) {
+                trial = t.steps[pick[0]].record->id;
+                for (const auto& [name, d] : x.space) config += (config.empty() ? "" : " ") + name + "=" + setting(*t.steps[pick[0]].record, name);
             }
             searches.add_row({s.name, x.strategy.name, std::to_string(t.search), std::to_string(t.steps.size()),
                               std::to_string(t.infeasible), std::to_string(failed), trial, config,
@@ -313,7 +318,11 @@ std::string search_reports(const std::string& dir, const std::vector<TrialRecord
     Table t;
     t.add_column("stage");
     t.add_column("searches", true);
-    for (std::size_t k = 0; k < all.front().at.size(); ++k) t.add_column(fmt::format("at {}", all.front().at[k]));
+    std::vector<std::size_t> columns;  // every stage's evaluation counts, in order
+    for (const auto& sc : all) columns.insert(columns.end(), sc.at.begin(), sc.at.end());
+    std::sort(columns.begin(), columns.end());
+    columns.erase(std::unique(columns.begin(), columns.end()), columns.end());
+    for (std::size_t q : columns) t.add_column(fmt::format("at {}", q));
     t.add_column("vs random (diff / s.e.)");
     const StageScores* random = nullptr;
     for (const auto& sc : all)
@@ -321,24 +330,31 @@ std::string search_reports(const std::string& dir, const std::vector<TrialRecord
             random = &sc;
             break;
         }
+    auto scores_at = [](const StageScores& sc, std::size_t q) -> const std::vector<double>* {
+        const auto it = std::find(sc.at.begin(), sc.at.end(), q);
+        return it == sc.at.end() ? nullptr : &sc.scores[std::size_t(it - sc.at.begin())];
+    };
     for (const auto& sc : all) {
         std::vector<std::string> row = {stage_label(*sc.stage), std::to_string(sc.scores.empty() ? 0 : sc.scores.back().size())};
         std::vector<std::string> versus;
-        for (std::size_t k = 0; k < sc.at.size(); ++k) {
-            const Spread sp = spread(sc.scores[k]);
-            row.push_back(sp.n ? fmt::format("{:.4f} ± {:.4f}", sp.mean, sp.std) : "");
-            if (random && random != &sc && k < random->at.size() && random->at[k] == sc.at[k]) {
-                const Spread r = spread(random->scores[k]);
-                const double se = std::sqrt(sp.std * sp.std / double(sp.n) + r.std * r.std / double(r.n));
-                versus.push_back(fmt::format("{:+.4f} ({:+.1f})", sp.mean - r.mean, (sp.mean - r.mean) / se));
-            }
+        for (std::size_t q : columns) {
+            const auto* mine = scores_at(sc, q);
+            const Spread sp = mine ? spread(*mine) : Spread{};
+            row.push_back(sp.n ? spread_text(sp) : "");
+            const auto* theirs = random && random != &sc ? scores_at(*random, q) : nullptr;
+            if (!theirs || sp.n < 2) continue;
+            const Spread r = spread(*theirs);
+            if (r.n < 2) continue;  // a standard error needs two searches a side
+            const double se = std::sqrt(sp.std * sp.std / double(sp.n) + r.std * r.std / double(r.n));
+            versus.push_back(se > 0 ? fmt::format("at {}: {:+.4f} ({:+.1f})", q, sp.mean - r.mean, (sp.mean - r.mean) / se)
+                                    : fmt::format("at {}: {:+.4f}", q, sp.mean - r.mean));
         }
-        for (std::size_t k = sc.at.size(); k < all.front().at.size(); ++k) row.push_back("");
         row.push_back(fmt::format("{}", fmt::join(versus, ", ")));
         t.add_row(std::move(row));
     }
     md += render(t, Format::md);
-    md += "\nmean ± std over the independent searches; the comparison's s.e. is sqrt(s1²/n1 + s2²/n2).\n";
+    md += "\nmean ± std over the independent searches (n of them); against the random stage: the difference in means "
+          "and its ratio to the standard error sqrt(s1²/n1 + s2²/n2).\n";
     const fs::path csv = fs::path(dir) / "searches.csv";
     write_atomically(csv.string(), render(searches, Format::csv));
     written.push_back(csv.string());

@@ -99,6 +99,8 @@ TEST_CASE("a table search is journaled, and a rerun after a kill makes the propo
     const std::string searches = slurp(cut / "searches.csv");
     CHECK(std::count(searches.begin(), searches.end(), '\n') == 4);
     CHECK(slurp(cut / "summary.md").find("## Search") != std::string::npos);
+    // one search: no spread, no comparison; two stages of different budgets share the table
+    CHECK(slurp(cut / "summary.md").find("nan") == std::string::npos);
 }
 
 TEST_CASE("a budget larger than the space stops with a note; constraints refuse before evaluation",
@@ -173,6 +175,21 @@ TEST_CASE("bad search spaces are named before anything runs, file:line:column", 
     r = check(epochs);
     CHECK(r.exit_code == 2);
     CHECK(r.out.find("ep.yaml:7:9: search.space: epochs cannot be searched under early_stop") != std::string::npos);
+    auto settings_search = [&](const std::string& rest) {
+        return check(dir.write("s.yaml", "name: b\ndefaults: {net: resnet8, data: synthetic, epochs: 2}\nstages:\n"
+                                         "  - name: s\n    search:\n      space:\n        lr: {log_uniform: [0.01, 0.1]}\n"
+                                         "        width: {int: {min: 1, max: 3}}\n      budget: 2\n" + rest));
+    };
+    r = settings_search("");  // real and integer ranges: both ends built before the run
+    INFO(r.out);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("infinite (real ranges)") != std::string::npos);
+    r = settings_search("      strategy: {name: tpe, prior_weight: 0}\n");
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.find("strategy.prior_weight: must be a positive number") != std::string::npos);
+    r = settings_search("      objectives: [best_val_top1]\n    early_stop: {min_epochs: 1}\n");
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.find("the objective 'best_val_top1' is known only when a trial ends") != std::string::npos);
 }
 
 TEST_CASE("a training search: two objectives, a MACs constraint, two workers, resumed without training twice",
@@ -316,4 +333,24 @@ TEST_CASE("a training search killed with SIGKILL resumes with the proposals an u
         return val;
     };
     CHECK(finals(killed) == finals(whole));
+}
+
+TEST_CASE("the search table: stages of different budgets share its columns; one search has no spread",
+          "[search][table][cli]") {
+    TempDir dir("search-columns");
+    const std::string stage = "  - name: {}\n    search:\n      space:\n        lr: {{choice: [0.1, 0.2, 0.3]}}\n"
+                              "        width: {{choice: [0.5, 1]}}\n      strategy: {}\n      budget: {}\n"
+                              "      table: {}\n      repeats: {}\n";
+    const auto table = tiny_table(dir);
+    const auto exp = dir.write("c.yaml", "name: c\nseed: 3\ndefaults: {net: resnet8, data: synthetic}\nstages:\n" +
+                                             fmt::format(fmt::runtime(stage), "random", "random", 6, table, 3) +
+                                             fmt::format(fmt::runtime(stage), "evo", "evolution", 3, table, 1));
+    const auto out = dir.path() / "out";
+    const auto r = run_cli(fmt::format("run {} --out {}", exp, out.string()));
+    INFO(r.out);
+    REQUIRE(r.exit_code == 0);
+    const std::string md = slurp(out / "summary.md");
+    INFO(md);
+    for (const char* column : {"at 1", "at 3", "at 6"}) CHECK(md.find(column) != std::string::npos);
+    CHECK(md.find("nan") == std::string::npos);
 }
