@@ -209,7 +209,8 @@ std::vector<TrialRecord> read_journals(const std::string& results_dir) {
         }
         if (r.first_report == 0 && (ev == "rung" || ev == "done" || ev == "failed" || ev == "query" || ev == "infeasible"))
             r.first_report = time > 0 ? time : 1;
-        if (ev == "propose" || ev == "infeasible" || ev == "query") {  // a search's proposals (search_runner.hpp)
+        // What a start or a search's proposal says the trial is.
+        auto read_identity = [&] {
             r.stage = text(j, "stage");
             r.settings = strings(j, "settings");
             r.labels = strings(j, "labels");
@@ -217,6 +218,9 @@ std::vector<TrialRecord> read_journals(const std::string& results_dir) {
             if (const auto s = j.find("swept"); s != j.end() && s->is_array())
                 for (const auto& v : *s)
                     if (v.is_string()) r.swept.push_back(v.get<std::string>());
+        };
+        if (ev == "propose" || ev == "infeasible" || ev == "query") {  // a search's proposals (search_runner.hpp)
+            read_identity();
             if (r.swept.empty())
                 for (const auto& [k, v] : r.settings) r.swept.push_back(k);
             r.status = ev == "propose" ? "proposed" : ev == "infeasible" ? "infeasible" : "done";
@@ -225,15 +229,9 @@ std::vector<TrialRecord> read_journals(const std::string& results_dir) {
                     if (v.is_number()) r.result[k] = v.get<double>();
             if (ev == "infeasible") r.info["reason"] = text(j, "reason");
         } else if (ev == "start") {
-            r.stage = text(j, "stage");
+            read_identity();
             r.status = "running";
             r.seed = number(j, "seed", 0);
-            r.settings = strings(j, "settings");
-            r.labels = strings(j, "labels");
-            r.swept.clear();
-            if (const auto s = j.find("swept"); s != j.end() && s->is_array())
-                for (const auto& v : *s)
-                    if (v.is_string()) r.swept.push_back(v.get<std::string>());
             // A resumed trial restarts after its checkpoint's epoch: later epochs come again.
             const std::size_t keep = std::size_t(std::max(0.0, number(j, "resume_epoch", 0)));
             if (r.epochs.size() > keep) r.epochs.resize(keep);
