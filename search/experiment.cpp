@@ -232,6 +232,48 @@ Objective read_objective(const YamlDoc& doc, const YAML::Node& n, bool table) {
     return o;
 }
 
+// A search's strategy: a name, or a map with the name and the options that strategy takes.
+SearchStrategy read_strategy(Reader& r, const YAML::Node& st) {
+    const YamlDoc& doc = r.doc;
+    SearchStrategy strategy;
+    if (st.IsMap()) {
+        doc.check_keys(st, {"name", "population", "tournament", "startup", "candidates", "prior_weight"}, "strategy");
+        if (!st["name"]) doc.fail(st, "strategy: needs a name (random, evolution or tpe)");
+        strategy.name = doc.scalar(st["name"], "name");
+        auto count = [&](const char* key, int& v, int lo) {
+            if (!st[key]) return;
+            v = doc.as<int>(st[key], key, "a whole number");
+            if (v < lo) doc.fail(st[key], fmt::format("strategy.{}: must be at least {}", key, lo));
+        };
+        count("population", strategy.population, 2);
+        count("tournament", strategy.tournament, 1);
+        count("startup", strategy.startup, 1);
+        count("candidates", strategy.candidates, 1);
+        if (st["prior_weight"]) {
+            strategy.prior_weight = r.number(st["prior_weight"], "prior_weight");
+            if (!(strategy.prior_weight > 0) || !std::isfinite(strategy.prior_weight))
+                doc.fail(st["prior_weight"], "strategy.prior_weight: must be a positive number");
+        }
+        const std::map<std::string, std::vector<std::string>> takes = {
+            {"random", {}}, {"evolution", {"population", "tournament"}}, {"tpe", {"startup", "candidates", "prior_weight"}}};
+        const auto it = takes.find(strategy.name);
+        if (it == takes.end())
+            doc.fail(st["name"], fmt::format("strategy '{}': expected random, evolution or tpe", strategy.name));
+        for (const auto& kv : st) {
+            const std::string key = kv.first.as<std::string>();
+            if (key != "name" && std::find(it->second.begin(), it->second.end(), key) == it->second.end())
+                doc.fail(kv.first, fmt::format("strategy.{}: {} does not take it", key, strategy.name));
+        }
+        if (strategy.name == "evolution" && strategy.tournament > strategy.population)
+            doc.fail(st["tournament"], "strategy.tournament: at most the population");
+    } else {
+        strategy.name = doc.scalar(st, "strategy");
+        if (strategy.name != "random" && strategy.name != "evolution" && strategy.name != "tpe")
+            doc.fail(st, fmt::format("strategy '{}': expected random, evolution or tpe", strategy.name));
+    }
+    return strategy;
+}
+
 void read_search(Reader& r, const YAML::Node& n, Stage& s) {
     const YamlDoc& doc = r.doc;
     s.kind = Stage::Kind::search;
@@ -250,43 +292,7 @@ void read_search(Reader& r, const YAML::Node& n, Stage& s) {
     }
     x.budget = doc.as<int>(n["budget"], "budget", "a positive whole number");
     if (x.budget <= 0 || x.budget > 1'000'000) doc.fail(n["budget"], "search.budget: expected 1 to 1,000,000 points");
-    if (const auto st = n["strategy"]; st) {
-        if (st.IsMap()) {
-            doc.check_keys(st, {"name", "population", "tournament", "startup", "candidates", "prior_weight"}, "strategy");
-            if (!st["name"]) doc.fail(st, "strategy: needs a name (random, evolution or tpe)");
-            x.strategy.name = doc.scalar(st["name"], "name");
-            auto count = [&](const char* key, int& v, int lo) {
-                if (!st[key]) return;
-                v = doc.as<int>(st[key], key, "a whole number");
-                if (v < lo) doc.fail(st[key], fmt::format("strategy.{}: must be at least {}", key, lo));
-            };
-            count("population", x.strategy.population, 2);
-            count("tournament", x.strategy.tournament, 1);
-            count("startup", x.strategy.startup, 1);
-            count("candidates", x.strategy.candidates, 1);
-            if (st["prior_weight"]) {
-                x.strategy.prior_weight = r.number(st["prior_weight"], "prior_weight");
-                if (!(x.strategy.prior_weight > 0) || !std::isfinite(x.strategy.prior_weight))
-                    doc.fail(st["prior_weight"], "strategy.prior_weight: must be a positive number");
-            }
-            const std::map<std::string, std::vector<std::string>> takes = {
-                {"random", {}}, {"evolution", {"population", "tournament"}}, {"tpe", {"startup", "candidates", "prior_weight"}}};
-            const auto it = takes.find(x.strategy.name);
-            if (it == takes.end())
-                doc.fail(st["name"], fmt::format("strategy '{}': expected random, evolution or tpe", x.strategy.name));
-            for (const auto& kv : st) {
-                const std::string key = kv.first.as<std::string>();
-                if (key != "name" && std::find(it->second.begin(), it->second.end(), key) == it->second.end())
-                    doc.fail(kv.first, fmt::format("strategy.{}: {} does not take it", key, x.strategy.name));
-            }
-            if (x.strategy.name == "evolution" && x.strategy.tournament > x.strategy.population)
-                doc.fail(st["tournament"], "strategy.tournament: at most the population");
-        } else {
-            x.strategy.name = doc.scalar(st, "strategy");
-            if (x.strategy.name != "random" && x.strategy.name != "evolution" && x.strategy.name != "tpe")
-                doc.fail(st, fmt::format("strategy '{}': expected random, evolution or tpe", x.strategy.name));
-        }
-    }
+    if (const auto st = n["strategy"]; st) x.strategy = read_strategy(r, st);
     if (n["table"]) {
         x.table = doc.scalar(n["table"], "table");
         x.table_line = n["table"].Mark().line + 1;
