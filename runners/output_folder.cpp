@@ -52,6 +52,15 @@ void check_output_file(const std::string& path, std::string_view option) {
     }
 }
 
+std::string checkpoint_file(const std::string& path, std::string_view option) {
+    std::error_code ec;
+    if (!fs::is_directory(path, ec)) return path;
+    const fs::path p = fs::path(path) / "checkpoint.safetensors";
+    if (!fs::exists(p, ec))
+        throw InputError(fmt::format("{} {}: a folder without a checkpoint.safetensors", option, path));
+    return p.string();
+}
+
 void keep_experiment_copy(const std::string& experiment, const std::string& folder) {
     const fs::path copy = fs::path(folder) / "experiment.yaml";
     std::error_code ec;

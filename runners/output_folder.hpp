@@ -23,6 +23,10 @@ void prepare_output_folder(const std::string& path, std::string_view option,
 // regular file (never a folder, a device or a FIFO). InputError naming the option otherwise.
 void check_output_file(const std::string& path, std::string_view option);
 
+// A checkpoint given as a file, or as the run (or search trial) folder that holds it:
+// FOLDER/checkpoint.safetensors. InputError for a folder without one.
+std::string checkpoint_file(const std::string& path, std::string_view option);
+
 // The experiment as run, kept beside its results as folder/experiment.yaml (status, report and
 // SLURM tasks read it), written atomically; nothing to do when `experiment` is that file.
 void keep_experiment_copy(const std::string& experiment, const std::string& folder);

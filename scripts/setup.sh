@@ -7,6 +7,7 @@ packages=(
   libdnnl-dev ocl-icd-opencl-dev   # oneDNN 2.6; its CMake config needs OpenCL's
   libtbb-dev libyaml-cpp-dev libfmt-dev libcli11-dev catch2 zlib1g-dev nlohmann-json3-dev
   libjpeg62-turbo-dev libpng-dev   # image folders: JPEG through libjpeg-turbo, PNG
+  libonnx-dev libprotobuf-dev      # ONNX export: the ONNX library, protobuf underneath
   dataset-fashion-mnist            # the embedded default data
 )
 

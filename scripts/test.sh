@@ -6,15 +6,22 @@
 # (DEEPER_SKIP_SANITIZE=1 skips).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each phase's wall time, so a CI log shows where its minutes go.
+phase_start=$SECONDS
+phase_done() { echo "test.sh: $1 took $((SECONDS - phase_start)) s"; phase_start=$SECONDS; }
 scripts/setup.sh
+phase_done setup
 # One test at a time: the training tests use every core, and two OpenMP teams on the same
 # cores spin against each other (several times slower than running them in turn).
 scripts/build.sh release
+phase_done "release build"
 ctest --preset release
+phase_done "release tests"
 
 if [ "${DEEPER_SKIP_SLURM:-0}" != 1 ]; then
   if [ "$(id -u)" = 0 ]; then
     scripts/slurm-test.sh
+    phase_done "slurm test"
   else
     echo "slurm-test: skipped (starting slurmctld/slurmd needs root)"
   fi
@@ -22,6 +29,15 @@ fi
 
 if [ "${DEEPER_SKIP_SANITIZE:-0}" != 1 ]; then
   scripts/build.sh dev
-  DEEPER_TUNE_CACHE="$PWD/build/dev/tune-cache" ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    build/dev/deeper_tests '~[slow]'
+  phase_done "sanitizer build"
+  log=build/dev/sanitizer-tests.log
+  if ! DEEPER_TUNE_CACHE="$PWD/build/dev/tune-cache" ASAN_OPTIONS=detect_leaks=1 \
+      UBSAN_OPTIONS=print_stacktrace=1 build/dev/deeper_tests '~[slow]' --durations yes >"$log" 2>&1; then
+    cat "$log"
+    exit 1
+  fi
+  tail -n 3 "$log"
+  echo "slowest under the sanitizers:"
+  grep -E '^[0-9.]+ s: ' "$log" | sort -rn | head -n 10
+  phase_done "sanitizer tests"
 fi

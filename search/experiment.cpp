@@ -589,6 +589,24 @@ const std::vector<std::string> kEpochMetrics = metric_names({Known::every_epoch}
 // What a report table or a points plot may show: any of them, and the net's size.
 const std::vector<std::string> kReportMetrics = metric_names();
 
+ReportClaim read_report_claim(const YamlDoc& doc, const YAML::Node& c) {
+    doc.require_map(c, "a report claim");
+    doc.check_keys(c, {"says", "stage", "metric", "rows", "above", "below"}, "a report claim");
+    for (const char* k : {"says", "metric", "rows", "above", "below"})
+        if (!c[k]) doc.fail(c, fmt::format("a report claim needs {} (says, metric, rows, above, below)", k));
+    ReportClaim rc;
+    rc.says = doc.scalar(c["says"], "says");
+    if (c["stage"]) rc.stage = doc.scalar(c["stage"], "stage");
+    rc.metric = doc.scalar(c["metric"], "metric");
+    if (std::find(kReportMetrics.begin(), kReportMetrics.end(), rc.metric) == kReportMetrics.end())
+        doc.fail(c["metric"], fmt::format("unknown metric '{}'{}", rc.metric, did_you_mean(rc.metric, kReportMetrics)));
+    rc.rows = grouping_key(doc, c["rows"], "rows");
+    rc.above = doc.scalar(c["above"], "above");
+    rc.below = doc.scalar(c["below"], "below");
+    if (rc.above == rc.below) doc.fail(c["below"], fmt::format("below: the same {} as above ('{}')", rc.rows, rc.above));
+    return rc;
+}
+
 }  // namespace
 
 Experiment parse_experiment(const std::string& text, const std::string& name) {
@@ -628,7 +646,7 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
     }
     if (const auto rep = root["report"]; rep) {
         doc.require_map(rep, "report");
-        doc.check_keys(rep, {"tables", "plots"}, "report");
+        doc.check_keys(rep, {"tables", "plots", "claims"}, "report");
         auto stage_ok = [&](const YAML::Node& n, const std::string& st) {
             if (!st.empty() && !seen.count(st)) doc.fail(n, fmt::format("no stage named '{}'", st));
         };
@@ -691,6 +709,10 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
             }
             stage_ok(p, rp.stage);
             e.plots.push_back(rp);
+        }
+        for (const auto& c : rep["claims"]) {
+            e.claims.push_back(read_report_claim(doc, c));
+            stage_ok(c, e.claims.back().stage);
         }
     }
     return e;

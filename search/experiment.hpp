@@ -127,6 +127,13 @@ struct ReportPlot {
     bool log_y = false; // curves and scatter: a log y axis (errors and losses falling towards zero)
 };
 
+// A sentence the report checks against the numbers: the trials whose `rows` setting is `above`
+// end with a higher `metric` than those where it is `below` (the degradation problem: the
+// training error of plain56 above plain8's).
+struct ReportClaim {
+    std::string says, stage, rows, above, below, metric;
+};
+
 struct Experiment {
     std::string name, description, path;
     std::uint64_t seed = 0;
@@ -134,6 +141,7 @@ struct Experiment {
     std::vector<Stage> stages;
     std::vector<ReportTable> tables;
     std::vector<ReportPlot> plots;
+    std::vector<ReportClaim> claims;
 };
 
 Experiment load_experiment(const std::string& path);

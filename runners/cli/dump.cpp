@@ -17,6 +17,7 @@
 #include "runners/engine/engine.hpp"
 #include "runners/output_folder.hpp"
 #include "runners/table.hpp"
+#include "runners/train/param_tensors.hpp"
 #include "runners/train/safetensors.hpp"
 #include "search/train_config.hpp"
 
@@ -59,12 +60,8 @@ void run_dump(const DumpArgs& a) {
         label_t.data.push_back(float(l));
     }
     // Parameters before the step: the state the other framework starts from.
+    add_param_tensors(e, st, "param.");
     auto& store = e.params();
-    for (size_t i = 0; i < store.infos().size(); ++i) {
-        const auto& p = store.info(int(i));
-        st.tensors["param." + p.name] = {std::vector<std::int64_t>(p.dims.begin(), p.dims.end()),
-                                         store.read_plain(int(i), e.dnnl_engine(), e.stream())};
-    }
     const LossStats s = e.train_step(labels.data());
     const auto od = e.output_dims(0);
     st.tensors["input"] = input;

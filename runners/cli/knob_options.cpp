@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "nets/error.hpp"
+#include "search/net_positions.hpp"
 #include "search/yaml_util.hpp"
 
 namespace deeper::runners::cli {
@@ -55,6 +56,19 @@ std::vector<nets::NetOptions> expand_knobs(const KnobArgs& args) {
         out = std::move(next);
     }
     return out;
+}
+
+void add_position_option(CLI::App& cmd, std::vector<std::string>& positions) {
+    cmd.add_option("--position", positions, "NAME=VALUE: fill the net file's ${NAME} (repeatable)")->group("Net knobs");
+}
+
+void apply_positions(const std::vector<std::string>& positions, search::TrainConfig& c) {
+    for (const auto& p : positions) {
+        const auto eq = p.find('=');
+        if (eq == std::string::npos || eq == 0)
+            throw InputError(fmt::format("--position: expected NAME=VALUE, got '{}'", p));
+        search::set_train_option(c, search::kPositionPrefix + p.substr(0, eq), p.substr(eq + 1));
+    }
 }
 
 }  // namespace deeper::runners::cli

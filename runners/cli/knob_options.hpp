@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "nets/knobs.hpp"
+#include "search/train_config.hpp"
 
 namespace deeper::runners::cli {
 
@@ -25,5 +26,10 @@ inline constexpr std::size_t kMaxKnobCombinations = 10000;
 // All combinations of the listed values, in the order given (first knob varies slowest).
 // Counted first: more than kMaxKnobCombinations is an InputError naming the lists.
 std::vector<nets::NetOptions> expand_knobs(const KnobArgs& args);
+
+// --position NAME=VALUE (repeatable): a net file's ${NAME}, as `net.NAME: VALUE` in YAML.
+void add_position_option(CLI::App& cmd, std::vector<std::string>& positions);
+// Sets each on `c` (InputError for a malformed one).
+void apply_positions(const std::vector<std::string>& positions, search::TrainConfig& c);
 
 }  // namespace deeper::runners::cli

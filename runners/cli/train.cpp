@@ -29,6 +29,7 @@ extern "C" void on_stop_signal(int) { g_stop.store(true); }
 struct TrainArgs {
     std::string net, config, spec;
     KnobArgs knobs;
+    std::vector<std::string> positions;          // NAME=VALUE of a net file's ${NAME}
     std::map<std::string, std::string> options;  // train option -> text
     bool resume = false, force = false;
 };
@@ -41,6 +42,7 @@ void run_train(const TrainArgs& a) {
         if (!v.empty()) search::set_train_option(cfg, k, v);
     for (const auto& [k, v] : a.knobs.raw)
         if (!v.empty()) nets::set_knob(cfg.knobs, k, v);
+    apply_positions(a.positions, cfg);
     // `--config DIR/config.yaml --resume` continues the run in DIR, wherever it was made.
     if (!a.config.empty() && a.resume && a.options.count("out") && a.options.at("out").empty())
         cfg.out = std::filesystem::path(a.config).parent_path().string();
@@ -142,6 +144,7 @@ void add_train_command(CLI::App& app) {
         cmd->add_option(std::string("--") + o.flag, a->options[key], o.help)->group("Training");
     }
     add_knob_options(*cmd, a->knobs);
+    add_position_option(*cmd, a->positions);
     cmd->footer(
         "On a terminal a progress line per epoch; in a log, one line per epoch.\n"
         "SIGINT/SIGTERM save a checkpoint; --resume continues exactly where it stopped.\n"

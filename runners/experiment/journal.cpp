@@ -201,7 +201,7 @@ std::vector<TrialRecord> read_journals(const std::string& results_dir) {
         const std::string id = text(j, "trial");
         if (id.empty()) continue;
         auto [it, fresh] = index.emplace(id, records.size());
-        if (fresh) records.push_back(TrialRecord{id});
+        if (fresh) records.emplace_back().id = id;
         TrialRecord& r = records[it->second];
         if (time > 0) {
             r.first_time = r.first_time > 0 ? std::min(r.first_time, time) : time;

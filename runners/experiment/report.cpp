@@ -12,6 +12,7 @@
 #include "runners/atomic_file.hpp"
 #include "runners/experiment/journal.hpp"
 #include "runners/experiment/figures.hpp"
+#include "runners/experiment/report_claims.hpp"
 #include "runners/experiment/search_report.hpp"
 #include "runners/experiment/svg.hpp"
 #include "runners/experiment/trial_values.hpp"
@@ -432,6 +433,7 @@ std::vector<std::string> write_reports(const std::string& dir, const search::Exp
     md += fmt::format("{} trials: {} done, {} failed, {}{}{} unfinished.\n\n", records.size(), done, failed,
                       stopped ? fmt::format("{} stopped early, ", stopped) : "",
                       refused ? fmt::format("{} refused by a constraint (never trained), ", refused) : "", other);
+    if (e) md += claims_section(records, e->claims);
     if (e) md += early_stop_budget(records, *e);
     if (e)
         for (const auto& rt : e->tables) md += experiment_table(records, rt);

@@ -16,6 +16,7 @@
 #include "runners/data/loader.hpp"
 #include "runners/engine/engine.hpp"
 #include "runners/engine/loss.hpp"
+#include "runners/npy.hpp"
 #include "runners/train/safetensors.hpp"
 #include "runners/train/torchvision_names.hpp"
 #include "runners/train/trainer.hpp"
@@ -104,6 +105,7 @@ EvalResult evaluate_weights(const EvalConfig& c) {
     else if (c.split == "val" && !sets.has_val()) indices = split.val;
     else indices.resize(d.size()), std::iota(indices.begin(), indices.end(), 0u);
     if (indices.empty()) throw InputError(fmt::format("{}: the {} split has no images", c.run.data, c.split));
+    if (c.limit > 0 && c.limit < indices.size()) indices.resize(c.limit);
 
     nets::Graph g = build_graph(c.run, sets.train);
     const nets::Shape input = g.node(0).out;
@@ -122,6 +124,7 @@ EvalResult evaluate_weights(const EvalConfig& c) {
     const data::Loader loader(d, indices, normalization(c, weights, sets, split), tr);
     std::vector<std::int32_t> labels(std::size_t(e.batch()));
     std::string csv = "index,label,prediction,confidence\n";
+    std::vector<float> inputs, all_logits;
     EvalResult r;
     double loss = 0;
     std::size_t top1 = 0, top5 = 0;
@@ -136,6 +139,8 @@ EvalResult evaluate_weights(const EvalConfig& c) {
         e.forward(false);
         const int k = int(e.output_dims(0)[1]);
         const float* logits = e.output(0);
+        if (!c.inputs_npy.empty()) inputs.insert(inputs.end(), e.input(), e.input() + std::size_t(real) * input.elems());
+        if (!c.logits_npy.empty()) all_logits.insert(all_logits.end(), logits, logits + std::size_t(real) * k);
         const LossStats s = softmax_cross_entropy(logits, labels.data(), real, k, 0.f, 1.f, nullptr);
         loss += s.loss * real;
         top1 += s.top1_correct;
@@ -155,6 +160,10 @@ EvalResult evaluate_weights(const EvalConfig& c) {
     r.top1 = double(top1) / double(r.images);
     r.top5 = double(top5) / double(r.images);
     if (!c.predictions.empty()) write_atomically(c.predictions, csv);
+    const auto n = std::int64_t(r.images);
+    if (!c.inputs_npy.empty()) write_npy(c.inputs_npy, {n, input.c, input.h, input.w}, inputs);
+    if (!c.logits_npy.empty())
+        write_npy(c.logits_npy, {n, std::int64_t(all_logits.size()) / std::max<std::int64_t>(n, 1)}, all_logits);
     return r;
 }
 

@@ -3,7 +3,8 @@
 // optionally every image's prediction (index, label, prediction, confidence) in the dataset's
 // order. The input is normalized the way the weights were trained (the statistics the
 // checkpoint records), or as asked: the dataset's own training statistics, ImageNet's, or none
-// (pixel / 255, so an outside tool can feed the same numbers).
+// (pixel / 255, so an outside tool can feed the same numbers). The inputs and logits can be
+// written as .npy files, for running the same images through another runtime.
 #include <cstddef>
 #include <string>
 
@@ -18,6 +19,9 @@ struct EvalConfig {
     std::string split = "val";    // train | val | test
     std::string normalize = "checkpoint";  // checkpoint | dataset | imagenet | none
     std::string predictions;      // a CSV to write, or empty
+    std::size_t limit = 0;        // > 0: only the split's first `limit` images
+    std::string inputs_npy;       // the images as the net saw them (N x C x H x W, normalized), or empty
+    std::string logits_npy;       // the net's outputs (N x classes), or empty
 };
 
 struct EvalResult {
