@@ -1,6 +1,7 @@
 #include "search/experiment.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 #include <algorithm>
@@ -335,7 +336,9 @@ void read_search(Reader& r, const YAML::Node& n, Stage& s) {
             const std::string metric = key.rfind("max_", 0) == 0 ? key.substr(4) : "";
             const MetricInfo* m = find_metric(metric);
             if (!m || m->known != Known::before_training)
-                doc.fail(kv.first, fmt::format("constraint '{}': expected max_params or max_macs (known before training)", key));
+                doc.fail(kv.first, fmt::format("constraint '{}': expected max_ and a metric known before training "
+                                               "(max_{})",
+                                               key, fmt::join(metric_names({Known::before_training}), ", max_")));
             const double bound = r.number(kv.second, key);
             x.constraints.emplace_back(metric, bound);
         }

@@ -88,8 +88,9 @@ double slice_volume(std::vector<Losses> points, const Losses& ref, std::size_t k
 
 double hypervolume(std::vector<Losses> points, const Losses& reference) {
     std::erase_if(points, [&](const Losses& p) {
+        if (p.size() != reference.size()) return true;
         for (std::size_t i = 0; i < p.size(); ++i)
-            if (!(p[i] < reference[i])) return true;  // NaN too
+            if (!(p[i] < reference[i]) || !std::isfinite(p[i])) return true;  // NaN too
         return false;
     });
     if (points.empty()) return 0;

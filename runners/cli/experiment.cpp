@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -190,10 +191,16 @@ void print_search_plan(const search::Stage& s, const SearchPlan& sp, std::ostrea
         out << "evaluator: training\n";
     if (!x.constraints.empty()) {
         std::vector<std::string> c;
-        for (const auto& [m, bound] : x.constraints) c.push_back(fmt::format("{} <= {}", m, with_thousands(std::int64_t(bound))));
-        out << fmt::format("constraints: {}: {:.1f}% of the {} {} feasible\n", fmt::join(c, ", "),
+        bool timed = false;
+        for (const auto& [m, bound] : x.constraints) {
+            const bool whole = bound == std::floor(bound) && std::abs(bound) < 9e15;
+            c.push_back(fmt::format("{} <= {}", m, whole ? with_thousands(std::int64_t(bound)) : fmt::format("{:g}", bound)));
+            timed = timed || m == "latency_ms";
+        }
+        out << fmt::format("constraints: {}: {:.1f}% of the {} {} feasible{}\n", fmt::join(c, ", "),
                            100.0 * double(sp.feasible) / double(std::max<std::size_t>(1, sp.drawn)), sp.drawn,
-                           sp.exact_share ? "configurations" : "draws");
+                           sp.exact_share ? "configurations" : "draws",
+                           timed ? " (latency_ms is timed when a configuration is proposed; check counts it as met)" : "");
     }
 }
 

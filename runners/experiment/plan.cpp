@@ -95,7 +95,8 @@ SearchPlan plan_search_stage(const search::Experiment& e, const search::Stage& s
     auto broken = [&](const search::Metrics& costs) {
         return search::broken_constraint(x, [&](const std::string& m) {
             const auto it = costs.find(m);
-            return it == costs.end() ? NAN : it->second;
+            if (it != costs.end()) return it->second;
+            return m == "latency_ms" ? -double(INFINITY) : double(NAN);  // timed when proposed, not here: met
         });
     };
     if (!x.table.empty()) {

@@ -212,7 +212,8 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
             for (const auto& r : view.records())
                 if (r.stage == s.name) fs::remove_all(fs::path(out) / "trials" / r.id);
         std::vector<TrialRecord> records = o.force ? std::vector<TrialRecord>{} : view.records();
-        const SearchSummary r = run_search_stage({e, s, std::move(records), journal, packing.jobs, o.stop, train_job});
+        const SearchSummary r = run_search_stage({e, s, std::move(records), journal, packing.jobs, o.stop, train_job,
+                                                           packing.threads_per_trial});
         for (const auto& note : r.notes) std::cerr << "deeper: " << note << '\n';
         std::lock_guard l(sum_m);
         sum.done += r.evaluated;

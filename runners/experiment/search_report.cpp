@@ -119,7 +119,12 @@ search::Losses reference_point(const search::SearchSpec& x, const std::vector<Tr
 double volume_scale(const search::Experiment& e, const search::Stage& s, const search::Losses& ref,
                    const std::vector<Trace>& traces) {
     const search::SearchSpec& x = s.search;
-    if (x.table.empty() || !fs::exists(x.table)) {
+    std::optional<search::ResultTable> table;
+    if (!x.table.empty() && fs::exists(x.table)) table = search::load_stage_table(e, s);
+    // a metric the table lacks (a latency timed here) leaves its front unknown: the box instead
+    const bool table_front = table && std::all_of(x.objectives.begin(), x.objectives.end(),
+                                                  [&](const search::Objective& o) { return table->has_metric(o.metric); });
+    if (!table_front) {
         search::Losses ideal(ref.size(), INFINITY);
         for (const auto& t : traces)
             for (const auto& st : t.steps)
@@ -128,9 +133,8 @@ double volume_scale(const search::Experiment& e, const search::Stage& s, const s
         for (std::size_t k = 0; k < ref.size(); ++k) box *= std::max(0.0, ref[k] - ideal[k]);
         return box;
     }
-    const search::ResultTable table = search::load_stage_table(e, s);
     std::vector<search::Losses> points;
-    for (const auto& [key, mean] : table.means())
+    for (const auto& [key, mean] : table->means())
         points.push_back(search::objective_losses(x, search::objective_values(x, [&](const std::string& m) {
                                                        const auto it = mean.find(m);
                                                        return it == mean.end() ? NAN : it->second;

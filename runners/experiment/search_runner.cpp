@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "nets/error.hpp"
+#include "runners/engine/inference_timing.hpp"
 #include "runners/experiment/rungs.hpp"
 #include "runners/experiment/search_rungs.hpp"
 #include "runners/experiment/trial_values.hpp"
@@ -224,7 +225,11 @@ private:
         if (table_) {
             const std::string key = space_.key(job.point);
             Rng rng = rng_for(run_.experiment, x_, index_, job.trial.index, "query");
-            const search::Metrics& answer = table_->query(key, rng);
+            search::Metrics answer = table_->query(key, rng);
+            {  // what the table lacks and was counted or timed at the proposal (a latency)
+                std::lock_guard l(m_);
+                for (const auto& [m, v] : costs_.at(job.trial.id)) answer.emplace(m, v);
+            }
             json result = json(answer);
             for (const auto& o : x_.objectives)  // the configuration's true value, which scores a search
                 if (table_->has_metric(o.metric)) result["table_mean_" + o.metric] = table_->mean(key).at(o.metric);
@@ -352,9 +357,25 @@ private:
             const nets::Graph g = build_graph(c, data_.get(c.data).train);
             costs["params"] = double(g.total_params());
             costs["macs"] = double(g.total_macs());
+            if (std::find(needed.begin(), needed.end(), "latency_ms") != needed.end()) add_latency(g, c, costs);
             counted = true;
         }
         return costs;
+    }
+
+    // One inference at batch 1 on a training's threads and precision, timed (or read back
+    // from the machine's cache): what a latency constraint or objective needs, before training.
+    void add_latency(const nets::Graph& g, const search::TrainConfig& c, search::Metrics& costs) {
+        InferenceTimingOptions o;
+        o.threads = std::max(1, run_.trial_threads);
+        o.precision = parse_precision(c.precision);
+        const InferenceTiming t = time_inference(g, o);
+        costs["latency_ms"] = t.median_ms;
+        costs["latency_p25_ms"] = t.p25_ms;
+        costs["latency_p75_ms"] = t.p75_ms;
+        costs["latency_measure_s"] = t.seconds;  // 0: read back from the cache
+        (t.cached ? sum_.latency_cached : sum_.latency_measured) += 1;
+        sum_.latency_seconds += t.seconds;
     }
 
     json event(const char* name, const search::Trial& t, json result) const {

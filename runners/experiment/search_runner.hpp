@@ -29,6 +29,7 @@ struct SearchStageRun {
     const std::atomic<bool>* stop = nullptr;
     // Trains a proposal to its end, journaling as run_trial does (the training evaluator).
     std::function<TrialEnd(const search::Trial&, int pause_after_epochs)> run;
+    int trial_threads = 1;  // each training's threads: a measured latency runs on as many
 };
 
 struct SearchSummary {
@@ -38,6 +39,8 @@ struct SearchSummary {
     int stopped = 0;          // early stopping: proposals not promoted to the last rung
     long spent_epochs = 0;    // early stopping: trial-epochs trained
     long full_epochs = 0;     // and what training every proposal fully would have
+    int latency_measured = 0, latency_cached = 0;  // latency_ms of proposals: timed here, or read back
+    double latency_seconds = 0;                    // what timing them took
     std::vector<std::string> notes;  // a space exhausted before the budget, ...
 };
 

@@ -137,6 +137,37 @@ TEST_CASE("a budget larger than the space stops with a note; constraints refuse 
     CHECK(slurp(out / "results.csv").find("infeasible") != std::string::npos);
 }
 
+TEST_CASE("a latency constraint and objective: timed before evaluation, once per net, in results.csv",
+          "[search][table][cli][latency]") {
+    TempDir dir("search-latency");
+    const auto exp = table_search(dir, "random", 4, "      constraints: {max_latency_ms: 10000}\n"
+                                                    "      objectives: [val_top1, latency_ms]\n");
+    const auto c = run_cli(fmt::format("check {} --no-estimate", exp));
+    INFO(c.out);
+    CHECK(c.out.find("latency_ms <= 10,000: 100.0% of the 6 configurations feasible (latency_ms is timed when") !=
+          std::string::npos);
+    const auto out = dir.path() / "out";
+    const std::string cache = "DEEPER_TUNE_CACHE=" + (dir.path() / "cache").string();
+    const auto run = run_cli(fmt::format("run {} --out {}", exp, out.string()), cache);
+    INFO(run.out);
+    REQUIRE(run.exit_code == 0);
+    // resnet8 at two widths: two nets timed, every other proposal read back
+    const std::string summary = slurp(out / "summary.md");
+    CHECK(summary.find("latency_ms: 2 proposal(s) timed before training") != std::string::npos);
+    CHECK(summary.find("10 read back from the machine's cache") != std::string::npos);
+    const std::string csv = slurp(out / "results.csv");
+    CHECK(csv.find(",latency_ms,latency_p25_ms,latency_p75_ms") != std::string::npos);
+    // a bound no net meets refuses every proposal before evaluation
+    TempDir dir2("search-latency-refused");
+    const auto tight = table_search(dir2, "random", 3, "      constraints: {max_latency_ms: 0.000001}\n");
+    const auto refused = run_cli(fmt::format("run {} --out {}", tight, (dir2.path() / "out").string()), cache);
+    INFO(refused.out);
+    CHECK(refused.out.find("the space has no configuration left to propose after 0 of the budget's 3") !=
+          std::string::npos);
+    CHECK(refused.out.find("18 proposal(s) refused by a constraint (never trained)") != std::string::npos);
+    CHECK(slurp(dir2.path() / "out" / "journal" / "local.jsonl").find("> max_latency_ms 1e-06") != std::string::npos);
+}
+
 TEST_CASE("bad search spaces are named before anything runs, file:line:column", "[search][cli]") {
     TempDir dir("search-bad");
     const auto net = dir.write("net.yaml", "type: mbconv\nresolution: 16\nstem: 8\nblocks: [\"${l1}_s2_c16\", \"${l2}_c16\"]\nhead: 32\n");
