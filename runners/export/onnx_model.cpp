@@ -180,9 +180,11 @@ private:
         return *t;
     }
 
-    std::string add_initializer(const std::string& deeper_name, const Tensor& t) {
+    // `renamed`: under torchvision's name where the net has one (not for folded weights, which
+    // no torchvision tensor holds).
+    std::string add_initializer(const std::string& deeper_name, const Tensor& t, bool renamed = true) {
         auto* init = model_.mutable_graph()->add_initializer();
-        const std::string name = initializer_name(deeper_name);
+        const std::string name = renamed ? initializer_name(deeper_name) : deeper_name;
         init->set_name(name);
         init->set_data_type(onnx::TensorProto::FLOAT);
         for (auto d : t.shape) init->add_dims(d);
@@ -242,7 +244,7 @@ private:
                 set_float(clip, "max", 6.f);
                 return {n.name, in(n).rank};
             }
-            case Op::swish: {  // x * sigmoid(x): ONNX has no SiLU before opset 22's Swish
+            case Op::swish: {  // x * sigmoid(x): opset 10 has no SiLU
                 const std::string gate = n.name + ".sigmoid";
                 add_node("Sigmoid", gate, {in(n).name}, gate);
                 add_node("Mul", n.name, {in(n).name, gate}, n.name);
@@ -300,8 +302,10 @@ private:
             out = bn->name;
             values_[bn->id] = {out, 4};
         }
-        std::vector<std::string> inputs = {x.name, add_initializer(n.name + ".weight", w)};
-        if (b) inputs.push_back(add_initializer(n.name + ".bias", *b));
+        const bool folded = folded_.count(n.id) > 0;
+        const std::string suffix = folded ? ".folded_" : ".";
+        std::vector<std::string> inputs = {x.name, add_initializer(n.name + suffix + "weight", w, !folded)};
+        if (b) inputs.push_back(add_initializer(n.name + suffix + "bias", *b, !folded));
         auto& node = add_node("Conv", n.name, inputs, out);
         set_ints(node, "kernel_shape", {a.kh, a.kw});
         set_ints(node, "strides", {a.stride, a.stride});

@@ -8,7 +8,9 @@
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
 
+#include <algorithm>
 #include <map>
+#include <set>
 
 #include "nets/error.hpp"
 #include "nets/zoo.hpp"
@@ -164,6 +166,12 @@ TEST_CASE("ONNX export: torchvision's names for the weights of nets it has, BN f
     CHECK(count_ops(folded, "BatchNormalization") == 0);
     CHECK(count_ops(folded, "Conv") == count_ops(kept, "Conv"));
     CHECK(metadata(folded).at("deeper.batchnorm") == "folded");
+    std::set<std::string> folded_names;
+    for (const auto& t : folded.graph().initializer()) folded_names.insert(t.name());
+    const auto first_conv =
+        std::find_if(g.nodes.begin(), g.nodes.end(), [](const nets::Node& n) { return n.op == nets::Op::conv; });
+    CHECK(folded_names.count(first_conv->name + ".folded_weight"));  // deeper's name: not torchvision's values
+    CHECK_FALSE(folded_names.count("conv1.weight"));
     CHECK(check_inferred_shapes(folded, g, -1) >= 0);  // dynamic batch: dim 0 has no value
 }
 
