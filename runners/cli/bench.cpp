@@ -14,6 +14,7 @@
 #include "runners/cli/knob_options.hpp"
 #include "runners/cpu_budget.hpp"
 #include "runners/engine/engine.hpp"
+#include "runners/engine/inference_timing.hpp"
 #include "runners/engine/optimizer.hpp"
 #include "runners/engine/tuner.hpp"
 #include "runners/memory_budget.hpp"
@@ -37,6 +38,8 @@ struct BenchArgs {
     std::string conv_algorithm = "auto";
     std::string tune = "cached";
     bool layers = false;
+    bool latency = false;  // inference latency instead: batch 1 unless --batch is given
+    bool batch_given = false;
     bool no_fusion = false, no_kernel_crop = false, no_memory_reuse = false, no_gemm = false;
 };
 
@@ -63,7 +66,34 @@ std::vector<double> time_steps(int warmup, int steps, F&& step) {
     return t;
 }
 
+// --latency: what a search's latency_ms measures, timed afresh (never from the cache), so
+// that two runs can be compared (scripts/bench/latency_repeatability.sh).
+void run_latency(const BenchArgs& a) {
+    const Format f = parse_format(a.format);
+    InferenceTimingOptions o;
+    o.batch = a.batch_given ? a.batch : 1;
+    o.threads = usable_threads(a.threads, "--threads");
+    o.precision = parse_precision(a.precision);
+    o.cache_folder = "off";
+    Table t;
+    for (const char* c : {"net", "knobs", "batch", "threads", "precision", "isa", "latency_ms", "p25_ms", "p75_ms",
+                          "runs", "macs"})
+        t.add_column(c, std::string(c) != "net" && std::string(c) != "knobs" && std::string(c) != "isa" &&
+                            std::string(c) != "precision");
+    for (const auto& opts : expand_knobs(a.knobs))
+        for (const auto& name : a.nets) {
+            const nets::Graph g = nets::build_net(name, opts);
+            const InferenceTiming r = time_inference(g, o);
+            t.add_row({name, nets::to_string(opts), std::to_string(o.batch), std::to_string(o.threads),
+                       precision_name(o.precision), cpu_isa_name(), fmt::format("{:.4f}", r.median_ms),
+                       fmt::format("{:.4f}", r.p25_ms), fmt::format("{:.4f}", r.p75_ms), std::to_string(r.runs),
+                       std::to_string(g.total_macs())});
+        }
+    std::cout << render(t, f);
+}
+
 void run_bench(const BenchArgs& a) {
+    if (a.latency) return run_latency(a);
     const Format f = parse_format(a.format);
     const Precision precision = parse_precision(a.precision);
     if (a.batch <= 0 || a.steps <= 0) throw InputError("bench: --batch and --steps must be positive");
@@ -144,7 +174,8 @@ void add_bench_command(CLI::App& app) {
     auto a = std::make_shared<BenchArgs>();
     auto* cmd = app.add_subcommand("bench", "Training and inference throughput on synthetic data");
     cmd->add_option("nets", a->nets, "zoo nets (see `deeper nets`)")->required();
-    cmd->add_option("--batch", a->batch, "batch size")->capture_default_str()->check(CLI::Range(1, search::kMaxBatch));
+    auto* batch =
+        cmd->add_option("--batch", a->batch, "batch size")->capture_default_str()->check(CLI::Range(1, search::kMaxBatch));
     cmd->add_option("--threads", a->threads, "threads (default: the cores this process may use)");
     cmd->add_option("--steps", a->steps, "timed steps (the median is reported)")->capture_default_str();
     cmd->add_option("--warmup", a->warmup, "untimed steps first")->capture_default_str();
@@ -160,6 +191,9 @@ void add_bench_command(CLI::App& app) {
         ->check(CLI::IsMember({"off", "cached", "force"}))
         ->capture_default_str();
     cmd->add_flag("--layers", a->layers, "print each conv's candidate forms, their times and the choice");
+    cmd->add_flag("--latency", a->latency,
+                  "inference latency as a search measures it: median and quartiles of at least 20 runs, batch 1 "
+                  "unless --batch");
     cmd->add_flag("--no-fusion", a->no_fusion, "run batchnorm and ReLU apart (A/B checks)");
     cmd->add_flag("--no-kernel-crop", a->no_kernel_crop, "run kernels larger than their maps uncut (A/B checks)");
     cmd->add_flag("--no-gemm", a->no_gemm, "keep bf16 convs on small maps as oneDNN convolutions, not im2col + matmul (A/B checks)");
@@ -170,7 +204,10 @@ void add_bench_command(CLI::App& app) {
         "peak_rss_mib is the process peak after training, before inference is compiled.\n"
         "compile_s includes the tuning (see --tune; the cache: $DEEPER_TUNE_CACHE, else ~/.cache/deeper/tune).\n"
         "Example: deeper bench resnet20 --batch 128 --threads 2");
-    cmd->callback([a] { run_bench(*a); });
+    cmd->callback([a, batch] {
+        a->batch_given = batch->count() > 0;
+        run_bench(*a);
+    });
 }
 
 }  // namespace deeper::runners::cli
