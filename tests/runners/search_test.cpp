@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "runners/experiment/journal.hpp"
 #include "support.hpp"
 
 using deeper::test::run_cli;
@@ -384,4 +385,18 @@ TEST_CASE("the search table: stages of different budgets share its columns; one 
     INFO(md);
     for (const char* column : {"at 1", "at 3", "at 6"}) CHECK(md.find(column) != std::string::npos);
     CHECK(md.find("nan") == std::string::npos);
+}
+
+TEST_CASE("a proposal's timed latency survives its trial's start in the journal's reading", "[search][latency]") {
+    TempDir dir("search-latency-journal");
+    fs::create_directories(dir.path() / "journal");
+    std::ofstream(dir.path() / "journal" / "local.jsonl")
+        << R"({"event":"propose","trial":"t1","stage":"s","settings":{"lr":"0.1"},"result":{"latency_ms":0.25,"macs":1000}})"
+        << "\n"
+        << R"({"event":"start","trial":"t1","stage":"s","settings":{"lr":"0.1"},"seed":3})" << "\n";
+    const auto records = deeper::runners::read_journals(dir.path().string());
+    REQUIRE(records.size() == 1);
+    CHECK(records[0].status == "running");
+    CHECK(records[0].result.at("latency_ms") == 0.25);
+    CHECK(records[0].result.count("macs") == 0);  // counted again when it is done
 }
