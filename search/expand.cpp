@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -12,6 +13,7 @@
 #include "nets/zoo.hpp"
 #include "search/config_id.hpp"
 #include "search/fnv_hash.hpp"
+#include "search/net_positions.hpp"
 
 namespace deeper::search {
 
@@ -242,14 +244,14 @@ std::vector<Settings> matched_baselines(const Settings& base, const Settings& co
     return {qd, qw, qr};
 }
 
-Points scale_points(const Stage& s, Settings base, const BestLookup* best, std::vector<std::string>& swept) {
+Points scale_points(const Stage& s, Settings base, const EarlierResults* results, std::vector<std::string>& swept) {
     if (s.scale.given) {
         base["alpha"] = number_text(s.scale.given->alpha);
         base["beta"] = number_text(s.scale.given->beta);
         base["gamma"] = number_text(s.scale.given->gamma);
     } else {
-        if (!best) throw std::logic_error("scale stage expanded without results");
-        auto b = (*best)(s.scale.from, s.scale.metric);
+        if (!results) throw std::logic_error("scale stage expanded without results");
+        auto b = results->best(s.scale.from, s.scale.metric);
         if (!b) throw RunError(fmt::format("stage '{}': stage '{}' has no finished trial to scale from",
                                            s.name, s.scale.from));
         for (const char* k : {"alpha", "beta", "gamma"}) base[k] = b->settings.at(k);
@@ -269,7 +271,44 @@ Points scale_points(const Stage& s, Settings base, const BestLookup* best, std::
     return out;
 }
 
-Points points(const Experiment& e, const Stage& s, const BestLookup* best, std::vector<std::string>& swept) {
+// What names a found net's architecture: the search's point, and the net or net file with its
+// positions. The rest of the recipe is the retraining's own (the search's proxy settings stay
+// behind).
+bool names_the_net(const std::string& key, const Stage& search_stage) {
+    if (key == "net" || key == "spec" || key.rfind(kPositionPrefix, 0) == 0) return true;
+    const auto& dims = search_stage.search.space;
+    return std::any_of(dims.begin(), dims.end(), [&](const auto& d) { return d.first == key; });
+}
+
+Points retrain_points(const Experiment& e, const Stage& s, const Settings& base, const EarlierResults* results,
+                      std::vector<std::string>& swept) {
+    if (!results) throw std::logic_error("retrain stage expanded without results");
+    const auto source = std::find_if(e.stages.begin(), e.stages.end(),
+                                     [&](const Stage& x) { return x.name == s.retrain.from; });
+    if (source == e.stages.end()) throw std::logic_error("retrain.from names no stage");  // checked when loaded
+    const std::vector<FoundNet> found = results->found(*source, s.retrain);
+    if (found.empty())
+        throw RunError(fmt::format("stage '{}': search stage '{}' has no finished trial to retrain", s.name,
+                                   s.retrain.from));
+    for (const auto& [name, dim] : source->search.space) swept.push_back(name);
+    Points out;
+    std::map<std::string, std::size_t> index_of;  // configuration id -> its place in out
+    for (const FoundNet& f : found) {
+        Settings q = base;
+        for (const auto& [k, v] : f.settings)
+            if (names_the_net(k, *source)) q[k] = v;
+        // Two searches that found one net retrain it once, naming both.
+        const auto [at, fresh] = index_of.emplace(config_id(q), out.size());
+        if (!fresh) {
+            out[at->second].second["from_search"] += "," + std::to_string(f.search);
+            continue;
+        }
+        out.push_back({q, {{"from_search", std::to_string(f.search)}, {"found_rank", std::to_string(f.rank)}}});
+    }
+    return out;
+}
+
+Points points(const Experiment& e, const Stage& s, const EarlierResults* results, std::vector<std::string>& swept) {
     Settings base = e.defaults;
     for (const auto& [k, v] : s.settings) base[k] = v;
     Points out;
@@ -279,12 +318,13 @@ Points points(const Experiment& e, const Stage& s, const BestLookup* best, std::
         case Stage::Kind::list: out = list_points(s, base, swept); break;
         case Stage::Kind::random: out = random_points(e, s, base, swept); break;
         case Stage::Kind::compound_search: out = compound_points(s, base, swept); break;
-        case Stage::Kind::scale: out = scale_points(s, base, best, swept); break;
+        case Stage::Kind::scale: out = scale_points(s, base, results, swept); break;
+        case Stage::Kind::retrain: out = retrain_points(e, s, base, results, swept); break;
         case Stage::Kind::search: throw std::logic_error("a search stage proposes its trials as it runs: not expanded");
     }
     if (!s.init_from.empty()) {
-        if (!best) throw std::logic_error("init_from stage expanded without results");
-        auto b = (*best)(s.init_from, s.init_metric);
+        if (!results) throw std::logic_error("init_from stage expanded without results");
+        auto b = results->best(s.init_from, s.init_metric);
         if (!b) throw RunError(fmt::format("stage '{}': stage '{}' has no finished trial to start from",
                                            s.name, s.init_from));
         for (auto& p : out) p.first["init"] = "trial:" + b->id;
@@ -314,9 +354,9 @@ std::vector<Coefficients> compound_grid(const CompoundSearch& c, const Settings&
     return out;
 }
 
-std::vector<Trial> expand(const Experiment& e, const Stage& s, const BestLookup* best) {
+std::vector<Trial> expand(const Experiment& e, const Stage& s, const EarlierResults* results) {
     std::vector<std::string> swept;
-    auto pts = points(e, s, best, swept);
+    auto pts = points(e, s, results, swept);
     std::vector<Trial> trials;
     std::map<std::string, std::size_t> index_of;  // trial id -> its place
     for (int repeat : s.seeds)
@@ -335,10 +375,17 @@ std::size_t planned_count(const Experiment& e, const Stage& s) {
     if (s.kind == Stage::Kind::search) return std::size_t(s.search.budget) * std::size_t(s.search.repeats);
     if (s.kind == Stage::Kind::scale)
         return s.scale.phi.size() * (s.scale.baselines ? 4 : 1) * s.seeds.size();
+    if (s.kind == Stage::Kind::retrain) {  // at most: two searches may find one net
+        const auto source = std::find_if(e.stages.begin(), e.stages.end(),
+                                         [&](const Stage& x) { return x.name == s.retrain.from; });
+        const int searches = s.retrain.each_search && source != e.stages.end() ? source->search.repeats : 1;
+        return std::size_t(s.retrain.top) * std::size_t(searches) * s.seeds.size();
+    }
     if (!s.init_from.empty()) {
-        BestLookup fake = [](const std::string&, const std::string&) {
-            return std::optional<BestTrial>(BestTrial{"(best)", {}});
-        };
+        EarlierResults fake{[](const std::string&, const std::string&) {
+                                return std::optional<BestTrial>(BestTrial{"(best)", {}});
+                            },
+                            {}};
         return expand(e, s, &fake).size();
     }
     return expand(e, s).size();

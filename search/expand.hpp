@@ -37,6 +37,21 @@ struct BestTrial {
 // The best finished trial of a stage by a metric; empty when the stage has no finished trial.
 using BestLookup = std::function<std::optional<BestTrial>(const std::string& stage, const std::string& metric)>;
 
+// A configuration a search stage found: its trial, the independent search that proposed it and
+// its place in the ranking (1: the best), best first.
+struct FoundNet {
+    std::string id;
+    Settings settings;
+    int search = 0, rank = 1;
+};
+using FoundLookup = std::function<std::vector<FoundNet>(const Stage& search_stage, const RetrainFrom& which)>;
+
+// What the stages that build on earlier ones read of those stages' results.
+struct EarlierResults {
+    BestLookup best;    // scale.from, init_from
+    FoundLookup found;  // retrain.from
+};
+
 // Results folders written before trial ids were configuration ids name their trials by the old
 // ids: a trial the journal knows only by its old id keeps it, so such a folder resumes.
 void adopt_journal_ids(std::vector<Trial>& trials, const std::function<bool(const std::string&)>& journal_has);
@@ -47,9 +62,10 @@ void adopt_journal_ids(std::vector<Trial>& trials, const std::function<bool(cons
 Trial search_trial(const Experiment& e, const Stage& s, int search, int seq, const Settings& point);
 
 bool needs_results(const Stage& s);
-// Trials of a stage. Stages that need results (scale, init_from) need `best`; without it,
-// expand() throws for them, and planned_count() says how many trials they will have.
-std::vector<Trial> expand(const Experiment& e, const Stage& s, const BestLookup* best = nullptr);
+// Trials of a stage. Stages that need results (scale, retrain, init_from) need `results`;
+// without them, expand() throws for them, and planned_count() says how many trials they will
+// have (at most, for retrain).
+std::vector<Trial> expand(const Experiment& e, const Stage& s, const EarlierResults* results = nullptr);
 std::size_t planned_count(const Experiment& e, const Stage& s);
 
 // The net knobs among a trial's settings (for counting the net it will train).

@@ -31,6 +31,7 @@ std::vector<double> Range::values() const {
 std::vector<std::string> Stage::depends_on() const {
     std::vector<std::string> d;
     if (kind == Kind::scale && !scale.from.empty()) d.push_back(scale.from);
+    if (kind == Kind::retrain) d.push_back(retrain.from);
     if (!init_from.empty()) d.push_back(init_from);
     return d;
 }
@@ -404,15 +405,30 @@ void require_plain_name(const YamlDoc& doc, const YAML::Node& at, const char* wh
 
 // What a report table's rows or columns, or a plot's groups, may be: a setting, or a label
 // expand gives trials (stage, seed, a list item's label, repeat; a scale stage's scaling and
-// phi_matched). Anything else would render an empty table.
+// phi_matched; a retrain stage's from_search and found_rank). Anything else would render an
+// empty table.
 std::string grouping_key(const YamlDoc& doc, const YAML::Node& n, const char* what) {
     const std::string key = normalized(doc.scalar(n, what));
     std::vector<std::string> known = setting_keys();
-    known.insert(known.end(), {"stage", "seed", "label", "repeat", "scaling", "phi_matched"});
+    known.insert(known.end(), {"stage", "seed", "label", "repeat", "scaling", "phi_matched", "from_search", "found_rank"});
     if (key.rfind(kPositionPrefix, 0) == 0) return key;
     if (std::find(known.begin(), known.end(), key) == known.end())
         doc.fail(n, fmt::format("{}: '{}' is not a setting or a trial label{}", what, key, did_you_mean(key, known)));
     return key;
+}
+
+void read_retrain(const YamlDoc& doc, const YAML::Node& n, Stage& s) {
+    s.kind = Stage::Kind::retrain;
+    doc.require_map(n, "retrain");
+    doc.check_keys(n, {"from", "top", "each_search"}, "retrain");
+    if (!n["from"]) doc.fail(n, "retrain: needs from (a search stage)");
+    s.retrain.from = doc.scalar(n["from"], "from");
+    if (n["top"]) {
+        s.retrain.top = doc.as<int>(n["top"], "retrain.top", "an integer");
+        if (s.retrain.top < 1) doc.fail(n["top"], "retrain.top: at least 1 (how many found nets to retrain)");
+    }
+    if (n["each_search"])
+        s.retrain.each_search = doc.as<bool>(n["each_search"], "retrain.each_search", "true or false");
 }
 
 Stage read_stage(Reader& r, const YAML::Node& n, int index) {
@@ -420,17 +436,18 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
     doc.require_map(n, "a stage");
     static const std::vector<std::string> known = {"name",  "grid",   "zip",  "list",  "random",
                                                    "compound_search", "scale", "settings", "seeds",
-                                                   "init_from", "init_metric", "early_stop", "search"};
+                                                   "init_from", "init_metric", "early_stop", "search", "retrain"};
     doc.check_keys(n, known, "a stage");
     Stage s;
     s.line = n.Mark().line + 1;
     s.name = n["name"] ? doc.scalar(n["name"], "name") : fmt::format("stage{}", index + 1);
     if (n["name"]) require_plain_name(doc, n["name"], "stage name", s.name, "it names the stage's plots and claims folder");
     int kinds = 0;
-    for (const char* k : {"grid", "zip", "list", "random", "compound_search", "scale", "search"}) kinds += bool(n[k]);
+    for (const char* k : {"grid", "zip", "list", "random", "compound_search", "scale", "search", "retrain"})
+        kinds += bool(n[k]);
     if (kinds != 1)
         doc.fail(n, fmt::format("stage '{}': give exactly one of grid, zip, list, random, "
-                                "compound_search, scale or search", s.name));
+                                "compound_search, scale, search or retrain", s.name));
     if (n["settings"]) s.settings = r.settings(n["settings"], "settings");
     if (n["seeds"]) {
         if (!n["seeds"].IsSequence() || n["seeds"].size() == 0)
@@ -495,6 +512,8 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
                 doc.fail(c["check"], fmt::format("check: expected formula or macs, got '{}'", how));
             s.compound.by_macs = how == "macs";
         }
+    } else if (const auto rt = n["retrain"]; rt) {
+        read_retrain(doc, rt, s);
     } else if (const auto sc = n["scale"]; sc) {
         s.kind = Stage::Kind::scale;
         doc.require_map(sc, "scale");
@@ -636,10 +655,11 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
             if (!seen.count(dep) || dep == s.name)
                 doc.fail(n, fmt::format("stage '{}' uses stage '{}', which is not an earlier stage", s.name, dep));
         }
-        if (s.kind == Stage::Kind::scale) {
-            for (const auto& other : e.stages)
-                if (other.name == s.scale.from && other.kind != Stage::Kind::compound_search)
-                    doc.fail(n, fmt::format("scale.from: stage '{}' is not a compound_search", s.scale.from));
+        for (const auto& other : e.stages) {
+            if (s.kind == Stage::Kind::scale && other.name == s.scale.from && other.kind != Stage::Kind::compound_search)
+                doc.fail(n, fmt::format("scale.from: stage '{}' is not a compound_search", s.scale.from));
+            if (s.kind == Stage::Kind::retrain && other.name == s.retrain.from && other.kind != Stage::Kind::search)
+                doc.fail(n["retrain"]["from"], fmt::format("retrain.from: stage '{}' is not a search stage", s.retrain.from));
         }
         for (const std::string& m : {s.scale.metric, s.init_metric})
             if (std::find(kMetrics.begin(), kMetrics.end(), m) == kMetrics.end())

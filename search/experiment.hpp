@@ -1,7 +1,8 @@
 #pragma once
 // An experiment file: defaults for every trial, then stages, each a space of trials (grid,
-// zip, list, random, the EfficientNet compound search, and phi-scaling from an earlier stage's
-// best), repeated over seeds; and the report it asks for. Loading validates everything
+// zip, list, random, the EfficientNet compound search, phi-scaling from an earlier stage's
+// best, an architecture search, and the retraining of what a search found), repeated over
+// seeds; and the report it asks for. Loading validates everything
 // (file:line:column, the key, what was expected) before anything runs.
 #include <cstdint>
 #include <map>
@@ -92,8 +93,18 @@ struct SearchSpec {
     int table_line = 0, table_column = 0;  // where `table` is, for messages
 };
 
+// Retraining what a search stage found, so that a search's claim rests on nets trained with
+// the full recipe, not on its proxy: the top configurations by the search's objectives (one
+// objective or a reward: the best values; several: non-dominated rank, then the first
+// objective), of the searches pooled or of each one.
+struct RetrainFrom {
+    std::string from;          // a search stage
+    int top = 1;
+    bool each_search = false;  // the top of every independent search, not of them pooled
+};
+
 struct Stage {
-    enum class Kind { grid, zip, list, random, compound_search, scale, search };
+    enum class Kind { grid, zip, list, random, compound_search, scale, search, retrain };
     std::string name;
     Kind kind = Kind::grid;
     std::vector<std::pair<std::string, std::vector<std::string>>> axes;  // grid, zip
@@ -105,6 +116,7 @@ struct Stage {
     CompoundSearch compound;
     ScaleFrom scale;
     SearchSpec search;
+    RetrainFrom retrain;
     Settings settings;                 // stage-wide values over the defaults
     std::vector<int> seeds = {0};      // repeats
     std::string init_from, init_metric = "val_top1";  // transfer: best trial of a stage

@@ -112,6 +112,20 @@ void warn_rung_in_warmup(const search::Stage& s, const std::vector<PlannedTrial>
                            s.name, s.early_stop->min_epochs, warmup);
 }
 
+// A retrain stage's recipe, checked on the nets at both ends of its search's space.
+void print_retrain_plan(const search::Experiment& e, const search::Stage& s, DataCache& data, std::ostream& out) {
+    const search::EarlierResults stand_ins = stand_in_results(e, s);
+    const auto planned = plan_stage(e, s, data, &stand_ins);
+    out << fmt::format("retrains the top {} {} with this stage's settings, {} seed(s) each\n"
+                       "checked on the first and last configurations of the search's space:",
+                       s.retrain.top, s.retrain.each_search ? "of each search" : "of the searches pooled", s.seeds.size());
+    const std::size_t points = planned.size() / s.seeds.size();  // trials go seed by seed, point by point
+    for (std::size_t i = 0; i < points; ++i)
+        out << fmt::format("{} {} MACs, {} params, {} epochs", i == 0 ? "" : ";", with_thousands(planned[i].macs),
+                           with_thousands(planned[i].params), planned[i].config.epochs);
+    out << '\n';
+}
+
 // A planned trial as the report will see it once finished (its settings, not its metrics).
 TrialRecord as_finished_record(const search::Trial& t) {
     TrialRecord r;
@@ -221,10 +235,15 @@ void run_check(const std::string& path, bool estimate) {
                                  search::needs_results(s)
                                      ? fmt::format(" (expanded when stage '{}' is done)", s.depends_on()[0])
                                      : "");
+        if (s.kind == search::Stage::Kind::retrain && s.init_from.empty()) {
+            print_retrain_plan(e, s, datasets, std::cout);
+            continue;
+        }
         if (search::needs_results(s)) continue;
         if (s.kind == search::Stage::Kind::search) {
             const SearchPlan sp = plan_search_stage(e, s, datasets);
             print_search_plan(s, sp, std::cout);
+            warn_rung_in_warmup(s, sp.samples, std::cout);
             if (estimate && !sp.samples.empty()) {  // every proposal costs about what the drawn ones do
                 double mean_s = 0;
                 for (const auto& p : sp.samples) mean_s += trial_seconds(p, speed, cores) / double(sp.samples.size());

@@ -12,6 +12,7 @@
 #include "search/fnv_hash.hpp"
 #include "search/objectives.hpp"
 #include "search/result_table.hpp"
+#include "search/space.hpp"
 
 namespace deeper::runners {
 
@@ -54,11 +55,33 @@ void refuse_uneven_budgets(const std::string& where, const search::EarlyStop& es
 
 }  // namespace
 
-std::vector<PlannedTrial> plan_stage(const search::Experiment& e, const search::Stage& s, DataCache& data) {
+search::EarlierResults stand_in_results(const search::Experiment& e, const search::Stage& retrain) {
+    const auto source = std::find_if(e.stages.begin(), e.stages.end(),
+                                     [&](const search::Stage& x) { return x.name == retrain.retrain.from; });
+    if (source == e.stages.end()) throw std::logic_error("retrain.from names no stage");  // checked when loaded
+    const search::SearchSpace space(source->search.space);
+    std::vector<search::FoundNet> ends;
+    for (const bool last : {false, true}) {
+        search::Point p(space.dims());
+        for (std::size_t d = 0; d < space.dims(); ++d) {
+            const search::RandomDim& dim = space.dim(d);
+            p[d] = space.categorical(d) ? double(last ? space.values(d) - 1 : 0) : space.clamp(d, last ? dim.hi : dim.lo);
+        }
+        search::Settings settings = e.defaults;
+        for (const auto& [k, v] : source->settings) settings[k] = v;
+        for (const auto& [k, v] : space.settings(p)) settings[k] = v;
+        ends.push_back({last ? "(last of the space)" : "(first of the space)", settings, 0, int(ends.size()) + 1});
+    }
+    return {[](const std::string&, const std::string&) { return std::optional<search::BestTrial>(); },
+            [ends](const search::Stage&, const search::RetrainFrom&) { return ends; }};
+}
+
+std::vector<PlannedTrial> plan_stage(const search::Experiment& e, const search::Stage& s, DataCache& data,
+                                     const search::EarlierResults* results) {
     const std::string where = fmt::format("{}:{}: stage '{}'", e.path, s.line, s.name);
     std::vector<search::Trial> trials;
     try {
-        trials = search::expand(e, s);
+        trials = search::expand(e, s, results);
     } catch (const InputError& err) {
         throw InputError(fmt::format("{}: {}", where, err.what()));
     }
@@ -177,6 +200,13 @@ ExperimentPlan validate_experiment(const search::Experiment& e) {
             const SearchPlan sp = plan_search_stage(e, s, data);
             plan.trials += std::size_t(s.search.budget) * std::size_t(s.search.repeats);
             for (const auto& p : sp.samples) plan.biggest_step_macs = std::max(plan.biggest_step_macs, p.macs * p.config.batch);
+            continue;
+        }
+        if (s.kind == search::Stage::Kind::retrain && s.init_from.empty()) {
+            const search::EarlierResults stand_ins = stand_in_results(e, s);
+            for (const auto& p : plan_stage(e, s, data, &stand_ins))
+                plan.biggest_step_macs = std::max(plan.biggest_step_macs, p.macs * p.config.batch);
+            plan.trials += search::planned_count(e, s);
             continue;
         }
         if (search::needs_results(s)) continue;

@@ -33,7 +33,13 @@ struct PlannedTrial {
 // "lr=0.1 repeat=1": the trial's swept knobs and labels (its id when it has none).
 std::string describe(const search::Trial& t);
 
-std::vector<PlannedTrial> plan_stage(const search::Experiment& e, const search::Stage& s, DataCache& data);
+std::vector<PlannedTrial> plan_stage(const search::Experiment& e, const search::Stage& s, DataCache& data,
+                                     const search::EarlierResults* results = nullptr);
+// A retrain stage before its search has run: the search space's first configuration and its
+// last (each dimension at its first or last choice, or the ends of its range) stand in for
+// what the search will find, so that the retraining's recipe is checked on the nets at both
+// ends of the space.
+search::EarlierResults stand_in_results(const search::Experiment& e, const search::Stage& retrain);
 // A search stage checked before it runs: its table read (every configuration of the space
 // there), or points of its space drawn and built as their trials would be (settings, data, net
 // and memory checked); how much of the space its constraints leave.
@@ -52,7 +58,8 @@ struct ExperimentPlan {
     std::size_t trials = 0;
     std::int64_t biggest_step_macs = 0;
 };
-// plan_stage for every stage that does not wait for another stage's results.
+// plan_stage for every stage that does not wait for another stage's results, and for retrain
+// stages on stand-ins for what their searches will find.
 ExperimentPlan validate_experiment(const search::Experiment& e);
 
 }  // namespace deeper::runners

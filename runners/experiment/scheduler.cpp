@@ -21,6 +21,7 @@
 #include "runners/experiment/journal.hpp"
 #include "runners/experiment/rung_runner.hpp"
 #include "runners/experiment/search_runner.hpp"
+#include "runners/experiment/search_traces.hpp"
 #include "runners/experiment/trial_run.hpp"
 #include "runners/experiment/trial_values.hpp"
 #include "runners/folder_lock.hpp"
@@ -73,6 +74,10 @@ public:
         if (!b) return std::nullopt;
         return search::BestTrial{b->id, b->settings};
     }
+    std::vector<search::FoundNet> found(const search::Stage& search_stage, const search::RetrainFrom& which) {
+        std::lock_guard l(m_);
+        return found_nets(records_, search_stage, which);
+    }
 
 private:
     std::string dir_;
@@ -124,9 +129,9 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
                           fmt::format("results folder {} (shard '{}')", out, shard));
     Journal journal(out, shard);
     JournalView view(out);
-    const search::BestLookup best = [&](const std::string& stage, const std::string& metric) {
-        return view.best(stage, metric);
-    };
+    const search::EarlierResults earlier{
+        [&](const std::string& stage, const std::string& metric) { return view.best(stage, metric); },
+        [&](const search::Stage& search_stage, const search::RetrainFrom& which) { return view.found(search_stage, which); }};
 
     const Packing packing = choose_packing(plan.biggest_step_macs, available_cores(), o.jobs, o.threads_per_trial);
     RunSummary sum;
@@ -236,7 +241,7 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
         }
         std::vector<Trial> trials;
         try {
-            trials = search::needs_results(s) ? search::expand(e, s, &best) : search::expand(e, s);
+            trials = search::needs_results(s) ? search::expand(e, s, &earlier) : search::expand(e, s);
         } catch (const RunError& ex) {  // a stage whose source stage produced nothing
             journal.append({{"event", "stage_skipped"}, {"stage", s.name}, {"error", ex.what()}});
             std::cerr << "deeper: " << ex.what() << '\n';

@@ -10,6 +10,7 @@
 
 #include "runners/atomic_file.hpp"
 #include "runners/experiment/search_runner.hpp"
+#include "runners/experiment/search_traces.hpp"
 #include "runners/experiment/svg.hpp"
 #include "runners/experiment/trial_values.hpp"
 #include "runners/table.hpp"
@@ -22,61 +23,6 @@ namespace deeper::runners {
 namespace fs = std::filesystem;
 
 namespace {
-
-// One evaluated point of a search, in proposal order.
-struct Step {
-    const TrialRecord* record;
-    search::Losses observed;  // empty: failed
-    search::Losses truth;     // the table's means where it has them, else observed
-};
-
-struct Trace {
-    int search = 0;
-    std::vector<Step> steps;
-    int infeasible = 0;
-};
-
-double true_metric(const TrialRecord& r, const std::string& metric) {
-    if (const auto it = r.result.find("table_mean_" + metric); it != r.result.end()) return it->second;
-    return search_metric(r, metric);
-}
-
-// The searches of a stage, each in proposal order.
-std::vector<Trace> traces_of(const std::vector<TrialRecord>& records, const search::Stage& s) {
-    const search::SearchSpec& x = s.search;
-    std::map<int, Trace> by_search;
-    std::map<int, std::vector<std::pair<int, const TrialRecord*>>> ordered;
-    for (const auto& r : records) {
-        if (r.stage != s.name) continue;
-        const auto a = r.labels.find("search"), q = r.labels.find("seq");
-        if (a == r.labels.end() || q == r.labels.end()) continue;
-        ordered[std::stoi(a->second)].emplace_back(std::stoi(q->second), &r);
-    }
-    std::vector<Trace> out;
-    for (auto& [search, recs] : ordered) {
-        std::sort(recs.begin(), recs.end());
-        Trace t;
-        t.search = search;
-        for (const auto& [seq, r] : recs) {
-            if (r->status == "infeasible") {
-                ++t.infeasible;
-                continue;
-            }
-            // stopped early (ASHA): counted as evaluated, never the search's choice
-            if (r->status != "done" && r->status != "failed" && r->status != "stopped") continue;  // cut off
-            Step st{r, {}, {}};
-            if (r->status == "done") {
-                st.observed = search::objective_losses(
-                    x, search::objective_values(x, [&](const std::string& m) { return search_metric(*r, m); }));
-                st.truth = search::objective_losses(
-                    x, search::objective_values(x, [&](const std::string& m) { return true_metric(*r, m); }));
-            }
-            t.steps.push_back(std::move(st));
-        }
-        out.push_back(std::move(t));
-    }
-    return out;
-}
 
 // The indices (into steps, among the first q) of the search's choice: the best observed point,
 // or the non-dominated front.

@@ -140,11 +140,13 @@ stages:
     CHECK(needs_results(e.stages[1]));
     CHECK(planned_count(e, e.stages[1]) == 8);
     CHECK_THROWS(expand(e, e.stages[1]));
-    BestLookup best = [](const std::string& stage, const std::string& metric) {
-        CHECK(stage == "search");
-        CHECK(metric == "val_top1");
-        return std::optional<BestTrial>(BestTrial{"abc", {{"alpha", "1.2"}, {"beta", "1.1"}, {"gamma", "1.15"}}});
-    };
+    EarlierResults best{[](const std::string& stage, const std::string& metric) {
+                            CHECK(stage == "search");
+                            CHECK(metric == "val_top1");
+                            return std::optional<BestTrial>(
+                                BestTrial{"abc", {{"alpha", "1.2"}, {"beta", "1.1"}, {"gamma", "1.15"}}});
+                        },
+                        {}};
     const auto trials = expand(e, e.stages[1], &best);
     REQUIRE(trials.size() == 8);
     CHECK(trials[0].labels.at("scaling") == "compound");
@@ -216,7 +218,7 @@ TEST_CASE("experiment errors carry file:line:column, the key and what was expect
     CHECK(error_of("name: t\nstages:\n  - zip:\n      net: [a, b]\n      lr: [0.1]\n") ==
           "exp.yaml:5:11: zip: 'lr' has 1 values, the lists before it 2");
     CHECK(error_of("name: t\nstages:\n  - grid: {lr: [0.1]}\n    list: [{lr: 0.1}]\n") ==
-          "exp.yaml:3:5: stage 'stage1': give exactly one of grid, zip, list, random, compound_search, scale or search");
+          "exp.yaml:3:5: stage 'stage1': give exactly one of grid, zip, list, random, compound_search, scale, search or retrain");
     CHECK(error_of("name: t\nstages:\n  - scale: {from: search, phi: [1]}\n") ==
           "exp.yaml:3:5: stage 'stage1' uses stage 'search', which is not an earlier stage");
     const std::string scale_needs = "exp.yaml:3:12: scale: needs phi, and either from (a compound_search stage) or "
