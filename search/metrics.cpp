@@ -30,9 +30,13 @@ const std::vector<MetricInfo>& metric_registry() {
         {"macs", min, before_training, "multiply-accumulates of one inference (conv and linear)"},
         {"latency_ms", min, before_training,
          "median milliseconds of one inference at batch 1 on a trial's threads and precision, measured"},
+        {"throughput", max, before_training,
+         "inference images per second at a trial's batch on its threads and precision, measured"},
     };
     return r;
 }
+
+bool timed_on_this_machine(std::string_view name) { return name == "latency_ms" || name == "throughput"; }
 
 const MetricInfo* find_metric(std::string_view name) {
     const auto& r = metric_registry();

@@ -29,6 +29,10 @@ const MetricInfo* find_metric(std::string_view name);
 // The registry's direction; throws InputError for a name it does not know.
 bool lower_is_better(std::string_view name);
 
+// Known before training, but measured on this machine's engine when a search proposes a
+// configuration, not counted from the net: latency_ms and throughput.
+bool timed_on_this_machine(std::string_view name);
+
 // The registry's names, those known when `known` says (all when empty).
 std::vector<std::string> metric_names(std::initializer_list<Known> known = {});
 

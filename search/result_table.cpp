@@ -124,9 +124,9 @@ const Metrics& ResultTable::mean(const std::string& key) const { return means_.a
 ResultTable load_stage_table(const Experiment& e, const Stage& s) {
     const SearchSpec& x = s.search;
     std::vector<std::string> wanted;
-    // latency_ms may come from the table; if not, it is timed on this machine (search_runner)
+    // latency_ms and throughput may come from the table; if not, they are timed on this machine (search_runner)
     auto want = [&](const std::string& m) {
-        if (m != "reward" && m != "latency_ms" && std::find(wanted.begin(), wanted.end(), m) == wanted.end())
+        if (m != "reward" && !timed_on_this_machine(m) && std::find(wanted.begin(), wanted.end(), m) == wanted.end())
             wanted.push_back(m);
     };
     for (const auto& o : x.objectives) want(o.metric);

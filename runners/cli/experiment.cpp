@@ -30,6 +30,7 @@
 #include "runners/table.hpp"
 #include "runners/train/trainer.hpp"
 #include "search/expand.hpp"
+#include "search/metrics.hpp"
 #include "search/net_spec.hpp"
 
 namespace deeper::runners::cli {
@@ -205,16 +206,17 @@ void print_search_plan(const search::Stage& s, const SearchPlan& sp, std::ostrea
         out << "evaluator: training\n";
     if (!x.constraints.empty()) {
         std::vector<std::string> c;
-        bool timed = false;
+        std::string timed;  // a constraint on what is measured when proposed
         for (const auto& [m, bound] : x.constraints) {
             const bool whole = bound == std::floor(bound) && std::abs(bound) < 9e15;
             c.push_back(fmt::format("{} <= {}", m, whole ? with_thousands(std::int64_t(bound)) : fmt::format("{:g}", bound)));
-            timed = timed || m == "latency_ms";
+            if (search::timed_on_this_machine(m)) timed = m;
         }
         out << fmt::format("constraints: {}: {:.1f}% of the {} {} feasible{}\n", fmt::join(c, ", "),
                            100.0 * double(sp.feasible) / double(std::max<std::size_t>(1, sp.drawn)), sp.drawn,
                            sp.exact_share ? "configurations" : "draws",
-                           timed ? " (latency_ms is timed when a configuration is proposed; check counts it as met)" : "");
+                           timed.empty() ? "" : fmt::format(" ({} is timed when a configuration is proposed; check "
+                                                            "counts it as met)", timed));
     }
 }
 

@@ -235,8 +235,10 @@ std::vector<TrialRecord> read_journals(const std::string& results_dir) {
             // A resumed trial restarts after its checkpoint's epoch: later epochs come again.
             const std::size_t keep = std::size_t(std::max(0.0, number(j, "resume_epoch", 0)));
             if (r.epochs.size() > keep) r.epochs.resize(keep);
-            // what a search counted or timed at the proposal (latency_ms, ...) stays: no run redoes it
-            std::erase_if(r.result, [](const auto& kv) { return kv.first.rfind("latency_", 0) != 0; });
+            // what a search timed at the proposal (latency_*, throughput*) stays: no run redoes it
+            std::erase_if(r.result, [](const auto& kv) {
+                return kv.first.rfind("latency_", 0) != 0 && kv.first.rfind("throughput", 0) != 0;
+            });
             r.info.clear();
         } else if (ev == "epoch") {
             std::map<std::string, double> m;

@@ -10,6 +10,7 @@
 #include "runners/memory_budget.hpp"
 #include "runners/train/trainer.hpp"
 #include "search/fnv_hash.hpp"
+#include "search/metrics.hpp"
 #include "search/objectives.hpp"
 #include "search/result_table.hpp"
 #include "search/space.hpp"
@@ -119,7 +120,8 @@ SearchPlan plan_search_stage(const search::Experiment& e, const search::Stage& s
         return search::broken_constraint(x, [&](const std::string& m) {
             const auto it = costs.find(m);
             if (it != costs.end()) return it->second;
-            return m == "latency_ms" ? -double(INFINITY) : double(NAN);  // timed when proposed, not here: met
+            // timed when proposed, not here: met
+            return search::timed_on_this_machine(m) ? -double(INFINITY) : double(NAN);
         });
     };
     if (!x.table.empty()) {

@@ -96,12 +96,14 @@ Table results_table(const std::vector<TrialRecord>& records, const std::vector<s
     t.add_column("deeper_version");
     const bool rungs = std::any_of(records.begin(), records.end(), [](const TrialRecord& r) { return !r.rungs.empty(); });
     if (rungs) t.add_column("stopped_at_rung", true);  // early stopping: the rung a stopped trial reached
-    const std::vector<std::string> latency = {"latency_ms", "latency_p25_ms", "latency_p75_ms"};
-    const bool timed = std::any_of(records.begin(), records.end(), [](const TrialRecord& r) {
-        return r.result.count("latency_ms") > 0;
-    });  // a search with a latency constraint or objective: measured before training
-    if (timed)
-        for (const auto& c : latency) t.add_column(c, true);
+    // a search with a latency or throughput objective, reward or constraint: measured before training
+    std::vector<std::string> timed;
+    for (const auto& [column, group] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+             {"latency_ms", {"latency_ms", "latency_p25_ms", "latency_p75_ms"}},
+             {"throughput", {"throughput", "throughput_batch"}}})
+        if (std::any_of(records.begin(), records.end(), [&](const TrialRecord& r) { return r.result.count(column) > 0; }))
+            timed.insert(timed.end(), group.begin(), group.end());
+    for (const auto& c : timed) t.add_column(c, true);
     if (!ranks.empty()) {
         t.add_column("feasible");
         t.add_column("pareto_rank", true);
@@ -120,8 +122,7 @@ Table results_table(const std::vector<TrialRecord>& records, const std::vector<s
         if (!precision_swept) row.push_back(trial_precision(r));
         row.insert(row.end(), {info("isa"), info("conv_plan"), info("deeper_version")});
         if (rungs) row.push_back(r.status == "stopped" ? info("rung") : "");
-        if (timed)
-            for (const auto& c : latency) row.push_back(res(c.c_str()));
+        for (const auto& c : timed) row.push_back(res(c.c_str()));
         if (!ranks.empty()) {
             const auto it = ranks.find(r.id);
             row.push_back(it == ranks.end() ? "" : r.status == "infeasible" ? "false" : "true");
@@ -379,20 +380,26 @@ std::string stage_compute(const std::vector<TrialRecord>& records) {
            "span_minutes: first to last journal event of the stage (pauses included).\n\n";
 }
 
-// What timing the proposals' latency cost (a search with a latency constraint or objective).
-std::string latency_note(const std::vector<TrialRecord>& records) {
-    int timed = 0, cached = 0;
-    double seconds = 0;
-    for (const auto& r : records) {
-        const auto it = r.result.find("latency_measure_s");
-        if (it == r.result.end()) continue;
-        (it->second > 0 ? timed : cached) += 1;
-        seconds += it->second;
+// What timing the proposals cost (a search with a latency or throughput objective, reward or
+// constraint).
+std::string timing_notes(const std::vector<TrialRecord>& records) {
+    std::string md;
+    for (const char* metric : {"latency_ms", "throughput"}) {
+        const std::string key = std::string(metric).substr(0, std::string(metric).find('_')) + "_measure_s";
+        int timed = 0, cached = 0;
+        double seconds = 0;
+        for (const auto& r : records) {
+            const auto it = r.result.find(key);
+            if (it == r.result.end()) continue;
+            (it->second > 0 ? timed : cached) += 1;
+            seconds += it->second;
+        }
+        if (timed + cached > 0)
+            md += fmt::format("{}: {} proposal(s) timed before training, {:.1f} s in all (compiling included), {} read "
+                              "back from the machine's cache.\n\n",
+                              metric, timed, seconds, cached);
     }
-    if (timed + cached == 0) return "";
-    return fmt::format("latency_ms: {} proposal(s) timed before training, {:.1f} s in all (compiling included), {} read "
-                       "back from the machine's cache.\n\n",
-                       timed, seconds, cached);
+    return md;
 }
 
 std::string failed_list(const std::vector<TrialRecord>& records) {
@@ -464,7 +471,7 @@ std::vector<std::string> write_reports(const std::string& dir, const search::Exp
     if (e) md += search_reports(dir, records, *e, written);
     md += best_per_stage(records);
     md += stage_compute(records);
-    md += latency_note(records);
+    md += timing_notes(records);
     md += failed_list(records);
     md += write_plots(dir, records, e, written);
     write_file(fs::path(dir) / "summary.md", md, written);

@@ -358,6 +358,7 @@ private:
             costs["params"] = double(g.total_params());
             costs["macs"] = double(g.total_macs());
             if (std::find(needed.begin(), needed.end(), "latency_ms") != needed.end()) add_latency(g, c, costs);
+            if (std::find(needed.begin(), needed.end(), "throughput") != needed.end()) add_throughput(g, c, costs);
             counted = true;
         }
         return costs;
@@ -374,8 +375,25 @@ private:
         costs["latency_p25_ms"] = t.p25_ms;
         costs["latency_p75_ms"] = t.p75_ms;
         costs["latency_measure_s"] = t.seconds;  // 0: read back from the cache
-        (t.cached ? sum_.latency_cached : sum_.latency_measured) += 1;
-        sum_.latency_seconds += t.seconds;
+        count_timing(t);
+    }
+
+    // Inference at the trial's own batch, on its threads and precision: images per second.
+    void add_throughput(const nets::Graph& g, const search::TrainConfig& c, search::Metrics& costs) {
+        InferenceTimingOptions o;
+        o.batch = c.batch;
+        o.threads = std::max(1, run_.trial_threads);
+        o.precision = parse_precision(c.precision);
+        const InferenceTiming t = time_inference(g, o);
+        costs["throughput"] = t.img_per_s();
+        costs["throughput_batch"] = c.batch;
+        costs["throughput_measure_s"] = t.seconds;  // 0: read back from the cache
+        count_timing(t);
+    }
+
+    void count_timing(const InferenceTiming& t) {
+        (t.cached ? sum_.timings_cached : sum_.timings_measured) += 1;
+        sum_.timing_seconds += t.seconds;
     }
 
     json event(const char* name, const search::Trial& t, json result) const {

@@ -39,8 +39,8 @@ struct SearchSummary {
     int stopped = 0;          // early stopping: proposals not promoted to the last rung
     long spent_epochs = 0;    // early stopping: trial-epochs trained
     long full_epochs = 0;     // and what training every proposal fully would have
-    int latency_measured = 0, latency_cached = 0;  // latency_ms of proposals: timed here, or read back
-    double latency_seconds = 0;                    // what timing them took
+    int timings_measured = 0, timings_cached = 0;  // latency_ms, throughput: timed here, or read back
+    double timing_seconds = 0;                     // what timing them took
     std::vector<std::string> notes;  // a space exhausted before the budget, ...
 };
 

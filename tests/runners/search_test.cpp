@@ -387,16 +387,40 @@ TEST_CASE("the search table: stages of different budgets share its columns; one 
     CHECK(md.find("nan") == std::string::npos);
 }
 
+TEST_CASE("a throughput objective: inference at the trial's batch, timed before evaluation, in results.csv",
+          "[search][table][cli][latency]") {
+    TempDir dir("search-throughput");
+    const auto exp = table_search(dir, "random", 3, "      objectives: [val_top1, throughput]\n");
+    const auto out = dir.path() / "out";
+    const auto run = run_cli(fmt::format("run {} --out {}", exp, out.string()),
+                             "DEEPER_TUNE_CACHE=" + (dir.path() / "cache").string());
+    INFO(run.out);
+    REQUIRE(run.exit_code == 0);
+    CHECK(slurp(out / "summary.md").find("throughput: 2 proposal(s) timed before training") != std::string::npos);
+    const auto records = deeper::runners::read_journals(out.string());
+    int answered = 0;
+    for (const auto& r : records) {
+        if (r.status != "done") continue;
+        ++answered;
+        CHECK(r.result.at("throughput") > 0);
+        CHECK(r.result.at("throughput_batch") == 128);  // the trials' batch (the default)
+    }
+    CHECK(answered == 9);
+    CHECK(slurp(out / "results.csv").find(",throughput,throughput_batch") != std::string::npos);
+}
+
 TEST_CASE("a proposal's timed latency survives its trial's start in the journal's reading", "[search][latency]") {
     TempDir dir("search-latency-journal");
     fs::create_directories(dir.path() / "journal");
     std::ofstream(dir.path() / "journal" / "local.jsonl")
-        << R"({"event":"propose","trial":"t1","stage":"s","settings":{"lr":"0.1"},"result":{"latency_ms":0.25,"macs":1000}})"
+        << R"({"event":"propose","trial":"t1","stage":"s","settings":{"lr":"0.1"},)"
+        << R"("result":{"latency_ms":0.25,"throughput":900,"macs":1000}})"
         << "\n"
         << R"({"event":"start","trial":"t1","stage":"s","settings":{"lr":"0.1"},"seed":3})" << "\n";
     const auto records = deeper::runners::read_journals(dir.path().string());
     REQUIRE(records.size() == 1);
     CHECK(records[0].status == "running");
     CHECK(records[0].result.at("latency_ms") == 0.25);
+    CHECK(records[0].result.at("throughput") == 900);
     CHECK(records[0].result.count("macs") == 0);  // counted again when it is done
 }
