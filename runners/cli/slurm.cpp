@@ -93,9 +93,12 @@ void run_submit(const SubmitArgs& a) {
     };
     for (std::size_t i = 0; i < e.stages.size(); ++i) {
         const auto& s = e.stages[i];
-        // A search stage runs in one task until searches share their state across shards.
-        const std::size_t trials = s.kind == search::Stage::Kind::search ? 1 : search::planned_count(e, s);
-        const int shards = int(std::max<std::size_t>(1, a.shards > 0 ? std::min<std::size_t>(a.shards, trials) : trials));
+        const std::size_t trials = search::planned_count(e, s);
+        // A training search's tasks are workers of its searches (one at a time: at most a
+        // budget of them); a table's answers take no time, so one task gives them.
+        const bool search = s.kind == search::Stage::Kind::search;
+        const std::size_t most = !search ? trials : s.search.table.empty() ? std::size_t(s.search.budget) : 1;
+        const int shards = int(std::max<std::size_t>(1, a.shards > 0 ? std::min<std::size_t>(a.shards, most) : most));
         std::string body = header(fmt::format("deeper-{}-{}", e.name, s.name),
                                   (slurm_dir / "logs" / fmt::format("{}_%A_%a.out", s.name)).string());
         body += fmt::format("#SBATCH --array=0-{}{}\n", shards - 1,

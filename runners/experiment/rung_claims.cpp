@@ -36,7 +36,9 @@ RungClaims::Guard::~Guard() {
     if (fd_ >= 0) ::close(fd_);
 }
 
-RungClaims::Guard RungClaims::lock() const { return Guard((fs::path(dir_) / ".lock").string()); }
+RungClaims::Guard RungClaims::lock() const { return Guard(lock_path()); }
+
+std::string RungClaims::lock_path() const { return (fs::path(dir_) / ".lock").string(); }
 
 std::map<std::pair<std::string, int>, std::string> RungClaims::read() const {
     std::map<std::pair<std::string, int>, std::string> out;

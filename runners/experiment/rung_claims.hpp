@@ -1,7 +1,8 @@
 #pragma once
-// Early stopping across processes: when several shards (SLURM array tasks) run one stage under
-// early stopping, they share one successive-halving state, rebuilt from everyone's journals on
-// the shared filesystem, and each job (a trial to a rung) is claimed before it runs. A claim is
+// Early stopping and searches across processes: when several shards (SLURM array tasks) run one
+// stage under early stopping, or one search, they share its state (successive halving, the
+// search's history), rebuilt from everyone's journals on the shared filesystem, and each job (a
+// trial to a rung; rung 0 without early stopping) is claimed before it runs. A claim is
 // a file journal/claims/<stage>/<trial>.rung<k> naming the shard that runs it; every decision
 // (read the journals and claims, pick a job, claim it) happens under one lock file, so no job
 // runs twice. A shard that dies leaves its claims; its requeued task resumes them, and when
@@ -28,6 +29,7 @@ public:
         int fd_ = -1;
     };
     Guard lock() const;
+    std::string lock_path() const;  // for a Guard held only sometimes (std::optional<Guard>::emplace)
 
     // (trial, rung) -> the shard that claimed the job.
     std::map<std::pair<std::string, int>, std::string> read() const;

@@ -103,14 +103,16 @@ void run_in_dependency_order(const search::Experiment& e, const std::function<vo
     g.wait_for_all();
 }
 
-// --force on an early-stopping stage run by several shards: each would wipe and re-read what the
-// others write.
+// --force on an early-stopping or search stage run by several shards: each would wipe and
+// re-read what the others write.
 void refuse_sharded_force(const search::Experiment& e, const RunOptions& o) {
-    for (const auto& s : e.stages)
-        if (s.early_stop && o.force && o.shard_count > 1 && (o.only_stage.empty() || o.only_stage == s.name))
-            throw InputError(fmt::format("stage '{}': --force cannot re-run an early-stopping stage shard by shard; "
-                                         "write to a fresh --out instead",
-                                         s.name));
+    for (const auto& s : e.stages) {
+        const bool shared = s.early_stop || (s.kind == search::Stage::Kind::search && s.search.table.empty());
+        if (shared && o.force && o.shard_count > 1 && (o.only_stage.empty() || o.only_stage == s.name))
+            throw InputError(fmt::format("stage '{}': --force cannot re-run {} shard by shard; write to a fresh --out "
+                                         "instead",
+                                         s.name, s.early_stop ? "an early-stopping stage" : "a search"));
+    }
 }
 
 std::string shard_name(const RunOptions& o) {
@@ -203,12 +205,17 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
     };
 
     // A search stage: its proposals on the workers, or its table's answers, one search after
-    // another. On one shard only until searches share their journals across shards.
+    // another. Several shards share a training search through the journals and claims; a
+    // table's answers take no time, so shard 0 gives them alone.
     auto run_search = [&](const search::Stage& s) {
-        if (o.shard_index != 0) {
-            std::cerr << fmt::format("deeper: stage '{}' is a search: shard 0 of {} runs it\n", s.name, o.shard_count);
+        const bool table = !s.search.table.empty();
+        if (table && o.shard_index != 0) {
+            std::cerr << fmt::format("deeper: stage '{}' searches a table: shard 0 of {} runs it\n", s.name,
+                                     o.shard_count);
             return;
         }
+        std::optional<RungClaims> claims;
+        if (o.shard_count > 1 && !table) claims.emplace(out, s.name, shard);
         if (s.search.table.empty()) {  // trainings show in the status line; a table's answers take no time
             std::lock_guard l(live.m);
             live.total += s.search.budget * s.search.repeats;
@@ -218,7 +225,7 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
                 if (r.stage == s.name) fs::remove_all(fs::path(out) / "trials" / r.id);
         std::vector<TrialRecord> records = o.force ? std::vector<TrialRecord>{} : view.records();
         const SearchSummary r = run_search_stage({e, s, std::move(records), journal, packing.jobs, o.stop, train_job,
-                                                           packing.threads_per_trial});
+                                                  packing.threads_per_trial, claims ? &*claims : nullptr, out});
         for (const auto& note : r.notes) std::cerr << "deeper: " << note << '\n';
         std::lock_guard l(sum_m);
         sum.done += r.evaluated;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <exception>
@@ -14,6 +15,7 @@
 
 #include "nets/error.hpp"
 #include "runners/engine/inference_timing.hpp"
+#include "runners/experiment/journal.hpp"
 #include "runners/experiment/rungs.hpp"
 #include "runners/experiment/search_rungs.hpp"
 #include "runners/experiment/trial_values.hpp"
@@ -48,6 +50,9 @@ Rng rng_for(const search::Experiment& e, const search::SearchSpec& x, int search
 // (almost) nothing of the space.
 constexpr int kMaxRefusalsInARow = 10'000;
 
+// Shared across shards: how often a worker with nothing to do looks again at what the others did.
+constexpr std::chrono::seconds kSharedPoll{2};
+
 class OneSearch {
 public:
     OneSearch(const SearchStageRun& run, const search::SearchSpace& space, const search::Strategy& strategy,
@@ -62,6 +67,7 @@ public:
                                                       .config()
                                                       .epochs;
             rungs_.emplace(rung_epochs(es->min_epochs, es->reduction, last), es->reduction);
+            fresh_rungs_ = rungs_;
         }
     }
 
@@ -101,8 +107,8 @@ public:
             } else if (r->status == "failed") {
                 observe(t.id, *point, {});
                 ++sum_.replayed;
-            } else {  // proposed, running or interrupted: a kill cut it off
-                pending_.push_back({t, *point, 0});
+            } else {  // proposed, running or interrupted: a kill cut it off, or it runs now
+                cut_off({t, *point, 0});
             }
         }
     }
@@ -117,12 +123,7 @@ public:
         if (exhausted_)
             sum_.notes.push_back(fmt::format("stage '{}', search {}: {} after {} of the budget's {} points", run_.stage.name,
                                              index_, exhausted_reason_, committed_, x_.budget));
-        if (rungs_ && !(run_.stop && run_.stop->load()))  // the search is over: who did not go on, stopped
-            for (const auto& [trial, rung] : rungs_->stopped()) {
-                ++sum_.stopped;
-                if (!already_stopped_.count(trial))
-                    run_.journal.append({{"event", "stopped"}, {"trial", trial}, {"rung", rung}, {"epochs", rungs_->epochs(rung)}});
-            }
+        if (rungs_ && !(run_.stop && run_.stop->load())) journal_stopped();
         if (rungs_) {
             sum_.spent_epochs += rungs_->spent_epochs();
             sum_.full_epochs += long(committed_) * rungs_->epochs(rungs_->rungs() - 1);
@@ -135,6 +136,59 @@ private:
         Point point;
         int rung = 0;  // early stopping: train to this rung
     };
+
+    bool shared() const { return run_.claims != nullptr; }
+
+    // The search is over: who did not go on, stopped. Shared, from everyone's final state, by
+    // the last shard to finish (the others see jobs still running or cut off).
+    void journal_stopped() {
+        std::optional<RungClaims::Guard> guard;
+        if (shared()) {
+            guard.emplace(run_.claims->lock_path());
+            std::lock_guard l(m_);
+            refresh();
+            if (rungs_->running() || !pending_.empty()) return;
+        }
+        for (const auto& [trial, rung] : rungs_->stopped()) {
+            ++sum_.stopped;
+            if (!already_stopped_.count(trial))
+                run_.journal.append({{"event", "stopped"}, {"trial", trial}, {"rung", rung}, {"epochs", rungs_->epochs(rung)}});
+        }
+    }
+
+    // Shared: the search's state rebuilt from every shard's journal and the claims (under the
+    // claims lock). What this run counted stays as it was: a refresh is not a replay.
+    void refresh() {
+        const SearchSummary counted = sum_;
+        history_.clear();
+        observed_.clear();
+        seen_.clear();
+        pending_.clear();
+        jobs_.clear();
+        already_stopped_.clear();
+        rungs_ = fresh_rungs_;
+        next_seq_ = committed_ = 0;
+        exhausted_ = false;
+        claims_ = run_.claims->read();
+        replay(read_journals(run_.results_dir));
+        sum_ = counted;
+    }
+
+    // A job the journal shows begun and not ended: cut off by a kill (trained again), unless it
+    // runs now, in this process or in another live shard that claimed it.
+    void cut_off(Job j) {
+        if (runs_now(j)) {
+            if (rungs_) rungs_->begin(j.trial.id, j.rung);
+            return;
+        }
+        pending_.push_back(std::move(j));
+    }
+    bool runs_now(const Job& j) const {
+        if (in_flight_.count(j.trial.id)) return true;
+        if (!shared()) return false;
+        const auto it = claims_.find({j.trial.id, j.rung});
+        return it != claims_.end() && it->second != run_.claims->shard() && run_.claims->alive(it->second);
+    }
 
     // A worker. What throws (the journal cannot be written, a net that does not build) ends the
     // search on every worker and is rethrown once they are done.
@@ -149,27 +203,46 @@ private:
     }
 
     // The next job: a cut-off one, a promotion, a new proposal, or (early stopping) a wait for
-    // a running job whose result may promote another.
+    // a running job whose result may promote another. Shared, decided from everyone's journals
+    // under the claims lock and claimed before it is handed out; the wait polls, since the job
+    // that ends it may run in another process.
     std::optional<Job> next_job() {
         std::unique_lock l(m_);
         while (true) {
             if ((run_.stop && run_.stop->load()) || error_) return std::nullopt;
-            if (!pending_.empty()) {
-                Job j = std::move(pending_.front());
-                pending_.erase(pending_.begin());
-                if (rungs_) rungs_->begin(j.trial.id, j.rung);
-                return j;
+            {
+                std::optional<RungClaims::Guard> guard;
+                if (shared()) {
+                    guard.emplace(run_.claims->lock_path());
+                    refresh();
+                }
+                if (auto j = pick()) {
+                    if (shared()) run_.claims->claim(j->trial.id, j->rung);
+                    in_flight_.insert(j->trial.id);
+                    return j;
+                }
+                if (!rungs_ || !rungs_->running()) return std::nullopt;
             }
-            if (rungs_)
-                if (const auto p = rungs_->promotion(false)) return promote(*p);
-            if (auto j = propose()) return j;
-            if (!rungs_) return std::nullopt;
-            if (!rungs_->running()) {
-                if (const auto p = rungs_->promotion(true)) return promote(*p);
-                return std::nullopt;
-            }
-            reported_.wait(l);
+            if (shared())
+                reported_.wait_for(l, kSharedPoll);
+            else
+                reported_.wait(l);
         }
+    }
+
+    std::optional<Job> pick() {
+        if (!pending_.empty()) {
+            Job j = std::move(pending_.front());
+            pending_.erase(pending_.begin());
+            if (rungs_) rungs_->begin(j.trial.id, j.rung);
+            return j;
+        }
+        if (rungs_)
+            if (const auto p = rungs_->promotion(false)) return promote(*p);
+        if (auto j = propose()) return j;
+        if (rungs_ && !rungs_->running())
+            if (const auto p = rungs_->promotion(true)) return promote(*p);
+        return std::nullopt;
     }
 
     Job promote(const std::pair<std::string, int>& p) {
@@ -235,6 +308,7 @@ private:
                 if (table_->has_metric(o.metric)) result["table_mean_" + o.metric] = table_->mean(key).at(o.metric);
             run_.journal.append(event("query", job.trial, result), false);
             std::lock_guard l(m_);
+            in_flight_.erase(job.trial.id);
             observe(job.trial.id, job.point, losses_of([&](const std::string& m) {
                         const auto it = answer.find(m);
                         return it == answer.end() ? NAN : it->second;
@@ -245,6 +319,7 @@ private:
         const bool last_rung = !rungs_ || job.rung == rungs_->rungs() - 1;
         const TrialEnd end = run_.run(job.trial, last_rung ? 0 : rungs_->epochs(job.rung));
         std::lock_guard l(m_);
+        in_flight_.erase(job.trial.id);
         if (end.outcome == TrialOutcome::interrupted) {
             ++sum_.interrupted;
             if (rungs_) rungs_->halted(job.trial.id);
@@ -276,8 +351,9 @@ private:
     // Early stopping: what the journal says of a trial's rungs, into the decisions.
     void replay_rungs(const TrialRecord& r, const search::Trial& t, const Point& p) {
         jobs_[t.id] = {t, p, 0};
-        const search::Metrics costs = cost_of(t, p);
-        costs_[t.id] = costs;
+        auto known = costs_.find(t.id);  // counted (and timed) once, though a shared search replays often
+        if (known == costs_.end()) known = costs_.emplace(t.id, cost_of(t, p)).first;
+        const search::Metrics& costs = known->second;
         auto at_rung = [&](int k) {
             const std::size_t e = std::size_t(rungs_->epochs(k));
             return losses_of([&](const std::string& m) {
@@ -313,7 +389,7 @@ private:
         if (heading >= reached) {  // promoted (or proposed) and cut off before the rung: train on
             rungs_->begin(t.id, heading);
             rungs_->halted(t.id);
-            pending_.push_back({t, p, heading});
+            cut_off({t, p, heading});
         }
     }
 
@@ -423,8 +499,10 @@ private:
     std::vector<Job> pending_;
     std::map<std::string, Job> jobs_;               // every proposal of this run, by trial
     std::map<std::string, search::Metrics> costs_;  // their counted params and MACs
-    std::optional<SearchRungs> rungs_;
+    std::optional<SearchRungs> rungs_, fresh_rungs_;  // fresh: before any replay (a refresh starts there)
     std::set<std::string> already_stopped_;
+    std::set<std::string> in_flight_;                   // trials this process trains now
+    std::map<std::pair<std::string, int>, std::string> claims_;  // shared: (trial, rung) -> shard
     std::exception_ptr error_;
     int next_seq_ = 0;
     int committed_ = 0;  // feasible proposals: evaluated, failed or running

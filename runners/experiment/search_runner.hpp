@@ -8,6 +8,12 @@
 // random numbers derive from (seed, search, sequence number), so a search is a function of the
 // journal: a rerun after a kill replays it, trains again what was cut off, and goes on with the
 // proposals an uninterrupted run would have made.
+//
+// Several shards (SLURM array tasks) can be the workers of one search: then every decision (a
+// proposal, a promotion, the adoption of a job a dead shard left) is taken under the stage's
+// claims lock from everyone's journals and claims re-read, and claimed before it trains, as
+// the cross-shard early stopping does (rung_claims.hpp): no proposal is made twice and no job
+// trains twice; a requeued task resumes its own claims, and a live shard adopts a dead one's.
 #include <atomic>
 #include <functional>
 #include <string>
@@ -15,6 +21,7 @@
 
 #include "runners/experiment/journal.hpp"
 #include "runners/experiment/plan.hpp"
+#include "runners/experiment/rung_claims.hpp"
 #include "runners/experiment/trial_run.hpp"
 #include "search/expand.hpp"
 
@@ -30,6 +37,8 @@ struct SearchStageRun {
     // Trains a proposal to its end, journaling as run_trial does (the training evaluator).
     std::function<TrialEnd(const search::Trial&, int pause_after_epochs)> run;
     int trial_threads = 1;  // each training's threads: a measured latency runs on as many
+    const RungClaims* claims = nullptr;  // set: one search shared with other shards
+    std::string results_dir;             // with claims: where every shard's journal is
 };
 
 struct SearchSummary {

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "runners/experiment/journal.hpp"
@@ -365,6 +366,99 @@ TEST_CASE("a training search killed with SIGKILL resumes with the proposals an u
         return val;
     };
     CHECK(finals(killed) == finals(whole));
+}
+
+namespace {
+
+// `deeper run ARGS` in a child process (its output to LOG); the pid.
+pid_t spawn_run(const std::string& args, const fs::path& log) {
+    const std::string cmd = fmt::format("exec {} run {} > {} 2>&1", DEEPER_BINARY, args, log.string());
+    const pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+        _exit(127);
+    }
+    return pid;
+}
+
+int wait_exit(pid_t pid) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+TEST_CASE("a training search shared by two shards, one killed and restarted: every proposal once, no job twice",
+          "[search][cli][shards]") {
+    TempDir dir("search-shards");
+    const auto net = dir.write("net.yaml", "type: mbconv\nresolution: 16\nin_channels: 1\nstem: 8\n"
+                                           "blocks: [\"${l1}_s2_c16\", \"${l2}_c16\"]\nhead: 32\n");
+    const auto exp = dir.write("s.yaml", "name: s\nseed: 2\ndefaults: {spec: " + net +
+                                             ", data: 'synthetic:8000', val_size: 100, train_eval_size: 100, epochs: 4, "
+                                             "batch: 50, augment: false, seed: 1}\nstages:\n  - name: s\n    search:\n"
+                                             "      space:\n"
+                                             "        net.l1: {choice: [id, ir_k3_e3, ir_k5_e6]}\n"
+                                             "        net.l2: {choice: [id, ir_k3_e3, ir_k5_e6]}\n"
+                                             "      strategy: {name: evolution, population: 3, tournament: 2}\n"
+                                             "      budget: 6\n    early_stop: {min_epochs: 1, reduction: 2}\n");
+    const fs::path out = dir.path() / "out";
+    auto args = [&](int shard) {
+        return fmt::format("{} --out {} --shard {}/2 --jobs 1 --threads-per-trial 1 --no-report", exp, out.string(), shard);
+    };
+    auto journals = [&] {
+        std::string all;
+        if (fs::exists(out / "journal"))
+            for (const auto& f : fs::directory_iterator(out / "journal"))
+                if (f.path().extension() == ".jsonl") all += slurp(f.path());
+        return all;
+    };
+    const pid_t first = spawn_run(args(0), dir.path() / "log0");
+    const pid_t second = spawn_run(args(1), dir.path() / "log1");
+    // Kill shard 1 once it trains (an epoch in its journal), then start it again.
+    bool killed = false;
+    for (int i = 0; i < 6000 && !killed; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        if (slurp(out / "journal" / "shard-1-of-2.jsonl").find("\"event\":\"epoch\"") != std::string::npos) {
+            kill(second, SIGKILL);
+            killed = true;
+        }
+    }
+    wait_exit(second);
+    INFO(slurp(dir.path() / "log0") + slurp(dir.path() / "log1"));
+    REQUIRE(killed);
+    const pid_t again = spawn_run(args(1), dir.path() / "log1b");
+    CHECK(wait_exit(first) == 0);
+    CHECK(wait_exit(again) == 0);
+    INFO(slurp(dir.path() / "log1b"));
+    // every proposal, rung, promotion and stop once across the shards' journals
+    std::map<std::string, int> decisions;
+    std::set<std::string> seqs, trials, trained_by;
+    std::istringstream lines(journals());
+    for (std::string line; std::getline(lines, line);) {
+        auto j = nlohmann::json::parse(line);
+        const std::string ev = j["event"];
+        if (ev == "propose") {
+            CHECK(seqs.insert(j["labels"]["seq"].get<std::string>()).second);
+            trials.insert(j["trial"].get<std::string>());
+        }
+        if (ev == "rung" || ev == "promote" || ev == "stopped" || ev == "propose" || ev == "done")
+            ++decisions[ev + " " + j["trial"].get<std::string>() + " " + (j.contains("rung") ? j["rung"].dump() : "")];
+    }
+    CHECK(seqs.size() == 6);
+    CHECK(trials.size() == 6);
+    for (const auto& [what, n] : decisions) {
+        INFO(what);
+        CHECK(n == 1);
+    }
+    for (const char* shard : {"shard-0-of-2", "shard-1-of-2"})
+        CHECK(slurp(out / "journal" / (std::string(shard) + ".jsonl")).find("\"event\":\"start\"") != std::string::npos);
+    // the stage is complete: each proposal done or stopped
+    REQUIRE(run_cli(fmt::format("report {}", out.string())).exit_code == 0);
+    const auto records = deeper::runners::read_journals(out.string());
+    int finished = 0;
+    for (const auto& r : records) finished += r.status == "done" || r.status == "stopped";
+    CHECK(finished == 6);
 }
 
 TEST_CASE("the search table: stages of different budgets share its columns; one search has no spread",
