@@ -7,8 +7,11 @@
 #     and only itself), and another requeued with `scontrol requeue`: no trial lost, none
 #     counted twice, each interrupted once and resumed from its checkpoint;
 #  3. an early-stopping (ASHA) stage as one array of two tasks sharing the stage through the
-#     journals and claims: both tasks train, every decision is taken once, the stage completes.
-# DEEPER_SLURM_CASES picks cases (default "two-stage requeue asha"), DEEPER_SLURM_REPEAT runs
+#     journals and claims: both tasks train, every decision is taken once, the stage completes;
+#  4. a search stage with early stopping as one array of two tasks, the workers of one search,
+#     one task requeued mid-search: every proposal made once, no decision twice, both tasks
+#     trained, the search completes.
+# DEEPER_SLURM_CASES picks cases (default "two-stage requeue asha search"), DEEPER_SLURM_REPEAT runs
 # each that many times (a stress run: DEEPER_SLURM_CASES=asha DEEPER_SLURM_REPEAT=30). On any
 # failure the work folder is kept and every failed trial's error is printed.
 set -euo pipefail
@@ -170,8 +173,57 @@ show_failed_trials "$out"
 if [ "$failed" = "$failed_before" ]; then rm -rf "$out"; fi
 }
 
+# ---- 4. one search, its workers an array's tasks, one requeued mid-search ----
+case_search() {
+local out="$work/search" failed_before=$failed
+[ -e "$out" ] && out="$work/search-$SECONDS-$RANDOM"
+cat > "$work/search-net.yaml" <<'YAML'
+type: mbconv
+resolution: 16
+in_channels: 1
+stem: 8
+blocks: ["${l1}_s2_c16", "${l2}_c16"]
+head: 32
+YAML
+cat > "$work/search.yaml" <<YAML
+name: slurm-search
+seed: 6
+defaults: {spec: $work/search-net.yaml, data: "synthetic:12000", val_size: 100, train_eval_size: 100,
+           epochs: 4, batch: 50, augment: false, seed: 1}
+stages:
+  - name: evo
+    search:
+      space:
+        net.l1: {choice: [id, ir_k3_e3, ir_k5_e6]}
+        net.l2: {choice: [id, ir_k3_e3, ir_k5_e6]}
+      strategy: {name: evolution, population: 3, tournament: 2}
+      budget: 6
+    early_stop: {min_epochs: 1, reduction: 2}
+YAML
+"$deeper" submit "$work/search.yaml" --out "$out" --shards 2 --cpus-per-task 1
+# requeue task 1 once it trains (an epoch in its journal) while task 0 runs too
+deadline=$((SECONDS + 240))
+until grep -q '"event":"epoch"' "$out/journal/shard-1-of-2.jsonl" 2>/dev/null && \
+      [ "$(squeue -h -t R -o %i | grep -c '_[01]$' || true)" -ge 2 ] || [ $SECONDS -ge $deadline ]; do
+  sleep 0.5
+done
+array=$(squeue -h -t R -o "%F" | sort -u | head -n 1)
+check "both search tasks were running" test "$(squeue -h -t R -o %i | grep -c "^${array}_[01]$")" = 2
+scontrol requeue "${array}_1"
+check "the requeued search finishes" wait_for_queue_empty 360
+check "the search's 6 proposals done or stopped" test "$(tail -n +2 "$out/results.csv" | grep -c -e ',evo,done,' -e ',evo,stopped,')" = 6
+check "each proposal made once" test "$(cat "$out/journal/"*.jsonl | grep '"event":"propose"' | grep -o '"seq":"[0-9]*"' | sort | uniq | wc -l)" = 6
+check "no proposal journaled twice" test "$(cat "$out/journal/"*.jsonl | grep -c '"event":"propose"')" = 6
+check "both search tasks trained" test "$(grep -l '"event":"start"' "$out/journal/"*.jsonl | wc -l)" = 2
+check "the requeued task was interrupted" grep -q '"event":"interrupted"' "$out/journal/shard-1-of-2.jsonl"
+check "every search decision once across the tasks" test "$(cat "$out/journal/"*.jsonl | grep -e '"event":"rung"' -e '"event":"promote"' -e '"event":"stopped"' -e '"event":"done"' | sed 's/,"time".*//' | sort | uniq -d | wc -l)" = 0
+"$deeper" status "$out"
+show_failed_trials "$out"
+if [ "$failed" = "$failed_before" ]; then rm -rf "$out"; fi
+}
+
 for ((round = 1; round <= ${DEEPER_SLURM_REPEAT:-1}; round++)); do
-  for c in ${DEEPER_SLURM_CASES:-two-stage requeue asha}; do
+  for c in ${DEEPER_SLURM_CASES:-two-stage requeue asha search}; do
     [ "${DEEPER_SLURM_REPEAT:-1}" = 1 ] || echo "== round $round: $c (passed $passed, failed $failed so far)"
     "case_${c//-/_}"
   done
