@@ -22,8 +22,13 @@ void prepare_output_folder(const std::string& path, std::string_view option,
     if (fs::exists(p, ec) && !fs::is_directory(p, ec))
         throw InputError(fmt::format("{} {}: exists and is not a folder", option, path));
     if (fs::is_directory(p, ec) && !fs::is_empty(p, ec)) {
+        // A mark's half-written temporary counts: a SLURM array's tasks start at once, and one
+        // may look while another writes experiment.yaml (MARK.tmp.PID.N, then a rename).
         bool ours = false;
-        for (const auto& m : own_marks) ours = ours || fs::exists(p / m, ec);
+        for (const auto& entry : fs::directory_iterator(p, ec)) {
+            const std::string name = entry.path().filename().string();
+            for (const auto& m : own_marks) ours = ours || name == m || name.starts_with(m + ".tmp.");
+        }
         if (!ours)
             throw InputError(fmt::format("{} {}: the folder holds other files and none of deeper's ({}); "
                                          "give a new or empty folder",

@@ -325,6 +325,10 @@ void read_search(Reader& r, const YAML::Node& n, Stage& s) {
         for (const auto& [key, metric] : {std::pair{"metric", &w.metric}, {"cost", &w.cost}})
             if (!find_metric(*metric) && !table)
                 doc.fail(rw[key] ? rw[key] : rw, fmt::format("reward.{}: unknown metric '{}'", key, *metric));
+        if (const MetricInfo* c = find_metric(w.cost); c && c->direction != Direction::min)
+            doc.fail(rw["cost"], fmt::format("reward.cost: '{}' is better when higher; a reward's cost is one to keep "
+                                             "under its target (macs, params, latency_ms)",
+                                             w.cost));
         x.reward = w;
         x.objectives = {Objective{"reward", false}};
     } else {
@@ -336,10 +340,13 @@ void read_search(Reader& r, const YAML::Node& n, Stage& s) {
             const std::string key = kv.first.as<std::string>();
             const std::string metric = key.rfind("max_", 0) == 0 ? key.substr(4) : "";
             const MetricInfo* m = find_metric(metric);
-            if (!m || m->known != Known::before_training)
-                doc.fail(kv.first, fmt::format("constraint '{}': expected max_ and a metric known before training "
-                                               "(max_{})",
-                                               key, fmt::join(metric_names({Known::before_training}), ", max_")));
+            if (!m || m->known != Known::before_training || m->direction != Direction::min) {
+                std::vector<std::string> bounded;  // an upper bound makes sense on a cost, not on a gain
+                for (const auto& name : metric_names({Known::before_training}))
+                    if (lower_is_better(name)) bounded.push_back("max_" + name);
+                doc.fail(kv.first, fmt::format("constraint '{}': expected max_ and a cost known before training ({})",
+                                               key, fmt::join(bounded, ", ")));
+            }
             const double bound = r.number(kv.second, key);
             x.constraints.emplace_back(metric, bound);
         }

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string>
 #include <sys/wait.h>
+#include <unistd.h>
 
 namespace deeper::test {
 
@@ -26,6 +27,31 @@ inline CliResult run_cli(const std::string& args, const std::string& env = "") {
     int status = pclose(p);
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return r;
+}
+
+// `deeper ARGS > LOG 2>&1` in a child process, not waited for (a test kills it, or runs
+// others beside it): the child's pid, or -1 when fork failed.
+inline pid_t spawn_cli(const std::string& args, const std::filesystem::path& log) {
+    const std::string cmd = "exec " + std::string(DEEPER_BINARY) + " " + args + " > " + log.string() + " 2>&1";
+    const pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+        _exit(127);
+    }
+    return pid;
+}
+
+// Waits for a spawned child: its exit code, or -1 when a signal ended it.
+inline int wait_exit(pid_t pid) {
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Whether a spawned child has ended (reaped: wait_exit must not be called on it then).
+inline bool has_exited(pid_t pid) {
+    int status = 0;
+    return waitpid(pid, &status, WNOHANG) == pid;
 }
 
 // A shell prefix for run_cli that caps the command's address space at `kib` KiB, so a test can

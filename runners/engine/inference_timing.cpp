@@ -52,7 +52,7 @@ double percentile(std::vector<double> v, double q) {
 
 }  // namespace
 
-double InferenceTiming::img_per_s() const { return median_ms > 0 ? 1000.0 / median_ms : 0; }
+double InferenceTiming::img_per_s() const { return median_ms > 0 ? double(batch) * 1000.0 / median_ms : 0; }
 
 std::uint64_t graph_fingerprint(const nets::Graph& g) {
     std::string text;
@@ -71,6 +71,7 @@ InferenceTiming time_inference(const nets::Graph& g, const InferenceTimingOption
     if (cache)
         if (const auto median = cache->find(key + "|median")) {
             InferenceTiming t;
+            t.batch = o.batch;
             t.median_ms = *median;
             t.p25_ms = cache->find(key + "|p25").value_or(*median);
             t.p75_ms = cache->find(key + "|p75").value_or(*median);
@@ -95,6 +96,7 @@ InferenceTiming time_inference(const nets::Graph& g, const InferenceTimingOption
         ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     }
     InferenceTiming t;
+    t.batch = o.batch;
     t.median_ms = percentile(ms, 0.5);
     t.p25_ms = percentile(ms, 0.25);
     t.p75_ms = percentile(ms, 0.75);

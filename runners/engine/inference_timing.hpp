@@ -22,12 +22,13 @@ struct InferenceTimingOptions {
 };
 
 struct InferenceTiming {
+    int batch = 1;
     double median_ms = 0;  // one forward pass of `batch` images
     double p25_ms = 0, p75_ms = 0;
     int runs = 0;
     double seconds = 0;    // what measuring took (compile included); 0 when cached
     bool cached = false;
-    double img_per_s() const;
+    double img_per_s() const;  // batch images per median pass
 };
 
 // A stable 64-bit hash (FNV-1a of a text) of what the engine runs: every node's op,

@@ -123,7 +123,7 @@ public:
         if (exhausted_)
             sum_.notes.push_back(fmt::format("stage '{}', search {}: {} after {} of the budget's {} points", run_.stage.name,
                                              index_, exhausted_reason_, committed_, x_.budget));
-        if (rungs_ && !(run_.stop && run_.stop->load())) journal_stopped();
+        if (rungs_ && !shared() && !(run_.stop && run_.stop->load())) journal_stopped();
         if (rungs_) {
             sum_.spent_epochs += rungs_->spent_epochs();
             sum_.full_epochs += long(committed_) * rungs_->epochs(rungs_->rungs() - 1);
@@ -139,16 +139,12 @@ private:
 
     bool shared() const { return run_.claims != nullptr; }
 
-    // The search is over: who did not go on, stopped. Shared, from everyone's final state, by
-    // the last shard to finish (the others see jobs still running or cut off).
+    // The search is over: who did not go on, stopped. Shared, decided in next_job under the
+    // claims lock, from the state it refreshed: by the first shard to find nothing left to run
+    // anywhere (a rung journaled later could otherwise promote a trial marked stopped).
     void journal_stopped() {
-        std::optional<RungClaims::Guard> guard;
-        if (shared()) {
-            guard.emplace(run_.claims->lock_path());
-            std::lock_guard l(m_);
-            refresh();
-            if (rungs_->running() || !pending_.empty()) return;
-        }
+        if (stopped_journaled_) return;
+        stopped_journaled_ = true;
         for (const auto& [trial, rung] : rungs_->stopped()) {
             ++sum_.stopped;
             if (!already_stopped_.count(trial))
@@ -168,7 +164,7 @@ private:
         already_stopped_.clear();
         rungs_ = fresh_rungs_;
         next_seq_ = committed_ = 0;
-        exhausted_ = false;
+        running_elsewhere_ = 0;  // exhausted_ stays: what this run found of the space still holds
         claims_ = run_.claims->read();
         replay(read_journals(run_.results_dir));
         sum_ = counted;
@@ -179,6 +175,7 @@ private:
     void cut_off(Job j) {
         if (runs_now(j)) {
             if (rungs_) rungs_->begin(j.trial.id, j.rung);
+            if (!in_flight_.count(j.trial.id)) ++running_elsewhere_;
             return;
         }
         pending_.push_back(std::move(j));
@@ -202,10 +199,11 @@ private:
         }
     }
 
-    // The next job: a cut-off one, a promotion, a new proposal, or (early stopping) a wait for
-    // a running job whose result may promote another. Shared, decided from everyone's journals
-    // under the claims lock and claimed before it is handed out; the wait polls, since the job
-    // that ends it may run in another process.
+    // The next job: a cut-off one, a promotion, a new proposal, or a wait for a running job
+    // (early stopping: its result may promote another; shared: its shard may die, and its job
+    // is then adopted here). Shared, decided from everyone's journals under the claims lock and
+    // claimed before it is handed out; the wait polls, since the job that ends it may run in
+    // another process. The lock order is always m_, then the claims lock.
     std::optional<Job> next_job() {
         std::unique_lock l(m_);
         while (true) {
@@ -221,7 +219,11 @@ private:
                     in_flight_.insert(j->trial.id);
                     return j;
                 }
-                if (!rungs_ || !rungs_->running()) return std::nullopt;
+                const bool waiting = (rungs_ && rungs_->running()) || running_elsewhere_ > 0;
+                if (!waiting) {
+                    if (rungs_ && shared()) journal_stopped();
+                    return std::nullopt;
+                }
             }
             if (shared())
                 reported_.wait_for(l, kSharedPoll);
@@ -351,8 +353,8 @@ private:
     // Early stopping: what the journal says of a trial's rungs, into the decisions.
     void replay_rungs(const TrialRecord& r, const search::Trial& t, const Point& p) {
         jobs_[t.id] = {t, p, 0};
-        auto known = costs_.find(t.id);  // counted (and timed) once, though a shared search replays often
-        if (known == costs_.end()) known = costs_.emplace(t.id, cost_of(t, p)).first;
+        auto known = costs_.find(t.id);  // counted once, though a shared search replays often; timed
+        if (known == costs_.end()) known = costs_.emplace(t.id, cost_of(t, p, &r.result)).first;  // where proposed
         const search::Metrics& costs = known->second;
         auto at_rung = [&](int k) {
             const std::size_t e = std::size_t(rungs_->epochs(k));
@@ -374,7 +376,7 @@ private:
             ++sum_.replayed;
             return;
         }
-        if (r.status == "stopped") {
+        if (r.status == "stopped" && r.promoted_to < reached) {  // (a promotion after it: not stopped)
             already_stopped_.insert(t.id);
             return;
         }
@@ -417,8 +419,10 @@ private:
     }
 
     // What the constraints, a reward's cost and objectives known before training need: the
-    // table's columns where it has them, else the net counted at the data's size.
-    search::Metrics cost_of(const search::Trial& t, const Point& p) {
+    // table's columns where it has them, else the net counted at the data's size. A timing the
+    // journal holds (`timed`: the proposal's, by whichever shard made it) is kept, not retaken.
+    search::Metrics cost_of(const search::Trial& t, const Point& p,
+                            const std::map<std::string, double>* timed = nullptr) {
         search::Metrics costs;
         const std::vector<std::string> needed = search::cost_metrics(x_);
         if (needed.empty()) return costs;
@@ -433,11 +437,23 @@ private:
             const nets::Graph g = build_graph(c, data_.get(c.data).train);
             costs["params"] = double(g.total_params());
             costs["macs"] = double(g.total_macs());
-            if (std::find(needed.begin(), needed.end(), "latency_ms") != needed.end()) add_latency(g, c, costs);
-            if (std::find(needed.begin(), needed.end(), "throughput") != needed.end()) add_throughput(g, c, costs);
+            auto wanted = [&](const char* m) { return std::find(needed.begin(), needed.end(), m) != needed.end(); };
+            if (wanted("latency_ms") && !copy_timing(timed, "latency", costs)) add_latency(g, c, costs);
+            if (wanted("throughput") && !copy_timing(timed, "throughput", costs)) add_throughput(g, c, costs);
             counted = true;
         }
         return costs;
+    }
+
+    // The journal's columns of a timing (latency_ms, latency_p25_ms, ...; throughput, ...), if
+    // it has its main one.
+    static bool copy_timing(const std::map<std::string, double>* timed, const std::string& name,
+                            search::Metrics& costs) {
+        const std::string main = name == "latency" ? "latency_ms" : name;
+        if (!timed || !timed->count(main)) return false;
+        for (const auto& [m, v] : *timed)
+            if (m.starts_with(name)) costs[m] = v;
+        return true;
     }
 
     // One inference at batch 1 on a training's threads and precision, timed (or read back
@@ -506,8 +522,10 @@ private:
     std::exception_ptr error_;
     int next_seq_ = 0;
     int committed_ = 0;  // feasible proposals: evaluated, failed or running
+    int running_elsewhere_ = 0;  // shared: jobs another live shard has claimed and not ended
     bool exhausted_ = false;
     std::string exhausted_reason_;
+    bool stopped_journaled_ = false;
 };
 
 }  // namespace

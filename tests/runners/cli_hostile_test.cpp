@@ -37,6 +37,7 @@ TEST_CASE("bad values exit 2 with a message naming them, before any work", "[cli
     const auto escape = dir.write("escape.yaml", tiny_experiment("../../escape", "lr: [0.1]"));
     fs::create_directories(dir.path() / "foreign");
     dir.write("foreign/notes.txt", "someone else's");
+    dir.write("foreign/experiment.yaml.bak", "not deeper's temporary");
     struct Case {
         std::string args, message;
     };
@@ -75,7 +76,17 @@ TEST_CASE("bad values exit 2 with a message naming them, before any work", "[cli
     }
     int foreign_files = 0;  // nothing was written into someone else's folder
     for ([[maybe_unused]] const auto& f : fs::directory_iterator(dir.path() / "foreign")) ++foreign_files;
-    CHECK(foreign_files == 1);
+    CHECK(foreign_files == 2);
+}
+
+TEST_CASE("a results folder where another shard is writing its experiment copy is deeper's own", "[cli][hostile]") {
+    TempDir dir("hostile-shard-start");
+    const auto exp = dir.write("exp.yaml", tiny_experiment("start", "lr: [0.1]"));
+    fs::create_directories(dir.path() / "out");
+    dir.write("out/experiment.yaml.tmp.4242.0", "half-written by a task that started first");
+    const auto r = run_cli("run " + exp + " --out " + (dir.path() / "out").string());
+    INFO(r.out);
+    CHECK(r.exit_code == 0);
 }
 
 TEST_CASE("thread counts beyond the cores are clamped with a warning, not a crash or a hang", "[cli][hostile]") {

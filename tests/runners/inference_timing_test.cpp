@@ -56,9 +56,13 @@ TEST_CASE("inference is timed over enough runs, then read back from the cache", 
     CHECK(again.median_ms == first.median_ms);
     CHECK(again.p75_ms == first.p75_ms);
     CHECK(again.seconds == 0);
-    // another batch is another measurement; no cache, no reading back
+    // another batch is another measurement, and its images per second count the batch; no
+    // cache, no reading back
     o.batch = 2;
-    CHECK_FALSE(runners::time_inference(g, o).cached);
+    const runners::InferenceTiming two = runners::time_inference(g, o);
+    CHECK_FALSE(two.cached);
+    CHECK(two.img_per_s() == Approx(2 * 1000.0 / two.median_ms));
+    CHECK(runners::time_inference(g, o).img_per_s() == two.img_per_s());  // read back: the same batch
     o.cache_folder = "off";
     CHECK_FALSE(runners::time_inference(g, o).cached);
 }

@@ -85,10 +85,10 @@ TEST_CASE("found nets: best first by the objective, pooled or per search; stoppe
 TEST_CASE("found nets with several objectives: the front first, then the first objective; one configuration once",
           "[search][retrain]") {
     const search::Experiment e = search::parse_experiment(kSearchExperiment, "r.yaml");
-    // val_top1 up, macs down: a (0.9, 50) and b (0.8, 10) are the front; c (0.85, 60) is
-    // dominated by a; d has a's settings (the same configuration found again).
+    // val_top1 up, macs down: d (0.95, 20) and b (0.8, 10) are the front, d first by val_top1;
+    // c (0.85, 60) is dominated by d; d has a's settings (the same configuration found again).
     std::vector<runners::TrialRecord> records = {point("b", 0, 0, "done", 0.80, 10), point("a", 0, 1, "done", 0.90, 50),
-                                                 point("c", 0, 2, "done", 0.85, 60), point("d", 0, 3, "done", 0.95, 5)};
+                                                 point("c", 0, 2, "done", 0.85, 60), point("d", 0, 3, "done", 0.95, 20)};
     records[3].settings = records[1].settings;  // d is a again, measured better
     CHECK(ids(runners::found_nets(records, e.stages[0], {"find", 3, false})) == std::vector<std::string>{"d", "b", "c"});
 }

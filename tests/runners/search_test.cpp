@@ -22,6 +22,7 @@
 
 using deeper::test::run_cli;
 using deeper::test::slurp;
+using deeper::test::spawn_cli;
 using deeper::test::TempDir;
 namespace fs = std::filesystem;
 
@@ -223,6 +224,14 @@ TEST_CASE("bad search spaces are named before anything runs, file:line:column", 
     r = settings_search("      objectives: [best_val_top1]\n    early_stop: {min_epochs: 1}\n");
     CHECK(r.exit_code == 2);
     CHECK(r.out.find("the objective 'best_val_top1' is known only when a trial ends") != std::string::npos);
+    // an upper bound, or a reward's cost, on a metric that is better when higher
+    r = settings_search("      constraints: {max_throughput: 1000}\n");
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.find("s.yaml:10:21: constraint 'max_throughput': expected max_ and a cost known before training "
+                     "(max_params, max_macs, max_latency_ms)") != std::string::npos);
+    r = settings_search("      reward: {metric: val_top1, cost: throughput, target: 1000}\n");
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.find("s.yaml:10:40: reward.cost: 'throughput' is better when higher") != std::string::npos);
 }
 
 TEST_CASE("a training search: two objectives, a MACs constraint, two workers, resumed without training twice",
@@ -323,14 +332,9 @@ TEST_CASE("a training search killed with SIGKILL resumes with the proposals an u
     };
     const fs::path whole = dir.path() / "whole", killed = dir.path() / "killed";
     REQUIRE(run_cli(fmt::format("run {} --out {} --jobs 1 --threads-per-trial 1", exp, whole.string())).exit_code == 0);
-    const std::string cmd = fmt::format("exec {} run {} --out {} --jobs 1 --threads-per-trial 1 > {} 2>&1", DEEPER_BINARY,
-                                        exp, killed.string(), (dir.path() / "log").string());
-    const pid_t pid = fork();
+    const pid_t pid = spawn_cli(fmt::format("run {} --out {} --jobs 1 --threads-per-trial 1", exp, killed.string()),
+                                dir.path() / "log");
     REQUIRE(pid >= 0);
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-        _exit(127);
-    }
     // Kill it in the middle of its third proposal's training.
     bool sent = false;
     for (int i = 0; i < 4800 && !sent; ++i) {
@@ -370,71 +374,54 @@ TEST_CASE("a training search killed with SIGKILL resumes with the proposals an u
 
 namespace {
 
-// `deeper run ARGS` in a child process (its output to LOG); the pid.
-pid_t spawn_run(const std::string& args, const fs::path& log) {
-    const std::string cmd = fmt::format("exec {} run {} > {} 2>&1", DEEPER_BINARY, args, log.string());
-    const pid_t pid = fork();
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-        _exit(127);
-    }
-    return pid;
-}
-
-int wait_exit(pid_t pid) {
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-}  // namespace
-
-TEST_CASE("a training search shared by two shards, one killed and restarted: every proposal once, no job twice",
-          "[search][cli][shards]") {
-    TempDir dir("search-shards");
+// A training search of 6 proposals over 9 nets, for two shards sharing it (under ASHA or not).
+std::string shared_search(const TempDir& dir, bool early_stop) {
     const auto net = dir.write("net.yaml", "type: mbconv\nresolution: 16\nin_channels: 1\nstem: 8\n"
                                            "blocks: [\"${l1}_s2_c16\", \"${l2}_c16\"]\nhead: 32\n");
-    const auto exp = dir.write("s.yaml", "name: s\nseed: 2\ndefaults: {spec: " + net +
-                                             ", data: 'synthetic:8000', val_size: 100, train_eval_size: 100, epochs: 4, "
-                                             "batch: 50, augment: false, seed: 1}\nstages:\n  - name: s\n    search:\n"
-                                             "      space:\n"
-                                             "        net.l1: {choice: [id, ir_k3_e3, ir_k5_e6]}\n"
-                                             "        net.l2: {choice: [id, ir_k3_e3, ir_k5_e6]}\n"
-                                             "      strategy: {name: evolution, population: 3, tournament: 2}\n"
-                                             "      budget: 6\n    early_stop: {min_epochs: 1, reduction: 2}\n");
-    const fs::path out = dir.path() / "out";
-    auto args = [&](int shard) {
-        return fmt::format("{} --out {} --shard {}/2 --jobs 1 --threads-per-trial 1 --no-report", exp, out.string(), shard);
-    };
-    auto journals = [&] {
-        std::string all;
-        if (fs::exists(out / "journal"))
-            for (const auto& f : fs::directory_iterator(out / "journal"))
-                if (f.path().extension() == ".jsonl") all += slurp(f.path());
-        return all;
-    };
-    const pid_t first = spawn_run(args(0), dir.path() / "log0");
-    const pid_t second = spawn_run(args(1), dir.path() / "log1");
-    // Kill shard 1 once it trains (an epoch in its journal), then start it again.
-    bool killed = false;
-    for (int i = 0; i < 6000 && !killed; ++i) {
+    return dir.write("s.yaml", "name: s\nseed: 2\ndefaults: {spec: " + net +
+                                   ", data: 'synthetic:8000', val_size: 100, train_eval_size: 100, epochs: 4, "
+                                   "batch: 50, augment: false, seed: 1}\nstages:\n  - name: s\n    search:\n"
+                                   "      space:\n"
+                                   "        net.l1: {choice: [id, ir_k3_e3, ir_k5_e6]}\n"
+                                   "        net.l2: {choice: [id, ir_k3_e3, ir_k5_e6]}\n"
+                                   "      strategy: {name: evolution, population: 3, tournament: 2}\n"
+                                   "      budget: 6\n" +
+                                   std::string(early_stop ? "    early_stop: {min_epochs: 1, reduction: 2}\n" : ""));
+}
+
+std::string all_journals(const fs::path& out) {
+    std::string all;
+    if (fs::exists(out / "journal"))
+        for (const auto& f : fs::directory_iterator(out / "journal"))
+            if (f.path().extension() == ".jsonl") all += slurp(f.path());
+    return all;
+}
+
+// Starts shard 1 of 2 and kills it (SIGKILL) once it trains (an epoch in its journal); false
+// when it ended, or never trained, first.
+bool kill_once_it_trains(const std::string& args, const fs::path& out, const fs::path& log) {
+    const pid_t pid = spawn_cli(args, log);
+    if (pid < 0) return false;
+    for (int i = 0; i < 6000; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
         if (slurp(out / "journal" / "shard-1-of-2.jsonl").find("\"event\":\"epoch\"") != std::string::npos) {
-            kill(second, SIGKILL);
-            killed = true;
+            kill(pid, SIGKILL);
+            deeper::test::wait_exit(pid);
+            return true;
         }
+        if (deeper::test::has_exited(pid)) return false;
     }
-    wait_exit(second);
-    INFO(slurp(dir.path() / "log0") + slurp(dir.path() / "log1"));
-    REQUIRE(killed);
-    const pid_t again = spawn_run(args(1), dir.path() / "log1b");
-    CHECK(wait_exit(first) == 0);
-    CHECK(wait_exit(again) == 0);
-    INFO(slurp(dir.path() / "log1b"));
-    // every proposal, rung, promotion and stop once across the shards' journals
+    kill(pid, SIGKILL);
+    deeper::test::wait_exit(pid);
+    return false;
+}
+
+// A search the shards shared, complete: every proposal, rung, promotion, stop and end once
+// across their journals, each shard trained, each proposal done or stopped.
+void check_shared_search_complete(const fs::path& out) {
     std::map<std::string, int> decisions;
-    std::set<std::string> seqs, trials, trained_by;
-    std::istringstream lines(journals());
+    std::set<std::string> seqs, trials;
+    std::istringstream lines(all_journals(out));
     for (std::string line; std::getline(lines, line);) {
         auto j = nlohmann::json::parse(line);
         const std::string ev = j["event"];
@@ -453,12 +440,53 @@ TEST_CASE("a training search shared by two shards, one killed and restarted: eve
     }
     for (const char* shard : {"shard-0-of-2", "shard-1-of-2"})
         CHECK(slurp(out / "journal" / (std::string(shard) + ".jsonl")).find("\"event\":\"start\"") != std::string::npos);
-    // the stage is complete: each proposal done or stopped
     REQUIRE(run_cli(fmt::format("report {}", out.string())).exit_code == 0);
-    const auto records = deeper::runners::read_journals(out.string());
     int finished = 0;
-    for (const auto& r : records) finished += r.status == "done" || r.status == "stopped";
+    for (const auto& r : deeper::runners::read_journals(out.string())) finished += r.status == "done" || r.status == "stopped";
     CHECK(finished == 6);
+}
+
+}  // namespace
+
+TEST_CASE("a training search shared by two shards, one killed and restarted: every proposal once, no job twice",
+          "[search][cli][shards]") {
+    const int jobs = GENERATE(1, 2);
+    TempDir dir(fmt::format("search-shards-{}", jobs));
+    const auto exp = shared_search(dir, true);
+    const fs::path out = dir.path() / "out";
+    auto args = [&](int shard) {
+        return fmt::format("run {} --out {} --shard {}/2 --jobs {} --threads-per-trial 1 --no-report", exp, out.string(),
+                           shard, jobs);
+    };
+    const pid_t first = spawn_cli(args(0), dir.path() / "log0");
+    REQUIRE(first >= 0);
+    const bool killed = kill_once_it_trains(args(1), out, dir.path() / "log1");
+    INFO("jobs " << jobs << "\n" << slurp(dir.path() / "log1"));
+    REQUIRE(killed);
+    const pid_t again = spawn_cli(args(1), dir.path() / "log1b");
+    CHECK(deeper::test::wait_exit(first) == 0);
+    CHECK(deeper::test::wait_exit(again) == 0);
+    INFO(slurp(dir.path() / "log0") + slurp(dir.path() / "log1b"));
+    check_shared_search_complete(out);
+}
+
+TEST_CASE("a shard killed and never restarted: the live one adopts its job and completes the search",
+          "[search][cli][shards]") {
+    TempDir dir("search-adopt");
+    const auto exp = shared_search(dir, false);  // no rungs: nothing but the dead claim brings shard 0 to it
+    const fs::path out = dir.path() / "out";
+    auto args = [&](int shard) {
+        return fmt::format("run {} --out {} --shard {}/2 --jobs 1 --threads-per-trial 1 --no-report", exp, out.string(),
+                           shard);
+    };
+    const pid_t live = spawn_cli(args(0), dir.path() / "log0");
+    REQUIRE(live >= 0);
+    const bool killed = kill_once_it_trains(args(1), out, dir.path() / "log1");
+    INFO(slurp(dir.path() / "log1"));
+    REQUIRE(killed);
+    CHECK(deeper::test::wait_exit(live) == 0);
+    INFO(slurp(dir.path() / "log0"));
+    check_shared_search_complete(out);
 }
 
 TEST_CASE("the search table: stages of different budgets share its columns; one search has no spread",
@@ -484,7 +512,8 @@ TEST_CASE("the search table: stages of different budgets share its columns; one 
 TEST_CASE("a throughput objective: inference at the trial's batch, timed before evaluation, in results.csv",
           "[search][table][cli][latency]") {
     TempDir dir("search-throughput");
-    const auto exp = table_search(dir, "random", 3, "      objectives: [val_top1, throughput]\n");
+    const auto exp = table_search(dir, "random", 3,
+                                  "      objectives: [val_top1, throughput]\n      constraints: {max_latency_ms: 1e9}\n");
     const auto out = dir.path() / "out";
     const auto run = run_cli(fmt::format("run {} --out {}", exp, out.string()),
                              "DEEPER_TUNE_CACHE=" + (dir.path() / "cache").string());
@@ -498,6 +527,8 @@ TEST_CASE("a throughput objective: inference at the trial's batch, timed before 
         ++answered;
         CHECK(r.result.at("throughput") > 0);
         CHECK(r.result.at("throughput_batch") == 128);  // the trials' batch (the default)
+        // images, not passes, per second: a pass of 128 costs far less than 128 of one
+        CHECK(r.result.at("throughput") > 1000.0 / r.result.at("latency_ms"));
     }
     CHECK(answered == 9);
     CHECK(slurp(out / "results.csv").find(",throughput,throughput_batch") != std::string::npos);

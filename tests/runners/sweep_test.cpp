@@ -87,14 +87,8 @@ TEST_CASE("a sweep killed with SIGKILL resumes with no lost and no duplicated ro
     const auto spec = dir.write("net.yaml", kNet);
     const auto exp_path = dir.write("exp.yaml", experiment(spec, 6, "0.02, 0.05, 0.1", 5000));
     const auto out = (dir.path() / "out").string();
-    const std::string cmd = std::string(DEEPER_BINARY) + " run " + exp_path + " --out " + out +
-                            " --jobs 1 --threads-per-trial 2 > " + (dir.path() / "log").string() + " 2>&1";
-    const pid_t pid = fork();
+    const pid_t pid = deeper::test::spawn_cli("run " + exp_path + " --out " + out + " --jobs 1 --threads-per-trial 2", dir.path() / "log");
     REQUIRE(pid >= 0);
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), nullptr);
-        _exit(127);
-    }
     // Kill it once one trial is done and the next is mid-way.
     const auto journal = std::filesystem::path(out) / "journal" / "local.jsonl";
     bool killed = false;
