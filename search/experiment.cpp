@@ -443,7 +443,8 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
     doc.require_map(n, "a stage");
     static const std::vector<std::string> known = {"name",  "grid",   "zip",  "list",  "random",
                                                    "compound_search", "scale", "settings", "seeds",
-                                                   "init_from", "init_metric", "early_stop", "search", "retrain"};
+                                                   "init_from", "init_metric", "early_stop", "search", "retrain",
+                                                   "measure"};
     doc.check_keys(n, known, "a stage");
     Stage s;
     s.line = n.Mark().line + 1;
@@ -469,6 +470,17 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
     if (n["init_from"]) s.init_from = doc.scalar(n["init_from"], "init_from");
     if (n["init_metric"]) s.init_metric = doc.scalar(n["init_metric"], "init_metric");
     if (n["early_stop"]) s.early_stop = read_early_stop(doc, n["early_stop"]);
+    if (const auto m = n["measure"]; m) {
+        if (!m.IsSequence() || m.size() == 0) doc.fail(m, "measure: expected a list like [latency_ms, throughput]");
+        for (const auto& v : m) {
+            const std::string name = doc.scalar(v, "measure");
+            if (!timed_on_this_machine(name))
+                doc.fail(v, fmt::format("measure: '{}' is not timed on the machine (latency_ms, throughput)", name));
+            if (std::count(s.measure.begin(), s.measure.end(), name))
+                doc.fail(v, fmt::format("measure: '{}' is given twice", name));
+            s.measure.push_back(name);
+        }
+    }
     if (const auto g = n["grid"]; g) {
         s.kind = Stage::Kind::grid;
         doc.require_map(g, "grid");
@@ -702,7 +714,7 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
         }
         for (const auto& p : rep["plots"]) {
             doc.require_map(p, "a report plot");
-            doc.check_keys(p, {"title", "stage", "kind", "metric", "x", "group", "join", "origin", "log_y"},
+            doc.check_keys(p, {"title", "stage", "kind", "metric", "x", "group", "join", "front", "origin", "log_y"},
                            "a report plot");
             ReportPlot rp;
             if (p["title"]) rp.title = doc.scalar(p["title"], "title");
@@ -717,15 +729,22 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
                 doc.fail(p["metric"], fmt::format("unknown metric '{}'{}", rp.metric, did_you_mean(rp.metric, metrics)));
             rp.x = rp.kind == "curves" ? "epoch" : "macs";
             if (p["x"]) {
-                if (rp.kind != "scatter") doc.fail(p["x"], "x: only a scatter plot has a choice of x (macs or params)");
+                if (rp.kind != "scatter") doc.fail(p["x"], "x: only a scatter plot has a choice of x (a cost known before training)");
                 rp.x = doc.scalar(p["x"], "x");
-                if (rp.x != "macs" && rp.x != "params")
-                    doc.fail(p["x"], fmt::format("x: expected macs or params, got '{}'", rp.x));
+                const MetricInfo* m = find_metric(rp.x);
+                if (!m || m->known != Known::before_training)
+                    doc.fail(p["x"], fmt::format("x: expected a metric known before training ({}), got '{}'",
+                                                 fmt::join(metric_names({Known::before_training}), ", "), rp.x));
             }
             if (p["group"]) rp.group = grouping_key(doc, p["group"], "group");
             if (p["join"]) {
                 if (rp.kind != "scatter") doc.fail(p["join"], "join: only a scatter plot joins its points");
                 rp.join = doc.as<bool>(p["join"], "join", "true or false");
+            }
+            if (p["front"]) {
+                if (rp.kind != "scatter") doc.fail(p["front"], "front: only a scatter plot draws a front");
+                rp.front = doc.as<bool>(p["front"], "front", "true or false");
+                if (rp.front && rp.join) doc.fail(p["front"], "front: give join or front, not both (each draws the line)");
             }
             if (p["origin"]) {
                 if (rp.kind != "scatter") doc.fail(p["origin"], "origin: only a scatter plot starts its lines at a stage's point");

@@ -121,6 +121,9 @@ struct Stage {
     std::vector<int> seeds = {0};      // repeats
     std::string init_from, init_metric = "val_top1";  // transfer: best trial of a stage
     std::optional<EarlyStop> early_stop;
+    // Timed on this machine before each trial trains (latency_ms, throughput), recorded with
+    // its results so a report can set accuracy against them; a search's own needs are timed anyway.
+    std::vector<std::string> measure;
     int line = 0;                      // where the stage starts, for messages
     std::vector<std::string> depends_on() const;
 };
@@ -135,6 +138,7 @@ struct ReportTable {
 struct ReportPlot {
     std::string title, stage, kind = "curves", metric = "val_top1", x = "epoch", group;
     bool join = false;  // scatter: a line through each group's points in x order (EfficientNet's Fig. 3)
+    bool front = false; // scatter: a line through each group's Pareto front (x and the metric, each its way)
     std::string origin; // scatter: a stage whose point starts every group's line (the unscaled base)
     bool log_y = false; // curves and scatter: a log y axis (errors and losses falling towards zero)
 };

@@ -2,9 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "runners/experiment/trial_values.hpp"
+#include "search/metrics.hpp"
 #include "runners/train/epoch_metrics.hpp"
 
 namespace deeper::runners {
@@ -90,8 +93,23 @@ std::vector<Series> curves(const std::vector<TrialRecord>& records, const search
     return out;
 }
 
+// The points no other point beats on both x and y (each its own way; ties are kept).
+std::vector<Point> pareto_front(const std::vector<Point>& points, bool x_lower_better, bool y_lower_better) {
+    auto at_least_as_good = [](double a, double b, bool lower) { return lower ? a <= b : a >= b; };
+    std::vector<Point> front;
+    for (const auto& p : points) {
+        if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
+        const bool beaten = std::any_of(points.begin(), points.end(), [&](const Point& q) {
+            return std::isfinite(q.x) && std::isfinite(q.y) && at_least_as_good(q.x, p.x, x_lower_better) &&
+                   at_least_as_good(q.y, p.y, y_lower_better) && (q.x != p.x || q.y != p.y);
+        });
+        if (!beaten) front.push_back(p);
+    }
+    return front;
+}
+
 std::vector<Series> scatter(const std::vector<TrialRecord>& records, const search::ReportPlot& p) {
-    const char* x_key = p.x == "params" ? "params" : "macs";
+    const std::string& x_key = p.x;
     struct Config {
         double x = NAN;
         std::vector<double> ys;
@@ -120,6 +138,7 @@ std::vector<Series> scatter(const std::vector<TrialRecord>& records, const searc
             n = std::max(n, c.ys.size());
         }
         s.name = with_count(g, n);
+        if (p.front) s.front = pareto_front(s.points, search::lower_is_better(p.x), search::lower_is_better(p.metric));
         out.push_back(std::move(s));
     }
     return out;

@@ -149,6 +149,11 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
     // K trainings at once across every stage: the arena's threads, the early-stopping stages'
     // workers and the search stages' all train through here, and wait for a slot.
     std::counting_semaphore<> slots(packing.jobs);
+    const std::map<std::string, std::vector<std::string>> measure = [&] {  // stage -> what its trials time first
+        std::map<std::string, std::vector<std::string>> m;
+        for (const auto& s : e.stages) m[s.name] = s.measure;
+        return m;
+    }();
     // One job of a trial: to its end, or to a rung of early stopping (pause_after_epochs).
     auto train_job = [&](const Trial& t, int pause_after_epochs) {
         slots.acquire();
@@ -165,7 +170,7 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
                                  std::lock_guard l(live.m);
                                  live.running[t.id] = p;
                              },
-                             pause_after_epochs};
+                             pause_after_epochs, measure.count(t.stage) ? measure.at(t.stage) : std::vector<std::string>{}};
         const TrialEnd end = run_trial(t, journal, setting);
         std::lock_guard l(live.m);
         live.running.erase(t.id);

@@ -14,10 +14,10 @@
 #include <thread>
 
 #include "nets/error.hpp"
-#include "runners/engine/inference_timing.hpp"
 #include "runners/experiment/journal.hpp"
 #include "runners/experiment/rungs.hpp"
 #include "runners/experiment/search_rungs.hpp"
+#include "runners/experiment/timed_metrics.hpp"
 #include "runners/experiment/trial_values.hpp"
 #include "runners/train/epoch_metrics.hpp"
 #include "runners/train/trainer.hpp"
@@ -438,53 +438,31 @@ private:
             costs["params"] = double(g.total_params());
             costs["macs"] = double(g.total_macs());
             auto wanted = [&](const char* m) { return std::find(needed.begin(), needed.end(), m) != needed.end(); };
-            if (wanted("latency_ms") && !copy_timing(timed, "latency", costs)) add_latency(g, c, costs);
-            if (wanted("throughput") && !copy_timing(timed, "throughput", costs)) add_throughput(g, c, costs);
+            for (const char* m : {"latency_ms", "throughput"})
+                if (wanted(m) && !copy_timing(timed, m, costs)) add_timed(g, c, m, costs);
             counted = true;
         }
         return costs;
     }
 
     // The journal's columns of a timing (latency_ms, latency_p25_ms, ...; throughput, ...), if
-    // it has its main one.
-    static bool copy_timing(const std::map<std::string, double>* timed, const std::string& name,
+    // it has the metric itself.
+    static bool copy_timing(const std::map<std::string, double>* timed, const std::string& metric,
                             search::Metrics& costs) {
-        const std::string main = name == "latency" ? "latency_ms" : name;
-        if (!timed || !timed->count(main)) return false;
+        if (!timed || !timed->count(metric)) return false;
+        const std::string group = metric == "latency_ms" ? "latency_" : metric;
         for (const auto& [m, v] : *timed)
-            if (m.starts_with(name)) costs[m] = v;
+            if (m.starts_with(group)) costs[m] = v;
         return true;
     }
 
-    // One inference at batch 1 on a training's threads and precision, timed (or read back
-    // from the machine's cache): what a latency constraint or objective needs, before training.
-    void add_latency(const nets::Graph& g, const search::TrainConfig& c, search::Metrics& costs) {
-        InferenceTimingOptions o;
-        o.threads = std::max(1, run_.trial_threads);
-        o.precision = parse_precision(c.precision);
-        const InferenceTiming t = time_inference(g, o);
-        costs["latency_ms"] = t.median_ms;
-        costs["latency_p25_ms"] = t.p25_ms;
-        costs["latency_p75_ms"] = t.p75_ms;
-        costs["latency_measure_s"] = t.seconds;  // 0: read back from the cache
-        count_timing(t);
-    }
-
-    // Inference at the trial's own batch, on its threads and precision: images per second.
-    void add_throughput(const nets::Graph& g, const search::TrainConfig& c, search::Metrics& costs) {
-        InferenceTimingOptions o;
-        o.batch = c.batch;
-        o.threads = std::max(1, run_.trial_threads);
-        o.precision = parse_precision(c.precision);
-        const InferenceTiming t = time_inference(g, o);
-        costs["throughput"] = t.img_per_s();
-        costs["throughput_batch"] = c.batch;
-        costs["throughput_measure_s"] = t.seconds;  // 0: read back from the cache
-        count_timing(t);
-    }
-
-    void count_timing(const InferenceTiming& t) {
-        (t.cached ? sum_.timings_cached : sum_.timings_measured) += 1;
+    // Timed (or read back from the machine's cache) on a training's threads and precision:
+    // what a latency constraint or objective, or a throughput one, needs, before training.
+    void add_timed(const nets::Graph& g, const search::TrainConfig& c, const char* metric, search::Metrics& costs) {
+        const TimedMetrics t = time_metrics(g, {metric}, run_.trial_threads, parse_precision(c.precision), c.batch);
+        for (const auto& [m, v] : t.values) costs[m] = v;
+        sum_.timings_measured += t.measured;
+        sum_.timings_cached += t.cached;
         sum_.timing_seconds += t.seconds;
     }
 

@@ -185,7 +185,15 @@ std::string svg_plot(const std::string& title, const std::string& x_label, const
         if (curve && !upper.empty())
             s += fmt::format("<polygon points=\"{}{}\" fill=\"{}\" fill-opacity=\"0.15\" stroke=\"none\"/>\n", upper,
                              lower, c);
-        if (marks != Marks::dots && !path.empty())
+        if (!series[i].front.empty()) {
+            auto front = series[i].front;
+            std::stable_sort(front.begin(), front.end());
+            path.clear();
+            for (const auto& p : front)
+                if (std::isfinite(p.x) && std::isfinite(fy(p.y)))
+                    path += fmt::format("{}{:.1f},{:.1f}", path.empty() ? "" : " ", f.px(fx(p.x)), f.py(fy(p.y)));
+        }
+        if ((marks != Marks::dots || !series[i].front.empty()) && !path.empty())
             s += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>\n", path, c);
         s += f.legend(i, series[i].name);
     }

@@ -19,6 +19,7 @@ struct Point {
 struct Series {
     std::string name;
     std::vector<Point> points;
+    std::vector<Point> front;  // set: the line runs through these (a Pareto front), whatever the marks
 };
 
 // How a series is drawn: a curve (small dots, a line, the spread as a band), dots (each with

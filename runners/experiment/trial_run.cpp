@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "runners/experiment/timed_metrics.hpp"
 #include "runners/version.hpp"
 
 namespace deeper::runners {
@@ -28,15 +29,16 @@ json epoch_event(const search::Trial& t, const EpochMetrics& m) {
     return {{"event", "epoch"}, {"trial", t.id}, {"metrics", metrics}};
 }
 
-json done_event(const search::Trial& t, const TrainResult& r, const Packing& k) {
+json done_event(const search::Trial& t, const TrainResult& r, const Packing& k, const TimedMetrics& timed) {
     double img_per_s = 0;
     for (const auto& m : r.epochs) img_per_s += m.img_per_s;
     img_per_s /= double(std::max<std::size_t>(1, r.epochs.size()));
-    const json result = {{"test_loss", *r.test_loss},   {"test_top1", *r.test_top1}, {"test_top5", *r.test_top5},
+    json result = {{"test_loss", *r.test_loss},   {"test_top1", *r.test_top1}, {"test_top5", *r.test_top5},
                          {"params", r.params},          {"macs", r.macs},           {"wall_s", r.wall_s},
                          {"train_img_per_s", img_per_s}, {"threads", r.threads},   {"trials_in_parallel", k.jobs},
                          {"precision", r.precision},    {"isa", r.isa},             {"conv_plan", r.conv_plan},
                          {"deeper_version", kVersion}};
+    for (const auto& [m, v] : timed.values) result[m] = v;
     return {{"event", "done"}, {"trial", t.id}, {"result", result}};
 }
 
@@ -68,6 +70,11 @@ TrialEnd run_trial(const search::Trial& t, Journal& journal, const TrialSetting&
         hooks.on_step = s.on_progress;
         hooks.on_epoch = [&](const EpochMetrics& m) { journal.append(epoch_event(t, m)); };
         hooks.pause_after_epochs = s.pause_after_epochs;
+        TimedMetrics timed;  // the stage's `measure`, before training (a resumed trial reads the cache)
+        if (!s.measure.empty())
+            hooks.on_graph = [&](const nets::Graph& g) {
+                timed = time_metrics(g, s.measure, cfg.threads, parse_precision(cfg.precision), cfg.batch);
+            };
         const TrainResult r = train(cfg, fs::exists(dir / "checkpoint.safetensors"), hooks);
         TrialEnd end;
         if (!r.epochs.empty()) end.last = r.epochs.back();
@@ -77,7 +84,7 @@ TrialEnd run_trial(const search::Trial& t, Journal& journal, const TrialSetting&
         } else if (r.paused) {
             end.outcome = TrialOutcome::paused;  // the scheduler journals the rung
         } else {
-            const json done = done_event(t, r, s.packing);
+            const json done = done_event(t, r, s.packing, timed);
             journal.append(done);
             end.outcome = TrialOutcome::done;
             if (end.last) visit_epoch_metrics(*end.last, [&](const char* name, double v) { end.metrics[name] = v; });

@@ -30,6 +30,7 @@ struct TrialSetting {
     const std::atomic<bool>* stop = nullptr;
     std::function<void(const Progress&)> on_progress;
     int pause_after_epochs = 0;  // > 0: a rung of early stopping (TrainHooks)
+    std::vector<std::string> measure;  // the stage's `measure`: timed before training, in the result
 };
 
 // Never throws for what the trial does (a bad setting, divergence, a full disk): it is

@@ -470,6 +470,7 @@ private:
             throw InputError(fmt::format("train: {} has {} outputs but {} has {} classes", g.name, g.output().out.c,
                                          cfg_.data, data_.sets.train.classes));
         data_.make_loaders(cfg_, g.input_shape());
+        if (hooks_.on_graph) hooks_.on_graph(g);
         result_.net = g.name;
         result_.params = g.total_params();
         result_.macs = g.total_macs();

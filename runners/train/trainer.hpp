@@ -43,6 +43,7 @@ struct TrainHooks {
     std::function<void(const Progress&)> on_step;        // after each step
     std::function<void(const EpochMetrics&)> on_epoch;   // after each epoch's evaluation
     std::function<void(const std::string&)> on_note;     // one-off messages (init report, ...)
+    std::function<void(const nets::Graph&)> on_graph;    // the net as built, before it compiles
     const std::atomic<bool>* stop = nullptr;             // set: checkpoint and return
     // > 0: return after this many epochs (checkpointed) without testing, a rung of early
     // stopping; the schedule stays the one for cfg.epochs, so continuing later (resume) is

@@ -29,6 +29,7 @@ TrialRecord trial(const std::string& net, int seed, std::vector<double> val_top1
 search::ReportPlot plot(const std::string& kind, const std::string& metric, const std::string& group = "") {
     search::ReportPlot p;
     p.kind = kind;
+    p.x = kind == "scatter" ? "macs" : "epoch";  // as the experiment's parser sets it
     p.metric = metric;
     p.group = group;
     return p;
@@ -70,6 +71,31 @@ TEST_CASE("a scatter point is one configuration's seeds; unfinished trials are l
     CHECK(joined.find("<path d=\"M") != std::string::npos);
     CHECK(joined.find("<polyline") != std::string::npos);
     CHECK(joined.find("<polygon") == std::string::npos);  // no band: the spread is in the whiskers
+}
+
+TEST_CASE("a scatter plot's front: a line through the points no other beats on both axes, each its own way",
+          "[report]") {
+    // test_top1 up, macs down: b (20, 0.90) and a (10, 0.82) make the front; c (30, 0.85) is beaten by b
+    const std::vector<TrialRecord> records = {trial("a", 1, {0.82}, 10), trial("b", 1, {0.90}, 20),
+                                              trial("c", 1, {0.85}, 30)};
+    auto p = plot("scatter", "test_top1", "stage");
+    p.front = true;
+    const auto s = runners::plot_series(records, p);
+    REQUIRE(s.size() == 1);
+    CHECK(s[0].points.size() == 3);  // every point drawn
+    REQUIRE(s[0].front.size() == 2);
+    CHECK(s[0].front[0].x == 10);
+    CHECK(s[0].front[1].x == 20);
+    // against a cost that is better when higher (throughput), c's larger x counts for it
+    std::vector<TrialRecord> fast = records;
+    for (auto& r : fast) r.result["throughput"] = r.result.at("macs");
+    p.x = "throughput";
+    const auto t = runners::plot_series(fast, p);
+    REQUIRE(t[0].front.size() == 2);  // b (0.90) and c (the most images per second)
+    CHECK(t[0].front[0].x == 20);
+    CHECK(t[0].front[1].x == 30);
+    const std::string svg = runners::svg_plot("t", "macs", "test_top1", s, runners::Marks::dots, {.log_x = true});
+    CHECK(svg.find("<polyline") != std::string::npos);  // the front's line, dots otherwise
 }
 
 TEST_CASE("a scatter plot's origin stage starts every group's line (the unscaled base of Fig. 3)", "[report]") {

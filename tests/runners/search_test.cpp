@@ -527,8 +527,10 @@ TEST_CASE("a throughput objective: inference at the trial's batch, timed before 
         ++answered;
         CHECK(r.result.at("throughput") > 0);
         CHECK(r.result.at("throughput_batch") == 128);  // the trials' batch (the default)
-        // images, not passes, per second: a pass of 128 costs far less than 128 of one
-        CHECK(r.result.at("throughput") > 1000.0 / r.result.at("latency_ms"));
+        // images, not passes, per second: an image in a pass of 128 costs about what one alone
+        // does (within 10x either way), where passes per second would be 128 times fewer
+        CHECK(r.result.at("throughput") > 0.1 * 1000.0 / r.result.at("latency_ms"));
+        CHECK(r.result.at("throughput") < 10 * 1000.0 / r.result.at("latency_ms"));
     }
     CHECK(answered == 9);
     CHECK(slurp(out / "results.csv").find(",throughput,throughput_batch") != std::string::npos);

@@ -258,8 +258,21 @@ TEST_CASE("experiment errors carry file:line:column, the key and what was expect
     const std::string plots = "name: t\nstages:\n  - name: a\n    grid: {lr: [0.1]}\nreport:\n  plots:\n";
     CHECK(error_of(plots + "    - {kind: bars}\n") == "exp.yaml:7:14: plot kind: expected curves, scatter or points, got 'bars'");
     CHECK(error_of(plots + "    - {kind: curves, x: macs}\n") ==
-          "exp.yaml:7:25: x: only a scatter plot has a choice of x (macs or params)");
-    CHECK(error_of(plots + "    - {kind: scatter, x: flops}\n") == "exp.yaml:7:26: x: expected macs or params, got 'flops'");
+          "exp.yaml:7:25: x: only a scatter plot has a choice of x (a cost known before training)");
+    CHECK(error_of(plots + "    - {kind: scatter, x: flops}\n") ==
+          "exp.yaml:7:26: x: expected a metric known before training (params, macs, latency_ms, throughput), got 'flops'");
+    CHECK(error_of(plots + "    - {kind: scatter, x: latency_ms, front: true}\n") == "no error");
+    CHECK(error_of(plots + "    - {kind: curves, front: true}\n") == "exp.yaml:7:29: front: only a scatter plot draws a front");
+    CHECK(error_of(plots + "    - {kind: scatter, join: true, front: true}\n") ==
+          "exp.yaml:7:42: front: give join or front, not both (each draws the line)");
+    // what a stage times before its trials train
+    const std::string stage = "name: t\nstages:\n  - name: a\n    grid: {lr: [0.1]}\n";
+    CHECK(error_of(stage + "    measure: [latency_ms, throughput]\n") == "no error");
+    CHECK(error_of(stage + "    measure: [macs]\n") ==
+          "exp.yaml:5:15: measure: 'macs' is not timed on the machine (latency_ms, throughput)");
+    CHECK(error_of(stage + "    measure: [latency_ms, latency_ms]\n") == "exp.yaml:5:27: measure: 'latency_ms' is given twice");
+    CHECK(error_of(stage + "    measure: latency_ms\n") ==
+          "exp.yaml:5:14: measure: expected a list like [latency_ms, throughput]");
     CHECK(error_of(plots + "    - {kind: curves, join: true}\n") == "exp.yaml:7:28: join: only a scatter plot joins its points");
     CHECK(error_of(plots + "    - {kind: points, log_y: true}\n") ==
           "exp.yaml:7:29: log_y: only curves and scatter plots have a log y axis");
