@@ -170,7 +170,8 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
                                  std::lock_guard l(live.m);
                                  live.running[t.id] = p;
                              },
-                             pause_after_epochs, measure.count(t.stage) ? measure.at(t.stage) : std::vector<std::string>{}};
+                             pause_after_epochs,
+                             measure.count(t.stage) ? measure.at(t.stage) : std::vector<std::string>{}};
         const TrialEnd end = run_trial(t, journal, setting);
         std::lock_guard l(live.m);
         live.running.erase(t.id);

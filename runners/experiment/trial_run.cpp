@@ -33,11 +33,11 @@ json done_event(const search::Trial& t, const TrainResult& r, const Packing& k, 
     double img_per_s = 0;
     for (const auto& m : r.epochs) img_per_s += m.img_per_s;
     img_per_s /= double(std::max<std::size_t>(1, r.epochs.size()));
-    json result = {{"test_loss", *r.test_loss},   {"test_top1", *r.test_top1}, {"test_top5", *r.test_top5},
-                         {"params", r.params},          {"macs", r.macs},           {"wall_s", r.wall_s},
-                         {"train_img_per_s", img_per_s}, {"threads", r.threads},   {"trials_in_parallel", k.jobs},
-                         {"precision", r.precision},    {"isa", r.isa},             {"conv_plan", r.conv_plan},
-                         {"deeper_version", kVersion}};
+    json result = {{"test_loss", *r.test_loss},    {"test_top1", *r.test_top1}, {"test_top5", *r.test_top5},
+                   {"params", r.params},           {"macs", r.macs},           {"wall_s", r.wall_s},
+                   {"train_img_per_s", img_per_s}, {"threads", r.threads},     {"trials_in_parallel", k.jobs},
+                   {"precision", r.precision},     {"isa", r.isa},             {"conv_plan", r.conv_plan},
+                   {"deeper_version", kVersion}};
     for (const auto& [m, v] : timed.values) result[m] = v;
     return {{"event", "done"}, {"trial", t.id}, {"result", result}};
 }
