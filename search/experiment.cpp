@@ -729,7 +729,7 @@ Experiment parse_experiment(const std::string& text, const std::string& name) {
                 doc.fail(p["metric"], fmt::format("unknown metric '{}'{}", rp.metric, did_you_mean(rp.metric, metrics)));
             rp.x = rp.kind == "curves" ? "epoch" : "macs";
             if (p["x"]) {
-                if (rp.kind != "scatter") doc.fail(p["x"], "x: only a scatter plot has a choice of x (a cost known before training)");
+                if (rp.kind != "scatter") doc.fail(p["x"], "x: only a scatter plot has a choice of x (a metric known before training)");
                 rp.x = doc.scalar(p["x"], "x");
                 const MetricInfo* m = find_metric(rp.x);
                 if (!m || m->known != Known::before_training)

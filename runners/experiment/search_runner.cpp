@@ -108,6 +108,7 @@ public:
                 observe(t.id, *point, {});
                 ++sum_.replayed;
             } else {  // proposed, running or interrupted: a kill cut it off, or it runs now
+                if (!costs_.count(t.id)) costs_.emplace(t.id, cost_of(t, *point, &r->result));  // as timed where proposed
                 cut_off({t, *point, 0});
             }
         }
@@ -219,6 +220,8 @@ private:
                     in_flight_.insert(j->trial.id);
                     return j;
                 }
+                // (shared: a shard waits for the others' last jobs before its next search or
+                // stage, so that it can adopt one whose shard dies)
                 const bool waiting = (rungs_ && rungs_->running()) || running_elsewhere_ > 0;
                 if (!waiting) {
                     if (rungs_ && shared()) journal_stopped();

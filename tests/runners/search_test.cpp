@@ -462,6 +462,7 @@ TEST_CASE("a training search shared by two shards, one killed and restarted: eve
     REQUIRE(first >= 0);
     const bool killed = kill_once_it_trains(args(1), out, dir.path() / "log1");
     INFO("jobs " << jobs << "\n" << slurp(dir.path() / "log1"));
+    if (!killed) kill(first, SIGKILL), deeper::test::wait_exit(first);  // nothing left running in the folder
     REQUIRE(killed);
     const pid_t again = spawn_cli(args(1), dir.path() / "log1b");
     CHECK(deeper::test::wait_exit(first) == 0);
@@ -483,6 +484,7 @@ TEST_CASE("a shard killed and never restarted: the live one adopts its job and c
     REQUIRE(live >= 0);
     const bool killed = kill_once_it_trains(args(1), out, dir.path() / "log1");
     INFO(slurp(dir.path() / "log1"));
+    if (!killed) kill(live, SIGKILL), deeper::test::wait_exit(live);
     REQUIRE(killed);
     CHECK(deeper::test::wait_exit(live) == 0);
     INFO(slurp(dir.path() / "log0"));
@@ -512,8 +514,7 @@ TEST_CASE("the search table: stages of different budgets share its columns; one 
 TEST_CASE("a throughput objective: inference at the trial's batch, timed before evaluation, in results.csv",
           "[search][table][cli][latency]") {
     TempDir dir("search-throughput");
-    const auto exp = table_search(dir, "random", 3,
-                                  "      objectives: [val_top1, throughput]\n      constraints: {max_latency_ms: 1e9}\n");
+    const auto exp = table_search(dir, "random", 3, "      objectives: [val_top1, throughput]\n");
     const auto out = dir.path() / "out";
     const auto run = run_cli(fmt::format("run {} --out {}", exp, out.string()),
                              "DEEPER_TUNE_CACHE=" + (dir.path() / "cache").string());
@@ -527,10 +528,7 @@ TEST_CASE("a throughput objective: inference at the trial's batch, timed before 
         ++answered;
         CHECK(r.result.at("throughput") > 0);
         CHECK(r.result.at("throughput_batch") == 128);  // the trials' batch (the default)
-        // images, not passes, per second: an image in a pass of 128 costs about what one alone
-        // does (within 10x either way), where passes per second would be 128 times fewer
-        CHECK(r.result.at("throughput") > 0.1 * 1000.0 / r.result.at("latency_ms"));
-        CHECK(r.result.at("throughput") < 10 * 1000.0 / r.result.at("latency_ms"));
+        // (images, not passes, per second: inference_timing_test checks the arithmetic exactly)
     }
     CHECK(answered == 9);
     CHECK(slurp(out / "results.csv").find(",throughput,throughput_batch") != std::string::npos);

@@ -258,7 +258,7 @@ TEST_CASE("experiment errors carry file:line:column, the key and what was expect
     const std::string plots = "name: t\nstages:\n  - name: a\n    grid: {lr: [0.1]}\nreport:\n  plots:\n";
     CHECK(error_of(plots + "    - {kind: bars}\n") == "exp.yaml:7:14: plot kind: expected curves, scatter or points, got 'bars'");
     CHECK(error_of(plots + "    - {kind: curves, x: macs}\n") ==
-          "exp.yaml:7:25: x: only a scatter plot has a choice of x (a cost known before training)");
+          "exp.yaml:7:25: x: only a scatter plot has a choice of x (a metric known before training)");
     CHECK(error_of(plots + "    - {kind: scatter, x: flops}\n") ==
           "exp.yaml:7:26: x: expected a metric known before training (params, macs, latency_ms, throughput), got 'flops'");
     CHECK(error_of(plots + "    - {kind: scatter, x: latency_ms, front: true}\n") == "no error");
