@@ -438,6 +438,20 @@ void read_retrain(const YamlDoc& doc, const YAML::Node& n, Stage& s) {
         s.retrain.each_search = doc.as<bool>(n["each_search"], "retrain.each_search", "true or false");
 }
 
+// A stage's `measure`: the metrics timed on the machine, each once.
+std::vector<std::string> read_measure(const YamlDoc& doc, const YAML::Node& m) {
+    if (!m.IsSequence() || m.size() == 0) doc.fail(m, "measure: expected a list like [latency_ms, throughput]");
+    std::vector<std::string> out;
+    for (const auto& v : m) {
+        const std::string name = doc.scalar(v, "measure");
+        if (!timed_on_this_machine(name))
+            doc.fail(v, fmt::format("measure: '{}' is not timed on the machine (latency_ms, throughput)", name));
+        if (std::count(out.begin(), out.end(), name)) doc.fail(v, fmt::format("measure: '{}' is given twice", name));
+        out.push_back(name);
+    }
+    return out;
+}
+
 Stage read_stage(Reader& r, const YAML::Node& n, int index) {
     const YamlDoc& doc = r.doc;
     doc.require_map(n, "a stage");
@@ -470,17 +484,7 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
     if (n["init_from"]) s.init_from = doc.scalar(n["init_from"], "init_from");
     if (n["init_metric"]) s.init_metric = doc.scalar(n["init_metric"], "init_metric");
     if (n["early_stop"]) s.early_stop = read_early_stop(doc, n["early_stop"]);
-    if (const auto m = n["measure"]; m) {
-        if (!m.IsSequence() || m.size() == 0) doc.fail(m, "measure: expected a list like [latency_ms, throughput]");
-        for (const auto& v : m) {
-            const std::string name = doc.scalar(v, "measure");
-            if (!timed_on_this_machine(name))
-                doc.fail(v, fmt::format("measure: '{}' is not timed on the machine (latency_ms, throughput)", name));
-            if (std::count(s.measure.begin(), s.measure.end(), name))
-                doc.fail(v, fmt::format("measure: '{}' is given twice", name));
-            s.measure.push_back(name);
-        }
-    }
+    if (n["measure"]) s.measure = read_measure(doc, n["measure"]);
     if (const auto g = n["grid"]; g) {
         s.kind = Stage::Kind::grid;
         doc.require_map(g, "grid");

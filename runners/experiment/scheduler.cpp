@@ -119,6 +119,13 @@ std::string shard_name(const RunOptions& o) {
     return o.shard_count > 1 ? fmt::format("shard-{}-of-{}", o.shard_index, o.shard_count) : "local";
 }
 
+// What the trials of the named stage time before they train (its `measure`).
+std::vector<std::string> stage_measure(const search::Experiment& e, const std::string& stage) {
+    for (const auto& s : e.stages)
+        if (s.name == stage) return s.measure;
+    return {};
+}
+
 }  // namespace
 
 RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& plan, const RunOptions& o) {
@@ -149,11 +156,6 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
     // K trainings at once across every stage: the arena's threads, the early-stopping stages'
     // workers and the search stages' all train through here, and wait for a slot.
     std::counting_semaphore<> slots(packing.jobs);
-    const std::map<std::string, std::vector<std::string>> measure = [&] {  // stage -> what its trials time first
-        std::map<std::string, std::vector<std::string>> m;
-        for (const auto& s : e.stages) m[s.name] = s.measure;
-        return m;
-    }();
     // One job of a trial: to its end, or to a rung of early stopping (pause_after_epochs).
     auto train_job = [&](const Trial& t, int pause_after_epochs) {
         slots.acquire();
@@ -170,8 +172,7 @@ RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& pla
                                  std::lock_guard l(live.m);
                                  live.running[t.id] = p;
                              },
-                             pause_after_epochs,
-                             measure.count(t.stage) ? measure.at(t.stage) : std::vector<std::string>{}};
+                             pause_after_epochs, stage_measure(e, t.stage)};
         const TrialEnd end = run_trial(t, journal, setting);
         std::lock_guard l(live.m);
         live.running.erase(t.id);
