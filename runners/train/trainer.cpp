@@ -24,6 +24,7 @@
 #include "runners/data/loader.hpp"
 #include "runners/engine/engine.hpp"
 #include "runners/engine/optimizer.hpp"
+#include "runners/engine/quiet_gate.hpp"
 #include "runners/engine/tune_cache.hpp"
 #include "runners/table.hpp"
 #include "runners/train/safetensors.hpp"
@@ -120,7 +121,10 @@ EvalStats evaluate(Engine& e, const data::Loader& l, const TrainConfig& cfg) {
     data::BatchStream batches(l, pass_options(cfg, 0, false, 0, l.batches(e.batch(), false)));
     while (!batches.done()) {
         const int real = batches.next(e.input(), labels.data());
-        e.forward(false);
+        {
+            const QuietGate::Work w(process_quiet_gate());
+            e.forward(false);
+        }
         const auto dims = e.output_dims(0);
         const LossStats s = softmax_cross_entropy(e.output(0), labels.data(), real, int(dims[1]),
                                                   0.f, 1.f, nullptr);
@@ -569,11 +573,15 @@ private:
             const double lr = search::learning_rate(cfg_, epoch + double(b) / nb);
             batches.next(e.input(), labels_.data());
             e.set_step(st_.step);
-            const LossStats s = e.train_step(labels_.data(), float(cfg_.label_smoothing));
-            if (!std::isfinite(s.loss) || s.loss > diverged_loss_)
-                throw RunError(fmt::format("diverged at epoch {} step {} (loss {:.4g}; chance level is {:.3g})",
-                                           epoch + 1, st_.step + 1, s.loss, diverged_loss_ / 1000));
-            opt_.step(float(lr));
+            LossStats s;
+            {
+                const QuietGate::Work w(process_quiet_gate());  // a timing beside it waits for the step
+                s = e.train_step(labels_.data(), float(cfg_.label_smoothing));
+                if (!std::isfinite(s.loss) || s.loss > diverged_loss_)
+                    throw RunError(fmt::format("diverged at epoch {} step {} (loss {:.4g}; chance level is {:.3g})",
+                                               epoch + 1, st_.step + 1, s.loss, diverged_loss_ / 1000));
+                opt_.step(float(lr));
+            }
             ++st_.step;
             st_.batch = b + 1;
             st_.sum_loss += s.loss * cfg_.batch;
