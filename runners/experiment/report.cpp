@@ -380,24 +380,29 @@ std::string stage_compute(const std::vector<TrialRecord>& records) {
            "span_minutes: first to last journal event of the stage (pauses included).\n\n";
 }
 
-// What timing the proposals cost (a search with a latency or throughput objective, reward or
-// constraint).
+// What timing the nets cost, per stage (a search with a latency or throughput objective,
+// reward or constraint; a stage's `measure`), so a search's share can be set against its compute.
 std::string timing_notes(const std::vector<TrialRecord>& records) {
+    struct Cost {
+        int timed = 0, cached = 0;
+        double seconds = 0;
+    };
     std::string md;
     for (const char* metric : {"latency_ms", "throughput"}) {
         const std::string key = std::string(metric).substr(0, std::string(metric).find('_')) + "_measure_s";
-        int timed = 0, cached = 0;
-        double seconds = 0;
+        std::vector<std::pair<std::string, Cost>> stages;  // in the journal's order
         for (const auto& r : records) {
             const auto it = r.result.find(key);
             if (it == r.result.end()) continue;
-            (it->second > 0 ? timed : cached) += 1;
-            seconds += it->second;
+            auto at = std::find_if(stages.begin(), stages.end(), [&](const auto& s) { return s.first == r.stage; });
+            if (at == stages.end()) at = stages.insert(stages.end(), {r.stage, Cost{}});
+            (it->second > 0 ? at->second.timed : at->second.cached) += 1;
+            at->second.seconds += it->second;
         }
-        if (timed + cached > 0)
-            md += fmt::format("{}: {} proposal(s) timed before training, {:.1f} s in all (compiling included), {} read "
-                              "back from the machine's cache.\n\n",
-                              metric, timed, seconds, cached);
+        for (const auto& [stage, c] : stages)
+            md += fmt::format("{}, stage '{}': {} net(s) timed before training, {:.1f} s in all (compiling included), "
+                              "{} read back from the machine's cache.\n\n",
+                              metric, stage, c.timed, c.seconds, c.cached);
     }
     return md;
 }

@@ -47,6 +47,9 @@ TEST_CASE("a stage that measures latency and throughput: timed before training, 
     }
     CHECK(slurp(out / "results.csv").find(",latency_ms,latency_p25_ms,latency_p75_ms,throughput,throughput_batch") !=
           std::string::npos);
+    const std::string summary = slurp(out / "summary.md");  // what timing cost, by stage
+    CHECK(summary.find("latency_ms, stage 'zoo': 2 net(s) timed before training") != std::string::npos);
+    CHECK(summary.find("throughput, stage 'zoo': 2 net(s) timed before training") != std::string::npos);
     const std::string svg = slurp(out / "plot1-all-val_top1.svg");
     CHECK(svg.find("latency_ms (log scale)") != std::string::npos);
     CHECK(svg.find("<polyline") != std::string::npos);  // the front

@@ -156,7 +156,7 @@ TEST_CASE("a latency constraint and objective: timed before evaluation, once per
     REQUIRE(run.exit_code == 0);
     // resnet8 at two widths: two nets timed, every other proposal read back
     const std::string summary = slurp(out / "summary.md");
-    CHECK(summary.find("latency_ms: 2 proposal(s) timed before training") != std::string::npos);
+    CHECK(summary.find("latency_ms, stage 'search': 2 net(s) timed before training") != std::string::npos);
     CHECK(summary.find("10 read back from the machine's cache") != std::string::npos);
     const std::string csv = slurp(out / "results.csv");
     CHECK(csv.find(",latency_ms,latency_p25_ms,latency_p75_ms") != std::string::npos);
@@ -520,7 +520,7 @@ TEST_CASE("a throughput objective: inference at the trial's batch, timed before 
                              "DEEPER_TUNE_CACHE=" + (dir.path() / "cache").string());
     INFO(run.out);
     REQUIRE(run.exit_code == 0);
-    CHECK(slurp(out / "summary.md").find("throughput: 2 proposal(s) timed before training") != std::string::npos);
+    CHECK(slurp(out / "summary.md").find("throughput, stage 'search': 2 net(s) timed before training") != std::string::npos);
     const auto records = deeper::runners::read_journals(out.string());
     int answered = 0;
     for (const auto& r : records) {
