@@ -1,5 +1,6 @@
 // `deeper bench`: steady-state training and inference throughput on synthetic data.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "runners/engine/tuner.hpp"
 #include "runners/memory_budget.hpp"
 #include "runners/table.hpp"
+#include "search/net_spec.hpp"
 #include "search/train_config.hpp"
 
 namespace deeper::runners::cli {
@@ -27,6 +29,8 @@ namespace {
 
 struct BenchArgs {
     std::vector<std::string> nets;
+    std::string spec;                    // a net file, benched after the zoo's nets
+    std::vector<std::string> positions;  // NAME=VALUE: the net file's ${NAME}
     KnobArgs knobs;
     int batch = 128;
     int threads = 0;
@@ -66,6 +70,26 @@ std::vector<double> time_steps(int warmup, int steps, F&& step) {
     return t;
 }
 
+struct NamedNet {
+    std::string name;  // the zoo's name, or the net file with its positions
+    nets::Graph graph;
+};
+
+// The nets to bench with these knobs: the zoo's named ones, then the net file's.
+std::vector<NamedNet> bench_nets(const BenchArgs& a, const nets::NetOptions& opts) {
+    std::vector<NamedNet> out;
+    for (const auto& name : a.nets) out.push_back({name, nets::build_net(name, opts)});
+    if (a.spec.empty()) {
+        if (!a.positions.empty()) throw InputError("bench: --position fills a net file's ${NAME}: give --spec FILE");
+        return out;
+    }
+    search::TrainConfig c;
+    apply_positions(a.positions, c);
+    const std::string name = a.positions.empty() ? a.spec : fmt::format("{} {}", a.spec, fmt::join(a.positions, " "));
+    out.push_back({name, search::build_spec_net(search::load_net_spec(a.spec, c.positions), opts)});
+    return out;
+}
+
 // --latency: what a search's latency_ms measures, timed afresh (never from the cache), so
 // that two runs can be compared (scripts/bench/latency_repeatability.sh).
 void run_latency(const BenchArgs& a) {
@@ -81,8 +105,7 @@ void run_latency(const BenchArgs& a) {
         t.add_column(c, std::string(c) != "net" && std::string(c) != "knobs" && std::string(c) != "isa" &&
                             std::string(c) != "precision");
     for (const auto& opts : expand_knobs(a.knobs))
-        for (const auto& name : a.nets) {
-            const nets::Graph g = nets::build_net(name, opts);
+        for (const auto& [name, g] : bench_nets(a, opts)) {
             const InferenceTiming r = time_inference(g, o);
             t.add_row({name, nets::to_string(opts), std::to_string(o.batch), std::to_string(o.threads),
                        precision_name(o.precision), cpu_isa_name(), fmt::format("{:.4f}", r.median_ms),
@@ -93,11 +116,12 @@ void run_latency(const BenchArgs& a) {
 }
 
 void run_bench(const BenchArgs& a) {
+    if (a.nets.empty() && a.spec.empty())
+        throw InputError("bench: name at least one net (see `deeper nets`) or give --spec FILE");
     if (a.latency) return run_latency(a);
     const Format f = parse_format(a.format);
     const Precision precision = parse_precision(a.precision);
     if (a.batch <= 0 || a.steps <= 0) throw InputError("bench: --batch and --steps must be positive");
-    if (a.nets.empty()) throw InputError("bench: name at least one net (see `deeper nets`)");
     const int threads = usable_threads(a.threads, "--threads");
     const ConvAlgorithm conv_algorithm = a.conv_algorithm == "direct"     ? ConvAlgorithm::direct
                                          : a.conv_algorithm == "winograd" ? ConvAlgorithm::winograd
@@ -112,8 +136,7 @@ void run_bench(const BenchArgs& a) {
                             std::string(c) != "precision" && std::string(c) != "tune");
     const TuneMode tune = parse_tune_mode(a.tune);
     for (const auto& opts : expand_knobs(a.knobs)) {
-        for (const auto& name : a.nets) {
-            nets::Graph g = nets::build_net(name, opts);
+        for (auto& [name, g] : bench_nets(a, opts)) {
             const std::int64_t macs = g.total_macs();
             const int classes = g.output().out.c;
             EngineOptions eo;
@@ -173,7 +196,10 @@ void run_bench(const BenchArgs& a) {
 void add_bench_command(CLI::App& app) {
     auto a = std::make_shared<BenchArgs>();
     auto* cmd = app.add_subcommand("bench", "Training and inference throughput on synthetic data");
-    cmd->add_option("nets", a->nets, "zoo nets (see `deeper nets`)")->required();
+    cmd->add_option("nets", a->nets, "zoo nets (see `deeper nets`)");
+    cmd->add_option("--spec", a->spec, "a net defined in a YAML file, benched after the named nets")
+        ->check(CLI::ExistingFile);
+    add_position_option(*cmd, a->positions);
     auto* batch =
         cmd->add_option("--batch", a->batch, "batch size")->capture_default_str()->check(CLI::Range(1, search::kMaxBatch));
     cmd->add_option("--threads", a->threads, "threads (default: the cores this process may use)");

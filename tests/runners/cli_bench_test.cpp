@@ -1,5 +1,6 @@
 // End-to-end run of `deeper bench` on a tiny net.
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include "runners/engine/precision.hpp"
 #include "runners/train/safetensors.hpp"
@@ -50,6 +51,26 @@ TEST_CASE("deeper bench --precision bf16 runs where the CPU has bf16, and refuse
         CHECK_THAT(r.out, Catch::Contains("precision bf16 needs a CPU with AVX512-BF16 or AMX") &&
                               Catch::Contains("this one offers avx512_core"));
     }
+}
+
+TEST_CASE("deeper bench --spec times a net file with its positions filled, as a search's trial", "[cli][latency]") {
+    deeper::test::TempDir dir("bench-spec");
+    const std::string space = fmt::format("{}/experiments/nets/mnas-fashion-space.yaml", DEEPER_SOURCE_DIR);
+    std::string positions;  // the latency search's third find (results/fashion-search-latency-target): 1,073,112 MACs
+    for (const char* p : {"k1=5", "e1=1", "se1=0.25", "r1=1", "k2=3", "e2=1", "se2=0", "r2=1", "k3=5", "e3=1", "se3=0",
+                          "r3=3"})
+        positions += std::string(" --position ") + p;
+    auto r = run_cli("bench --spec " + space + positions + " --resolution 28 --latency --threads 1 --format csv",
+                     "DEEPER_TUNE_CACHE=" + dir.path().string());
+    INFO(r.out);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("mnas-fashion-space.yaml k1=5 e1=1 se1=0.25"));
+    CHECK_THAT(r.out, Catch::Contains(",1,1,f32,") && Catch::EndsWith(",1073112\n"));
+    auto bad = run_cli("bench resnet8 --position k1=3 --latency");
+    CHECK(bad.exit_code == 2);
+    CHECK_THAT(bad.out, Catch::Contains("--position fills a net file's ${NAME}: give --spec FILE"));
+    auto unfilled = run_cli("bench --spec " + space + " --latency");  // its ${NAME}s left empty
+    CHECK(unfilled.exit_code == 2);
 }
 
 TEST_CASE("deeper bench rejects bad input with exit code 2", "[cli]") {
