@@ -91,7 +91,7 @@ std::vector<NamedNet> bench_nets(const BenchArgs& a, const nets::NetOptions& opt
 }
 
 // --latency: what a search's latency_ms measures, timed afresh (never from the cache), so
-// that two runs can be compared (scripts/bench/latency_repeatability.sh).
+// that two runs can be compared (scripts/bench/latency_repeatability.py, scripts/bench/retime_run.py).
 void run_latency(const BenchArgs& a) {
     const Format f = parse_format(a.format);
     InferenceTimingOptions o;
