@@ -20,6 +20,8 @@ import os
 import statistics
 import subprocess
 
+from latency_repeatability import spearman  # this folder is on sys.path when run as a script
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 KNOBS = ["width", "depth", "resolution"]  # the zoo knobs an experiment's row can carry
 
@@ -50,16 +52,6 @@ def time_one(deeper, args, common):
     out = subprocess.run([deeper, "bench", *args, "--latency", "--threads", "1", "--format", "csv", *common],
                          capture_output=True, text=True, check=True, cwd=ROOT).stdout
     return float(next(csv.DictReader(io.StringIO(out)))["latency_ms"])
-
-
-def spearman(a, b):
-    def ranks(v):
-        r = [0.0] * len(v)
-        for rank, i in enumerate(sorted(range(len(v)), key=lambda i: v[i])):
-            r[i] = rank
-        return r
-    ra, rb, n = ranks(a), ranks(b), len(a)
-    return 1 - 6 * sum((x - y) ** 2 for x, y in zip(ra, rb)) / (n * (n * n - 1))
 
 
 def main():
