@@ -603,7 +603,10 @@ private:
         return true;
     }
 
-    // Evaluation, then the epoch's checkpoint, metrics row and hook.
+    // Evaluation, then the epoch's metrics row and hook (the journal's record), then its
+    // checkpoint. In that order a process killed in between resumes from the checkpoint before
+    // and trains the epoch again; the other way round it would resume after an epoch whose
+    // metrics nobody wrote down (an early-stopping rung would read no metric).
     void finish_epoch(int epoch, Clock::time_point epoch_start, std::size_t first_batch) {
         EpochMetrics m;
         m.epoch = epoch + 1;
@@ -621,10 +624,10 @@ private:
         m.train_eval_top1 = te.top1;
         m.epoch_s = seconds_since(epoch_start);
         result_.epochs.push_back(m);
-        st_ = RunState{epoch + 1, 0, st_.step, 0, 0, 0, st_.elapsed_s};
-        if (!ckpt_.empty()) save_checkpoint(ckpt_, *engine_, opt_, st_, cfg_, data_.norm);
         if (!metrics_.empty()) append_line(metrics_, metrics_row(m));
         if (hooks_.on_epoch) hooks_.on_epoch(m);
+        st_ = RunState{epoch + 1, 0, st_.step, 0, 0, 0, st_.elapsed_s};
+        if (!ckpt_.empty()) save_checkpoint(ckpt_, *engine_, opt_, st_, cfg_, data_.norm);
         note_unreadable();
     }
 

@@ -133,6 +133,33 @@ TEST_CASE("a checkpoint from before an option existed still resumes (the option 
     CHECK(rest.epochs.size() == 2);
 }
 
+// A process killed (SIGKILL, a node lost) while it records an epoch: the record (the journal's
+// epoch event, via on_epoch) comes before the checkpoint that moves past the epoch, so a resume
+// trains the epoch again and records it, instead of starting after an epoch nobody recorded.
+TEST_CASE("a run that dies while recording an epoch trains it again on resume: no epoch goes unrecorded", "[train]") {
+    TempDir dir("die-recording");
+    const auto spec = dir.write("net.yaml", "type: plain\nlayers: [8, M]\nclassifier: []\n");
+    TrainConfig c = tiny_synthetic(spec, (dir.path() / "straight").string(), 600);
+    c.epochs = 3;
+    const TrainResult straight = train(c, false);
+
+    c.out = (dir.path() / "died").string();
+    struct Killed {};
+    TrainHooks dying;
+    dying.on_epoch = [](const EpochMetrics& m) {
+        if (m.epoch == 2) throw Killed{};  // the process ends here, before the epoch's record is written
+    };
+    CHECK_THROWS_AS(train(c, false, dying), Killed);
+
+    std::vector<int> recorded;
+    TrainHooks resumed;
+    resumed.on_epoch = [&](const EpochMetrics& m) { recorded.push_back(m.epoch); };
+    const TrainResult rest = train(c, true, resumed);
+    CHECK(recorded == std::vector<int>{2, 3});
+    CHECK(metrics_without_time(dir.path() / "straight" / "metrics.csv") ==
+          metrics_without_time(dir.path() / "died" / "metrics.csv"));
+    CHECK(*rest.test_loss == *straight.test_loss);
+}
 TEST_CASE("transfer: --init loads matching tensors, --freeze encoder trains only the head", "[train][slow]") {
     TempDir dir("transfer");
     const auto spec = dir.write("net.yaml", kSpec);
