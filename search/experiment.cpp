@@ -452,6 +452,119 @@ std::vector<std::string> read_measure(const YamlDoc& doc, const YAML::Node& m) {
     return out;
 }
 
+// `seeds: [0, 1, 2]`: each seed one repeat of the stage.
+std::vector<int> read_seeds(const YamlDoc& doc, const YAML::Node& n) {
+    if (!n.IsSequence() || n.size() == 0) doc.fail(n, "'seeds': expected a list of integers like [0, 1, 2]");
+    std::vector<int> seeds;
+    for (const auto& v : n) {
+        seeds.push_back(doc.as<int>(v, "seeds", "an integer"));
+        if (std::count(seeds.begin(), seeds.end(), seeds.back()) > 1)
+            doc.fail(v, fmt::format("'seeds': {} is given twice (each seed is one repeat of the stage)", seeds.back()));
+    }
+    return seeds;
+}
+
+// grid: every combination of its axes; zip: the axes side by side, all of one length.
+void read_axes(Reader& r, const YAML::Node& n, Stage& s, Stage::Kind kind) {
+    const YamlDoc& doc = r.doc;
+    const char* what = kind == Stage::Kind::grid ? "grid" : "zip";
+    s.kind = kind;
+    doc.require_map(n, what);
+    for (const auto& kv : n) {
+        r.check_key(kv.first);
+        const std::string k = normalized(kv.first.as<std::string>());
+        s.axes.emplace_back(k, r.axis(k, kv.second));
+        const std::size_t len = s.axes.front().second.size();
+        if (kind == Stage::Kind::zip && s.axes.back().second.size() != len)
+            doc.fail(kv.second, fmt::format("zip: '{}' has {} values, the lists before it {}", k,
+                                            s.axes.back().second.size(), len));
+    }
+}
+
+void read_list(Reader& r, const YAML::Node& n, Stage& s) {
+    s.kind = Stage::Kind::list;
+    if (!n.IsSequence() || n.size() == 0) r.doc.fail(n, "list: expected a list of settings maps");
+    for (const auto& item : n) {
+        s.items.push_back(r.settings(item, "a list item", "label"));
+        s.item_labels.push_back(item["label"] ? r.doc.scalar(item["label"], "label") : "");
+    }
+}
+
+// EfficientNet's grid search for alpha, beta, gamma under alpha * beta^2 * gamma^2 ~= target.
+void read_compound_search(Reader& r, const YAML::Node& c, Stage& s) {
+    const YamlDoc& doc = r.doc;
+    s.kind = Stage::Kind::compound_search;
+    doc.require_map(c, "compound_search");
+    doc.check_keys(c, {"alpha", "beta", "gamma", "target", "tolerance", "phi", "check"}, "compound_search");
+    for (const char* k : {"alpha", "beta", "gamma"})
+        if (!c[k]) doc.fail(c, fmt::format("compound_search: missing '{}' (min, max, step)", k));
+    s.compound.alpha = r.range(c["alpha"], "alpha");
+    s.compound.beta = r.range(c["beta"], "beta");
+    s.compound.gamma = r.range(c["gamma"], "gamma");
+    if (c["target"]) s.compound.target = r.number(c["target"], "target");
+    if (c["tolerance"]) s.compound.tolerance = r.number(c["tolerance"], "tolerance");
+    if (c["phi"]) s.compound.phi = r.number(c["phi"], "phi");
+    if (c["check"]) {
+        const std::string how = doc.scalar(c["check"], "check");
+        if (how != "formula" && how != "macs")
+            doc.fail(c["check"], fmt::format("check: expected formula or macs, got '{}'", how));
+        s.compound.by_macs = how == "macs";
+    }
+}
+
+// Compound scaling with phi, by a compound_search stage's best coefficients or given ones.
+void read_scale(Reader& r, const YAML::Node& sc, Stage& s) {
+    const YamlDoc& doc = r.doc;
+    s.kind = Stage::Kind::scale;
+    doc.require_map(sc, "scale");
+    doc.check_keys(sc, {"from", "alpha", "beta", "gamma", "metric", "phi", "baselines"}, "scale");
+    const int given = bool(sc["alpha"]) + bool(sc["beta"]) + bool(sc["gamma"]);
+    if (bool(sc["from"]) == (given > 0) || (given > 0 && given < 3) || !sc["phi"])
+        doc.fail(sc, "scale: needs phi, and either from (a compound_search stage) or all of alpha, beta "
+                     "and gamma");
+    if (sc["from"]) {
+        s.scale.from = doc.scalar(sc["from"], "from");
+    } else {
+        CompoundCoefficients c;
+        for (auto [key, value] : {std::pair{"alpha", &c.alpha}, {"beta", &c.beta}, {"gamma", &c.gamma}}) {
+            *value = r.number(sc[key], key);
+            if (*value < 1) doc.fail(sc[key], fmt::format("scale.{}: must be at least 1 (it scales up)", key));
+        }
+        s.scale.given = c;
+    }
+    if (sc["metric"]) {
+        if (!sc["from"]) doc.fail(sc["metric"], "scale.metric: chooses among a search stage's trials; give it with from");
+        s.scale.metric = doc.scalar(sc["metric"], "metric");
+    }
+    if (!sc["phi"].IsSequence()) doc.fail(sc["phi"], "scale.phi: expected a list like [1, 2, 3]");
+    for (const auto& p : sc["phi"]) s.scale.phi.push_back(r.number(p, "phi"));
+    if (sc["baselines"]) s.scale.baselines = doc.as<bool>(sc["baselines"], "baselines", "true or false");
+}
+
+// What a search stage cannot be combined with: rungs that rank what is known only at the end,
+// early stopping of a table or of searched epochs, seeds and init_from.
+void check_search_stage(const YamlDoc& doc, const YAML::Node& n, const Stage& s) {
+    if (s.early_stop && s.early_stop->method != "asha")
+        doc.fail(n["early_stop"], "early_stop: a search stage's proposals arrive as it goes: method asha only");
+    // a rung ranks what is measured every epoch (or known before training)
+    std::vector<std::string> ranked;
+    for (const auto& o : s.search.objectives) ranked.push_back(o.metric);
+    if (s.search.reward) ranked = {s.search.reward->metric, s.search.reward->cost};
+    for (const auto& m : ranked)
+        if (const MetricInfo* info = find_metric(m); s.early_stop && info && info->known == Known::at_end)
+            doc.fail(n["early_stop"], fmt::format("early_stop: the objective '{}' is known only when a trial ends; "
+                                                  "rungs rank what is measured every epoch (val_top1, val_loss, ...)",
+                                                  m));
+    for (const auto& [name, dim] : s.search.space)
+        if (s.early_stop && name == "epochs")
+            doc.fail(n["search"]["space"], "search.space: epochs cannot be searched under early_stop (its rungs end "
+                                           "at the trials' epochs); search it without early_stop");
+    if (s.early_stop && !s.search.table.empty())
+        doc.fail(n["early_stop"], "early_stop: a table answers at full fidelity; early stopping is for training");
+    if (n["seeds"]) doc.fail(n["seeds"], "seeds: a search stage runs independent searches with search.repeats");
+    if (n["init_from"]) doc.fail(n["init_from"], "init_from: a search stage's proposals start fresh");
+}
+
 Stage read_stage(Reader& r, const YAML::Node& n, int index) {
     const YamlDoc& doc = r.doc;
     doc.require_map(n, "a stage");
@@ -471,119 +584,20 @@ Stage read_stage(Reader& r, const YAML::Node& n, int index) {
         doc.fail(n, fmt::format("stage '{}': give exactly one of grid, zip, list, random, "
                                 "compound_search, scale, search or retrain", s.name));
     if (n["settings"]) s.settings = r.settings(n["settings"], "settings");
-    if (n["seeds"]) {
-        if (!n["seeds"].IsSequence() || n["seeds"].size() == 0)
-            doc.fail(n["seeds"], "'seeds': expected a list of integers like [0, 1, 2]");
-        s.seeds.clear();
-        for (const auto& v : n["seeds"]) {
-            s.seeds.push_back(doc.as<int>(v, "seeds", "an integer"));
-            if (std::count(s.seeds.begin(), s.seeds.end(), s.seeds.back()) > 1)
-                doc.fail(v, fmt::format("'seeds': {} is given twice (each seed is one repeat of the stage)", s.seeds.back()));
-        }
-    }
+    if (n["seeds"]) s.seeds = read_seeds(doc, n["seeds"]);
     if (n["init_from"]) s.init_from = doc.scalar(n["init_from"], "init_from");
     if (n["init_metric"]) s.init_metric = doc.scalar(n["init_metric"], "init_metric");
     if (n["early_stop"]) s.early_stop = read_early_stop(doc, n["early_stop"]);
     if (n["measure"]) s.measure = read_measure(doc, n["measure"]);
-    if (const auto g = n["grid"]; g) {
-        s.kind = Stage::Kind::grid;
-        doc.require_map(g, "grid");
-        for (const auto& kv : g) {
-            r.check_key(kv.first);
-            const std::string k = normalized(kv.first.as<std::string>());
-            s.axes.emplace_back(k, r.axis(k, kv.second));
-        }
-    } else if (const auto z = n["zip"]; z) {
-        s.kind = Stage::Kind::zip;
-        doc.require_map(z, "zip");
-        std::size_t len = 0;
-        for (const auto& kv : z) {
-            r.check_key(kv.first);
-            const std::string k = normalized(kv.first.as<std::string>());
-            s.axes.emplace_back(k, r.axis(k, kv.second));
-            if (len && s.axes.back().second.size() != len)
-                doc.fail(kv.second, fmt::format("zip: '{}' has {} values, the lists before it {}", k,
-                                                s.axes.back().second.size(), len));
-            len = s.axes.back().second.size();
-        }
-    } else if (const auto l = n["list"]; l) {
-        s.kind = Stage::Kind::list;
-        if (!l.IsSequence() || l.size() == 0) doc.fail(l, "list: expected a list of settings maps");
-        for (const auto& item : l) {
-            s.items.push_back(r.settings(item, "a list item", "label"));
-            s.item_labels.push_back(item["label"] ? doc.scalar(item["label"], "label") : "");
-        }
-    } else if (const auto rd = n["random"]; rd) {
-        read_random(r, rd, s);
-    } else if (const auto sr = n["search"]; sr) {
-        read_search(r, sr, s);
-    } else if (const auto c = n["compound_search"]; c) {
-        s.kind = Stage::Kind::compound_search;
-        doc.require_map(c, "compound_search");
-        doc.check_keys(c, {"alpha", "beta", "gamma", "target", "tolerance", "phi", "check"}, "compound_search");
-        for (const char* k : {"alpha", "beta", "gamma"})
-            if (!c[k]) doc.fail(c, fmt::format("compound_search: missing '{}' (min, max, step)", k));
-        s.compound.alpha = r.range(c["alpha"], "alpha");
-        s.compound.beta = r.range(c["beta"], "beta");
-        s.compound.gamma = r.range(c["gamma"], "gamma");
-        if (c["target"]) s.compound.target = r.number(c["target"], "target");
-        if (c["tolerance"]) s.compound.tolerance = r.number(c["tolerance"], "tolerance");
-        if (c["phi"]) s.compound.phi = r.number(c["phi"], "phi");
-        if (c["check"]) {
-            const std::string how = doc.scalar(c["check"], "check");
-            if (how != "formula" && how != "macs")
-                doc.fail(c["check"], fmt::format("check: expected formula or macs, got '{}'", how));
-            s.compound.by_macs = how == "macs";
-        }
-    } else if (const auto rt = n["retrain"]; rt) {
-        read_retrain(doc, rt, s);
-    } else if (const auto sc = n["scale"]; sc) {
-        s.kind = Stage::Kind::scale;
-        doc.require_map(sc, "scale");
-        doc.check_keys(sc, {"from", "alpha", "beta", "gamma", "metric", "phi", "baselines"}, "scale");
-        const int given = bool(sc["alpha"]) + bool(sc["beta"]) + bool(sc["gamma"]);
-        if (bool(sc["from"]) == (given > 0) || (given > 0 && given < 3) || !sc["phi"])
-            doc.fail(sc, "scale: needs phi, and either from (a compound_search stage) or all of alpha, beta "
-                         "and gamma");
-        if (sc["from"]) {
-            s.scale.from = doc.scalar(sc["from"], "from");
-        } else {
-            CompoundCoefficients c;
-            for (auto [key, value] : {std::pair{"alpha", &c.alpha}, {"beta", &c.beta}, {"gamma", &c.gamma}}) {
-                *value = r.number(sc[key], key);
-                if (*value < 1) doc.fail(sc[key], fmt::format("scale.{}: must be at least 1 (it scales up)", key));
-            }
-            s.scale.given = c;
-        }
-        if (sc["metric"]) {
-            if (!sc["from"]) doc.fail(sc["metric"], "scale.metric: chooses among a search stage's trials; give it with from");
-            s.scale.metric = doc.scalar(sc["metric"], "metric");
-        }
-        if (!sc["phi"].IsSequence()) doc.fail(sc["phi"], "scale.phi: expected a list like [1, 2, 3]");
-        for (const auto& p : sc["phi"]) s.scale.phi.push_back(r.number(p, "phi"));
-        if (sc["baselines"]) s.scale.baselines = doc.as<bool>(sc["baselines"], "baselines", "true or false");
-    }
-    if (s.kind == Stage::Kind::search) {
-        if (s.early_stop && s.early_stop->method != "asha")
-            doc.fail(n["early_stop"], "early_stop: a search stage's proposals arrive as it goes: method asha only");
-        // a rung ranks what is measured every epoch (or known before training)
-        std::vector<std::string> ranked;
-        for (const auto& o : s.search.objectives) ranked.push_back(o.metric);
-        if (s.search.reward) ranked = {s.search.reward->metric, s.search.reward->cost};
-        for (const auto& m : ranked)
-            if (const MetricInfo* info = find_metric(m); s.early_stop && info && info->known == Known::at_end)
-                doc.fail(n["early_stop"], fmt::format("early_stop: the objective '{}' is known only when a trial ends; "
-                                                      "rungs rank what is measured every epoch (val_top1, val_loss, ...)",
-                                                      m));
-        for (const auto& [name, dim] : s.search.space)
-            if (s.early_stop && name == "epochs")
-                doc.fail(n["search"]["space"], "search.space: epochs cannot be searched under early_stop (its rungs end "
-                                               "at the trials' epochs); search it without early_stop");
-        if (s.early_stop && !s.search.table.empty())
-            doc.fail(n["early_stop"], "early_stop: a table answers at full fidelity; early stopping is for training");
-        if (n["seeds"]) doc.fail(n["seeds"], "seeds: a search stage runs independent searches with search.repeats");
-        if (n["init_from"]) doc.fail(n["init_from"], "init_from: a search stage's proposals start fresh");
-    }
+    if (n["grid"]) read_axes(r, n["grid"], s, Stage::Kind::grid);
+    else if (n["zip"]) read_axes(r, n["zip"], s, Stage::Kind::zip);
+    else if (n["list"]) read_list(r, n["list"], s);
+    else if (n["random"]) read_random(r, n["random"], s);
+    else if (n["search"]) read_search(r, n["search"], s);
+    else if (n["compound_search"]) read_compound_search(r, n["compound_search"], s);
+    else if (n["retrain"]) read_retrain(doc, n["retrain"], s);
+    else read_scale(r, n["scale"], s);
+    if (s.kind == Stage::Kind::search) check_search_stage(doc, n, s);
     if (s.early_stop && s.kind == Stage::Kind::scale)
         doc.fail(n["early_stop"], "early_stop: a scale stage measures every scaled net to the end; "
                                   "put early_stop on the search stage");

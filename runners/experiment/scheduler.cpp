@@ -126,173 +126,210 @@ std::vector<std::string> stage_measure(const search::Experiment& e, const std::s
     return {};
 }
 
-}  // namespace
+// One `deeper run` of one shard on one results folder: the stages in dependency order, K
+// trainings at once across all of them (the arena's threads, the early-stopping stages' workers
+// and the search stages' all train through train_job and wait for a slot there).
+class ExperimentRun {
+public:
+    ExperimentRun(const search::Experiment& e, const ExperimentPlan& plan, const RunOptions& o, std::string out)
+        : e_(e),
+          o_(o),
+          out_(std::move(out)),
+          shard_(shard_name(o)),
+          lock_((fs::path(out_) / "journal" / (shard_ + ".lock")).string(),
+                fmt::format("results folder {} (shard '{}')", out_, shard_)),
+          journal_(out_, shard_),
+          view_(out_),
+          earlier_{[this](const std::string& stage, const std::string& metric) { return view_.best(stage, metric); },
+                   [this](const search::Stage& search_stage, const search::RetrainFrom& which) {
+                       return view_.found(search_stage, which);
+                   }},
+          packing_(choose_packing(plan.biggest_step_macs, available_cores(), o.jobs, o.threads_per_trial)),
+          slots_(packing_.jobs) {
+        sum_.jobs = packing_.jobs;
+        sum_.threads_per_trial = packing_.threads_per_trial;
+    }
 
-RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& plan, const RunOptions& o) {
-    const std::string out = o.out.empty() ? (fs::path("results") / e.name).string() : o.out;
-    const std::string shard = shard_name(o);
-    refuse_sharded_force(e, o);
-    fs::create_directories(fs::path(out) / "trials");
-    fs::create_directories(fs::path(out) / "journal");
-    const FolderLock lock((fs::path(out) / "journal" / (shard + ".lock")).string(),
-                          fmt::format("results folder {} (shard '{}')", out, shard));
-    Journal journal(out, shard);
-    JournalView view(out);
-    const search::EarlierResults earlier{
-        [&](const std::string& stage, const std::string& metric) { return view.best(stage, metric); },
-        [&](const search::Stage& search_stage, const search::RetrainFrom& which) { return view.found(search_stage, which); }};
+    RunSummary run() {
+        SweepStatus status(live_, o_.progress);
+        tbb::task_arena arena(packing_.jobs);
+        arena.execute([&] { run_in_dependency_order(e_, [this](const search::Stage& s) { run_stage(s); }); });
+        return sum_;
+    }
 
-    const Packing packing = choose_packing(plan.biggest_step_macs, available_cores(), o.jobs, o.threads_per_trial);
-    RunSummary sum;
-    sum.jobs = packing.jobs;
-    sum.threads_per_trial = packing.threads_per_trial;
-    std::mutex sum_m;
-    auto count = [&](int RunSummary::*field) {
-        std::lock_guard l(sum_m);
-        ++(sum.*field);
-    };
-    LiveTrials live;
+private:
+    bool stopping() const { return o_.stop && o_.stop->load(); }
 
-    // K trainings at once across every stage: the arena's threads, the early-stopping stages'
-    // workers and the search stages' all train through here, and wait for a slot.
-    std::counting_semaphore<> slots(packing.jobs);
-    // One job of a trial: to its end, or to a rung of early stopping (pause_after_epochs).
-    auto train_job = [&](const Trial& t, int pause_after_epochs) {
-        slots.acquire();
-        struct Release {
-            std::counting_semaphore<>& s;
-            ~Release() { s.release(); }
-        } release{slots};
-        {
-            std::lock_guard l(live.m);
-            live.running[t.id] = Progress{};
+    void run_stage(const search::Stage& s) {
+        if (stopping()) return;
+        if (!o_.only_stage.empty() && s.name != o_.only_stage) return;
+        if (s.kind == search::Stage::Kind::search) run_search(s);
+        else if (auto trials = expand_stage(s)) {
+            if (s.early_stop) run_rungs(s, std::move(*trials));  // every shard works on the whole stage, job by job
+            else run_shard_of(std::move(*trials));
         }
-        TrialSetting setting{out, packing, o.stop,
-                             [&](const Progress& p) {
-                                 std::lock_guard l(live.m);
-                                 live.running[t.id] = p;
-                             },
-                             pause_after_epochs, stage_measure(e, t.stage)};
-        const TrialEnd end = run_trial(t, journal, setting);
-        std::lock_guard l(live.m);
-        live.running.erase(t.id);
-        live.done += end.outcome == TrialOutcome::done;
-        live.failed += end.outcome == TrialOutcome::failed;
-        return end;
-    };
-    auto run_one = [&](const Trial& t) {
-        if (o.stop && o.stop->load()) return;
+        view_.reload();  // later stages pick their best from what this one journaled
+    }
+
+    // The stage's trials with the journal's ids, or nullopt (journaled as skipped) when a stage
+    // it draws from produced nothing.
+    std::optional<std::vector<Trial>> expand_stage(const search::Stage& s) {
+        std::vector<Trial> trials;
+        try {
+            trials = search::needs_results(s) ? search::expand(e_, s, &earlier_) : search::expand(e_, s);
+        } catch (const RunError& ex) {
+            journal_.append({{"event", "stage_skipped"}, {"stage", s.name}, {"error", ex.what()}});
+            std::cerr << "deeper: " << ex.what() << '\n';
+            count(&RunSummary::failed);
+            return std::nullopt;
+        }
+        search::adopt_journal_ids(trials, [&](const std::string& id) { return view_.has(id); });
+        return trials;
+    }
+
+    // A grid, random or list stage: this shard's trials that the journal does not show done
+    // (failed ones are tried again), K at once.
+    void run_shard_of(std::vector<Trial> trials) {
+        std::vector<std::string> ids;
+        for (const auto& t : trials) ids.push_back(t.id);
+        const std::vector<int> shard_of = shard_split(ids, o_.shard_count);
+        std::vector<Trial> todo;
+        for (std::size_t i = 0; i < trials.size(); ++i) {
+            if (shard_of[i] != o_.shard_index) continue;
+            if (view_.done(trials[i].id) && !o_.force) {
+                count(&RunSummary::skipped);
+                continue;
+            }
+            if (o_.force) fs::remove_all(fs::path(out_) / "trials" / trials[i].id);
+            todo.push_back(std::move(trials[i]));
+        }
+        add_to_total(int(todo.size()));
+        tbb::parallel_for_each(todo.begin(), todo.end(), [this](const Trial& t) { run_one(t); });
+    }
+
+    void run_one(const Trial& t) {
+        if (stopping()) return;
         const TrialOutcome outcome = train_job(t, 0).outcome;
         count(outcome == TrialOutcome::done     ? &RunSummary::done
               : outcome == TrialOutcome::failed ? &RunSummary::failed
                                                 : &RunSummary::interrupted);
-    };
+    }
+
     // A stage under early stopping: successive halving over its trials, shared with the other
     // shards through claims when there are several.
-    auto run_rungs = [&](const search::Stage& s, std::vector<Trial> trials) {
-        {
-            std::lock_guard l(live.m);
-            live.total += int(trials.size());
-        }
-        if (o.force)
-            for (const auto& t : trials) fs::remove_all(fs::path(out) / "trials" / t.id);
+    void run_rungs(const search::Stage& s, std::vector<Trial> trials) {
+        add_to_total(int(trials.size()));
+        if (o_.force)
+            for (const auto& t : trials) fs::remove_all(fs::path(out_) / "trials" / t.id);
         std::optional<RungClaims> claims;
-        if (o.shard_count > 1) claims.emplace(out, s.name, shard);
-        RungStage rs{s,       std::move(trials), o.force ? std::vector<TrialRecord>{} : view.records(),
-                     packing.jobs, o.stop, journal, train_job, claims ? &*claims : nullptr, out, {}};
+        if (o_.shard_count > 1) claims.emplace(out_, s.name, shard_);
+        RungStage rs{s,           std::move(trials), o_.force ? std::vector<TrialRecord>{} : view_.records(),
+                     packing_.jobs, o_.stop,          journal_,
+                     trainer(),   claims ? &*claims : nullptr, out_, {}};
         const RungSummary r = run_rung_stage(rs);
-        std::lock_guard l(sum_m);
-        sum.done += r.done;
-        sum.skipped += r.skipped;
-        sum.failed += r.failed;
-        sum.interrupted += r.interrupted;
-        sum.stopped += r.stopped;
-        sum.spent_epochs += r.spent_epochs;
-        sum.full_epochs += r.full_epochs;
-    };
+        std::lock_guard l(sum_m_);
+        sum_.done += r.done;
+        sum_.skipped += r.skipped;
+        sum_.failed += r.failed;
+        sum_.interrupted += r.interrupted;
+        sum_.stopped += r.stopped;
+        sum_.spent_epochs += r.spent_epochs;
+        sum_.full_epochs += r.full_epochs;
+    }
 
     // A search stage: its proposals on the workers, or its table's answers, one search after
     // another. Several shards share a training search through the journals and claims; a
     // table's answers take no time, so shard 0 gives them alone.
-    auto run_search = [&](const search::Stage& s) {
+    void run_search(const search::Stage& s) {
         const bool table = !s.search.table.empty();
-        if (table && o.shard_index != 0) {
+        if (table && o_.shard_index != 0) {
             std::cerr << fmt::format("deeper: stage '{}' searches a table: shard 0 of {} runs it\n", s.name,
-                                     o.shard_count);
+                                     o_.shard_count);
             return;
         }
         std::optional<RungClaims> claims;
-        if (o.shard_count > 1 && !table) claims.emplace(out, s.name, shard);
-        if (s.search.table.empty()) {  // trainings show in the status line; a table's answers take no time
-            std::lock_guard l(live.m);
-            live.total += s.search.budget * s.search.repeats;
-        }
-        if (o.force)
-            for (const auto& r : view.records())
-                if (r.stage == s.name) fs::remove_all(fs::path(out) / "trials" / r.id);
-        std::vector<TrialRecord> records = o.force ? std::vector<TrialRecord>{} : view.records();
-        const SearchSummary r = run_search_stage({e, s, std::move(records), journal, packing.jobs, o.stop, train_job,
-                                                  packing.threads_per_trial, claims ? &*claims : nullptr, out});
+        if (o_.shard_count > 1 && !table) claims.emplace(out_, s.name, shard_);
+        if (!table) add_to_total(s.search.budget * s.search.repeats);  // a table's answers take no time
+        if (o_.force)
+            for (const auto& r : view_.records())
+                if (r.stage == s.name) fs::remove_all(fs::path(out_) / "trials" / r.id);
+        std::vector<TrialRecord> records = o_.force ? std::vector<TrialRecord>{} : view_.records();
+        const SearchSummary r = run_search_stage({e_, s, std::move(records), journal_, packing_.jobs, o_.stop, trainer(),
+                                                  packing_.threads_per_trial, claims ? &*claims : nullptr, out_});
         for (const auto& note : r.notes) std::cerr << "deeper: " << note << '\n';
-        std::lock_guard l(sum_m);
-        sum.done += r.evaluated;
-        sum.skipped += r.replayed;
-        sum.failed += r.failed;
-        sum.interrupted += r.interrupted;
-        sum.infeasible += r.infeasible;
-        sum.stopped += r.stopped;
-        sum.spent_epochs += r.spent_epochs;
-        sum.full_epochs += r.full_epochs;
-    };
+        std::lock_guard l(sum_m_);
+        sum_.done += r.evaluated;
+        sum_.skipped += r.replayed;
+        sum_.failed += r.failed;
+        sum_.interrupted += r.interrupted;
+        sum_.infeasible += r.infeasible;
+        sum_.stopped += r.stopped;
+        sum_.spent_epochs += r.spent_epochs;
+        sum_.full_epochs += r.full_epochs;
+    }
 
-    auto run_stage = [&](const search::Stage& s) {
-        if (o.stop && o.stop->load()) return;
-        if (!o.only_stage.empty() && s.name != o.only_stage) return;
-        if (s.kind == search::Stage::Kind::search) {
-            run_search(s);
-            view.reload();
-            return;
-        }
-        std::vector<Trial> trials;
-        try {
-            trials = search::needs_results(s) ? search::expand(e, s, &earlier) : search::expand(e, s);
-        } catch (const RunError& ex) {  // a stage whose source stage produced nothing
-            journal.append({{"event", "stage_skipped"}, {"stage", s.name}, {"error", ex.what()}});
-            std::cerr << "deeper: " << ex.what() << '\n';
-            count(&RunSummary::failed);
-            return;
-        }
-        search::adopt_journal_ids(trials, [&](const std::string& id) { return view.has(id); });
-        std::vector<std::string> ids;
-        for (const auto& t : trials) ids.push_back(t.id);
-        const std::vector<int> shard_of = shard_split(ids, o.shard_count);
-        std::vector<Trial> todo;
-        if (s.early_stop) {  // every shard works on the whole stage, job by job
-            run_rungs(s, std::move(trials));
-            view.reload();
-            return;
-        }
-        for (std::size_t i = 0; i < trials.size(); ++i) {
-            if (shard_of[i] != o.shard_index) continue;
-            if (view.done(trials[i].id) && !o.force) {  // failed trials are tried again
-                count(&RunSummary::skipped);
-                continue;
-            }
-            if (o.force) fs::remove_all(fs::path(out) / "trials" / trials[i].id);
-            todo.push_back(std::move(trials[i]));
-        }
+    std::function<TrialEnd(const Trial&, int)> trainer() {
+        return [this](const Trial& t, int pause_after_epochs) { return train_job(t, pause_after_epochs); };
+    }
+
+    // One job of a trial: to its end, or to a rung of early stopping (pause_after_epochs), in
+    // one of the K slots.
+    TrialEnd train_job(const Trial& t, int pause_after_epochs) {
+        slots_.acquire();
+        struct Release {
+            std::counting_semaphore<>& s;
+            ~Release() { s.release(); }
+        } release{slots_};
         {
-            std::lock_guard l(live.m);
-            live.total += int(todo.size());
+            std::lock_guard l(live_.m);
+            live_.running[t.id] = Progress{};
         }
-        tbb::parallel_for_each(todo.begin(), todo.end(), run_one);
-        view.reload();  // later stages pick their best from what this one journaled
-    };
+        TrialSetting setting{out_, packing_, o_.stop,
+                             [this, id = t.id](const Progress& p) {
+                                 std::lock_guard l(live_.m);
+                                 live_.running[id] = p;
+                             },
+                             pause_after_epochs, stage_measure(e_, t.stage)};
+        const TrialEnd end = run_trial(t, journal_, setting);
+        std::lock_guard l(live_.m);
+        live_.running.erase(t.id);
+        live_.done += end.outcome == TrialOutcome::done;
+        live_.failed += end.outcome == TrialOutcome::failed;
+        return end;
+    }
 
-    SweepStatus status(live, o.progress);
-    tbb::task_arena arena(packing.jobs);
-    arena.execute([&] { run_in_dependency_order(e, run_stage); });
-    return sum;
+    void count(int RunSummary::*field) {
+        std::lock_guard l(sum_m_);
+        ++(sum_.*field);
+    }
+
+    void add_to_total(int trials) {
+        std::lock_guard l(live_.m);
+        live_.total += trials;
+    }
+
+    const search::Experiment& e_;
+    const RunOptions& o_;
+    const std::string out_, shard_;
+    const FolderLock lock_;
+    Journal journal_;
+    JournalView view_;
+    const search::EarlierResults earlier_;
+    const Packing packing_;
+    std::counting_semaphore<> slots_;
+    std::mutex sum_m_;
+    RunSummary sum_;
+    LiveTrials live_;
+};
+
+}  // namespace
+
+RunSummary run_experiment(const search::Experiment& e, const ExperimentPlan& plan, const RunOptions& o) {
+    std::string out = o.out.empty() ? (fs::path("results") / e.name).string() : o.out;
+    refuse_sharded_force(e, o);
+    fs::create_directories(fs::path(out) / "trials");
+    fs::create_directories(fs::path(out) / "journal");
+    return ExperimentRun(e, plan, o, std::move(out)).run();
 }
 
 }  // namespace deeper::runners

@@ -149,7 +149,7 @@ std::string front_section(const std::string& dir, const search::Stage& s, const 
         if (truth) row.push_back(st.truth.empty() ? "" : num(value(st.truth, 0)));
         ft.add_row(std::move(row));
     }
-    Series all{"evaluated", {}}, on_front{"front", {}};
+    Series all{"evaluated", {}, {}}, on_front{"front", {}, {}};
     for (std::size_t i = 0; i < t.steps.size(); ++i) {
         if (t.steps[i].observed.empty()) continue;
         const Point p{value(t.steps[i].observed, 1), value(t.steps[i].observed, 0)};
@@ -167,104 +167,79 @@ std::string front_section(const std::string& dir, const search::Stage& s, const 
            render(ft, Format::md) + fmt::format("\n![front]({})\n\n", name);
 }
 
-}  // namespace
+// A search stage's scores at its checkpoints (evaluation counts), one per independent search.
+struct StageScores {
+    const search::Stage* stage;
+    std::vector<std::size_t> at;
+    std::vector<std::vector<double>> scores;  // per checkpoint, per search
+};
 
-std::map<std::string, int> pareto_ranks(const std::vector<TrialRecord>& records, const search::Experiment& e) {
-    std::map<std::string, int> ranks;
-    for (const auto& s : e.stages) {
-        if (s.kind != search::Stage::Kind::search) continue;
-        for (const auto& r : records)
-            if (r.stage == s.name && r.status == "infeasible") ranks[r.id] = -1;  // refused: never ranked
-        for (const auto& t : traces_of(records, s)) {
-            std::vector<search::Losses> points;
-            std::vector<const TrialRecord*> who;
-            for (const auto& st : t.steps) {
-                ranks[st.record->id] = -1;
-                if (st.observed.empty()) continue;
-                points.push_back(st.observed);
-                who.push_back(st.record);
-            }
-            const std::vector<int> r = search::nondominated_ranks(points);
-            for (std::size_t i = 0; i < who.size(); ++i) ranks[who[i]->id] = r[i];
-        }
+// Mean ± std of the score over the searches, at about 50 evaluation counts up to the budget.
+Series best_so_far(const search::Stage& s, const std::vector<Trace>& traces, const search::Losses& ref,
+                   double best_volume) {
+    const search::SearchSpec& x = s.search;
+    Series curve{stage_label(s), {}, {}};
+    const std::size_t step = std::max<std::size_t>(1, std::size_t(x.budget) / 50);
+    std::vector<std::size_t> qs;
+    for (std::size_t q = step; q <= std::size_t(x.budget); q += step) qs.push_back(q);
+    if (qs.empty() || qs.back() != std::size_t(x.budget)) qs.push_back(std::size_t(x.budget));
+    for (std::size_t q : qs) {
+        std::vector<double> v;
+        for (const auto& t : traces)
+            if (t.steps.size() >= q) v.push_back(score(x, t, q, ref, best_volume));
+        const Spread sp = spread(v);
+        if (sp.n > 0) curve.points.push_back({double(q), sp.mean, sp.std});
     }
-    return ranks;
+    return curve;
 }
 
-std::string search_reports(const std::string& dir, const std::vector<TrialRecord>& records, const search::Experiment& e,
-                           std::vector<std::string>& written) {
-    struct StageScores {
-        const search::Stage* stage;
-        std::vector<std::size_t> at;
-        std::vector<std::vector<double>> scores;  // per checkpoint, per search
-    };
-    std::vector<StageScores> all;
+Table searches_table() {
     Table searches;
     for (const char* c : {"stage", "strategy", "search"}) searches.add_column(c);
     for (const char* c : {"evaluated", "infeasible", "failed"}) searches.add_column(c, true);
     searches.add_column("best_trial");
     searches.add_column("best_configuration");
     searches.add_column("score_at_budget", true);
-    std::vector<Series> curves;
-    std::string md, fronts;
-    for (const auto& s : e.stages) {
-        if (s.kind != search::Stage::Kind::search) continue;
-        const search::SearchSpec& x = s.search;
-        const std::vector<Trace> traces = traces_of(records, s);
-        if (traces.empty()) continue;
-        const search::Losses ref = reference_point(x, traces);
-        const double best_volume = multi_objective(x) ? volume_scale(e, s, ref, traces) : 0;
-        StageScores sc{&s, checkpoints(x), {}};
-        sc.scores.resize(sc.at.size());
-        Series curve{stage_label(s), {}};
-        const std::size_t step = std::max<std::size_t>(1, std::size_t(x.budget) / 50);
-        std::vector<std::size_t> qs;
-        for (std::size_t q = step; q <= std::size_t(x.budget); q += step) qs.push_back(q);
-        if (qs.empty() || qs.back() != std::size_t(x.budget)) qs.push_back(std::size_t(x.budget));
-        for (std::size_t q : qs) {
-            std::vector<double> v;
-            for (const auto& t : traces)
-                if (t.steps.size() >= q) v.push_back(score(x, t, q, ref, best_volume));
-            const Spread sp = spread(v);
-            if (sp.n > 0) curve.points.push_back({double(q), sp.mean, sp.std});
-        }
-        curves.push_back(std::move(curve));
-        for (const auto& t : traces) {
-            for (std::size_t k = 0; k < sc.at.size(); ++k)
-                if (t.steps.size() >= sc.at[k]) sc.scores[k].push_back(score(x, t, sc.at[k], ref, best_volume));
-            const auto pick = chosen(t.steps, t.steps.size());
-            int failed = 0;
-            for (const auto& st : t.steps) failed += st.record->status == "failed";
-            std::string config, trial;
-            if (multi_objective(x)) {
-                config = fmt::format("front of {}", pick.size());
-            } else if (!pick.empty()) {
-                trial = t.steps[pick[0]].record->id;
-                for (const auto& [name, d] : x.space) config += (config.empty() ? "" : " ") + name + "=" + setting(*t.steps[pick[0]].record, name);
-            }
-            searches.add_row({s.name, x.strategy.name, std::to_string(t.search), std::to_string(t.steps.size()),
-                              std::to_string(t.infeasible), std::to_string(failed), trial, config,
-                              num(score(x, t, t.steps.size(), ref, best_volume))});
-        }
-        all.push_back(std::move(sc));
-        if (multi_objective(x)) fronts += front_section(dir, s, traces.front(), written);
+    return searches;
+}
+
+// searches.csv's row for one search: what it evaluated and chose, and its score at the end.
+std::vector<std::string> search_row(const search::Stage& s, const Trace& t, const search::Losses& ref, double best_volume) {
+    const search::SearchSpec& x = s.search;
+    const auto pick = chosen(t.steps, t.steps.size());
+    int failed = 0;
+    for (const auto& st : t.steps) failed += st.record->status == "failed";
+    std::string config, trial;
+    if (multi_objective(x)) {
+        config = fmt::format("front of {}", pick.size());
+    } else if (!pick.empty()) {
+        trial = t.steps[pick[0]].record->id;
+        for (const auto& [name, d] : x.space) config += (config.empty() ? "" : " ") + name + "=" + setting(*t.steps[pick[0]].record, name);
     }
-    if (all.empty()) return "";
-    md += "## Search\n\n";
-    const search::SearchSpec& first = all.front().stage->search;
-    const bool mo = multi_objective(first);
+    return {s.name, x.strategy.name, std::to_string(t.search), std::to_string(t.steps.size()),
+            std::to_string(t.infeasible), std::to_string(failed), trial, config,
+            num(score(x, t, t.steps.size(), ref, best_volume))};
+}
+
+// What the score of the first search stage is (the others share its objectives).
+std::string score_explanation(const search::SearchSpec& first) {
     std::vector<std::string> objective_names;
     for (const auto& o : first.objectives) objective_names.push_back(o.metric + (o.minimize ? " min" : " max"));
-    md += mo ? fmt::format("Objectives {}. Score: the hypervolume of a search's non-dominated front (its points' true "
-                           "values){}. Reference point: {}.\n\n",
-                           fmt::join(objective_names, ", "),
-                           !first.table.empty() ? ", over that of the table's own front"
-                                                : ", over the box between the best values seen and the reference point",
-                           first.reference.empty() ? "the worst values seen" : fmt::format("{}", first.reference))
-               : fmt::format("Objective {}. Score: the {} of the configuration a search ranks best by what it observed{}.\n\n",
-                             objective_names[0], first.objectives[0].metric,
-                             !first.table.empty() ? " (its true value: the mean over the table's seeds)" : "");
-    // The random stage each other is compared with: the first random stage of the same budget.
+    if (!multi_objective(first))
+        return fmt::format("Objective {}. Score: the {} of the configuration a search ranks best by what it observed{}.\n\n",
+                           objective_names[0], first.objectives[0].metric,
+                           !first.table.empty() ? " (its true value: the mean over the table's seeds)" : "");
+    return fmt::format("Objectives {}. Score: the hypervolume of a search's non-dominated front (its points' true "
+                       "values){}. Reference point: {}.\n\n",
+                       fmt::join(objective_names, ", "),
+                       !first.table.empty() ? ", over that of the table's own front"
+                                            : ", over the box between the best values seen and the reference point",
+                       first.reference.empty() ? "the worst values seen" : fmt::format("{}", first.reference));
+}
+
+// Every stage's scores at every checkpoint, each against the first random stage's at the same
+// count (the difference in means over its standard error).
+Table comparison_table(const std::vector<StageScores>& all) {
     Table t;
     t.add_column("stage");
     t.add_column("searches", true);
@@ -302,12 +277,66 @@ std::string search_reports(const std::string& dir, const std::vector<TrialRecord
         row.push_back(fmt::format("{}", fmt::join(versus, ", ")));
         t.add_row(std::move(row));
     }
-    md += render(t, Format::md);
+    return t;
+}
+
+}  // namespace
+
+std::map<std::string, int> pareto_ranks(const std::vector<TrialRecord>& records, const search::Experiment& e) {
+    std::map<std::string, int> ranks;
+    for (const auto& s : e.stages) {
+        if (s.kind != search::Stage::Kind::search) continue;
+        for (const auto& r : records)
+            if (r.stage == s.name && r.status == "infeasible") ranks[r.id] = -1;  // refused: never ranked
+        for (const auto& t : traces_of(records, s)) {
+            std::vector<search::Losses> points;
+            std::vector<const TrialRecord*> who;
+            for (const auto& st : t.steps) {
+                ranks[st.record->id] = -1;
+                if (st.observed.empty()) continue;
+                points.push_back(st.observed);
+                who.push_back(st.record);
+            }
+            const std::vector<int> r = search::nondominated_ranks(points);
+            for (std::size_t i = 0; i < who.size(); ++i) ranks[who[i]->id] = r[i];
+        }
+    }
+    return ranks;
+}
+
+std::string search_reports(const std::string& dir, const std::vector<TrialRecord>& records, const search::Experiment& e,
+                           std::vector<std::string>& written) {
+    std::vector<StageScores> all;
+    Table searches = searches_table();
+    std::vector<Series> curves;
+    std::string fronts;
+    for (const auto& s : e.stages) {
+        if (s.kind != search::Stage::Kind::search) continue;
+        const search::SearchSpec& x = s.search;
+        const std::vector<Trace> traces = traces_of(records, s);
+        if (traces.empty()) continue;
+        const search::Losses ref = reference_point(x, traces);
+        const double best_volume = multi_objective(x) ? volume_scale(e, s, ref, traces) : 0;
+        curves.push_back(best_so_far(s, traces, ref, best_volume));
+        StageScores sc{&s, checkpoints(x), {}};
+        sc.scores.resize(sc.at.size());
+        for (const auto& t : traces) {
+            for (std::size_t k = 0; k < sc.at.size(); ++k)
+                if (t.steps.size() >= sc.at[k]) sc.scores[k].push_back(score(x, t, sc.at[k], ref, best_volume));
+            searches.add_row(search_row(s, t, ref, best_volume));
+        }
+        all.push_back(std::move(sc));
+        if (multi_objective(x)) fronts += front_section(dir, s, traces.front(), written);
+    }
+    if (all.empty()) return "";
+    const search::SearchSpec& first = all.front().stage->search;
+    std::string md = "## Search\n\n" + score_explanation(first) + render(comparison_table(all), Format::md);
     md += "\nmean ± std over the independent searches (n of them); against the random stage: the difference in means "
           "and its ratio to the standard error sqrt(s1²/n1 + s2²/n2).\n";
     const fs::path csv = fs::path(dir) / "searches.csv";
     write_atomically(csv.string(), render(searches, Format::csv));
     written.push_back(csv.string());
+    const bool mo = multi_objective(first);
     const std::string svg_name = "search-best-so-far.svg";
     write_atomically((fs::path(dir) / svg_name).string(),
                      svg_plot(mo ? "Hypervolume of the front against evaluations" : "Best so far against evaluations",
