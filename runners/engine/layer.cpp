@@ -7,6 +7,10 @@ void InputCopy::define(LayerContext& c, int input, const memory::desc& want, boo
     want_ = want;
     if (want != c.in_desc(input))
         buf_ = c.buffer(want, keep_for_backward ? LayerContext::Life::fwd_to_bwd : LayerContext::Life::fwd);
+    else if (keep_for_backward)
+        c.need_input_in_backward(input);
+    // A kept copy stands in for the input: holding both (a bf16 activation and the fp32 copy
+    // an fp32 layer reads) cost more memory than an all-fp32 net.
 }
 
 memory InputCopy::bind(LayerContext& c) {

@@ -93,8 +93,8 @@ public:
 // from a plain fp32 input): a buffer of the layer's own and the reorder that fills it.
 class InputCopy {
 public:
-    // define(): plans the buffer when `want` differs from input i's layout; keep it to the
-    // backward step when the backward pass reads it.
+    // define(): plans the buffer when `want` differs from input i's layout. keep_for_backward:
+    // the backward pass reads it, so the copy (or, without one, the input) lives until then.
     void define(LayerContext& c, int input, const memory::desc& want, bool keep_for_backward);
     // bind(): the memory the layer reads (the input itself when no copy is needed).
     memory bind(LayerContext& c);

@@ -1,8 +1,9 @@
 // The tuner: forms parse back, the faster form wins (a form made slower on purpose loses),
 // the cache makes the second compile measure nothing and refuses to trust what it cannot
 // read, every form it can pick passes the gradient check, and a resumed run keeps the plan
-// its checkpoint records.
+// its checkpoint records; a plan mixing precisions needs no more memory than fp32.
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -264,4 +265,36 @@ TEST_CASE("a resumed run keeps the conv plan its checkpoint records, bit for bit
     CHECK(rest.conv_plan == straight.conv_plan);
     CHECK(*rest.test_loss == *straight.test_loss);
     CHECK(slurp(dir.path() / "stopped" / "result.csv").find(straight.conv_plan) != std::string::npos);
+}
+
+TEST_CASE("a bf16 net with convs kept in fp32 needs no more memory than the net in fp32", "[tune][memory]") {
+    if (!cpu_has_bf16()) {
+        WARN("no bf16 instructions: nothing to check");
+        return;
+    }
+    // Every other conv in fp32: each reads an fp32 copy of a bf16 activation, and that copy
+    // alone is what its backward pass needs.
+    nets::Builder b("mixed", {16, 16, 16});
+    int x = b.input();
+    ConvPlan mixed, fp32;
+    for (int i = 0; i < 6; ++i) {
+        const std::string name = fmt::format("c{}", i);
+        x = b.relu(b.batchnorm(b.conv(x, 32, 3, 1, 1, false, name), name + ".bn"), name + ".relu");
+        mixed[name] = *parse_conv_form(i % 2 ? "f32:direct" : "bf16:direct");
+        fp32[name] = *parse_conv_form("f32:direct");
+    }
+    b.mark_output(b.linear(b.flatten(b.global_avg_pool(x)), 10, true, "fc"));
+    const nets::Graph g = b.finish();
+    auto arena = [&](Precision p, const ConvPlan& plan) {
+        EngineOptions o;
+        o.batch = 16;
+        o.threads = 2;
+        o.precision = p;
+        o.conv_plan = plan;
+        Engine e(g, o);
+        return e.train_net().arena_bytes();
+    };
+    const std::size_t mixed_bytes = arena(Precision::bf16, mixed), fp32_bytes = arena(Precision::f32, fp32);
+    INFO("arena: mixed bf16 " << mixed_bytes << " bytes, fp32 " << fp32_bytes);
+    CHECK(mixed_bytes <= fp32_bytes);
 }

@@ -213,7 +213,6 @@ memory::desc ConvLayer::define(LayerContext& c) {
     // Backward passes pin the forward's activation layouts, so nothing is reordered between.
     auto is_ref = [](const auto& pd) { return std::string(pd.impl_info_str()).rfind("ref", 0) == 0; };
     if (train_weights_) {
-        c.need_input_in_backward(0);
         auto make = [&](algorithm alg, const memory::desc& s, const memory::desc& d) {
             auto hint = make_fwd(alg, s, d);
             auto desc = a_.bias ? convolution_backward_weights::desc(alg, s, any_desc(w_dims), b_md,

@@ -146,7 +146,6 @@ memory::desc GemmConv::define(LayerContext& c, const memory::dims& in_dims, memo
     if (!c.training()) return dst;
 
     if (train_weights_) {
-        c.need_input_in_backward(0);
         // dW[K x OC] = columns^T x dy, the transposed columns read in place (tag ba), summed
         // over the chunks in fp32 by the second primitive's sum post-op.
         const matmul::desc d(matrix(K, M, dt, tag::ba), matrix(M, OC, dt), matrix(K, OC, f32));

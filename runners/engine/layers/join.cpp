@@ -57,7 +57,6 @@ memory::desc ChannelScaleLayer::define(LayerContext& c) {
     s_copy_.define(c, 1, s, dx_);
     if (!c.training()) return x;
     if (dx_) {
-        c.need_input_in_backward(1);
         dx_pd_ = binary::primitive_desc({algorithm::binary_mul, x, s, x}, c.attr(), c.eng());
         c.scratchpad(dx_pd_.scratchpad_desc());
     }

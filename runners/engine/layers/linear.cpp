@@ -53,7 +53,6 @@ memory::desc LinearLayer::define(LayerContext& c) {
     src_copy_.define(c, 0, src, train_weights);
     if (!c.training()) return fwd_pd_.dst_desc();
     if (train_weights) {
-        c.need_input_in_backward(0);
         auto bw_d = a_.bias ? inner_product_backward_weights::desc(src, any_desc(w_dims), b_md, dst)
                             : inner_product_backward_weights::desc(src, any_desc(w_dims), dst);
         bwd_w_pd_ = inner_product_backward_weights::primitive_desc(bw_d, c.attr(), c.eng(), fwd_pd_);
