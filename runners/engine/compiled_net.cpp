@@ -135,6 +135,11 @@ public:
         auto it = m_.opt.conv_plan.find(node().name);
         return it == m_.opt.conv_plan.end() ? nullptr : &it->second;
     }
+    bool own_bn_kernels() const override {
+        if (m_.opt.conv_algorithm != ConvAlgorithm::automatic || node().inputs.empty()) return false;
+        auto it = m_.opt.conv_plan.find(m_.g.nodes[node().inputs[0]].name);
+        return it != m_.opt.conv_plan.end() && it->second.own_bn;
+    }
     int batch() const override { return m_.opt.batch; }
     const nets::Node& node() const override { return m_.g.nodes[k_]; }
     const nets::Graph& graph() const override { return m_.g; }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <sstream>
+#include <string_view>
 #include <vector>
 
 #include "nets/error.hpp"
@@ -34,9 +35,9 @@ std::vector<std::string> split(const std::string& s, char sep) {
     return parts;
 }
 
-}  // namespace
+constexpr std::string_view own_bn_suffix = "+own-bn";
 
-std::string conv_form_name(const ConvForm& f) {
+std::string conv_part_name(const ConvForm& f) {
     const std::string type = f.type == memory::data_type::bf16 ? "bf16" : "f32";
     if (f.gemm) return type + ":gemm";
     if (f.fwd == f.bwd_data && f.fwd == f.bwd_weights) return type + ":" + algorithm_name(f.fwd);
@@ -44,7 +45,7 @@ std::string conv_form_name(const ConvForm& f) {
                        algorithm_name(f.bwd_weights));
 }
 
-std::optional<ConvForm> parse_conv_form(const std::string& text) {
+std::optional<ConvForm> parse_conv_part(const std::string& text) {
     const auto colon = text.find(':');
     if (colon == std::string::npos) return std::nullopt;
     ConvForm f;
@@ -66,6 +67,20 @@ std::optional<ConvForm> parse_conv_form(const std::string& text) {
     f.fwd = algs[0];
     f.bwd_data = algs[passes.size() == 3 ? 1 : 0];
     f.bwd_weights = algs[passes.size() == 3 ? 2 : 0];
+    return f;
+}
+
+}  // namespace
+
+std::string conv_form_name(const ConvForm& f) {
+    return conv_part_name(f) + (f.own_bn ? std::string(own_bn_suffix) : "");
+}
+
+std::optional<ConvForm> parse_conv_form(const std::string& whole) {
+    const bool own_bn = whole.ends_with(own_bn_suffix);
+    const std::string text = own_bn ? whole.substr(0, whole.size() - own_bn_suffix.size()) : whole;
+    std::optional<ConvForm> f = parse_conv_part(text);
+    if (f) f->own_bn = own_bn;
     return f;
 }
 

@@ -18,13 +18,16 @@ struct ConvForm {
     dnnl::algorithm fwd = dnnl::algorithm::convolution_direct;
     dnnl::algorithm bwd_data = dnnl::algorithm::convolution_direct;
     dnnl::algorithm bwd_weights = dnnl::algorithm::convolution_direct;
+    // The batch norm the conv feeds runs on the engine's own kernels (layers/bn_kernels.hpp),
+    // not oneDNN's.
+    bool own_bn = false;
 
     bool operator==(const ConvForm&) const = default;
 };
 
 // "f32:direct", "bf16:direct", "f32:winograd" (every pass), "f32:winograd/direct/winograd"
-// (forward / backward-data / backward-weights), "bf16:gemm": what plan files and
-// `deeper bench --layers` show.
+// (forward / backward-data / backward-weights), "bf16:gemm", each with "+own-bn" when its
+// batch norm runs on the engine's kernels: what plan files and `deeper bench --layers` show.
 std::string conv_form_name(const ConvForm& f);
 // The inverse; nullopt for text that names no form.
 std::optional<ConvForm> parse_conv_form(const std::string& text);

@@ -49,6 +49,8 @@ public:
     // The form the plan (CompileOptions::conv_plan) gives this node, or null: the fixed rules.
     // Only under ConvAlgorithm::automatic (an algorithm asked for by name wins).
     virtual const ConvForm* conv_form() const = 0;
+    // A batch norm: the plan gives the conv feeding it the engine's own batch-norm kernels.
+    virtual bool own_bn_kernels() const = 0;
     virtual int batch() const = 0;
     virtual const nets::Node& node() const = 0;
     virtual const nets::Graph& graph() const = 0;

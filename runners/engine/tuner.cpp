@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <random>
 
 #include "nets/builder.hpp"
 #include "nets/error.hpp"
+#include "runners/engine/layers/bn_kernels.hpp"
 #include "runners/engine/quiet_gate.hpp"
 #include "runners/engine/tune_cache.hpp"
 #include "runners/table.hpp"
@@ -59,7 +61,7 @@ bool is_activation(nets::Op op) {
 struct Segment {
     nets::Graph graph;
     std::string text;  // "conv 3x3/s1 16x32x32->16x32x32 + bn + relu"
-    bool input_grad = false, weights_grad = false, bn_frozen = false;
+    bool input_grad = false, weights_grad = false, has_bn = false, bn_frozen = false;
     bool fed_by_layer = false;  // node 1 is the untimed "pre" conv
 };
 
@@ -87,6 +89,7 @@ Segment segment_of(const nets::Graph& g, int k, const std::vector<bool>& grads, 
     if (bn >= 0 && g.node(bn).op == nets::Op::batchnorm) {
         const auto& ba = std::get<nets::BatchNormAttrs>(g.node(bn).attrs);
         x = b.batchnorm(x, "bn", ba.eps);
+        s.has_bn = true;
         s.bn_frozen = frozen_by(g.node(bn).name, o.frozen);
         s.text += s.bn_frozen ? " + frozen bn" : " + bn";
         const int act = only_consumer(g, bn);
@@ -212,6 +215,14 @@ std::string net_key(const nets::Graph& g, const EngineOptions& o, const ConvPlan
                        o.input_grad ? 1 : 0, switches(o), plan ? "tuned" : "rules");
 }
 
+// The fastest candidate, of data type `type` when given; null when there is none.
+const TunedCandidate* fastest(const std::vector<TunedCandidate>& candidates, std::optional<dt> type) {
+    const TunedCandidate* best = nullptr;
+    for (const auto& c : candidates)
+        if ((!type || c.form.type == *type) && (!best || c.ms < best->ms)) best = &c;
+    return best;
+}
+
 class Measurer {
 public:
     Measurer(const EngineOptions& o) : o_(o), cache_(o.tune.cache_folder, o.tune.on_note) {}
@@ -256,7 +267,7 @@ Tuning tune_conv_plan(const nets::Graph& g, const EngineOptions& o) {
         LayerTuning lt;
         lt.node = n.name;
         lt.segment = seg.text;
-        for (const ConvForm& form : candidate_forms(n, o.precision)) {
+        auto time_form = [&](const ConvForm& form) {
             const std::string key =
                 fmt::format("{}, batch {}, threads {}{}: {}", seg.text, o.batch, threads, switches(o), conv_form_name(form));
             const double injected = o.tune.injected_ms ? o.tune.injected_ms(n.name, form) : 0.0;
@@ -274,10 +285,19 @@ Tuning tune_conv_plan(const nets::Graph& g, const EngineOptions& o) {
                           },
                           c.cached);
             lt.candidates.push_back(c);
-        }
-        lt.chosen = std::min_element(lt.candidates.begin(), lt.candidates.end(),
-                                     [](const auto& a, const auto& b) { return a.ms < b.ms; })
-                        ->form;
+        };
+        for (const ConvForm& form : candidate_forms(n, o.precision)) time_form(form);
+        // The engine's batch-norm kernels, after the fastest form of each data type (the
+        // type sets the layout the norm reads).
+        if (seg.has_bn)
+            for (const dt type : {dt::f32, dt::bf16}) {
+                const TunedCandidate* best = fastest(lt.candidates, type);
+                if (!best || !layers::own_bn_kernels_run_here(type)) continue;
+                ConvForm own = best->form;
+                own.own_bn = true;
+                time_form(own);
+            }
+        lt.chosen = fastest(lt.candidates, std::nullopt)->form;
         t.plan[n.name] = lt.chosen;
         t.layers.push_back(std::move(lt));
     }

@@ -13,6 +13,7 @@
 #include "nets/builder.hpp"
 #include "nets/error.hpp"
 #include "runners/engine/engine.hpp"
+#include "runners/engine/layers/bn_kernels.hpp"
 #include "runners/engine/tune_cache.hpp"
 #include "runners/engine/tuner.hpp"
 #include "runners/train/trainer.hpp"
@@ -59,6 +60,18 @@ EngineOptions tuned(const std::string& cache, Precision p = Precision::f32) {
     return o;
 }
 
+// Each form, then (where a batch norm follows and the CPU runs them) each with the engine's
+// batch-norm kernels.
+std::vector<ConvForm> with_own_bn(std::vector<ConvForm> forms, bool bn_follows) {
+    const std::size_t n = forms.size();
+    for (std::size_t i = 0; i < n; ++i) {
+        ConvForm f = forms[i];
+        f.own_bn = true;
+        if (bn_follows && deeper::runners::layers::own_bn_kernels_run_here(f.type)) forms.push_back(f);
+    }
+    return forms;
+}
+
 // DEEPER_TUNE_CACHE for the runs of one test, whatever way it ends.
 struct CacheEnv {
     explicit CacheEnv(const std::string& folder) { ::setenv("DEEPER_TUNE_CACHE", folder.c_str(), 1); }
@@ -72,16 +85,22 @@ TEST_CASE("conv forms and plans print and parse back, and a bad plan line is nam
     for (Precision p : {Precision::f32, Precision::bf16})
         for (const auto& n : g.nodes) {
             if (n.op != nets::Op::conv) continue;
-            for (const ConvForm& f : candidate_forms(n, p)) {
-                INFO(n.name << " " << conv_form_name(f));
-                REQUIRE(parse_conv_form(conv_form_name(f)) == f);
-            }
+            for (ConvForm f : candidate_forms(n, p))
+                for (bool own_bn : {false, true}) {
+                    f.own_bn = own_bn;
+                    INFO(n.name << " " << conv_form_name(f));
+                    REQUIRE(parse_conv_form(conv_form_name(f)) == f);
+                }
         }
+    CHECK(parse_conv_form("bf16:direct+own-bn")->own_bn);
+    CHECK_FALSE(parse_conv_form("bf16:direct")->own_bn);
     const ConvPlan plan = {{"a.conv", *parse_conv_form("bf16:gemm")},
-                           {"b", *parse_conv_form("f32:winograd/direct/winograd")}};
+                           {"b", *parse_conv_form("f32:winograd/direct/winograd")},
+                           {"c", *parse_conv_form("f32:direct+own-bn")}};
     CHECK(parse_conv_plan(conv_plan_text(plan), "x") == plan);
     CHECK(conv_plan_hash(plan) != conv_plan_hash({}));
-    for (const char* bad : {"f32", "f16:direct", "f32:winograd/direct", "bf16:fast"}) CHECK_FALSE(parse_conv_form(bad));
+    for (const char* bad : {"f32", "f16:direct", "f32:winograd/direct", "bf16:fast", "f32:direct+own", "+own-bn"})
+        CHECK_FALSE(parse_conv_form(bad));
     CHECK_THROWS_WITH(parse_conv_plan("a f32:direct\nb bf16:slow\n", "ckpt"),
                       Catch::Contains("ckpt: line 2") && Catch::Contains("b bf16:slow"));
     CHECK_THROWS_WITH(parse_conv_plan("a f32:direct\na f32:winograd\n", "ckpt"), Catch::Contains("names a again"));
@@ -106,6 +125,38 @@ TEST_CASE("the tuner picks the faster form: one made slower on purpose loses", "
         CHECK(t.layers[0].candidates.size() >= 4);  // direct, two Winograds, gemm on the 8x8 map
         if (!t.plan.empty()) CHECK(t.plan.at("c3") == slow);
         CHECK(tuning_table(t).find("c3") != std::string::npos);
+    }
+}
+
+TEST_CASE("the engine's batch-norm kernels are timed after the fastest form of each type, and kept when faster",
+          "[tune]") {
+    if (!deeper::runners::layers::own_bn_kernels_run_here(dnnl::memory::data_type::f32)) {
+        WARN("no AVX-512: the tuner has no batch-norm kernels of its own to time");
+        return;
+    }
+    TempDir dir("tune-own-bn");
+    const nets::Graph g = tune_net();
+    const ConvForm wino = *parse_conv_form("f32:winograd"), wino_own = *parse_conv_form("f32:winograd+own-bn");
+    for (bool own_wins : {true, false}) {
+        EngineOptions o = tuned(dir.path().string());
+        // c3 (conv + bn + relu): Winograd the fastest form, its own-kernel variant faster still
+        // or much slower
+        o.tune.injected_ms = [&](const std::string& node, const ConvForm& f) {
+            if (node != "c3") return 0.0;
+            if (f == wino) return 500.0;
+            if (f == wino_own) return own_wins ? 0.0 : 2000.0;
+            return 1000.0;
+        };
+        const Tuning t = tune_conv_plan(g, o);
+        const LayerTuning& c3 = t.layers.at(0);
+        REQUIRE(c3.node == "c3");
+        int own_timed = 0;
+        for (const auto& c : c3.candidates) own_timed += c.form.own_bn;
+        CHECK(own_timed == 1);  // fp32 only: one variant, after Winograd
+        CHECK(c3.chosen == (own_wins ? wino_own : wino));
+        CHECK(c3.candidates.back().form == wino_own);
+        // the depthwise conv "dw" feeds no batch norm: nothing of the kind is timed for it
+        for (const auto& c : t.layers.at(2).candidates) CHECK_FALSE(c.form.own_bn);
     }
 }
 
@@ -195,7 +246,7 @@ TEST_CASE("every form the tuner can pick passes the gradient check, in fp32 and 
         b.mark_output(b.linear(b.flatten(b.global_avg_pool(x)), 4, true, "fc"));
         const nets::Graph one = b.finish();
         for (Precision p : precisions)
-            for (const ConvForm& f : candidate_forms(n, p)) {
+            for (ConvForm f : with_own_bn(candidate_forms(n, p), !a.bias)) {
                 deeper::test::GradcheckOptions o;
                 o.batch = 4;  // the batch norm after the strided conv normalizes 4x4 maps: 64 values
                 if (p == Precision::bf16) {

@@ -1,5 +1,8 @@
 // Batch normalization with scale and shift; running statistics kept as PyTorch keeps them
-// (momentum, unbiased variance). A ReLU that follows as the only consumer is fused in.
+// (momentum, unbiased variance). A ReLU that follows as the only consumer is fused in. oneDNN's
+// primitives run it, or the engine's own kernels where the tuner measured them faster.
+#include <cmath>
+
 #include "runners/engine/layers/layers.hpp"
 
 namespace deeper::runners::layers {
@@ -45,7 +48,6 @@ memory::desc BatchNormLayer::define(LayerContext& c) {
             {prop_kind::forward_inference, data, eps_, flags | normalization_flags::use_global_stats},
             c.attr(), c.eng());
     }
-    c.scratchpad(fwd_pd_.scratchpad_desc());
 
     const memory::desc vec = plain_desc({C});
     auto add = [&](const char* suffix, Init init, bool state) {
@@ -62,11 +64,25 @@ memory::desc BatchNormLayer::define(LayerContext& c) {
     run_mean_ = add(".running_mean", Init::zeros, true);
     run_var_ = add(".running_var", Init::ones, true);
 
-    if (!c.training()) return fwd_pd_.dst_desc();
+    if (c.own_bn_kernels()) own_ = own_bn_layout(data);
+    if (own_) {
+        for (auto* v : {&scale_x_, &inv_std_, &sum_g_, &sum_g_xc_, &c1_, &c0_}) v->assign(C, 0.f);
+        if (!c.training()) return data;
+    } else {
+        c.scratchpad(fwd_pd_.scratchpad_desc());
+        if (!c.training()) return fwd_pd_.dst_desc();
+    }
     const bool keep = c.needs_backward();
     const auto life = keep ? LayerContext::Life::fwd_to_bwd : LayerContext::Life::fwd;
     mean_buf_ = c.buffer(fwd_pd_.mean_desc(), life);
     var_buf_ = c.buffer(fwd_pd_.variance_desc(), life);
+    if (own_) {  // the ReLU's mask comes from the input again: no workspace
+        train_params_ = keep && c.trainable(scale_);
+        own_backward_ = keep;
+        own_dx_ = keep && c.input_needs_grad(0);
+        if (keep) c.need_input_in_backward(0);
+        return data;
+    }
     if (!fwd_pd_.workspace_desc().is_zero()) ws_buf_ = c.buffer(fwd_pd_.workspace_desc(), life);
     if (!keep) return fwd_pd_.dst_desc();
 
@@ -82,6 +98,23 @@ memory::desc BatchNormLayer::define(LayerContext& c) {
 }
 
 void BatchNormLayer::bind(LayerContext& c) {
+    if (own_) {
+        x_ = c.input(0).get_data_handle();
+        y_ = c.output().get_data_handle();
+        gamma_ = static_cast<float*>(c.param_memory(scale_).get_data_handle());
+        beta_ = static_cast<float*>(c.param_memory(shift_).get_data_handle());
+        if (!c.training()) return;
+        mean_ = c.buffer_memory(mean_buf_, fwd_pd_.mean_desc());
+        var_ = c.buffer_memory(var_buf_, fwd_pd_.variance_desc());
+        if (own_backward_) dy_ = c.diff_dst().get_data_handle();
+        if (own_dx_) dx_ = c.diff_src(0).get_data_handle();
+        if (train_params_) {
+            const memory::desc vec = plain_desc({c.in_desc(0).dims()[1]});
+            dgamma_ = static_cast<float*>(c.grad_memory(scale_, vec).get_data_handle());
+            dbeta_ = static_cast<float*>(c.grad_memory(shift_, vec).get_data_handle());
+        }
+        return;
+    }
     fwd_ = batch_normalization_forward(fwd_pd_);
     fwd_args_ = {{DNNL_ARG_SRC, c.input(0)},
                  {DNNL_ARG_DST, c.output()},
@@ -136,12 +169,60 @@ void BatchNormLayer::update_running_stats(LayerContext& c) {
     }
 }
 
+void BatchNormLayer::fold(const float* var) {
+    for (int i = 0; i < own_->channels; ++i) {
+        inv_std_[i] = 1.f / std::sqrt(var[i] + eps_);
+        scale_x_[i] = gamma_[i] * inv_std_[i];
+    }
+}
+
+void BatchNormLayer::own_forward(LayerContext& c) {
+    const float* mean = c.store().data(run_mean_);
+    const float* var = c.store().data(run_var_);
+    if (c.training()) {
+        bn_statistics(*own_, x_, static_cast<float*>(mean_.get_data_handle()), static_cast<float*>(var_.get_data_handle()));
+        mean = static_cast<const float*>(mean_.get_data_handle());
+        var = static_cast<const float*>(var_.get_data_handle());
+    }
+    fold(var);
+    bn_apply(*own_, x_, y_, mean, scale_x_.data(), beta_, fuse_relu_);
+}
+
+// dx = scale_x * (g - mean(g) - xc * inv_std^2 * mean(g * xc)) with xc = x - mean, written as
+// g * scale_x + xc * c1 + c0; the parameters' gradients are sum(g * xc) * inv_std and sum(g).
+void BatchNormLayer::own_backward(LayerContext& c) {
+    const float* mean = static_cast<const float*>(mean_.get_data_handle());
+    fold(static_cast<const float*>(var_.get_data_handle()));  // as the forward did: the same ReLU mask
+    bn_backward_sums(*own_, x_, dy_, mean, scale_x_.data(), beta_, fuse_relu_, sum_g_.data(), sum_g_xc_.data());
+    if (train_params_) {
+        for (int i = 0; i < own_->channels; ++i) {
+            dgamma_[i] = sum_g_xc_[i] * inv_std_[i];
+            dbeta_[i] = sum_g_[i];
+        }
+        c.finish_grads();
+    }
+    if (!own_dx_) return;
+    const double count = double(own_->images) * double(own_->pixels);
+    for (int i = 0; i < own_->channels; ++i) {
+        const double k = double(scale_x_[i]) / count;
+        c1_[i] = float(-k * double(inv_std_[i]) * inv_std_[i] * sum_g_xc_[i]);
+        c0_[i] = float(-k * sum_g_[i]);
+    }
+    bn_backward_data(*own_, x_, dy_, dx_, mean, scale_x_.data(), beta_, c1_.data(), c0_.data(), fuse_relu_);
+}
+
 void BatchNormLayer::forward(LayerContext& c) {
-    fwd_.execute(c.stream(), fwd_args_);
+    if (own_) own_forward(c);
+    else fwd_.execute(c.stream(), fwd_args_);
     if (c.training()) update_running_stats(c);
 }
 
 void BatchNormLayer::backward(LayerContext& c) {
+    if (own_backward_) {
+        own_backward(c);
+        c.count_backward_primitive();
+        return;
+    }
     if (!bwd_pd_) return;
     bwd_.execute(c.stream(), bwd_args_);
     if (train_params_) c.finish_grads();

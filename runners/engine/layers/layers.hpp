@@ -1,6 +1,10 @@
 #pragma once
 // The layer for each graph op. One op family per file.
+#include <optional>
+#include <vector>
+
 #include "runners/engine/layer.hpp"
+#include "runners/engine/layers/bn_kernels.hpp"
 #include "runners/engine/layers/gemm_conv.hpp"
 #include "runners/engine/layout.hpp"
 
@@ -67,6 +71,10 @@ public:
 
 private:
     void update_running_stats(LayerContext& c);
+    // scale_x = gamma / sqrt(var + eps) per channel, for the engine's kernels
+    void fold(const float* var);
+    void own_forward(LayerContext& c);
+    void own_backward(LayerContext& c);
     const nets::Node& node_;
     bool fuse_relu_;
     float eps_, momentum_;
@@ -79,6 +87,13 @@ private:
     dnnl::primitive fwd_, bwd_;
     Args fwd_args_, bwd_args_;
     memory mean_, var_;
+    // The engine's own kernels (bn_kernels.hpp) when the plan chose them and the layout allows.
+    std::optional<ChannelsInnermost> own_;
+    bool own_backward_ = false, own_dx_ = false;
+    const void* x_ = nullptr;
+    void *y_ = nullptr, *dy_ = nullptr, *dx_ = nullptr;
+    float *gamma_ = nullptr, *beta_ = nullptr, *dgamma_ = nullptr, *dbeta_ = nullptr;
+    std::vector<float> scale_x_, inv_std_, sum_g_, sum_g_xc_, c1_, c0_;
 };
 
 class EltwiseLayer : public Layer {

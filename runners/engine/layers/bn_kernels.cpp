@@ -1,0 +1,256 @@
+#include "runners/engine/layers/bn_kernels.hpp"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+// GCC 12 warns inside its own AVX-512 headers (the _mm512_undefined_* results they start from).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace deeper::runners::layers {
+
+namespace {
+
+using dnnl::memory;
+
+#define DEEPER_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+
+// Pixels per piece of work: an image's piece of a 64-channel bf16 NHWC map is 32 KiB, so
+// the passes over its channel blocks find it in cache.
+constexpr std::int64_t chunk_pixels = 256;
+
+__mmask16 live_lanes(const ChannelsInnermost& l, std::int64_t cb) {
+    const std::int64_t left = l.channels - cb * 16;
+    return left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+}
+// What a store writes: every lane of a padded block (zeros past the channels), else the live ones.
+__mmask16 store_lanes(const ChannelsInnermost& l, std::int64_t cb) {
+    return l.padded ? __mmask16(0xFFFF) : live_lanes(l, cb);
+}
+
+DEEPER_AVX512 inline __m512 load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+DEEPER_AVX512 inline __m512 load(const std::uint16_t* p, __mmask16 m) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+}
+DEEPER_AVX512 inline void store(float* p, __m512 v, __mmask16 m) { _mm512_mask_storeu_ps(p, m, v); }
+DEEPER_AVX512 inline void store(std::uint16_t* p, __m512 v, __mmask16 m) {
+    _mm256_mask_storeu_epi16(p, m, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));  // round to nearest even
+}
+// g = dy where xc * scale + shift > 0 (xc = x - mean): the ReLU's gradient mask, computed as
+// the forward did.
+DEEPER_AVX512 inline __m512 relu_masked(__m512 g, __m512 xc, __m512 scale, __m512 shift) {
+    const __mmask16 on = _mm512_cmp_ps_mask(_mm512_fmadd_ps(xc, scale, shift), _mm512_setzero_ps(), _CMP_GT_OQ);
+    return _mm512_maskz_mov_ps(on, g);
+}
+
+// Runs f(n, first pixel, end pixel) over every image's chunks, in parallel.
+template <class F>
+void for_chunks(const ChannelsInnermost& l, F&& f) {
+    const std::int64_t chunks = (l.pixels + chunk_pixels - 1) / chunk_pixels;
+#pragma omp parallel for schedule(static)
+    for (std::int64_t w = 0; w < l.images * chunks; ++w) {
+        const std::int64_t n = w / chunks, first = (w % chunks) * chunk_pixels;
+        f(n, first, std::min(first + chunk_pixels, l.pixels));
+    }
+}
+
+// Per-thread double sums of two per-channel quantities, added up at the end.
+class ChannelSums {
+public:
+    explicit ChannelSums(const ChannelsInnermost& l)
+        : blocks_(l.blocks), sums_(std::size_t(omp_get_max_threads()) * blocks_ * 32, 0.0) {}
+    DEEPER_AVX512 void add(std::int64_t cb, __m512 a, __m512 b) {
+        double* s = &sums_[(std::size_t(omp_get_thread_num()) * blocks_ + cb) * 32];
+        add8(s, _mm512_castps512_ps256(a));
+        add8(s + 8, _mm512_extractf32x8_ps(a, 1));
+        add8(s + 16, _mm512_castps512_ps256(b));
+        add8(s + 24, _mm512_extractf32x8_ps(b, 1));
+    }
+    double first(int c) const { return total(c, 0); }
+    double second(int c) const { return total(c, 16); }
+
+private:
+    DEEPER_AVX512 static void add8(double* p, __m256 v) {
+        _mm512_storeu_pd(p, _mm512_add_pd(_mm512_loadu_pd(p), _mm512_cvtps_pd(v)));
+    }
+    double total(int c, int half) const {
+        double t = 0;
+        for (std::size_t th = 0; th * blocks_ * 32 < sums_.size(); ++th)
+            t += sums_[(th * blocks_ + c / 16) * 32 + half + c % 16];
+        return t;
+    }
+    std::int64_t blocks_;
+    std::vector<double> sums_;
+};
+
+template <class T>
+DEEPER_AVX512 void statistics(const ChannelsInnermost& l, const T* x, float* mean, float* variance) {
+    // Shifting each channel by one of its values keeps the sum of squares from cancelling
+    // when the mean is large against the spread.
+    std::vector<float> pivot(std::size_t(l.blocks) * 16);
+    for (std::int64_t cb = 0; cb < l.blocks; ++cb)
+        _mm512_storeu_ps(&pivot[cb * 16], load(x + cb * l.block, live_lanes(l, cb)));
+    ChannelSums sums(l);
+    for_chunks(l, [&](std::int64_t n, std::int64_t first, std::int64_t end) DEEPER_AVX512 {
+        for (std::int64_t cb = 0; cb < l.blocks; ++cb) {
+            const __mmask16 m = live_lanes(l, cb);
+            const __m512 k = _mm512_loadu_ps(&pivot[cb * 16]);
+            const T* p = x + n * l.image + cb * l.block;
+            __m512 s0 = _mm512_setzero_ps(), s1 = s0, q0 = s0, q1 = s0;
+            std::int64_t s = first;
+            for (; s + 2 <= end; s += 2) {  // two chains hide the add latency
+                const __m512 d0 = _mm512_sub_ps(load(p + s * l.pixel, m), k);
+                const __m512 d1 = _mm512_sub_ps(load(p + (s + 1) * l.pixel, m), k);
+                s0 = _mm512_add_ps(s0, d0);
+                s1 = _mm512_add_ps(s1, d1);
+                q0 = _mm512_fmadd_ps(d0, d0, q0);
+                q1 = _mm512_fmadd_ps(d1, d1, q1);
+            }
+            if (s < end) {
+                const __m512 d0 = _mm512_sub_ps(load(p + s * l.pixel, m), k);
+                s0 = _mm512_add_ps(s0, d0);
+                q0 = _mm512_fmadd_ps(d0, d0, q0);
+            }
+            sums.add(cb, _mm512_maskz_mov_ps(m, _mm512_add_ps(s0, s1)), _mm512_maskz_mov_ps(m, _mm512_add_ps(q0, q1)));
+        }
+    });
+    const double count = double(l.images) * double(l.pixels);
+    for (int c = 0; c < l.channels; ++c) {
+        const double d = sums.first(c) / count;
+        mean[c] = float(pivot[c] + d);
+        variance[c] = float(std::max(0.0, sums.second(c) / count - d * d));
+    }
+}
+
+template <class T>
+DEEPER_AVX512 void apply(const ChannelsInnermost& l, const T* x, T* y, const float* mean, const float* scale,
+                         const float* shift, bool relu) {
+    for_chunks(l, [&](std::int64_t n, std::int64_t first, std::int64_t end) DEEPER_AVX512 {
+        for (std::int64_t cb = 0; cb < l.blocks; ++cb) {
+            const __mmask16 m = live_lanes(l, cb), out = store_lanes(l, cb);
+            const __m512 mu = _mm512_maskz_loadu_ps(m, mean + cb * 16);
+            const __m512 a = _mm512_maskz_loadu_ps(m, scale + cb * 16), b = _mm512_maskz_loadu_ps(m, shift + cb * 16);
+            const std::int64_t o = n * l.image + cb * l.block;
+            for (std::int64_t s = first; s < end; ++s) {
+                __m512 v = _mm512_fmadd_ps(_mm512_sub_ps(load(x + o + s * l.pixel, m), mu), a, b);
+                if (relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+                store(y + o + s * l.pixel, v, out);
+            }
+        }
+    });
+}
+
+template <class T>
+DEEPER_AVX512 void backward_sums(const ChannelsInnermost& l, const T* x, const T* dy, const float* mean,
+                                 const float* scale, const float* shift, bool relu, float* sum_g, float* sum_g_xc) {
+    ChannelSums sums(l);
+    for_chunks(l, [&](std::int64_t n, std::int64_t first, std::int64_t end) DEEPER_AVX512 {
+        for (std::int64_t cb = 0; cb < l.blocks; ++cb) {
+            const __mmask16 m = live_lanes(l, cb);
+            const __m512 mu = _mm512_maskz_loadu_ps(m, mean + cb * 16);
+            const __m512 a = _mm512_maskz_loadu_ps(m, scale + cb * 16), b = _mm512_maskz_loadu_ps(m, shift + cb * 16);
+            const std::int64_t o = n * l.image + cb * l.block;
+            __m512 g_sum = _mm512_setzero_ps(), gx_sum = g_sum;
+            for (std::int64_t s = first; s < end; ++s) {
+                const __m512 xc = _mm512_sub_ps(load(x + o + s * l.pixel, m), mu);
+                __m512 g = load(dy + o + s * l.pixel, m);
+                if (relu) g = relu_masked(g, xc, a, b);
+                g_sum = _mm512_add_ps(g_sum, g);
+                gx_sum = _mm512_fmadd_ps(g, xc, gx_sum);
+            }
+            sums.add(cb, g_sum, gx_sum);
+        }
+    });
+    for (int c = 0; c < l.channels; ++c) {
+        sum_g[c] = float(sums.first(c));
+        sum_g_xc[c] = float(sums.second(c));
+    }
+}
+
+template <class T>
+DEEPER_AVX512 void backward_data(const ChannelsInnermost& l, const T* x, const T* dy, T* dx, const float* mean,
+                                 const float* scale, const float* shift, const float* c1, const float* c0, bool relu) {
+    for_chunks(l, [&](std::int64_t n, std::int64_t first, std::int64_t end) DEEPER_AVX512 {
+        for (std::int64_t cb = 0; cb < l.blocks; ++cb) {
+            const __mmask16 m = live_lanes(l, cb), out = store_lanes(l, cb);
+            const __m512 mu = _mm512_maskz_loadu_ps(m, mean + cb * 16);
+            const __m512 a = _mm512_maskz_loadu_ps(m, scale + cb * 16), b = _mm512_maskz_loadu_ps(m, shift + cb * 16);
+            const __m512 k1 = _mm512_maskz_loadu_ps(m, c1 + cb * 16), k0 = _mm512_maskz_loadu_ps(m, c0 + cb * 16);
+            const std::int64_t o = n * l.image + cb * l.block;
+            for (std::int64_t s = first; s < end; ++s) {
+                const __m512 xc = _mm512_sub_ps(load(x + o + s * l.pixel, m), mu);
+                __m512 g = load(dy + o + s * l.pixel, m);
+                if (relu) g = relu_masked(g, xc, a, b);
+                store(dx + o + s * l.pixel, _mm512_fmadd_ps(g, a, _mm512_fmadd_ps(xc, k1, k0)), out);
+            }
+        }
+    });
+}
+
+using bf16_bits = std::uint16_t;
+
+}  // namespace
+
+bool own_bn_kernels_run_here(memory::data_type t) {
+    if (t != memory::data_type::f32 && t != memory::data_type::bf16) return false;
+    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    return avx512 && (t == memory::data_type::f32 || __builtin_cpu_supports("avx512bf16"));
+}
+
+std::optional<ChannelsInnermost> own_bn_layout(const memory::desc& d) {
+    const dnnl_memory_desc_t& m = d.data;
+    if (m.ndims != 4 || m.format_kind != dnnl_blocked || m.offset0 != 0) return std::nullopt;
+    if (!own_bn_kernels_run_here(d.data_type())) return std::nullopt;
+    const bool bf16 = m.data_type == dnnl_bf16;
+    const auto& b = m.format_desc.blocking;
+    const std::int64_t N = m.dims[0], C = m.dims[1], H = m.dims[2], W = m.dims[3], Cp = m.padded_dims[1];
+    ChannelsInnermost l;
+    l.images = N, l.pixels = H * W, l.channels = int(C), l.bf16 = bf16, l.blocks = (C + 15) / 16;
+    if (b.inner_nblks == 0 && b.strides[1] == 1 && b.strides[3] == Cp && b.strides[2] == Cp * W &&
+        b.strides[0] == Cp * H * W) {  // NHWC
+        l.image = b.strides[0], l.block = 16, l.pixel = Cp;
+        return l;
+    }
+    if (b.inner_nblks == 1 && b.inner_blks[0] == 16 && b.inner_idxs[0] == 1 && b.strides[3] == 16 &&
+        b.strides[2] == 16 * W && b.strides[1] == 16 * H * W && b.strides[0] == Cp * H * W) {  // nChw16c
+        l.image = b.strides[0], l.block = b.strides[1], l.pixel = 16, l.padded = true;
+        return l;
+    }
+    return std::nullopt;
+}
+
+void bn_statistics(const ChannelsInnermost& l, const void* x, float* mean, float* variance) {
+    if (l.bf16) statistics(l, static_cast<const bf16_bits*>(x), mean, variance);
+    else statistics(l, static_cast<const float*>(x), mean, variance);
+}
+
+void bn_apply(const ChannelsInnermost& l, const void* x, void* y, const float* mean, const float* scale,
+              const float* shift, bool relu) {
+    if (l.bf16) apply(l, static_cast<const bf16_bits*>(x), static_cast<bf16_bits*>(y), mean, scale, shift, relu);
+    else apply(l, static_cast<const float*>(x), static_cast<float*>(y), mean, scale, shift, relu);
+}
+
+void bn_backward_sums(const ChannelsInnermost& l, const void* x, const void* dy, const float* mean, const float* scale,
+                      const float* shift, bool relu, float* sum_g, float* sum_g_xc) {
+    if (l.bf16)
+        backward_sums(l, static_cast<const bf16_bits*>(x), static_cast<const bf16_bits*>(dy), mean, scale, shift, relu,
+                      sum_g, sum_g_xc);
+    else
+        backward_sums(l, static_cast<const float*>(x), static_cast<const float*>(dy), mean, scale, shift, relu, sum_g,
+                      sum_g_xc);
+}
+
+void bn_backward_data(const ChannelsInnermost& l, const void* x, const void* dy, void* dx, const float* mean,
+                      const float* scale, const float* shift, const float* c1, const float* c0, bool relu) {
+    if (l.bf16)
+        backward_data(l, static_cast<const bf16_bits*>(x), static_cast<const bf16_bits*>(dy), static_cast<bf16_bits*>(dx),
+                      mean, scale, shift, c1, c0, relu);
+    else
+        backward_data(l, static_cast<const float*>(x), static_cast<const float*>(dy), static_cast<float*>(dx), mean,
+                      scale, shift, c1, c0, relu);
+}
+
+}  // namespace deeper::runners::layers

@@ -1,0 +1,225 @@
+// The engine's batch-norm kernels and oneDNN's primitives against batch norm in double on the
+// same data: statistics, output, input and parameter gradients, with and without the fused ReLU, in both layouts
+// and types they take, channel counts that leave a partial block (nChw16c's padding lanes
+// must come out zero, an NHWC pixel's neighbour untouched), and data whose mean dwarfs its
+// spread (a one-pass sum of squares would cancel).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "runners/engine/layers/bn_kernels.hpp"
+
+using namespace deeper::runners::layers;
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+namespace {
+
+struct Case {
+    dt type;
+    tag layout;
+    int channels;
+    bool relu;
+    float mean, spread;
+};
+
+std::vector<float> plain(const memory& m, const dnnl::engine& eng, dnnl::stream& s) {
+    const auto d = m.get_desc().dims();
+    memory p({d, dt::f32, tag::nchw}, eng);
+    dnnl::reorder(m, p).execute(s, const_cast<memory&>(m), p);
+    const float* f = static_cast<const float*>(p.get_data_handle());
+    return {f, f + p.get_desc().get_size() / sizeof(float)};
+}
+
+// Batch norm in double on plain NCHW data: what both implementations approximate.
+struct Reference {
+    std::vector<double> mean, var, y, dx, dgamma, dbeta;
+};
+
+Reference reference(const std::vector<float>& x, const std::vector<float>& dy, const std::vector<float>& gamma,
+                    const std::vector<float>& beta, int N, int C, int P, bool relu) {
+    Reference r{std::vector<double>(C), std::vector<double>(C), std::vector<double>(x.size()),
+                std::vector<double>(x.size()), std::vector<double>(C), std::vector<double>(C)};
+    auto at = [&](int n, int c, int p) { return (std::size_t(n) * C + c) * P + p; };
+    const double count = double(N) * P;
+    for (int c = 0; c < C; ++c) {
+        double sum = 0, sq = 0, sg = 0, sgx = 0;
+        for (int n = 0; n < N; ++n)
+            for (int p = 0; p < P; ++p) sum += x[at(n, c, p)];
+        const double mean = sum / count;
+        for (int n = 0; n < N; ++n)
+            for (int p = 0; p < P; ++p) sq += (x[at(n, c, p)] - mean) * (x[at(n, c, p)] - mean);
+        const double var = sq / count, inv = 1 / std::sqrt(var + 1e-5);
+        std::vector<double> g(std::size_t(N) * P);
+        for (int n = 0; n < N; ++n)
+            for (int p = 0; p < P; ++p) {
+                const std::size_t i = at(n, c, p);
+                const double y = (x[i] - mean) * inv * gamma[c] + beta[c];
+                r.y[i] = relu ? std::max(y, 0.0) : y;
+                const double gi = relu && y <= 0 ? 0.0 : dy[i];
+                g[std::size_t(n) * P + p] = gi;
+                sg += gi;
+                sgx += gi * (x[i] - mean);
+            }
+        for (int n = 0; n < N; ++n)
+            for (int p = 0; p < P; ++p) {
+                const std::size_t i = at(n, c, p);
+                r.dx[i] = gamma[c] * inv * (g[std::size_t(n) * P + p] - sg / count - (x[i] - mean) * inv * inv * sgx / count);
+            }
+        r.mean[c] = mean, r.var[c] = var, r.dgamma[c] = sgx * inv, r.dbeta[c] = sg;
+    }
+    return r;
+}
+
+// Largest |a - b| over the largest |b|.
+template <class A, class B>
+double relative_error(const A& a, const B& b) {
+    double err = 0, scale = 1e-30;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        err = std::max(err, double(std::fabs(a[i] - b[i])));
+        scale = std::max(scale, double(std::fabs(b[i])));
+    }
+    return err / scale;
+}
+
+}  // namespace
+
+TEST_CASE("the engine's batch-norm kernels agree with batch norm in double, as oneDNN's do", "[bn_kernels]") {
+    if (!own_bn_kernels_run_here(dt::f32)) {
+        WARN("no AVX-512: the engine's batch-norm kernels do not run here");
+        return;
+    }
+    const bool bf16 = own_bn_kernels_run_here(dt::bf16);
+    dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+    dnnl::stream s(eng);
+    std::vector<Case> cases;
+    for (tag layout : {tag::nChw16c, tag::nhwc})
+        for (dt type : {dt::f32, dt::bf16})
+            for (int channels : {16, 24, 40})
+                for (bool relu : {false, true})
+                    if (type == dt::f32 || bf16) cases.push_back({type, layout, channels, relu, 0.5f, 2.f});
+    cases.push_back({dt::f32, tag::nChw16c, 16, false, 1000.f, 0.01f});  // no ReLU: a mask tie at every rounding
+    for (const Case& k : cases) {
+        const bool is_bf16 = k.type == dt::bf16;
+        INFO((is_bf16 ? "bf16 " : "f32 ") << (k.layout == tag::nhwc ? "nhwc" : "nChw16c") << ", " << k.channels
+                                          << " channels, relu " << k.relu << ", mean " << k.mean);
+        const memory::dims dims = {6, k.channels, 5, 7};
+        const memory::desc md(dims, k.type, k.layout);
+        const auto layout = own_bn_layout(md);
+        REQUIRE(layout);
+        memory x(md, eng), y(md, eng), dy(md, eng), dx(md, eng), y_own(md, eng), dx_own(md, eng);
+        {  // inputs from plain fp32; outputs start as garbage (NaN bits) to see what gets written
+            memory px({dims, dt::f32, tag::nchw}, eng), pdy({dims, dt::f32, tag::nchw}, eng);
+            std::mt19937 rng(7);
+            std::normal_distribution<float> d(0.f, 1.f);
+            float* a = static_cast<float*>(px.get_data_handle());
+            float* b = static_cast<float*>(pdy.get_data_handle());
+            for (std::size_t i = 0; i < px.get_desc().get_size() / sizeof(float); ++i) {
+                a[i] = k.mean + k.spread * d(rng);
+                b[i] = d(rng);
+            }
+            dnnl::reorder(px, x).execute(s, px, x);
+            dnnl::reorder(pdy, dy).execute(s, pdy, dy);
+            for (memory* m : {&y_own, &dx_own}) std::memset(m->get_data_handle(), 0xff, md.get_size());
+        }
+        const int C = k.channels;
+        std::vector<float> gamma(C), beta(C);
+        for (int c = 0; c < C; ++c) gamma[c] = 0.5f + 0.05f * c, beta[c] = 0.1f * (c % 5) - 0.2f;
+
+        // oneDNN
+        auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+        if (k.relu) flags |= dnnl::normalization_flags::fuse_norm_relu;
+        dnnl::batch_normalization_forward::primitive_desc fwd({dnnl::prop_kind::forward_training, md, 1e-5f, flags}, eng);
+        dnnl::batch_normalization_backward::primitive_desc bwd({dnnl::prop_kind::backward, md, md, 1e-5f, flags}, eng, fwd);
+        const memory::desc vec({C}, dt::f32, tag::a);
+        memory mean(vec, eng), var(vec, eng), sc(vec, eng, gamma.data()), sh(vec, eng, beta.data()), dsc(vec, eng),
+            dsh(vec, eng), ws(fwd.workspace_desc(), eng);
+        dnnl::batch_normalization_forward(fwd).execute(s, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, y}, {DNNL_ARG_MEAN, mean},
+                                                          {DNNL_ARG_VARIANCE, var}, {DNNL_ARG_SCALE, sc},
+                                                          {DNNL_ARG_SHIFT, sh}, {DNNL_ARG_WORKSPACE, ws}});
+        dnnl::batch_normalization_backward(bwd).execute(
+            s, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_MEAN, mean}, {DNNL_ARG_VARIANCE, var},
+                {DNNL_ARG_SCALE, sc}, {DNNL_ARG_SHIFT, sh}, {DNNL_ARG_WORKSPACE, ws}, {DNNL_ARG_DIFF_SRC, dx},
+                {DNNL_ARG_DIFF_SCALE, dsc}, {DNNL_ARG_DIFF_SHIFT, dsh}});
+
+        // the engine's kernels, with the per-channel algebra BatchNormLayer does
+        std::vector<float> m(C), v(C), a(C), inv(C), sg(C), sgx(C), c1(C), c0(C), dgamma(C), dbeta(C);
+        bn_statistics(*layout, x.get_data_handle(), m.data(), v.data());
+        for (int c = 0; c < C; ++c) {
+            inv[c] = 1.f / std::sqrt(v[c] + 1e-5f);
+            a[c] = gamma[c] * inv[c];
+        }
+        bn_apply(*layout, x.get_data_handle(), y_own.get_data_handle(), m.data(), a.data(), beta.data(), k.relu);
+        bn_backward_sums(*layout, x.get_data_handle(), dy.get_data_handle(), m.data(), a.data(), beta.data(), k.relu,
+                         sg.data(), sgx.data());
+        const double count = 6.0 * 5 * 7;
+        for (int c = 0; c < C; ++c) {
+            dgamma[c] = sgx[c] * inv[c];
+            dbeta[c] = sg[c];
+            const double q = a[c] / count;
+            c1[c] = float(-q * inv[c] * inv[c] * sgx[c]);
+            c0[c] = float(-q * sg[c]);
+        }
+        bn_backward_data(*layout, x.get_data_handle(), dy.get_data_handle(), dx_own.get_data_handle(), m.data(), a.data(),
+                         beta.data(), c1.data(), c0.data(), k.relu);
+
+        // Both against the double reference on the data as stored (bf16: rounded). The fused
+        // ReLU's mask is the same on this data but for a tie, and neither output rounds twice.
+        const Reference r = reference(plain(x, eng, s), plain(dy, eng, s), gamma, beta, 6, C, 35, k.relu);
+        const bool extreme = k.mean > 100 * k.spread;  // the mean's own rounding moves y by ~1e-3
+        const double tol = is_bf16 ? 2e-2 : extreme ? 2e-2 : 1e-4;
+        for (int c = 0; c < C; ++c) {
+            CHECK(m[c] == Approx(r.mean[c]).epsilon(1e-6).margin(1e-6));
+            CHECK(v[c] == Approx(r.var[c]).epsilon(1e-4));
+        }
+        CHECK(relative_error(plain(y_own, eng, s), r.y) < tol);
+        CHECK(relative_error(plain(dx_own, eng, s), r.dx) < tol);
+        CHECK(relative_error(dgamma, r.dgamma) < tol);
+        CHECK(relative_error(dbeta, r.dbeta) < tol);
+        if (!extreme) {  // the reference is oneDNN's batch norm (in fp32 its statistics cancel there)
+            CHECK(relative_error(plain(y, eng, s), r.y) < tol);
+            CHECK(relative_error(plain(dx, eng, s), r.dx) < tol);
+            const float* ref_dgamma = static_cast<const float*>(dsc.get_data_handle());
+            CHECK(relative_error(std::vector<float>(ref_dgamma, ref_dgamma + C), r.dgamma) < tol);
+        }
+        if (k.layout == tag::nChw16c && C % 16) {  // the padding lanes of the last block: zeros
+            const std::size_t esize = is_bf16 ? 2 : 4, pixels = 35, blocks = (C + 15) / 16;
+            for (const memory* out : {&y_own, &dx_own}) {
+                const auto* bytes = static_cast<const unsigned char*>(out->get_data_handle());
+                bool zero = true;
+                for (std::size_t n = 0; n < 6; ++n)
+                    for (std::size_t p = 0; p < pixels; ++p)
+                        for (std::size_t lane = C % 16; lane < 16; ++lane) {
+                            const std::size_t i = ((n * blocks + blocks - 1) * pixels + p) * 16 + lane;
+                            for (std::size_t byte = 0; byte < esize; ++byte) zero = zero && bytes[i * esize + byte] == 0;
+                        }
+                CHECK(zero);
+            }
+        }
+    }
+}
+
+TEST_CASE("the engine's batch-norm kernels take only the layouts they know", "[bn_kernels]") {
+    if (!own_bn_kernels_run_here(dt::f32)) {
+        WARN("no AVX-512: the engine's batch-norm kernels do not run here");
+        return;
+    }
+    CHECK_FALSE(own_bn_layout(memory::desc({2, 16, 4, 4}, dt::f32, tag::nchw)));
+    CHECK_FALSE(own_bn_layout(memory::desc({2, 16, 4, 4}, dt::f32, tag::nChw8c)));
+    CHECK_FALSE(own_bn_layout(memory::desc({2, 16}, dt::f32, tag::nc)));
+    CHECK_FALSE(own_bn_layout(memory::desc({2, 16, 4, 4}, dt::s8, tag::nhwc)));
+    const auto nhwc = own_bn_layout(memory::desc({2, 24, 4, 5}, dt::f32, tag::nhwc));
+    REQUIRE(nhwc);
+    CHECK(nhwc->blocks == 2);
+    CHECK(nhwc->pixel == 24);
+    CHECK_FALSE(nhwc->padded);
+    const auto blocked = own_bn_layout(memory::desc({2, 24, 4, 5}, dt::f32, tag::nChw16c));
+    REQUIRE(blocked);
+    CHECK(blocked->block == 16 * 20);
+    CHECK(blocked->image == 32 * 20);
+    CHECK(blocked->padded);
+}
