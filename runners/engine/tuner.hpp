@@ -6,8 +6,9 @@
 // Every conv is timed as the segment it runs in (the conv, the batch norm it feeds and that
 // norm's activation, as the net compiles them: layouts, cropping, fusion), forward and both
 // backward passes as the net needs them, in every candidate form: fp32 direct, Winograd
-// (3x3 stride 1), im2col + matmul (small maps), and under bf16 precision the same in bf16.
-// The fastest form of each is the plan. Segments of one shape are timed once; every time is
+// (3x3 stride 1), im2col + matmul (small maps), and under bf16 precision the same in bf16;
+// where a batch norm follows, the fastest form of each data type once more with the norm on
+// the engine's own kernels (layers/bn_kernels.hpp). The fastest form of each is the plan. Segments of one shape are timed once; every time is
 // cached on disk per machine (tune_cache.hpp). Then the whole training step with the plan is
 // timed against the fixed rules', which counts the conversions at the edges between
 // precisions: the rules are kept when they are faster.
