@@ -110,6 +110,7 @@ struct CompiledNet::Impl {
     std::vector<int> last_reads() const;
     void plan_activations(const std::vector<int>& last_read);
     void plan_gradients();
+    void share_shortcut_gradients();
     void order_gradient_writes();
     void plan_layer_buffers();
     void bind_sinks(CompiledNet& net);
@@ -394,6 +395,7 @@ void CompiledNet::Impl::plan_gradients() {
             sinks[k][i].aliased = true;
         }
     }
+    if (opt.share_memory) share_shortcut_gradients();
     std::vector<std::vector<int>> grad_members(F);
     for (int k = 0; k < F; ++k)
         if (grad_group[k] >= 0) grad_members[grad_group[k]].push_back(k);
@@ -407,6 +409,33 @@ void CompiledNet::Impl::plan_gradients() {
             for (int c : consumers[t]) first = std::min(first, bwd_step(c));
         }
         grad_plan[r] = plan.add(act_desc[r].get_size(), std::min(first, last), last);
+    }
+}
+
+// A pass-through layer's input that other layers read too (a residual block's shortcut, which
+// also feeds the block's first conv) shares the layer's gradient buffer as well when that layer
+// is its last reader and every read of the buffer is done before the first of the others adds
+// its part: the add's gradient is then not copied to the shortcut's before the sum.
+void CompiledNet::Impl::share_shortcut_gradients() {
+    for (int k = F - 1; k >= 1; --k) {
+        if (!needs_grad[k] || !layers[k]->passes_grad) continue;
+        const auto& n = g.nodes[k];
+        for (size_t i = 0; i < n.inputs.size(); ++i) {
+            const int x = n.inputs[i];
+            if (sinks[k][i].aliased || !needs_grad[x] || x == 0 || is_output[x] || act_desc[x] != act_desc[k]) continue;
+            const auto& readers = consumers[x];
+            if (readers.back() != k || std::count(readers.begin(), readers.end(), k) != 1) continue;
+            const int group = grad_group[k], own = grad_group[x];
+            int last_read = 0, first_add = 2 * F + 1;
+            for (int t = 0; t < F; ++t)
+                if (grad_group[t] == group) last_read = std::max(last_read, bwd_step(t));
+            for (int c : readers)
+                if (c != k) first_add = std::min(first_add, bwd_step(c));
+            if (last_read >= first_add) continue;
+            for (int t = 0; t < F; ++t)
+                if (grad_group[t] == own) grad_group[t] = group;
+            sinks[k][i].aliased = true;
+        }
     }
 }
 

@@ -22,7 +22,8 @@ struct CompileOptions {
     ConvAlgorithm conv_algorithm = ConvAlgorithm::automatic;
     Precision precision = Precision::f32;
     bool keep_fp32_where_faster = true;  // see LayerContext
-    bool share_memory = true;    // false: no arena sharing, so read_node() sees every activation
+    bool share_memory = true;    // false: no arena sharing nor shared shortcut gradients, so
+                                 // read_node() sees every activation and gradient
     bool fuse_bn_relu = true;    // false: BN and ReLU run apart (A/B checks of the fusion)
     bool crop_kernels = true;    // false: every kernel runs uncut (see ConvLayer)
     bool gemm_convs = true;      // false: no conv runs as im2col + matmul unless asked (see ConvLayer)

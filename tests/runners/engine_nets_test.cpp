@@ -275,6 +275,43 @@ TEST_CASE("fusion, memory reuse and kernel cropping change no number of a traini
     }
 }
 
+TEST_CASE("a shortcut shares the add's gradient only where every read of it comes first", "[engine][options]") {
+    // resnet: x feeds the branch's conv and the add, the add reads it last; the branch's part
+    // arrives after everything that reads the add's gradient: shared. tangled: the add's
+    // other input is computed from x before x's other reader, whose part would arrive while
+    // that input's backward still has to read the add's gradient: not shared.
+    auto graph = [](bool tangled) {
+        Builder b(tangled ? "tangled" : "resnet", Shape{8, 4, 4});
+        const int x = b.relu(b.batchnorm(b.conv(b.input(), 16, 3, 1, 1, false, "c0"), "bn0"), "r0");
+        int out;
+        if (tangled) {
+            const int y = b.batchnorm(x, "bn_y");
+            const int c = b.conv(x, 16, 3, 1, 1, false, "c_other");
+            out = b.add(b.add(y, x, "add"), c, "add2");
+        } else {
+            const int y = b.batchnorm(b.conv(x, 16, 3, 1, 1, false, "c1"), "bn1");
+            out = b.relu(b.add(y, x, "add"), "r1");
+        }
+        b.linear(b.global_avg_pool(out, "gap"), 10, true, "fc");
+        return b.finish();
+    };
+    for (bool tangled : {false, true}) {
+        const Graph g = graph(tangled);
+        auto step = [&](bool share) {
+            EngineOptions eo;
+            eo.batch = 4;
+            eo.seed = 3;
+            eo.input_grad = true;
+            eo.share_memory = share;
+            Engine e(g, eo);
+            for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = float(std::cos(0.29 * double(i)));
+            return train_step_numbers(e, {1, 3, 6, 8});
+        };
+        INFO(g.name);
+        CHECK(largest_relative_difference(step(true), step(false)) <= 1e-6);
+    }
+}
+
 TEST_CASE("zero_init_residual starts those scales at 0 and a step moves them", "[engine][nets]") {
     NetOptions k;
     k.width = 0.5;
