@@ -422,7 +422,8 @@ void CompiledNet::Impl::share_shortcut_gradients() {
         const auto& n = g.nodes[k];
         for (size_t i = 0; i < n.inputs.size(); ++i) {
             const int x = n.inputs[i];
-            if (sinks[k][i].aliased || !needs_grad[x] || x == 0 || is_output[x] || act_desc[x] != act_desc[k]) continue;
+            if (sinks[k][i].aliased || !needs_grad[x] || x == 0 || is_output[x] || act_desc[x] != act_desc[k])
+                continue;
             const auto& readers = consumers[x];
             if (readers.back() != k || std::count(readers.begin(), readers.end(), k) != 1) continue;
             const int group = grad_group[k], own = grad_group[x];
