@@ -88,6 +88,17 @@ void load_weights(const SafeTensors& t, const std::string& path, Engine& e) {
                                      path, unused.size(), e.graph().name, unused.front()));
 }
 
+// The conv plan a checkpoint's run compiled with, when the evaluation runs in the run's
+// precision: its numbers then come out as the run's own evaluations did. Empty (the fixed
+// rules) for weights without one.
+ConvPlan recorded_plan(const SafeTensors& weights, const std::string& file, const std::string& precision) {
+    auto plan = weights.metadata.find("conv_plan");
+    auto trained_in = weights.metadata.find("precision");
+    if (plan == weights.metadata.end() || trained_in == weights.metadata.end() || trained_in->second != precision)
+        return {};
+    return parse_conv_plan(plan->second, file);
+}
+
 }  // namespace
 
 EvalResult evaluate_weights(const EvalConfig& c) {
@@ -114,6 +125,7 @@ EvalResult evaluate_weights(const EvalConfig& c) {
     eo.threads = usable_threads(c.run.threads, "threads");
     eo.training = false;
     eo.precision = parse_precision(c.run.precision);
+    eo.conv_plan = recorded_plan(weights, c.weights, c.run.precision);
     Engine e(std::move(g), eo);
     load_weights(weights, c.weights, e);
 
