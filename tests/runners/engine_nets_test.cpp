@@ -246,12 +246,13 @@ TEST_CASE("conv as im2col + matmul in chunks of the batch gives the direct convo
 
 TEST_CASE("fusion, memory reuse and kernel cropping change no number of a training step", "[engine][options]") {
     // BN followed by ReLU (fusable), kernels larger than their maps (cropped), a residual add
-    // and a shared input (reuse and accumulation); every switch combination, one process.
+    // with its ReLU (fusable) and a shared input (reuse and accumulation); every switch
+    // combination, one process.
     Builder b("switches", Shape{8, 4, 4});
     int x = b.relu(b.batchnorm(b.conv(b.input(), 16, 3, 2, 1, false, "c1"), "bn1"), "r1");
     int y = b.conv(x, 16, 5, 1, 16, false, "dw5");  // 5x5 on a 2x2 map: cut to the taps that meet it
     y = b.relu(b.batchnorm(y, "bn2"), "r2");
-    x = b.add(x, y, "add");
+    x = b.relu(b.add(x, y, "add"), "r3");
     b.linear(b.global_avg_pool(x, "gap"), 10, true, "fc");
     const Graph g = b.finish();
     auto step = [&](bool fuse, bool share, bool crop) {

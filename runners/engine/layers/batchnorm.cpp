@@ -11,19 +11,19 @@ namespace {
 using namespace dnnl;
 }
 
-bool fuses_relu(const nets::Graph& g, const nets::Node& bn, bool allowed) {
-    if (bn.op != nets::Op::batchnorm || !allowed) return false;
+bool fuses_relu(const nets::Graph& g, const nets::Node& producer, bool allowed) {
+    if ((producer.op != nets::Op::batchnorm && producer.op != nets::Op::add) || !allowed) return false;
     int consumers = 0;
     bool relu = false;
     for (const auto& n : g.nodes) {
         for (int i : n.inputs) {
-            if (i != bn.id) continue;
+            if (i != producer.id) continue;
             ++consumers;
             relu = n.op == nets::Op::relu;
         }
     }
     for (int o : g.outputs)
-        if (o == bn.id) return false;
+        if (o == producer.id) return false;
     return consumers == 1 && relu;
 }
 

@@ -37,7 +37,7 @@ EltwiseLayer::EltwiseLayer(const nets::Node& n, const nets::Graph& g, bool fuse_
 }
 
 memory::desc EltwiseLayer::define(LayerContext& c) {
-    if (identity) return c.in_desc(0);  // fused into the batchnorm before it
+    if (identity) return c.in_desc(0);  // fused into the batchnorm or add before it
     const memory::desc data = c.in_desc(0);
     const auto prop = c.training() ? prop_kind::forward_training : prop_kind::forward_inference;
     fwd_pd_ = eltwise_forward::primitive_desc({prop, alg_, data, alpha_, beta_}, c.attr(), c.eng());

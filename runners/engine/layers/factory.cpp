@@ -21,7 +21,7 @@ std::unique_ptr<Layer> make_layer(const nets::Node& n, const nets::Graph& g, boo
         case Op::linear: return std::make_unique<layers::LinearLayer>(n);
         case Op::dropout:
         case Op::drop_connect: return std::make_unique<layers::DropLayer>(n);
-        case Op::add: return std::make_unique<layers::AddLayer>();
+        case Op::add: return std::make_unique<layers::AddLayer>(n, g, fuse_bn_relu);
         case Op::channel_scale: return std::make_unique<layers::ChannelScaleLayer>();
         case Op::concat: return std::make_unique<layers::ConcatLayer>();
         case Op::flatten: return std::make_unique<layers::IdentityLayer>();

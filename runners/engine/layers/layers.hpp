@@ -57,9 +57,10 @@ private:
     std::pair<dnnl::primitive, Args> grad_to_plain_;
 };
 
-// BN followed by its only consumer, a ReLU: one oneDNN primitive does both (fuse_norm_relu).
-// A batchnorm whose only consumer is a ReLU runs it inside (when `allowed`: CompileOptions).
-bool fuses_relu(const nets::Graph& g, const nets::Node& bn, bool allowed);
+// A batchnorm or an add whose only consumer is a ReLU runs it inside (when `allowed`:
+// CompileOptions::fuse_bn_relu): fuse_norm_relu, or an eltwise post-op of the add. The ReLU
+// layer is then an identity.
+bool fuses_relu(const nets::Graph& g, const nets::Node& producer, bool allowed);
 
 class BatchNormLayer : public Layer {
 public:
@@ -189,18 +190,23 @@ private:
     void *x_ = nullptr, *y_ = nullptr, *dy_ = nullptr, *dx_ = nullptr;
 };
 
-// Elementwise add; gradients pass through to both inputs.
+// Elementwise add; gradients pass through to both inputs. With a fused ReLU (fuses_relu) the
+// add applies it, and its backward masks the gradient in place before passing it on.
 class AddLayer : public Layer {
 public:
+    AddLayer(const nets::Node& n, const nets::Graph& g, bool fuse_relu);
     memory::desc define(LayerContext& c) override;
     void bind(LayerContext& c) override;
     void forward(LayerContext& c) override;
+    void backward(LayerContext& c) override;
 
 private:
+    bool relu_;
     int src1_buf_ = -1;
     dnnl::binary::primitive_desc pd_;
-    dnnl::primitive add_, src1_reorder_;
-    Args args_, src1_reorder_args_;
+    dnnl::eltwise_backward::primitive_desc relu_bwd_pd_;
+    dnnl::primitive add_, src1_reorder_, relu_bwd_;
+    Args args_, src1_reorder_args_, relu_bwd_args_;
 };
 
 // x (N,C,H,W) * s (N,C,1,1): the excitation of SE blocks.
