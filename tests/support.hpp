@@ -1,8 +1,11 @@
 #pragma once
-// Helpers shared by the tests: running the deeper binary, temp files.
+// Helpers shared by the tests: running the deeper binary, temp files, comparing numbers.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <sys/wait.h>
@@ -97,5 +100,18 @@ public:
 private:
     std::filesystem::path path_;
 };
+
+// How far apart two lists of the same numbers computed two ways are: the largest |a - b| over
+// the largest |b| (at least `floor`); infinite when their lengths differ.
+template <class A, class B>
+double largest_relative_difference(const A& a, const B& b, double floor = 1e-6) {
+    if (a.size() != b.size()) return std::numeric_limits<double>::infinity();
+    double worst = 0, scale = floor;
+    for (std::size_t i = 0; i < b.size(); ++i) {
+        worst = std::max(worst, std::abs(double(a[i]) - double(b[i])));
+        scale = std::max(scale, std::abs(double(b[i])));
+    }
+    return worst / scale;
+}
 
 }  // namespace deeper::test

@@ -227,14 +227,13 @@ private:
                      packing_.jobs, o_.stop,          journal_,
                      trainer(),   claims ? &*claims : nullptr, out_, {}};
         const RungSummary r = run_rung_stage(rs);
-        std::lock_guard l(sum_m_);
-        sum_.done += r.done;
-        sum_.skipped += r.skipped;
-        sum_.failed += r.failed;
-        sum_.interrupted += r.interrupted;
-        sum_.stopped += r.stopped;
-        sum_.spent_epochs += r.spent_epochs;
-        sum_.full_epochs += r.full_epochs;
+        add_to_summary({.done = r.done,
+                        .failed = r.failed,
+                        .skipped = r.skipped,
+                        .interrupted = r.interrupted,
+                        .stopped = r.stopped,
+                        .spent_epochs = r.spent_epochs,
+                        .full_epochs = r.full_epochs});
     }
 
     // A search stage: its proposals on the workers, or its table's answers, one search after
@@ -257,15 +256,14 @@ private:
         const SearchSummary r = run_search_stage({e_, s, std::move(records), journal_, packing_.jobs, o_.stop, trainer(),
                                                   packing_.threads_per_trial, claims ? &*claims : nullptr, out_});
         for (const auto& note : r.notes) std::cerr << "deeper: " << note << '\n';
-        std::lock_guard l(sum_m_);
-        sum_.done += r.evaluated;
-        sum_.skipped += r.replayed;
-        sum_.failed += r.failed;
-        sum_.interrupted += r.interrupted;
-        sum_.infeasible += r.infeasible;
-        sum_.stopped += r.stopped;
-        sum_.spent_epochs += r.spent_epochs;
-        sum_.full_epochs += r.full_epochs;
+        add_to_summary({.done = r.evaluated,
+                        .failed = r.failed,
+                        .skipped = r.replayed,
+                        .interrupted = r.interrupted,
+                        .stopped = r.stopped,
+                        .infeasible = r.infeasible,
+                        .spent_epochs = r.spent_epochs,
+                        .full_epochs = r.full_epochs});
     }
 
     std::function<TrialEnd(const Trial&, int)> trainer() {
@@ -301,6 +299,19 @@ private:
     void count(int RunSummary::*field) {
         std::lock_guard l(sum_m_);
         ++(sum_.*field);
+    }
+
+    // A stage's counts into the run's (its jobs and threads stay the run's).
+    void add_to_summary(const RunSummary& d) {
+        std::lock_guard l(sum_m_);
+        sum_.done += d.done;
+        sum_.failed += d.failed;
+        sum_.skipped += d.skipped;
+        sum_.interrupted += d.interrupted;
+        sum_.stopped += d.stopped;
+        sum_.infeasible += d.infeasible;
+        sum_.spent_epochs += d.spent_epochs;
+        sum_.full_epochs += d.full_epochs;
     }
 
     void add_to_total(int trials) {

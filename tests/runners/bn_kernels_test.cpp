@@ -11,8 +11,10 @@
 #include <vector>
 
 #include "runners/engine/layers/bn_kernels.hpp"
+#include "support.hpp"
 
 using namespace deeper::runners::layers;
+using deeper::test::largest_relative_difference;
 using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
@@ -73,17 +75,6 @@ Reference reference(const std::vector<float>& x, const std::vector<float>& dy, c
         r.mean[c] = mean, r.var[c] = var, r.dgamma[c] = sgx * inv, r.dbeta[c] = sg;
     }
     return r;
-}
-
-// Largest |a - b| over the largest |b|.
-template <class A, class B>
-double relative_error(const A& a, const B& b) {
-    double err = 0, scale = 1e-30;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        err = std::max(err, double(std::fabs(a[i] - b[i])));
-        scale = std::max(scale, double(std::fabs(b[i])));
-    }
-    return err / scale;
 }
 
 }  // namespace
@@ -148,13 +139,14 @@ TEST_CASE("the engine's batch-norm kernels agree with batch norm in double, as o
 
         // the engine's kernels, with the per-channel algebra BatchNormLayer does
         std::vector<float> m(C), v(C), a(C), inv(C), sg(C), sgx(C), c1(C), c0(C), dgamma(C), dbeta(C);
-        bn_statistics(*layout, x.get_data_handle(), m.data(), v.data());
+        BnScratch scratch(*layout);
+        bn_statistics(*layout, scratch, x.get_data_handle(), m.data(), v.data());
         for (int c = 0; c < C; ++c) {
             inv[c] = 1.f / std::sqrt(v[c] + 1e-5f);
             a[c] = gamma[c] * inv[c];
         }
         bn_apply(*layout, x.get_data_handle(), y_own.get_data_handle(), m.data(), a.data(), beta.data(), k.relu);
-        bn_backward_sums(*layout, x.get_data_handle(), dy.get_data_handle(), m.data(), a.data(), beta.data(), k.relu,
+        bn_backward_sums(*layout, scratch, x.get_data_handle(), dy.get_data_handle(), m.data(), a.data(), beta.data(), k.relu,
                          sg.data(), sgx.data());
         const double count = 6.0 * 5 * 7;
         for (int c = 0; c < C; ++c) {
@@ -176,15 +168,15 @@ TEST_CASE("the engine's batch-norm kernels agree with batch norm in double, as o
             CHECK(m[c] == Approx(r.mean[c]).epsilon(1e-6).margin(1e-6));
             CHECK(v[c] == Approx(r.var[c]).epsilon(1e-4));
         }
-        CHECK(relative_error(plain(y_own, eng, s), r.y) < tol);
-        CHECK(relative_error(plain(dx_own, eng, s), r.dx) < tol);
-        CHECK(relative_error(dgamma, r.dgamma) < tol);
-        CHECK(relative_error(dbeta, r.dbeta) < tol);
+        CHECK(largest_relative_difference(plain(y_own, eng, s), r.y) < tol);
+        CHECK(largest_relative_difference(plain(dx_own, eng, s), r.dx) < tol);
+        CHECK(largest_relative_difference(dgamma, r.dgamma) < tol);
+        CHECK(largest_relative_difference(dbeta, r.dbeta) < tol);
         if (!extreme) {  // the reference is oneDNN's batch norm (in fp32 its statistics cancel there)
-            CHECK(relative_error(plain(y, eng, s), r.y) < tol);
-            CHECK(relative_error(plain(dx, eng, s), r.dx) < tol);
+            CHECK(largest_relative_difference(plain(y, eng, s), r.y) < tol);
+            CHECK(largest_relative_difference(plain(dx, eng, s), r.dx) < tol);
             const float* ref_dgamma = static_cast<const float*>(dsc.get_data_handle());
-            CHECK(relative_error(std::vector<float>(ref_dgamma, ref_dgamma + C), r.dgamma) < tol);
+            CHECK(largest_relative_difference(std::vector<float>(ref_dgamma, ref_dgamma + C), r.dgamma) < tol);
         }
         if (k.layout == tag::nChw16c && C % 16) {  // the padding lanes of the last block: zeros
             const std::size_t esize = is_bf16 ? 2 : 4, pixels = 35, blocks = (C + 15) / 16;

@@ -9,6 +9,7 @@
 #include "nets/vgg_style.hpp"
 #include "nets/zoo.hpp"
 #include "runners/engine/engine.hpp"
+#include "support.hpp"
 #include "support/gradcheck.hpp"
 
 using namespace deeper::nets;
@@ -190,6 +191,8 @@ TEST_CASE("dropout masks: inverted scaling, the drop rate, identity at inference
     for (std::size_t i = 0; i < 64 * per; i += 97) CHECK(e.output()[i] == e.input()[i]);
 }
 
+using deeper::test::largest_relative_difference;
+
 namespace {
 
 // One training step's numbers: the loss, the input gradient and every parameter's gradient.
@@ -206,15 +209,18 @@ std::vector<float> train_step_numbers(Engine& e, std::vector<std::int32_t> label
     return all;
 }
 
-// The largest difference between two such lists, relative to the largest number of `base`.
-double largest_relative_difference(const std::vector<float>& other, const std::vector<float>& base) {
-    REQUIRE(other.size() == base.size());
-    double worst = 0, scale = 1e-6;
-    for (std::size_t i = 0; i < base.size(); ++i) {
-        worst = std::max(worst, double(std::abs(other[i] - base[i])));
-        scale = std::max(scale, double(std::abs(base[i])));
-    }
-    return worst / scale;
+// One training step's numbers at batch 4 on a fixed input and labels, with these switches.
+std::vector<float> step_with_switches(const Graph& g, bool fuse, bool share, bool crop) {
+    EngineOptions eo;
+    eo.batch = 4;
+    eo.seed = 3;
+    eo.input_grad = true;
+    eo.fuse_bn_relu = fuse;
+    eo.share_memory = share;
+    eo.crop_kernels = crop;
+    Engine e(g, eo);
+    for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = float(std::sin(0.37 * double(i)));
+    return train_step_numbers(e, {1, 4, 7, 9});
 }
 
 }  // namespace
@@ -255,24 +261,12 @@ TEST_CASE("fusion, memory reuse and kernel cropping change no number of a traini
     x = b.relu(b.add(x, y, "add"), "r3");
     b.linear(b.global_avg_pool(x, "gap"), 10, true, "fc");
     const Graph g = b.finish();
-    auto step = [&](bool fuse, bool share, bool crop) {
-        EngineOptions eo;
-        eo.batch = 4;
-        eo.seed = 3;
-        eo.input_grad = true;
-        eo.fuse_bn_relu = fuse;
-        eo.share_memory = share;
-        eo.crop_kernels = crop;
-        Engine e(g, eo);
-        for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = float(std::sin(0.37 * double(i)));
-        return train_step_numbers(e, {1, 4, 7, 9});
-    };
-    const auto base = step(true, true, true);
+    const auto base = step_with_switches(g, true, true, true);
     for (int mask = 0; mask < 7; ++mask) {
         const bool fuse = mask & 1, share = mask & 2, crop = mask & 4;
         INFO("fuse " << fuse << " share " << share << " crop " << crop);
         // Fused and cut kernels sum in another order: float rounding, never more.
-        CHECK(largest_relative_difference(step(fuse, share, crop), base) <= 1e-5);
+        CHECK(largest_relative_difference(step_with_switches(g, fuse, share, crop), base) <= 1e-5);
     }
 }
 
@@ -298,18 +292,9 @@ TEST_CASE("a shortcut shares the add's gradient only where every read of it come
     };
     for (bool tangled : {false, true}) {
         const Graph g = graph(tangled);
-        auto step = [&](bool share) {
-            EngineOptions eo;
-            eo.batch = 4;
-            eo.seed = 3;
-            eo.input_grad = true;
-            eo.share_memory = share;
-            Engine e(g, eo);
-            for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = float(std::cos(0.29 * double(i)));
-            return train_step_numbers(e, {1, 3, 6, 8});
-        };
         INFO(g.name);
-        CHECK(largest_relative_difference(step(true), step(false)) <= 1e-6);
+        CHECK(largest_relative_difference(step_with_switches(g, true, true, true),
+                                          step_with_switches(g, true, false, true)) <= 1e-6);
     }
 }
 

@@ -4,6 +4,7 @@
 // its checkpoint records; a plan mixing precisions needs no more memory than fp32.
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <omp.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -50,10 +51,14 @@ nets::Graph depthwise_net() {
     return b.finish();
 }
 
+// Also sets the process's OpenMP threads to the options': tune_conv_plan times with the
+// current setting (part of every cache key), an Engine sets it from o.threads, and a test run
+// before this one may have left another.
 EngineOptions tuned(const std::string& cache, Precision p = Precision::f32) {
     EngineOptions o;
     o.batch = 8;
     o.threads = 2;
+    omp_set_num_threads(o.threads);
     o.precision = p;
     o.tune.mode = TuneMode::cached;
     o.tune.cache_folder = cache;

@@ -11,22 +11,6 @@ namespace {
 using namespace dnnl;
 }
 
-bool fuses_relu(const nets::Graph& g, const nets::Node& producer, bool allowed) {
-    if ((producer.op != nets::Op::batchnorm && producer.op != nets::Op::add) || !allowed) return false;
-    int consumers = 0;
-    bool relu = false;
-    for (const auto& n : g.nodes) {
-        for (int i : n.inputs) {
-            if (i != producer.id) continue;
-            ++consumers;
-            relu = n.op == nets::Op::relu;
-        }
-    }
-    for (int o : g.outputs)
-        if (o == producer.id) return false;
-    return consumers == 1 && relu;
-}
-
 BatchNormLayer::BatchNormLayer(const nets::Node& n, const nets::Graph& g, bool fuse_relu)
     : node_(n), fuse_relu_(fuses_relu(g, n, fuse_relu)) {
     const auto& a = std::get<nets::BatchNormAttrs>(n.attrs);
@@ -99,6 +83,7 @@ memory::desc BatchNormLayer::define(LayerContext& c) {
 
 void BatchNormLayer::bind(LayerContext& c) {
     if (own_) {
+        scratch_ = BnScratch(*own_);  // for the threads the net runs with, set by now
         x_ = c.input(0).get_data_handle();
         y_ = c.output().get_data_handle();
         gamma_ = static_cast<float*>(c.param_memory(scale_).get_data_handle());
@@ -180,7 +165,8 @@ void BatchNormLayer::own_forward(LayerContext& c) {
     const float* mean = c.store().data(run_mean_);
     const float* var = c.store().data(run_var_);
     if (c.training()) {
-        bn_statistics(*own_, x_, static_cast<float*>(mean_.get_data_handle()), static_cast<float*>(var_.get_data_handle()));
+        bn_statistics(*own_, scratch_, x_, static_cast<float*>(mean_.get_data_handle()),
+                      static_cast<float*>(var_.get_data_handle()));
         mean = static_cast<const float*>(mean_.get_data_handle());
         var = static_cast<const float*>(var_.get_data_handle());
     }
@@ -193,7 +179,8 @@ void BatchNormLayer::own_forward(LayerContext& c) {
 void BatchNormLayer::own_backward(LayerContext& c) {
     const float* mean = static_cast<const float*>(mean_.get_data_handle());
     fold(static_cast<const float*>(var_.get_data_handle()));  // as the forward did: the same ReLU mask
-    bn_backward_sums(*own_, x_, dy_, mean, scale_x_.data(), beta_, fuse_relu_, sum_g_.data(), sum_g_xc_.data());
+    bn_backward_sums(*own_, scratch_, x_, dy_, mean, scale_x_.data(), beta_, fuse_relu_, sum_g_.data(),
+                     sum_g_xc_.data());
     if (train_params_) {
         for (int i = 0; i < own_->channels; ++i) {
             dgamma_[i] = sum_g_xc_[i] * inv_std_[i];

@@ -56,11 +56,15 @@ void for_chunks(const ChannelsInnermost& l, F&& f) {
     }
 }
 
-// Per-thread double sums of two per-channel quantities, added up at the end.
+std::size_t sums_size(const ChannelsInnermost& l) { return std::size_t(omp_get_max_threads()) * l.blocks * 32; }
+
+// Per-thread double sums of two per-channel quantities (in the scratch's memory, zeroed: it
+// grows only when the caller has more threads than when it was made), added up at the end.
 class ChannelSums {
 public:
-    explicit ChannelSums(const ChannelsInnermost& l)
-        : blocks_(l.blocks), sums_(std::size_t(omp_get_max_threads()) * blocks_ * 32, 0.0) {}
+    ChannelSums(const ChannelsInnermost& l, std::vector<double>& memory) : blocks_(l.blocks), sums_(memory) {
+        sums_.assign(sums_size(l), 0.0);
+    }
     DEEPER_AVX512 void add(std::int64_t cb, __m512 a, __m512 b) {
         double* s = &sums_[(std::size_t(omp_get_thread_num()) * blocks_ + cb) * 32];
         add8(s, _mm512_castps512_ps256(a));
@@ -82,17 +86,18 @@ private:
         return t;
     }
     std::int64_t blocks_;
-    std::vector<double> sums_;
+    std::vector<double>& sums_;
 };
 
 template <class T>
-DEEPER_AVX512 void statistics(const ChannelsInnermost& l, const T* x, float* mean, float* variance) {
+DEEPER_AVX512 void statistics(const ChannelsInnermost& l, BnScratch& scratch, const T* x, float* mean,
+                              float* variance) {
     // Shifting each channel by one of its values keeps the sum of squares from cancelling
     // when the mean is large against the spread.
-    std::vector<float> pivot(std::size_t(l.blocks) * 16);
+    std::vector<float>& pivot = scratch.pivot;
     for (std::int64_t cb = 0; cb < l.blocks; ++cb)
         _mm512_storeu_ps(&pivot[cb * 16], load(x + cb * l.block, live_lanes(l, cb)));
-    ChannelSums sums(l);
+    ChannelSums sums(l, scratch.sums);
     for_chunks(l, [&](std::int64_t n, std::int64_t first, std::int64_t end) DEEPER_AVX512 {
         for (std::int64_t cb = 0; cb < l.blocks; ++cb) {
             const __mmask16 m = live_lanes(l, cb);
@@ -143,9 +148,10 @@ DEEPER_AVX512 void apply(const ChannelsInnermost& l, const T* x, T* y, const flo
 }
 
 template <class T>
-DEEPER_AVX512 void backward_sums(const ChannelsInnermost& l, const T* x, const T* dy, const float* mean,
-                                 const float* scale, const float* shift, bool relu, float* sum_g, float* sum_g_xc) {
-    ChannelSums sums(l);
+DEEPER_AVX512 void backward_sums(const ChannelsInnermost& l, BnScratch& scratch, const T* x, const T* dy,
+                                 const float* mean, const float* scale, const float* shift, bool relu, float* sum_g,
+                                 float* sum_g_xc) {
+    ChannelSums sums(l, scratch.sums);
     for_chunks(l, [&](std::int64_t n, std::int64_t first, std::int64_t end) DEEPER_AVX512 {
         for (std::int64_t cb = 0; cb < l.blocks; ++cb) {
             const __mmask16 m = live_lanes(l, cb);
@@ -193,6 +199,8 @@ using bf16_bits = std::uint16_t;
 
 }  // namespace
 
+BnScratch::BnScratch(const ChannelsInnermost& l) : sums(sums_size(l)), pivot(std::size_t(l.blocks) * 16) {}
+
 bool own_bn_kernels_run_here(memory::data_type t) {
     if (t != memory::data_type::f32 && t != memory::data_type::bf16) return false;
     const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -222,9 +230,9 @@ std::optional<ChannelsInnermost> own_bn_layout(const memory::desc& d) {
     return std::nullopt;
 }
 
-void bn_statistics(const ChannelsInnermost& l, const void* x, float* mean, float* variance) {
-    if (l.bf16) statistics(l, static_cast<const bf16_bits*>(x), mean, variance);
-    else statistics(l, static_cast<const float*>(x), mean, variance);
+void bn_statistics(const ChannelsInnermost& l, BnScratch& scratch, const void* x, float* mean, float* variance) {
+    if (l.bf16) statistics(l, scratch, static_cast<const bf16_bits*>(x), mean, variance);
+    else statistics(l, scratch, static_cast<const float*>(x), mean, variance);
 }
 
 void bn_apply(const ChannelsInnermost& l, const void* x, void* y, const float* mean, const float* scale,
@@ -233,14 +241,14 @@ void bn_apply(const ChannelsInnermost& l, const void* x, void* y, const float* m
     else apply(l, static_cast<const float*>(x), static_cast<float*>(y), mean, scale, shift, relu);
 }
 
-void bn_backward_sums(const ChannelsInnermost& l, const void* x, const void* dy, const float* mean, const float* scale,
-                      const float* shift, bool relu, float* sum_g, float* sum_g_xc) {
+void bn_backward_sums(const ChannelsInnermost& l, BnScratch& scratch, const void* x, const void* dy, const float* mean,
+                      const float* scale, const float* shift, bool relu, float* sum_g, float* sum_g_xc) {
     if (l.bf16)
-        backward_sums(l, static_cast<const bf16_bits*>(x), static_cast<const bf16_bits*>(dy), mean, scale, shift, relu,
-                      sum_g, sum_g_xc);
+        backward_sums(l, scratch, static_cast<const bf16_bits*>(x), static_cast<const bf16_bits*>(dy), mean, scale,
+                      shift, relu, sum_g, sum_g_xc);
     else
-        backward_sums(l, static_cast<const float*>(x), static_cast<const float*>(dy), mean, scale, shift, relu, sum_g,
-                      sum_g_xc);
+        backward_sums(l, scratch, static_cast<const float*>(x), static_cast<const float*>(dy), mean, scale, shift, relu,
+                      sum_g, sum_g_xc);
 }
 
 void bn_backward_data(const ChannelsInnermost& l, const void* x, const void* dy, void* dx, const float* mean,

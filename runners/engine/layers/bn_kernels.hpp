@@ -1,13 +1,14 @@
 #pragma once
 // The engine's own batch-norm kernels, for activations whose channels are innermost (NHWC, as
 // bf16 convs write them, and nChw16c, as fp32 ones do) on CPUs with AVX-512. oneDNN 2.6's
-// batch norm reads its input twice to find the statistics and runs at 14-18 GB/s on bf16 NHWC;
-// these read it once (sums shifted by a sample of each channel, so no cancellation) and take
+// batch norm reads its input twice to find the statistics, and on bf16 NHWC it is slow (23 of
+// 71 ms of resnet20's bf16 step on the AMX Xeon); these read it once (sums shifted by a sample of each channel, so no cancellation) and take
 // the fused ReLU's mask from the input again instead of a workspace: forward 3 passes over
 // memory, backward 5. The tuner times them against oneDNN's for every batch norm a conv feeds
 // (ConvForm::own_bn); nothing uses them unless it measured them faster.
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -23,6 +24,15 @@ struct ChannelsInnermost {
     bool bf16 = false;
 };
 
+// Memory the kernels work in (per-thread partial sums, each channel's shift), made once for a
+// layout and the OpenMP threads of the caller, so a training step allocates nothing.
+struct BnScratch {
+    BnScratch() = default;
+    explicit BnScratch(const ChannelsInnermost& l);
+    std::vector<double> sums;  // threads x blocks x (16 + 16)
+    std::vector<float> pivot;  // blocks x 16
+};
+
 // This CPU has the instructions the kernels need for data of type t: AVX-512 F/BW/VL/DQ, and
 // AVX512-BF16 for bf16.
 bool own_bn_kernels_run_here(dnnl::memory::data_type t);
@@ -31,7 +41,7 @@ bool own_bn_kernels_run_here(dnnl::memory::data_type t);
 std::optional<ChannelsInnermost> own_bn_layout(const dnnl::memory::desc& d);
 
 // Batch mean and biased variance of each channel.
-void bn_statistics(const ChannelsInnermost& l, const void* x, float* mean, float* variance);
+void bn_statistics(const ChannelsInnermost& l, BnScratch& scratch, const void* x, float* mean, float* variance);
 
 // y = (x - mean) * scale + shift per channel, then max(y, 0) when relu. Centred first: with
 // the shift folded in (x * scale + shift') a mean far from zero against the spread would cost
@@ -41,8 +51,8 @@ void bn_apply(const ChannelsInnermost& l, const void* x, void* y, const float* m
 
 // With g = dy where (x - mean) * scale + shift > 0 (everywhere without relu): sum of g and of
 // g * (x - mean) per channel.
-void bn_backward_sums(const ChannelsInnermost& l, const void* x, const void* dy, const float* mean, const float* scale,
-                      const float* shift, bool relu, float* sum_g, float* sum_g_xc);
+void bn_backward_sums(const ChannelsInnermost& l, BnScratch& scratch, const void* x, const void* dy, const float* mean,
+                      const float* scale, const float* shift, bool relu, float* sum_g, float* sum_g_xc);
 
 // dx = g * scale + (x - mean) * c1 + c0 per channel, g as above.
 void bn_backward_data(const ChannelsInnermost& l, const void* x, const void* dy, void* dx, const float* mean,

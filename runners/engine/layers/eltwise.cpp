@@ -8,6 +8,22 @@ namespace {
 using namespace dnnl;
 }
 
+bool fuses_relu(const nets::Graph& g, const nets::Node& producer, bool allowed) {
+    if ((producer.op != nets::Op::batchnorm && producer.op != nets::Op::add) || !allowed) return false;
+    int consumers = 0;
+    bool relu = false;
+    for (const auto& n : g.nodes) {
+        for (int i : n.inputs) {
+            if (i != producer.id) continue;
+            ++consumers;
+            relu = n.op == nets::Op::relu;
+        }
+    }
+    for (int o : g.outputs)
+        if (o == producer.id) return false;
+    return consumers == 1 && relu;
+}
+
 EltwiseLayer::EltwiseLayer(const nets::Node& n, const nets::Graph& g, bool fuse_relu) : node_(n) {
     switch (n.op) {
         case nets::Op::relu:

@@ -95,6 +95,7 @@ private:
     void *y_ = nullptr, *dy_ = nullptr, *dx_ = nullptr;
     float *gamma_ = nullptr, *beta_ = nullptr, *dgamma_ = nullptr, *dbeta_ = nullptr;
     std::vector<float> scale_x_, inv_std_, sum_g_, sum_g_xc_, c1_, c0_;
+    BnScratch scratch_;
 };
 
 class EltwiseLayer : public Layer {
