@@ -141,6 +141,11 @@ public:
         auto it = m_.opt.conv_plan.find(m_.g.nodes[node().inputs[0]].name);
         return it != m_.opt.conv_plan.end() && it->second.own_bn;
     }
+    bool run_by_producer() const override {
+        if (node().inputs.empty()) return false;
+        const auto& producer = m_.layers[node().inputs[0]];
+        return producer && producer->runs_its_consumer;
+    }
     int batch() const override { return m_.opt.batch; }
     const nets::Node& node() const override { return m_.g.nodes[k_]; }
     const nets::Graph& graph() const override { return m_.g; }

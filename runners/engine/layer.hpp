@@ -51,6 +51,9 @@ public:
     virtual const ConvForm* conv_form() const = 0;
     // A batch norm: the plan gives the conv feeding it the engine's own batch-norm kernels.
     virtual bool own_bn_kernels() const = 0;
+    // Input 0's layer runs this one too (Layer::runs_its_consumer, set by that layer's
+    // define): this layer is then an identity.
+    virtual bool run_by_producer() const = 0;
     virtual int batch() const = 0;
     virtual const nets::Node& node() const = 0;
     virtual const nets::Graph& graph() const = 0;
@@ -129,6 +132,9 @@ public:
     // Every input's gradient is the output's gradient (add, identity): the engine routes it
     // without running anything when it can.
     bool passes_grad = false;
+    // Set in define(): the one layer reading this output runs inside this one (a batch norm on
+    // the engine's kernels with the activation after it).
+    bool runs_its_consumer = false;
 };
 
 std::unique_ptr<Layer> make_layer(const nets::Node& n, const nets::Graph& g, bool fuse_bn_relu);

@@ -77,9 +77,9 @@ Segment segment_of(const nets::Graph& g, int k, const std::vector<bool>& grads, 
                          conv.out.c, conv.out.h, conv.out.w);
     if (a.pad_t != a.kh / 2 || a.pad_l != a.kw / 2 || a.pad_b != a.pad_t || a.pad_r != a.pad_l)
         s.text += fmt::format(" pad {},{},{},{}", a.pad_t, a.pad_l, a.pad_b, a.pad_r);
-    // A conv fed by another layer reads its input in its own layout and type: a 1x1 conv in
-    // the candidate's type produces it, and is not timed. One fed by the net's input converts
-    // it from plain fp32, in the net as here.
+    // A conv fed by another layer reads its input in that layer's layout and type: a 1x1 conv
+    // produces it (in the type the plan gave the conv upstream: arriving_type), and is not
+    // timed. One fed by the net's input converts it from plain fp32, in the net as here.
     nets::Builder b("tune", in);
     int x = b.input();
     s.fed_by_layer = conv.inputs[0] != 0;
@@ -198,6 +198,15 @@ EngineOptions measuring_options(const EngineOptions& o) {
 
 // A digest of what a whole-net timing depends on: every node's op, inputs, shape and
 // attributes (not its name), gradients, frozen nodes and each conv's form.
+// Keys of times that used the engine's batch-norm kernels name the kernels' revision: a cache
+// measured before they ran the ReLU6 or swish after the norm (revision 1) holds times of other
+// code under the same form name.
+constexpr std::string_view own_bn_revision = " (own batch norm r2)";
+
+std::string form_key(const ConvForm& f) {
+    return conv_form_name(f) + (f.own_bn ? std::string(own_bn_revision) : "");
+}
+
 std::string net_key(const nets::Graph& g, const EngineOptions& o, const ConvPlan* plan) {
     std::string s;
     for (const auto& n : g.nodes) {
@@ -206,13 +215,24 @@ std::string net_key(const nets::Graph& g, const EngineOptions& o, const ConvPlan
         if (frozen_by(n.name, o.frozen)) s += " frozen";
         if (plan) {
             auto it = plan->find(n.name);
-            if (it != plan->end()) s += " " + conv_form_name(it->second);
+            if (it != plan->end()) s += " " + form_key(it->second);
         }
         s += ";";
     }
     return fmt::format("net {:016x} {} nodes, batch {}, threads {}, {}, input gradient {}{}, plan {}", search::fnv1a(s),
                        g.nodes.size(), o.batch, omp_get_max_threads(), precision_name(o.precision),
                        o.input_grad ? 1 : 0, switches(o), plan ? "tuned" : "rules");
+}
+
+// The type conv k's input arrives in under the plan so far: that of the nearest conv upstream
+// along first inputs (tuned before k, the nodes being in order); nullopt when none is.
+std::optional<dt> arriving_type(const nets::Graph& g, int k, const ConvPlan& plan) {
+    for (int i = g.node(k).inputs.at(0); i > 0; i = g.node(i).inputs.empty() ? 0 : g.node(i).inputs[0]) {
+        if (g.node(i).op != nets::Op::conv) continue;
+        const auto it = plan.find(g.node(i).name);
+        return it == plan.end() ? std::nullopt : std::optional<dt>(it->second.type);
+    }
+    return std::nullopt;
 }
 
 // The fastest candidate, of data type `type` when given; null when there is none.
@@ -267,9 +287,13 @@ Tuning tune_conv_plan(const nets::Graph& g, const EngineOptions& o) {
         LayerTuning lt;
         lt.node = n.name;
         lt.segment = seg.text;
+        const std::optional<dt> arriving = arriving_type(g, n.id, t.plan);
         auto time_form = [&](const ConvForm& form) {
-            const std::string key =
-                fmt::format("{}, batch {}, threads {}{}: {}", seg.text, o.batch, threads, switches(o), conv_form_name(form));
+            // The conversion from the type the input arrives in counts in the candidate's time.
+            const dt fed = arriving.value_or(form.type);
+            const std::string key = fmt::format("{}, batch {}, threads {}{}{}: {}", seg.text, o.batch, threads, switches(o),
+                                                fed == form.type ? "" : fmt::format(", fed {}", fed == dt::bf16 ? "bf16" : "f32"),
+                                                form_key(form));
             const double injected = o.tune.injected_ms ? o.tune.injected_ms(n.name, form) : 0.0;
             TunedCandidate c{form};
             c.ms = m.time(key, injected, seg.fed_by_layer ? 2 : 1,
@@ -280,7 +304,7 @@ Tuning tune_conv_plan(const nets::Graph& g, const EngineOptions& o) {
                               if (!seg.weights_grad) eo.frozen.push_back("conv");
                               if (seg.bn_frozen) eo.frozen.push_back("bn");
                               if (!seg.input_grad) eo.frozen.push_back("pre");  // so no gradient reaches it
-                              eo.conv_plan = {{"conv", form}, {"pre", ConvForm{form.type}}};
+                              eo.conv_plan = {{"conv", form}, {"pre", ConvForm{fed}}};
                               return std::make_unique<Engine>(seg.graph, eo);
                           },
                           c.cached);

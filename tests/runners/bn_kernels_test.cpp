@@ -1,10 +1,12 @@
 // The engine's batch-norm kernels and oneDNN's primitives against batch norm in double on the
-// same data: statistics, output, input and parameter gradients, with and without the fused ReLU, in both layouts
+// same data: statistics, output, input and parameter gradients, with each activation the
+// kernels fuse (oneDNN's only with none or the ReLU it fuses itself), in both layouts
 // and types they take, channel counts that leave a partial block (nChw16c's padding lanes
 // must come out zero, an NHWC pixel's neighbour untouched), and data whose mean dwarfs its
 // spread (a one-pass sum of squares would cancel).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -25,7 +27,7 @@ struct Case {
     dt type;
     tag layout;
     int channels;
-    bool relu;
+    BnActivation act;
     float mean, spread;
 };
 
@@ -42,8 +44,36 @@ struct Reference {
     std::vector<double> mean, var, y, dx, dgamma, dbeta;
 };
 
+// The activation after the norm and its derivative, at z.
+double activate(BnActivation act, double z) {
+    switch (act) {
+        case BnActivation::relu: return std::max(z, 0.0);
+        case BnActivation::relu6: return std::clamp(z, 0.0, 6.0);
+        case BnActivation::swish: return z / (1 + std::exp(-z));
+        default: return z;
+    }
+}
+double derivative(BnActivation act, double z) {
+    const double s = 1 / (1 + std::exp(-z));
+    switch (act) {
+        case BnActivation::relu: return z > 0 ? 1 : 0;
+        case BnActivation::relu6: return z > 0 && z < 6 ? 1 : 0;
+        case BnActivation::swish: return s + z * s * (1 - s);
+        default: return 1;
+    }
+}
+
+const char* name(BnActivation act) {
+    switch (act) {
+        case BnActivation::relu: return "relu";
+        case BnActivation::relu6: return "relu6";
+        case BnActivation::swish: return "swish";
+        default: return "none";
+    }
+}
+
 Reference reference(const std::vector<float>& x, const std::vector<float>& dy, const std::vector<float>& gamma,
-                    const std::vector<float>& beta, int N, int C, int P, bool relu) {
+                    const std::vector<float>& beta, int N, int C, int P, BnActivation act) {
     Reference r{std::vector<double>(C), std::vector<double>(C), std::vector<double>(x.size()),
                 std::vector<double>(x.size()), std::vector<double>(C), std::vector<double>(C)};
     auto at = [&](int n, int c, int p) { return (std::size_t(n) * C + c) * P + p; };
@@ -61,8 +91,8 @@ Reference reference(const std::vector<float>& x, const std::vector<float>& dy, c
             for (int p = 0; p < P; ++p) {
                 const std::size_t i = at(n, c, p);
                 const double y = (x[i] - mean) * inv * gamma[c] + beta[c];
-                r.y[i] = relu ? std::max(y, 0.0) : y;
-                const double gi = relu && y <= 0 ? 0.0 : dy[i];
+                r.y[i] = activate(act, y);
+                const double gi = dy[i] * derivative(act, y);
                 g[std::size_t(n) * P + p] = gi;
                 sg += gi;
                 sgx += gi * (x[i] - mean);
@@ -91,13 +121,15 @@ TEST_CASE("the engine's batch-norm kernels agree with batch norm in double, as o
     for (tag layout : {tag::nChw16c, tag::nhwc})
         for (dt type : {dt::f32, dt::bf16})
             for (int channels : {16, 24, 40})
-                for (bool relu : {false, true})
-                    if (type == dt::f32 || bf16) cases.push_back({type, layout, channels, relu, 0.5f, 2.f});
-    cases.push_back({dt::f32, tag::nChw16c, 16, false, 1000.f, 0.01f});  // no ReLU: a mask tie at every rounding
+                for (BnActivation act :
+                     {BnActivation::none, BnActivation::relu, BnActivation::relu6, BnActivation::swish})
+                    if (type == dt::f32 || bf16) cases.push_back({type, layout, channels, act, 0.5f, 2.f});
+    // no ReLU: a mask tie at every rounding
+    cases.push_back({dt::f32, tag::nChw16c, 16, BnActivation::none, 1000.f, 0.01f});
     for (const Case& k : cases) {
         const bool is_bf16 = k.type == dt::bf16;
         INFO((is_bf16 ? "bf16 " : "f32 ") << (k.layout == tag::nhwc ? "nhwc" : "nChw16c") << ", " << k.channels
-                                          << " channels, relu " << k.relu << ", mean " << k.mean);
+                                          << " channels, " << name(k.act) << ", mean " << k.mean);
         const memory::dims dims = {6, k.channels, 5, 7};
         const memory::desc md(dims, k.type, k.layout);
         const auto layout = own_bn_layout(md);
@@ -119,11 +151,13 @@ TEST_CASE("the engine's batch-norm kernels agree with batch norm in double, as o
         }
         const int C = k.channels;
         std::vector<float> gamma(C), beta(C);
-        for (int c = 0; c < C; ++c) gamma[c] = 0.5f + 0.05f * c, beta[c] = 0.1f * (c % 5) - 0.2f;
+        const float wide = k.act == BnActivation::relu6 ? 4.f : 1.f;  // so that ReLU6 clips some values at 6
+        for (int c = 0; c < C; ++c) gamma[c] = wide * (0.5f + 0.05f * c), beta[c] = 0.1f * (c % 5) - 0.2f;
 
-        // oneDNN
+        // oneDNN, which fuses no activation but the ReLU (its results are checked only then)
+        const bool onednn_fuses = k.act == BnActivation::none || k.act == BnActivation::relu;
         auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
-        if (k.relu) flags |= dnnl::normalization_flags::fuse_norm_relu;
+        if (k.act == BnActivation::relu) flags |= dnnl::normalization_flags::fuse_norm_relu;
         dnnl::batch_normalization_forward::primitive_desc fwd({dnnl::prop_kind::forward_training, md, 1e-5f, flags}, eng);
         dnnl::batch_normalization_backward::primitive_desc bwd({dnnl::prop_kind::backward, md, md, 1e-5f, flags}, eng, fwd);
         const memory::desc vec({C}, dt::f32, tag::a);
@@ -145,8 +179,8 @@ TEST_CASE("the engine's batch-norm kernels agree with batch norm in double, as o
             inv[c] = 1.f / std::sqrt(v[c] + 1e-5f);
             a[c] = gamma[c] * inv[c];
         }
-        bn_apply(*layout, x.get_data_handle(), y_own.get_data_handle(), m.data(), a.data(), beta.data(), k.relu);
-        bn_backward_sums(*layout, scratch, x.get_data_handle(), dy.get_data_handle(), m.data(), a.data(), beta.data(), k.relu,
+        bn_apply(*layout, x.get_data_handle(), y_own.get_data_handle(), m.data(), a.data(), beta.data(), k.act);
+        bn_backward_sums(*layout, scratch, x.get_data_handle(), dy.get_data_handle(), m.data(), a.data(), beta.data(), k.act,
                          sg.data(), sgx.data());
         const double count = 6.0 * 5 * 7;
         for (int c = 0; c < C; ++c) {
@@ -157,11 +191,11 @@ TEST_CASE("the engine's batch-norm kernels agree with batch norm in double, as o
             c0[c] = float(-q * sg[c]);
         }
         bn_backward_data(*layout, x.get_data_handle(), dy.get_data_handle(), dx_own.get_data_handle(), m.data(), a.data(),
-                         beta.data(), c1.data(), c0.data(), k.relu);
+                         beta.data(), c1.data(), c0.data(), k.act);
 
         // Both against the double reference on the data as stored (bf16: rounded). The fused
         // ReLU's mask is the same on this data but for a tie, and neither output rounds twice.
-        const Reference r = reference(plain(x, eng, s), plain(dy, eng, s), gamma, beta, 6, C, 35, k.relu);
+        const Reference r = reference(plain(x, eng, s), plain(dy, eng, s), gamma, beta, 6, C, 35, k.act);
         const bool extreme = k.mean > 100 * k.spread;  // the mean's own rounding moves y by ~1e-3
         const double tol = is_bf16 ? 2e-2 : extreme ? 2e-2 : 1e-4;
         for (int c = 0; c < C; ++c) {
@@ -172,7 +206,7 @@ TEST_CASE("the engine's batch-norm kernels agree with batch norm in double, as o
         CHECK(largest_relative_difference(plain(dx_own, eng, s), r.dx) < tol);
         CHECK(largest_relative_difference(dgamma, r.dgamma) < tol);
         CHECK(largest_relative_difference(dbeta, r.dbeta) < tol);
-        if (!extreme) {  // the reference is oneDNN's batch norm (in fp32 its statistics cancel there)
+        if (!extreme && onednn_fuses) {  // the reference is oneDNN's batch norm (in fp32 its statistics cancel there)
             CHECK(largest_relative_difference(plain(y, eng, s), r.y) < tol);
             CHECK(largest_relative_difference(plain(dx, eng, s), r.dx) < tol);
             const float* ref_dgamma = static_cast<const float*>(dsc.get_data_handle());
@@ -193,6 +227,34 @@ TEST_CASE("the engine's batch-norm kernels agree with batch norm in double, as o
             }
         }
     }
+}
+
+TEST_CASE("the fused swish and its gradient hold to float precision from z = -200 to 200", "[bn_kernels]") {
+    if (!own_bn_kernels_run_here(dt::f32)) {
+        WARN("no AVX-512: the engine's batch-norm kernels do not run here");
+        return;
+    }
+    // One image of 16 channels whose pixels step z through the range (mean 0, scale 1, shift
+    // 0: z = x); dy = 1, c1 = c0 = 0, so dx is swish'(z).
+    const int pixels = 4001;
+    const auto l = own_bn_layout(memory::desc({1, 16, 1, pixels}, dt::f32, tag::nhwc));
+    REQUIRE(l);
+    std::vector<float> x(16 * pixels), y(x.size()), ones(x.size(), 1.f), dx(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = -200.f + 400.f * float(i) / float(x.size() - 1);
+    const std::vector<float> zeros(16, 0.f), unit(16, 1.f);
+    bn_apply(*l, x.data(), y.data(), zeros.data(), unit.data(), zeros.data(), BnActivation::swish);
+    bn_backward_data(*l, x.data(), ones.data(), dx.data(), zeros.data(), unit.data(), zeros.data(), zeros.data(),
+                     zeros.data(), BnActivation::swish);
+    double worst_y = 0, worst_dx = 0, worst_tail = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        const double z = x[i], s = 1 / (1 + std::exp(-z)), want = z * s, slope = s + z * s * (1 - s);
+        if (z >= -80) worst_y = std::max(worst_y, std::abs(y[i] - want) / std::max(std::abs(want), 1e-30));
+        else worst_tail = std::max(worst_tail, double(std::abs(y[i])));  // ~1e-35 * z where e^-z would overflow
+        worst_dx = std::max(worst_dx, std::abs(dx[i] - slope));
+    }
+    CHECK(worst_y < 1e-6);
+    CHECK(worst_tail < 1e-30);
+    CHECK(worst_dx < 1e-6);
 }
 
 TEST_CASE("the engine's batch-norm kernels take only the layouts they know", "[bn_kernels]") {

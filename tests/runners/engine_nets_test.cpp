@@ -9,6 +9,7 @@
 #include "nets/vgg_style.hpp"
 #include "nets/zoo.hpp"
 #include "runners/engine/engine.hpp"
+#include "runners/engine/layers/bn_kernels.hpp"
 #include "support.hpp"
 #include "support/gradcheck.hpp"
 
@@ -268,6 +269,47 @@ TEST_CASE("fusion, memory reuse and kernel cropping change no number of a traini
         // Fused and cut kernels sum in another order: float rounding, never more.
         CHECK(largest_relative_difference(step_with_switches(g, fuse, share, crop), base) <= 1e-5);
     }
+}
+
+TEST_CASE("a ReLU6 or swish after a batch norm on the engine's kernels runs inside it: the step as apart, in less memory",
+          "[engine][options]") {
+    if (!deeper::runners::layers::own_bn_kernels_run_here(dnnl::memory::data_type::f32)) {
+        WARN("no AVX-512: the engine's batch-norm kernels do not run here");
+        return;
+    }
+    Builder b("fused-activations", Shape{8, 8, 8});
+    const int swish = b.activation(b.batchnorm(b.conv(b.input(), 32, 3, 1, 1, false, "c1"), "bn1"), Op::swish, "swish");
+    const int relu6 = b.activation(b.batchnorm(b.conv(swish, 32, 3, 1, 32, false, "dw"), "bn2"), Op::relu6, "relu6");
+    b.linear(b.global_avg_pool(relu6, "gap"), 10, true, "fc");
+    const Graph g = b.finish();
+    struct Step {
+        std::vector<float> numbers;
+        std::size_t arena = 0;
+        int activation_runs = 0;
+    };
+    auto step = [&](bool fuse) {
+        EngineOptions eo;
+        eo.batch = 4;
+        eo.seed = 3;
+        eo.input_grad = true;
+        eo.fuse_bn_relu = fuse;
+        deeper::runners::ConvForm own;
+        own.own_bn = true;
+        eo.conv_plan = {{"c1", own}, {"dw", own}};
+        Engine e(g, eo);
+        for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = float(std::sin(0.37 * double(i)));
+        Step r;
+        r.numbers = train_step_numbers(e, {1, 4, 7, 9});
+        r.arena = e.train_net().arena_bytes();
+        r.activation_runs = e.train_net().backward_runs(swish) + e.train_net().backward_runs(relu6);
+        return r;
+    };
+    const Step fused = step(true), apart = step(false);
+    CHECK(apart.activation_runs == 2);
+    CHECK(fused.activation_runs == 0);
+    CHECK(fused.arena < apart.arena);  // no batch-norm output kept for the swish's backward
+    // the engine's swish and oneDNN's: float rounding apart
+    CHECK(largest_relative_difference(fused.numbers, apart.numbers) <= 1e-5);
 }
 
 TEST_CASE("a shortcut shares the add's gradient only where every read of it comes first", "[engine][options]") {

@@ -165,6 +165,29 @@ TEST_CASE("the engine's batch-norm kernels are timed after the fastest form of e
     }
 }
 
+TEST_CASE("a conv is timed reading its input in the type the plan gave the conv before it", "[tune]") {
+    if (!cpu_has_bf16()) {
+        WARN("no bf16 instructions: every form is fp32");
+        return;
+    }
+    TempDir dir("tune-arriving");
+    const nets::Graph g = tune_net();
+    for (const dnnl::memory::data_type first : {dnnl::memory::data_type::bf16, dnnl::memory::data_type::f32}) {
+        EngineOptions o = tuned(dir.path().string(), Precision::bf16);
+        o.tune.injected_ms = [&](const std::string& node, const ConvForm& f) {
+            return node == "c3" && f.type != first ? 1000.0 : 0.0;
+        };
+        const Tuning t = tune_conv_plan(g, o);
+        REQUIRE(t.layers.at(0).chosen.type == first);
+        // c3s2's candidates of the other type convert c3's output, in their recorded times
+        const bool bf16_first = first == dnnl::memory::data_type::bf16;
+        const std::string other = bf16_first ? ", fed bf16: f32:" : ", fed f32: bf16:";
+        const std::string cache = slurp(TuneCache(dir.path().string()).path());
+        INFO("c3 in " << (bf16_first ? "bf16" : "f32"));
+        CHECK(cache.find("conv 3x3/s2 16x8x8->32x4x4 + bn + relu, batch 8, threads 2" + other) != std::string::npos);
+    }
+}
+
 TEST_CASE("the second compile reads every time from the cache and gets the same plan", "[tune]") {
     TempDir dir("tune-cache");
     const nets::Graph g = tune_net();
@@ -242,16 +265,22 @@ TEST_CASE("every form the tuner can pick passes the gradient check, in fp32 and 
     for (const nets::Graph& g : {tune_net(8), depthwise_net()})
     for (const auto& n : g.nodes) {
         if (n.op != nets::Op::conv) continue;
-        // the conv alone, as its segment runs in the tuner: conv + bn + relu (conv + relu for
-        // a conv with a bias, whose gradient a batch norm would cancel), then a head
+        // the conv alone, as its segment runs in the tuner: conv + bn + activation (conv +
+        // relu for a conv with a bias, whose gradient a batch norm would cancel), then a head
         const auto& a = std::get<nets::ConvAttrs>(n.attrs);
-        nets::Builder b("one-conv", g.node(n.inputs[0]).out);
-        int x = b.conv(b.input(), a, "conv");
-        x = b.relu(a.bias ? x : b.batchnorm(x, "bn"), "relu");
-        b.mark_output(b.linear(b.flatten(b.global_avg_pool(x)), 4, true, "fc"));
-        const nets::Graph one = b.finish();
+        auto one_conv = [&](nets::Op activation) {
+            nets::Builder b("one-conv", g.node(n.inputs[0]).out);
+            int x = b.conv(b.input(), a, "conv");
+            x = b.activation(a.bias ? x : b.batchnorm(x, "bn"), activation, "act");
+            b.mark_output(b.linear(b.flatten(b.global_avg_pool(x)), 4, true, "fc"));
+            return b.finish();
+        };
         for (Precision p : precisions)
-            for (ConvForm f : with_own_bn(candidate_forms(n, p), !a.bias)) {
+            for (ConvForm f : with_own_bn(candidate_forms(n, p), !a.bias))
+            // the engine's batch-norm kernels also run the ReLU6 and swish after them
+            for (nets::Op activation : f.own_bn ? std::vector{nets::Op::relu, nets::Op::relu6, nets::Op::swish}
+                                                : std::vector{nets::Op::relu}) {
+                const nets::Graph one = one_conv(activation);
                 deeper::test::GradcheckOptions o;
                 o.batch = 4;  // the batch norm after the strided conv normalizes 4x4 maps: 64 values
                 if (p == Precision::bf16) {
@@ -259,7 +288,8 @@ TEST_CASE("every form the tuner can pick passes the gradient check, in fp32 and 
                     o.bf16_against_fp32 = true;  // conv + bn + relu: normwise, as the nets are checked
                 }
                 o.conv_plan = {{"conv", f}};
-                INFO(n.name << "'s conv as " << conv_form_name(f) << " in " << precision_name(p));
+                INFO(n.name << "'s conv as " << conv_form_name(f) << " in " << precision_name(p) << ", then "
+                            << nets::op_name(activation));
                 deeper::test::gradcheck(one, o);
             }
     }

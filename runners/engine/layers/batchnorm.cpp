@@ -1,6 +1,7 @@
 // Batch normalization with scale and shift; running statistics kept as PyTorch keeps them
 // (momentum, unbiased variance). A ReLU that follows as the only consumer is fused in. oneDNN's
-// primitives run it, or the engine's own kernels where the tuner measured them faster.
+// primitives run it, or the engine's own kernels where the tuner measured them faster; those
+// fuse a ReLU6 or swish too.
 #include <cmath>
 
 #include "runners/engine/layers/layers.hpp"
@@ -12,7 +13,7 @@ using namespace dnnl;
 }
 
 BatchNormLayer::BatchNormLayer(const nets::Node& n, const nets::Graph& g, bool fuse_relu)
-    : node_(n), fuse_relu_(fuses_relu(g, n, fuse_relu)) {
+    : node_(n), fuse_relu_(fuses_relu(g, n, fuse_relu)), fusion_allowed_(fuse_relu) {
     const auto& a = std::get<nets::BatchNormAttrs>(n.attrs);
     eps_ = a.eps;
     momentum_ = a.momentum;
@@ -50,6 +51,8 @@ memory::desc BatchNormLayer::define(LayerContext& c) {
 
     if (c.own_bn_kernels()) own_ = own_bn_layout(data);
     if (own_) {
+        own_activation_ = own_activation(c.graph());
+        runs_its_consumer = own_activation_ == BnActivation::relu6 || own_activation_ == BnActivation::swish;
         for (auto* v : {&scale_x_, &inv_std_, &sum_g_, &sum_g_xc_, &c1_, &c0_}) v->assign(C, 0.f);
         if (!c.training()) return data;
     } else {
@@ -79,6 +82,15 @@ memory::desc BatchNormLayer::define(LayerContext& c) {
     // oneDNN always writes diff_src; give it a scratch buffer when nothing below needs it.
     if (!c.input_needs_grad(0)) diff_src_tmp_ = c.buffer(data, LayerContext::Life::bwd);
     return fwd_pd_.dst_desc();
+}
+
+BnActivation BatchNormLayer::own_activation(const nets::Graph& g) const {
+    if (fuse_relu_) return BnActivation::relu;
+    if (!fusion_allowed_) return BnActivation::none;
+    const auto next = sole_consumer_op(g, node_);
+    if (next == nets::Op::relu6) return BnActivation::relu6;
+    if (next == nets::Op::swish) return BnActivation::swish;
+    return BnActivation::none;
 }
 
 void BatchNormLayer::bind(LayerContext& c) {
@@ -171,7 +183,7 @@ void BatchNormLayer::own_forward(LayerContext& c) {
         var = static_cast<const float*>(var_.get_data_handle());
     }
     fold(var);
-    bn_apply(*own_, x_, y_, mean, scale_x_.data(), beta_, fuse_relu_);
+    bn_apply(*own_, x_, y_, mean, scale_x_.data(), beta_, own_activation_);
 }
 
 // dx = scale_x * (g - mean(g) - xc * inv_std^2 * mean(g * xc)) with xc = x - mean, written as
@@ -179,7 +191,7 @@ void BatchNormLayer::own_forward(LayerContext& c) {
 void BatchNormLayer::own_backward(LayerContext& c) {
     const float* mean = static_cast<const float*>(mean_.get_data_handle());
     fold(static_cast<const float*>(var_.get_data_handle()));  // as the forward did: the same ReLU mask
-    bn_backward_sums(*own_, scratch_, x_, dy_, mean, scale_x_.data(), beta_, fuse_relu_, sum_g_.data(),
+    bn_backward_sums(*own_, scratch_, x_, dy_, mean, scale_x_.data(), beta_, own_activation_, sum_g_.data(),
                      sum_g_xc_.data());
     if (train_params_) {
         for (int i = 0; i < own_->channels; ++i) {
@@ -195,7 +207,7 @@ void BatchNormLayer::own_backward(LayerContext& c) {
         c1_[i] = float(-k * double(inv_std_[i]) * inv_std_[i] * sum_g_xc_[i]);
         c0_[i] = float(-k * sum_g_[i]);
     }
-    bn_backward_data(*own_, x_, dy_, dx_, mean, scale_x_.data(), beta_, c1_.data(), c0_.data(), fuse_relu_);
+    bn_backward_data(*own_, x_, dy_, dx_, mean, scale_x_.data(), beta_, c1_.data(), c0_.data(), own_activation_);
 }
 
 void BatchNormLayer::forward(LayerContext& c) {

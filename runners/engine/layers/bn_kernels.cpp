@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 // GCC 12 warns inside its own AVX-512 headers (the _mm512_undefined_* results they start from).
@@ -38,11 +39,70 @@ DEEPER_AVX512 inline void store(float* p, __m512 v, __mmask16 m) { _mm512_mask_s
 DEEPER_AVX512 inline void store(std::uint16_t* p, __m512 v, __mmask16 m) {
     _mm256_mask_storeu_epi16(p, m, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));  // round to nearest even
 }
-// g = dy where xc * scale + shift > 0 (xc = x - mean): the ReLU's gradient mask, computed as
-// the forward did.
-DEEPER_AVX512 inline __m512 relu_masked(__m512 g, __m512 xc, __m512 scale, __m512 shift) {
-    const __mmask16 on = _mm512_cmp_ps_mask(_mm512_fmadd_ps(xc, scale, shift), _mm512_setzero_ps(), _CMP_GT_OQ);
-    return _mm512_maskz_mov_ps(on, g);
+// e^t for t <= 88 (above it overflows): t = n ln2 + r with |r| <= ln2 / 2, e^r by its Taylor
+// series to r^6 (relative error < 2e-7: about an ulp), times 2^n.
+DEEPER_AVX512 inline __m512 exp_ps(__m512 t) {
+    t = _mm512_max_ps(t, _mm512_set1_ps(-100.f));  // e^t rounds to 0 long before: keeps n small
+    const __m512 n =
+        _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), t);  // ln2's high bits: n * it is exact
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.4286068203094172e-6f), r);     // and the rest of ln2
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.f / 720), r, _mm512_set1_ps(1.f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+    return _mm512_scalef_ps(p, n);
+}
+
+// 1 / (1 + e^-z): the reciprocal to 14 bits, then a Newton step. e^-z is kept below e^80 so
+// the reciprocal stays a normal float (below z = -80 the sigmoid is ~1e-35 either way).
+DEEPER_AVX512 inline __m512 sigmoid_ps(__m512 z) {
+    const __m512 d = _mm512_add_ps(_mm512_set1_ps(1.f), exp_ps(_mm512_min_ps(_mm512_sub_ps(_mm512_setzero_ps(), z),
+                                                                               _mm512_set1_ps(80.f))));
+    const __m512 r = _mm512_rcp14_ps(d);
+    return _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.f)));
+}
+
+template <BnActivation A>
+DEEPER_AVX512 inline __m512 activate(__m512 z) {
+    if constexpr (A == BnActivation::relu) return _mm512_max_ps(z, _mm512_setzero_ps());
+    else if constexpr (A == BnActivation::relu6)
+        return _mm512_min_ps(_mm512_max_ps(z, _mm512_setzero_ps()), _mm512_set1_ps(6.f));
+    else if constexpr (A == BnActivation::swish) return _mm512_mul_ps(z, sigmoid_ps(z));
+    else return z;
+}
+
+// g = dy * act'(z) with z = xc * scale + shift (xc = x - mean), computed as the forward did.
+// ReLU and ReLU6 pass dy where the output is strictly inside their linear part, as oneDNN's do.
+template <BnActivation A>
+DEEPER_AVX512 inline __m512 activation_gradient(__m512 dy, __m512 xc, __m512 scale, __m512 shift) {
+    if constexpr (A == BnActivation::none) {
+        return dy;
+    } else {
+        const __m512 z = _mm512_fmadd_ps(xc, scale, shift);
+        const __mmask16 positive = _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_GT_OQ);
+        if constexpr (A == BnActivation::relu) {
+            return _mm512_maskz_mov_ps(positive, dy);
+        } else if constexpr (A == BnActivation::relu6) {
+            return _mm512_maskz_mov_ps(positive & _mm512_cmp_ps_mask(z, _mm512_set1_ps(6.f), _CMP_LT_OQ), dy);
+        } else {  // swish' = s + z s (1 - s) = s (1 + z (1 - s))
+            const __m512 s = sigmoid_ps(z), one = _mm512_set1_ps(1.f);
+            return _mm512_mul_ps(dy, _mm512_mul_ps(s, _mm512_fmadd_ps(z, _mm512_sub_ps(one, s), one)));
+        }
+    }
+}
+
+// Calls f(std::integral_constant<BnActivation, act>): one instance of a kernel per activation.
+template <class F>
+void with_activation(BnActivation act, F&& f) {
+    switch (act) {
+        case BnActivation::none: return f(std::integral_constant<BnActivation, BnActivation::none>{});
+        case BnActivation::relu: return f(std::integral_constant<BnActivation, BnActivation::relu>{});
+        case BnActivation::relu6: return f(std::integral_constant<BnActivation, BnActivation::relu6>{});
+        case BnActivation::swish: return f(std::integral_constant<BnActivation, BnActivation::swish>{});
+    }
 }
 
 // Runs f(n, first pixel, end pixel) over every image's chunks, in parallel.
@@ -129,27 +189,28 @@ DEEPER_AVX512 void statistics(const ChannelsInnermost& l, BnScratch& scratch, co
     }
 }
 
-template <class T>
+template <BnActivation A, class T>
 DEEPER_AVX512 void apply(const ChannelsInnermost& l, const T* x, T* y, const float* mean, const float* scale,
-                         const float* shift, bool relu) {
+                         const float* shift) {
     for_chunks(l, [&](std::int64_t n, std::int64_t first, std::int64_t end) DEEPER_AVX512 {
         for (std::int64_t cb = 0; cb < l.blocks; ++cb) {
             const __mmask16 m = live_lanes(l, cb), out = store_lanes(l, cb);
             const __m512 mu = _mm512_maskz_loadu_ps(m, mean + cb * 16);
             const __m512 a = _mm512_maskz_loadu_ps(m, scale + cb * 16), b = _mm512_maskz_loadu_ps(m, shift + cb * 16);
-            const std::int64_t o = n * l.image + cb * l.block;
+            const std::int64_t o = n * l.image + cb * l.block, pixel = l.pixel;  // locals: not reloaded after a store
+            const T* xs = x + o;
+            T* ys = y + o;
             for (std::int64_t s = first; s < end; ++s) {
-                __m512 v = _mm512_fmadd_ps(_mm512_sub_ps(load(x + o + s * l.pixel, m), mu), a, b);
-                if (relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
-                store(y + o + s * l.pixel, v, out);
+                const __m512 z = _mm512_fmadd_ps(_mm512_sub_ps(load(xs + s * pixel, m), mu), a, b);
+                store(ys + s * pixel, activate<A>(z), out);
             }
         }
     });
 }
 
-template <class T>
+template <BnActivation A, class T>
 DEEPER_AVX512 void backward_sums(const ChannelsInnermost& l, BnScratch& scratch, const T* x, const T* dy,
-                                 const float* mean, const float* scale, const float* shift, bool relu, float* sum_g,
+                                 const float* mean, const float* scale, const float* shift, float* sum_g,
                                  float* sum_g_xc) {
     ChannelSums sums(l, scratch.sums);
     for_chunks(l, [&](std::int64_t n, std::int64_t first, std::int64_t end) DEEPER_AVX512 {
@@ -157,12 +218,12 @@ DEEPER_AVX512 void backward_sums(const ChannelsInnermost& l, BnScratch& scratch,
             const __mmask16 m = live_lanes(l, cb);
             const __m512 mu = _mm512_maskz_loadu_ps(m, mean + cb * 16);
             const __m512 a = _mm512_maskz_loadu_ps(m, scale + cb * 16), b = _mm512_maskz_loadu_ps(m, shift + cb * 16);
-            const std::int64_t o = n * l.image + cb * l.block;
+            const std::int64_t o = n * l.image + cb * l.block, pixel = l.pixel;
+            const T *xs = x + o, *dys = dy + o;
             __m512 g_sum = _mm512_setzero_ps(), gx_sum = g_sum;
             for (std::int64_t s = first; s < end; ++s) {
-                const __m512 xc = _mm512_sub_ps(load(x + o + s * l.pixel, m), mu);
-                __m512 g = load(dy + o + s * l.pixel, m);
-                if (relu) g = relu_masked(g, xc, a, b);
+                const __m512 xc = _mm512_sub_ps(load(xs + s * pixel, m), mu);
+                const __m512 g = activation_gradient<A>(load(dys + s * pixel, m), xc, a, b);
                 g_sum = _mm512_add_ps(g_sum, g);
                 gx_sum = _mm512_fmadd_ps(g, xc, gx_sum);
             }
@@ -175,21 +236,22 @@ DEEPER_AVX512 void backward_sums(const ChannelsInnermost& l, BnScratch& scratch,
     }
 }
 
-template <class T>
+template <BnActivation A, class T>
 DEEPER_AVX512 void backward_data(const ChannelsInnermost& l, const T* x, const T* dy, T* dx, const float* mean,
-                                 const float* scale, const float* shift, const float* c1, const float* c0, bool relu) {
+                                 const float* scale, const float* shift, const float* c1, const float* c0) {
     for_chunks(l, [&](std::int64_t n, std::int64_t first, std::int64_t end) DEEPER_AVX512 {
         for (std::int64_t cb = 0; cb < l.blocks; ++cb) {
             const __mmask16 m = live_lanes(l, cb), out = store_lanes(l, cb);
             const __m512 mu = _mm512_maskz_loadu_ps(m, mean + cb * 16);
             const __m512 a = _mm512_maskz_loadu_ps(m, scale + cb * 16), b = _mm512_maskz_loadu_ps(m, shift + cb * 16);
             const __m512 k1 = _mm512_maskz_loadu_ps(m, c1 + cb * 16), k0 = _mm512_maskz_loadu_ps(m, c0 + cb * 16);
-            const std::int64_t o = n * l.image + cb * l.block;
+            const std::int64_t o = n * l.image + cb * l.block, pixel = l.pixel;
+            const T *xs = x + o, *dys = dy + o;
+            T* dxs = dx + o;
             for (std::int64_t s = first; s < end; ++s) {
-                const __m512 xc = _mm512_sub_ps(load(x + o + s * l.pixel, m), mu);
-                __m512 g = load(dy + o + s * l.pixel, m);
-                if (relu) g = relu_masked(g, xc, a, b);
-                store(dx + o + s * l.pixel, _mm512_fmadd_ps(g, a, _mm512_fmadd_ps(xc, k1, k0)), out);
+                const __m512 xc = _mm512_sub_ps(load(xs + s * pixel, m), mu);
+                const __m512 g = activation_gradient<A>(load(dys + s * pixel, m), xc, a, b);
+                store(dxs + s * pixel, _mm512_fmadd_ps(g, a, _mm512_fmadd_ps(xc, k1, k0)), out);
             }
         }
     });
@@ -236,29 +298,35 @@ void bn_statistics(const ChannelsInnermost& l, BnScratch& scratch, const void* x
 }
 
 void bn_apply(const ChannelsInnermost& l, const void* x, void* y, const float* mean, const float* scale,
-              const float* shift, bool relu) {
-    if (l.bf16) apply(l, static_cast<const bf16_bits*>(x), static_cast<bf16_bits*>(y), mean, scale, shift, relu);
-    else apply(l, static_cast<const float*>(x), static_cast<float*>(y), mean, scale, shift, relu);
+              const float* shift, BnActivation act) {
+    with_activation(act, [&](auto a) {
+        if (l.bf16) apply<decltype(a)::value>(l, static_cast<const bf16_bits*>(x), static_cast<bf16_bits*>(y), mean, scale, shift);
+        else apply<decltype(a)::value>(l, static_cast<const float*>(x), static_cast<float*>(y), mean, scale, shift);
+    });
 }
 
 void bn_backward_sums(const ChannelsInnermost& l, BnScratch& scratch, const void* x, const void* dy, const float* mean,
-                      const float* scale, const float* shift, bool relu, float* sum_g, float* sum_g_xc) {
-    if (l.bf16)
-        backward_sums(l, scratch, static_cast<const bf16_bits*>(x), static_cast<const bf16_bits*>(dy), mean, scale,
-                      shift, relu, sum_g, sum_g_xc);
-    else
-        backward_sums(l, scratch, static_cast<const float*>(x), static_cast<const float*>(dy), mean, scale, shift, relu,
-                      sum_g, sum_g_xc);
+                      const float* scale, const float* shift, BnActivation act, float* sum_g, float* sum_g_xc) {
+    with_activation(act, [&](auto a) {
+        if (l.bf16)
+            backward_sums<decltype(a)::value>(l, scratch, static_cast<const bf16_bits*>(x), static_cast<const bf16_bits*>(dy), mean,
+                               scale, shift, sum_g, sum_g_xc);
+        else
+            backward_sums<decltype(a)::value>(l, scratch, static_cast<const float*>(x), static_cast<const float*>(dy), mean, scale, shift,
+                               sum_g, sum_g_xc);
+    });
 }
 
 void bn_backward_data(const ChannelsInnermost& l, const void* x, const void* dy, void* dx, const float* mean,
-                      const float* scale, const float* shift, const float* c1, const float* c0, bool relu) {
-    if (l.bf16)
-        backward_data(l, static_cast<const bf16_bits*>(x), static_cast<const bf16_bits*>(dy), static_cast<bf16_bits*>(dx),
-                      mean, scale, shift, c1, c0, relu);
-    else
-        backward_data(l, static_cast<const float*>(x), static_cast<const float*>(dy), static_cast<float*>(dx), mean,
-                      scale, shift, c1, c0, relu);
+                      const float* scale, const float* shift, const float* c1, const float* c0, BnActivation act) {
+    with_activation(act, [&](auto a) {
+        if (l.bf16)
+            backward_data<decltype(a)::value>(l, static_cast<const bf16_bits*>(x), static_cast<const bf16_bits*>(dy),
+                               static_cast<bf16_bits*>(dx), mean, scale, shift, c1, c0);
+        else
+            backward_data<decltype(a)::value>(l, static_cast<const float*>(x), static_cast<const float*>(dy), static_cast<float*>(dx),
+                               mean, scale, shift, c1, c0);
+    });
 }
 
 }  // namespace deeper::runners::layers

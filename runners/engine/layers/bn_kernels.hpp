@@ -4,8 +4,11 @@
 // batch norm reads its input twice to find the statistics, and on bf16 NHWC it is slow (23 of
 // 71 ms of resnet20's bf16 step on the AMX Xeon); these read it once (sums shifted by a sample of each channel, so no cancellation) and take
 // the fused ReLU's mask from the input again instead of a workspace: forward 3 passes over
-// memory, backward 5. The tuner times them against oneDNN's for every batch norm a conv feeds
-// (ConvForm::own_bn); nothing uses them unless it measured them faster.
+// memory, backward 5. They also run the activation that follows (ReLU6 and swish, which
+// oneDNN's batch norm cannot fuse), its gradient recomputed from the input in backward: in
+// EfficientNet-B0's bf16 step the swish alone cost 51 of 400 ms as separate eltwise primitives.
+// The tuner times them against oneDNN's for every batch norm a conv feeds (ConvForm::own_bn);
+// nothing uses them unless it measured them faster.
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -33,6 +36,9 @@ struct BnScratch {
     std::vector<float> pivot;  // blocks x 16
 };
 
+// What runs on the normalized value z = (x - mean) * scale + shift before it is stored.
+enum class BnActivation { none, relu, relu6, swish };  // swish: z * sigmoid(z) (SiLU)
+
 // This CPU has the instructions the kernels need for data of type t: AVX-512 F/BW/VL/DQ, and
 // AVX512-BF16 for bf16.
 bool own_bn_kernels_run_here(dnnl::memory::data_type t);
@@ -43,19 +49,18 @@ std::optional<ChannelsInnermost> own_bn_layout(const dnnl::memory::desc& d);
 // Batch mean and biased variance of each channel.
 void bn_statistics(const ChannelsInnermost& l, BnScratch& scratch, const void* x, float* mean, float* variance);
 
-// y = (x - mean) * scale + shift per channel, then max(y, 0) when relu. Centred first: with
-// the shift folded in (x * scale + shift') a mean far from zero against the spread would cost
-// the output its low bits.
+// y = act(z), z = (x - mean) * scale + shift per channel. Centred first: with the shift folded
+// in (x * scale + shift') a mean far from zero against the spread would cost the output its
+// low bits.
 void bn_apply(const ChannelsInnermost& l, const void* x, void* y, const float* mean, const float* scale,
-              const float* shift, bool relu);
+              const float* shift, BnActivation act);
 
-// With g = dy where (x - mean) * scale + shift > 0 (everywhere without relu): sum of g and of
-// g * (x - mean) per channel.
+// With g = dy * act'(z), z as above: sum of g and of g * (x - mean) per channel.
 void bn_backward_sums(const ChannelsInnermost& l, BnScratch& scratch, const void* x, const void* dy, const float* mean,
-                      const float* scale, const float* shift, bool relu, float* sum_g, float* sum_g_xc);
+                      const float* scale, const float* shift, BnActivation act, float* sum_g, float* sum_g_xc);
 
 // dx = g * scale + (x - mean) * c1 + c0 per channel, g as above.
 void bn_backward_data(const ChannelsInnermost& l, const void* x, const void* dy, void* dx, const float* mean,
-                      const float* scale, const float* shift, const float* c1, const float* c0, bool relu);
+                      const float* scale, const float* shift, const float* c1, const float* c0, BnActivation act);
 
 }  // namespace deeper::runners::layers

@@ -1,5 +1,6 @@
 // ReLU, ReLU6, swish, sigmoid and tanh. All but swish compute their gradient from the output,
-// so they run in place; swish needs its input.
+// so they run in place; swish needs its input. A ReLU, ReLU6 or swish fused into the layer
+// before it is an identity.
 #include "runners/engine/layers/layers.hpp"
 
 namespace deeper::runners::layers {
@@ -8,20 +9,22 @@ namespace {
 using namespace dnnl;
 }
 
-bool fuses_relu(const nets::Graph& g, const nets::Node& producer, bool allowed) {
-    if ((producer.op != nets::Op::batchnorm && producer.op != nets::Op::add) || !allowed) return false;
-    int consumers = 0;
-    bool relu = false;
-    for (const auto& n : g.nodes) {
+std::optional<nets::Op> sole_consumer_op(const nets::Graph& g, const nets::Node& producer) {
+    for (int o : g.outputs)
+        if (o == producer.id) return std::nullopt;
+    std::optional<nets::Op> op;
+    for (const auto& n : g.nodes)
         for (int i : n.inputs) {
             if (i != producer.id) continue;
-            ++consumers;
-            relu = n.op == nets::Op::relu;
+            if (op) return std::nullopt;
+            op = n.op;
         }
-    }
-    for (int o : g.outputs)
-        if (o == producer.id) return false;
-    return consumers == 1 && relu;
+    return op;
+}
+
+bool fuses_relu(const nets::Graph& g, const nets::Node& producer, bool allowed) {
+    return allowed && (producer.op == nets::Op::batchnorm || producer.op == nets::Op::add) &&
+           sole_consumer_op(g, producer) == nets::Op::relu;
 }
 
 EltwiseLayer::EltwiseLayer(const nets::Node& n, const nets::Graph& g, bool fuse_relu) : node_(n) {
@@ -53,6 +56,7 @@ EltwiseLayer::EltwiseLayer(const nets::Node& n, const nets::Graph& g, bool fuse_
 }
 
 memory::desc EltwiseLayer::define(LayerContext& c) {
+    if (c.run_by_producer()) identity = passes_grad = true;
     if (identity) return c.in_desc(0);  // fused into the batchnorm or add before it
     const memory::desc data = c.in_desc(0);
     const auto prop = c.training() ? prop_kind::forward_training : prop_kind::forward_inference;

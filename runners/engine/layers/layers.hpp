@@ -57,9 +57,14 @@ private:
     std::pair<dnnl::primitive, Args> grad_to_plain_;
 };
 
+// The op of the one layer that reads `producer`'s output, when nothing else reads it and it is
+// no output of the net.
+std::optional<nets::Op> sole_consumer_op(const nets::Graph& g, const nets::Node& producer);
+
 // A batchnorm or an add whose only consumer is a ReLU runs it inside (when `allowed`:
 // CompileOptions::fuse_bn_relu): fuse_norm_relu, or an eltwise post-op of the add. The ReLU
-// layer is then an identity.
+// layer is then an identity. A batch norm on the engine's own kernels also runs a ReLU6 or
+// swish after it (decided in its define: Layer::runs_its_consumer).
 bool fuses_relu(const nets::Graph& g, const nets::Node& producer, bool allowed);
 
 class BatchNormLayer : public Layer {
@@ -72,12 +77,15 @@ public:
 
 private:
     void update_running_stats(LayerContext& c);
+    // What the engine's kernels run after the norm: the fused ReLU, or a ReLU6 or swish that
+    // is the only consumer.
+    BnActivation own_activation(const nets::Graph& g) const;
     // scale_x = gamma / sqrt(var + eps) per channel, for the engine's kernels
     void fold(const float* var);
     void own_forward(LayerContext& c);
     void own_backward(LayerContext& c);
     const nets::Node& node_;
-    bool fuse_relu_;
+    bool fuse_relu_, fusion_allowed_;
     float eps_, momentum_;
     bool zero_scale_;
     int scale_ = -1, shift_ = -1, run_mean_ = -1, run_var_ = -1;
@@ -90,6 +98,7 @@ private:
     memory mean_, var_;
     // The engine's own kernels (bn_kernels.hpp) when the plan chose them and the layout allows.
     std::optional<ChannelsInnermost> own_;
+    BnActivation own_activation_ = BnActivation::none;
     bool own_backward_ = false, own_dx_ = false;
     const void* x_ = nullptr;
     void *y_ = nullptr, *dy_ = nullptr, *dx_ = nullptr;
