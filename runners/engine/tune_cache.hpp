@@ -1,7 +1,7 @@
 #pragma once
 // The tuner's measurements, kept on disk per machine so that the second trial of a sweep
 // compiles as fast as the first would without tuning. One JSON Lines file per machine key
-// (CPU model, ISA, oneDNN version) under $DEEPER_TUNE_CACHE, else $XDG_CACHE_HOME/deeper/tune,
+// (CPU model, ISA, oneDNN version, engine kernels' revision) under $DEEPER_TUNE_CACHE, else $XDG_CACHE_HOME/deeper/tune,
 // else ~/.cache/deeper/tune: a home folder shared by cluster nodes of different CPUs keeps
 // their measurements apart. The first line names the machine; every other line is one
 // measurement {"key": ..., "ms": ...}. A tuner holds the file's lock while it measures, so
@@ -16,7 +16,7 @@
 namespace deeper::runners {
 
 // What makes measurements comparable: "AMD EPYC 9R14 (family 25 model 17 stepping 1), isa
-// avx512_core_bf16, oneDNN 2.6.3".
+// avx512_core_bf16, oneDNN 2.6.3, engine kernels r2" (the revision of the engine's own kernels).
 std::string machine_key();
 
 class TuneCache {

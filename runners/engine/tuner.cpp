@@ -198,15 +198,6 @@ EngineOptions measuring_options(const EngineOptions& o) {
 
 // A digest of what a whole-net timing depends on: every node's op, inputs, shape and
 // attributes (not its name), gradients, frozen nodes and each conv's form.
-// Keys of times that used the engine's batch-norm kernels name the kernels' revision: a cache
-// measured before they ran the ReLU6 or swish after the norm (revision 1) holds times of other
-// code under the same form name.
-constexpr std::string_view own_bn_revision = " (own batch norm r2)";
-
-std::string form_key(const ConvForm& f) {
-    return conv_form_name(f) + (f.own_bn ? std::string(own_bn_revision) : "");
-}
-
 std::string net_key(const nets::Graph& g, const EngineOptions& o, const ConvPlan* plan) {
     std::string s;
     for (const auto& n : g.nodes) {
@@ -215,7 +206,7 @@ std::string net_key(const nets::Graph& g, const EngineOptions& o, const ConvPlan
         if (frozen_by(n.name, o.frozen)) s += " frozen";
         if (plan) {
             auto it = plan->find(n.name);
-            if (it != plan->end()) s += " " + form_key(it->second);
+            if (it != plan->end()) s += " " + conv_form_name(it->second);
         }
         s += ";";
     }
@@ -293,7 +284,7 @@ Tuning tune_conv_plan(const nets::Graph& g, const EngineOptions& o) {
             const dt fed = arriving.value_or(form.type);
             const std::string key = fmt::format("{}, batch {}, threads {}{}{}: {}", seg.text, o.batch, threads, switches(o),
                                                 fed == form.type ? "" : fmt::format(", fed {}", fed == dt::bf16 ? "bf16" : "f32"),
-                                                form_key(form));
+                                                conv_form_name(form));
             const double injected = o.tune.injected_ms ? o.tune.injected_ms(n.name, form) : 0.0;
             TunedCandidate c{form};
             c.ms = m.time(key, injected, seg.fed_by_layer ? 2 : 1,

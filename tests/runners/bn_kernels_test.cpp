@@ -132,7 +132,7 @@ TEST_CASE("the engine's batch-norm kernels agree with batch norm in double, as o
                                           << " channels, " << name(k.act) << ", mean " << k.mean);
         const memory::dims dims = {6, k.channels, 5, 7};
         const memory::desc md(dims, k.type, k.layout);
-        const auto layout = own_bn_layout(md);
+        const auto layout = channels_innermost_layout(md);
         REQUIRE(layout);
         memory x(md, eng), y(md, eng), dy(md, eng), dx(md, eng), y_own(md, eng), dx_own(md, eng);
         {  // inputs from plain fp32; outputs start as garbage (NaN bits) to see what gets written
@@ -237,7 +237,7 @@ TEST_CASE("the fused swish and its gradient hold to float precision from z = -20
     // One image of 16 channels whose pixels step z through the range (mean 0, scale 1, shift
     // 0: z = x); dy = 1, c1 = c0 = 0, so dx is swish'(z).
     const int pixels = 4001;
-    const auto l = own_bn_layout(memory::desc({1, 16, 1, pixels}, dt::f32, tag::nhwc));
+    const auto l = channels_innermost_layout(memory::desc({1, 16, 1, pixels}, dt::f32, tag::nhwc));
     REQUIRE(l);
     std::vector<float> x(16 * pixels), y(x.size()), ones(x.size(), 1.f), dx(x.size());
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = -200.f + 400.f * float(i) / float(x.size() - 1);
@@ -262,16 +262,16 @@ TEST_CASE("the engine's batch-norm kernels take only the layouts they know", "[b
         WARN("no AVX-512: the engine's batch-norm kernels do not run here");
         return;
     }
-    CHECK_FALSE(own_bn_layout(memory::desc({2, 16, 4, 4}, dt::f32, tag::nchw)));
-    CHECK_FALSE(own_bn_layout(memory::desc({2, 16, 4, 4}, dt::f32, tag::nChw8c)));
-    CHECK_FALSE(own_bn_layout(memory::desc({2, 16}, dt::f32, tag::nc)));
-    CHECK_FALSE(own_bn_layout(memory::desc({2, 16, 4, 4}, dt::s8, tag::nhwc)));
-    const auto nhwc = own_bn_layout(memory::desc({2, 24, 4, 5}, dt::f32, tag::nhwc));
+    CHECK_FALSE(channels_innermost_layout(memory::desc({2, 16, 4, 4}, dt::f32, tag::nchw)));
+    CHECK_FALSE(channels_innermost_layout(memory::desc({2, 16, 4, 4}, dt::f32, tag::nChw8c)));
+    CHECK_FALSE(channels_innermost_layout(memory::desc({2, 16}, dt::f32, tag::nc)));
+    CHECK_FALSE(channels_innermost_layout(memory::desc({2, 16, 4, 4}, dt::s8, tag::nhwc)));
+    const auto nhwc = channels_innermost_layout(memory::desc({2, 24, 4, 5}, dt::f32, tag::nhwc));
     REQUIRE(nhwc);
     CHECK(nhwc->blocks == 2);
     CHECK(nhwc->pixel == 24);
     CHECK_FALSE(nhwc->padded);
-    const auto blocked = own_bn_layout(memory::desc({2, 24, 4, 5}, dt::f32, tag::nChw16c));
+    const auto blocked = channels_innermost_layout(memory::desc({2, 24, 4, 5}, dt::f32, tag::nChw16c));
     REQUIRE(blocked);
     CHECK(blocked->block == 16 * 20);
     CHECK(blocked->image == 32 * 20);

@@ -49,7 +49,7 @@ memory::desc BatchNormLayer::define(LayerContext& c) {
     run_mean_ = add(".running_mean", Init::zeros, true);
     run_var_ = add(".running_var", Init::ones, true);
 
-    if (c.own_bn_kernels()) own_ = own_bn_layout(data);
+    if (c.own_bn_kernels()) own_ = channels_innermost_layout(data);
     if (own_) {
         own_activation_ = own_activation(c.graph());
         runs_its_consumer = own_activation_ == BnActivation::relu6 || own_activation_ == BnActivation::swish;

@@ -1,44 +1,24 @@
 #include "runners/engine/layers/bn_kernels.hpp"
 
-#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <type_traits>
 #include <vector>
 
-// GCC 12 warns inside its own AVX-512 headers (the _mm512_undefined_* results they start from).
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "runners/engine/layers/avx512_lanes.hpp"
 
 namespace deeper::runners::layers {
 
 namespace {
 
 using dnnl::memory;
-
-#define DEEPER_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+using namespace avx512;
 
 // Pixels per piece of work: an image's piece of a 64-channel bf16 NHWC map is 32 KiB, so
 // the passes over its channel blocks find it in cache.
 constexpr std::int64_t chunk_pixels = 256;
 
-__mmask16 live_lanes(const ChannelsInnermost& l, std::int64_t cb) {
-    const std::int64_t left = l.channels - cb * 16;
-    return left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
-}
-// What a store writes: every lane of a padded block (zeros past the channels), else the live ones.
-__mmask16 store_lanes(const ChannelsInnermost& l, std::int64_t cb) {
-    return l.padded ? __mmask16(0xFFFF) : live_lanes(l, cb);
-}
-
-DEEPER_AVX512 inline __m512 load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
-DEEPER_AVX512 inline __m512 load(const std::uint16_t* p, __mmask16 m) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
-}
-DEEPER_AVX512 inline void store(float* p, __m512 v, __mmask16 m) { _mm512_mask_storeu_ps(p, m, v); }
-DEEPER_AVX512 inline void store(std::uint16_t* p, __m512 v, __mmask16 m) {
-    _mm256_mask_storeu_epi16(p, m, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));  // round to nearest even
-}
 // e^t for t <= 88 (above it overflows): t = n ln2 + r with |r| <= ln2 / 2, e^r by its Taylor
 // series to r^6 (relative error < 2e-7: about an ulp), times 2^n.
 DEEPER_AVX512 inline __m512 exp_ps(__m512 t) {
@@ -263,34 +243,7 @@ using bf16_bits = std::uint16_t;
 
 BnScratch::BnScratch(const ChannelsInnermost& l) : sums(sums_size(l)), pivot(std::size_t(l.blocks) * 16) {}
 
-bool own_bn_kernels_run_here(memory::data_type t) {
-    if (t != memory::data_type::f32 && t != memory::data_type::bf16) return false;
-    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-    return avx512 && (t == memory::data_type::f32 || __builtin_cpu_supports("avx512bf16"));
-}
-
-std::optional<ChannelsInnermost> own_bn_layout(const memory::desc& d) {
-    const dnnl_memory_desc_t& m = d.data;
-    if (m.ndims != 4 || m.format_kind != dnnl_blocked || m.offset0 != 0) return std::nullopt;
-    if (!own_bn_kernels_run_here(d.data_type())) return std::nullopt;
-    const bool bf16 = m.data_type == dnnl_bf16;
-    const auto& b = m.format_desc.blocking;
-    const std::int64_t N = m.dims[0], C = m.dims[1], H = m.dims[2], W = m.dims[3], Cp = m.padded_dims[1];
-    ChannelsInnermost l;
-    l.images = N, l.pixels = H * W, l.channels = int(C), l.bf16 = bf16, l.blocks = (C + 15) / 16;
-    if (b.inner_nblks == 0 && b.strides[1] == 1 && b.strides[3] == Cp && b.strides[2] == Cp * W &&
-        b.strides[0] == Cp * H * W) {  // NHWC
-        l.image = b.strides[0], l.block = 16, l.pixel = Cp;
-        return l;
-    }
-    if (b.inner_nblks == 1 && b.inner_blks[0] == 16 && b.inner_idxs[0] == 1 && b.strides[3] == 16 &&
-        b.strides[2] == 16 * W && b.strides[1] == 16 * H * W && b.strides[0] == Cp * H * W) {  // nChw16c
-        l.image = b.strides[0], l.block = b.strides[1], l.pixel = 16, l.padded = true;
-        return l;
-    }
-    return std::nullopt;
-}
+bool own_bn_kernels_run_here(memory::data_type t) { return channels_innermost_kernels_run_here(t); }
 
 void bn_statistics(const ChannelsInnermost& l, BnScratch& scratch, const void* x, float* mean, float* variance) {
     if (l.bf16) statistics(l, scratch, static_cast<const bf16_bits*>(x), mean, variance);

@@ -1,31 +1,20 @@
 #pragma once
-// The engine's own batch-norm kernels, for activations whose channels are innermost (NHWC, as
-// bf16 convs write them, and nChw16c, as fp32 ones do) on CPUs with AVX-512. oneDNN 2.6's
-// batch norm reads its input twice to find the statistics, and on bf16 NHWC it is slow (23 of
-// 71 ms of resnet20's bf16 step on the AMX Xeon); these read it once (sums shifted by a sample of each channel, so no cancellation) and take
-// the fused ReLU's mask from the input again instead of a workspace: forward 3 passes over
-// memory, backward 5. They also run the activation that follows (ReLU6 and swish, which
-// oneDNN's batch norm cannot fuse), its gradient recomputed from the input in backward: in
-// EfficientNet-B0's bf16 step the swish alone cost 51 of 400 ms as separate eltwise primitives.
-// The tuner times them against oneDNN's for every batch norm a conv feeds (ConvForm::own_bn);
-// nothing uses them unless it measured them faster.
+// The engine's own batch-norm kernels, for activations whose channels are innermost
+// (channels_innermost.hpp) on CPUs with AVX-512. oneDNN 2.6's batch norm reads its input twice
+// to find the statistics, and on bf16 NHWC it is slow (23 of 71 ms of resnet20's bf16 step on
+// the AMX Xeon); these read it once (sums shifted by a sample of each channel, so no
+// cancellation) and take the fused ReLU's mask from the input again instead of a workspace:
+// forward 3 passes over memory, backward 5. They also run the activation that follows (ReLU6
+// and swish, which oneDNN's batch norm cannot fuse), its gradient recomputed from the input in
+// backward: in EfficientNet-B0's bf16 step the swish alone cost 51 of 400 ms as separate
+// eltwise primitives. The tuner times them against oneDNN's for every batch norm a conv feeds
+// (ConvForm::own_bn); nothing uses them unless it measured them faster.
 #include <cstdint>
-#include <optional>
 #include <vector>
 
-#include <oneapi/dnnl/dnnl.hpp>
+#include "runners/engine/layers/channels_innermost.hpp"
 
 namespace deeper::runners::layers {
-
-// Where lane i of channel block cb (channels cb*16 + i) of pixel s of image n lives:
-// base[n*image + cb*block + s*pixel + i].
-struct ChannelsInnermost {
-    std::int64_t images = 0, blocks = 0, pixels = 0;
-    std::int64_t image = 0, block = 0, pixel = 0;  // strides in elements
-    int channels = 0;
-    bool padded = false;  // nChw16c: the lanes past `channels` exist and are written as zeros
-    bool bf16 = false;
-};
 
 // Memory the kernels work in (per-thread partial sums, each channel's shift), made once for a
 // layout and the OpenMP threads of the caller, so a training step allocates nothing.
@@ -39,12 +28,8 @@ struct BnScratch {
 // What runs on the normalized value z = (x - mean) * scale + shift before it is stored.
 enum class BnActivation { none, relu, relu6, swish };  // swish: z * sigmoid(z) (SiLU)
 
-// This CPU has the instructions the kernels need for data of type t: AVX-512 F/BW/VL/DQ, and
-// AVX512-BF16 for bf16.
+// This CPU runs the kernels on data of type t (channels_innermost_kernels_run_here).
 bool own_bn_kernels_run_here(dnnl::memory::data_type t);
-
-// The layout of `d` when the kernels can run on it here, else nullopt.
-std::optional<ChannelsInnermost> own_bn_layout(const dnnl::memory::desc& d);
 
 // Batch mean and biased variance of each channel.
 void bn_statistics(const ChannelsInnermost& l, BnScratch& scratch, const void* x, float* mean, float* variance);

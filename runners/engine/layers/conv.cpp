@@ -2,7 +2,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <string>
-#include <type_traits>
+
+#include <omp.h>
 
 #include "runners/engine/layers/layers.hpp"
 
@@ -280,6 +281,8 @@ void ConvLayer::bind(LayerContext& c) {
         dw_src_ = src;
         dw_diff_dst_ = c.diff_dst();
         dw_grad_ = c.grad_memory(weight_, c.store().info(weight_).plain);
+        // the kernel's per-thread sums, made here so a training step allocates nothing
+        dw_sums_.reserve(std::size_t(omp_get_max_threads()) * ((a_.out_channels + 15) / 16) * a_.kh * a_.kw * 16);
     } else if (bwd_w_pd_) {
         bwd_w_ = convolution_backward_weights(bwd_w_pd_);
         memory w_src = src, w_dy = c.diff_dst();
@@ -375,53 +378,10 @@ void ConvLayer::forward(LayerContext& c) {
     fwd_.execute(c.stream(), fwd_args_);
 }
 
-namespace {
-
-// dW[c][i][j] = sum over n, oh, ow of dy[n][c][oh][ow] * x[n][c][oh*s - pt + i][ow*s - pl + j],
-// reading x and dy as T (float, or bf16 bits under bf16 precision).
-template <class T>
-void depthwise_backward_weights(const nets::ConvAttrs& a, const memory& src, const memory& diff_dst,
-                                const memory& grad) {
-    const Indexer xi(src.get_desc()), yi(diff_dst.get_desc());
-    const auto xd = src.get_desc().dims(), yd = diff_dst.get_desc().dims();
-    const std::int64_t N = xd[0], C = xd[1], H = xd[2], W = xd[3], OH = yd[2], OW = yd[3];
-    const T* x = static_cast<const T*>(src.get_data_handle());
-    const T* dy = static_cast<const T*>(diff_dst.get_data_handle());
-    auto value = [](T v) {
-        if constexpr (std::is_same_v<T, float>) return v;
-        else return bf16_to_float(v);
-    };
-    float* dw = static_cast<float*>(grad.get_data_handle());  // plain {C, 1, kh, kw}
-    const int K = a.kh * a.kw;
-#pragma omp parallel for schedule(static)
-    for (std::int64_t ch = 0; ch < C; ++ch) {
-        std::vector<double> acc(K, 0.0);
-        for (std::int64_t n = 0; n < N; ++n)
-            for (std::int64_t oh = 0; oh < OH; ++oh)
-                for (std::int64_t ow = 0; ow < OW; ++ow) {
-                    const float g = value(dy[yi(n, ch, oh, ow)]);
-                    for (int i = 0; i < a.kh; ++i) {
-                        const std::int64_t ih = oh * a.stride - a.pad_t + i;
-                        if (ih < 0 || ih >= H) continue;
-                        for (int j = 0; j < a.kw; ++j) {
-                            const std::int64_t iw = ow * a.stride - a.pad_l + j;
-                            if (iw >= 0 && iw < W) acc[i * a.kw + j] += g * value(x[xi(n, ch, ih, iw)]);
-                        }
-                    }
-                }
-        for (int k = 0; k < K; ++k) dw[ch * K + k] = float(acc[k]);
-    }
-}
-
-}  // namespace
-
 void ConvLayer::backward(LayerContext& c) {
     if (gemm_) return gemm_->backward(c);
     if (own_dw_bwd_w_) {
-        if (dw_src_.get_desc().data_type() == memory::data_type::bf16)
-            depthwise_backward_weights<std::uint16_t>(a_, dw_src_, dw_diff_dst_, dw_grad_);
-        else
-            depthwise_backward_weights<float>(a_, dw_src_, dw_diff_dst_, dw_grad_);
+        depthwise_backward_weights(a_, dw_src_, dw_diff_dst_, dw_grad_, dw_sums_);
         c.finish_grads();
         c.count_backward_primitive();
     } else if (bwd_w_pd_) {

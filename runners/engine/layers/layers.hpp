@@ -5,6 +5,7 @@
 
 #include "runners/engine/layer.hpp"
 #include "runners/engine/layers/bn_kernels.hpp"
+#include "runners/engine/layers/dw_kernels.hpp"
 #include "runners/engine/layers/gemm_conv.hpp"
 #include "runners/engine/layout.hpp"
 
@@ -39,6 +40,7 @@ private:
     // (maps smaller than the kernel): a direct loop replaces it there.
     bool own_dw_bwd_w_ = false;
     memory dw_src_, dw_diff_dst_, dw_grad_;
+    std::vector<double> dw_sums_;
     // When the forward's layouts leave only oneDNN's reference backward kernels (e.g. 8-channel
     // maps: plain src, 16c-padded dst), the backward passes take their own layouts and these
     // reorders feed them.
