@@ -282,9 +282,9 @@ Tuning tune_conv_plan(const nets::Graph& g, const EngineOptions& o) {
         auto time_form = [&](const ConvForm& form) {
             // The conversion from the type the input arrives in counts in the candidate's time.
             const dt fed = arriving.value_or(form.type);
-            const std::string key = fmt::format("{}, batch {}, threads {}{}{}: {}", seg.text, o.batch, threads, switches(o),
-                                                fed == form.type ? "" : fmt::format(", fed {}", fed == dt::bf16 ? "bf16" : "f32"),
-                                                conv_form_name(form));
+            const std::string fed_text = fed == form.type ? "" : fed == dt::bf16 ? ", fed bf16" : ", fed f32";
+            const std::string key = fmt::format("{}, batch {}, threads {}{}{}: {}", seg.text, o.batch, threads,
+                                                switches(o), fed_text, conv_form_name(form));
             const double injected = o.tune.injected_ms ? o.tune.injected_ms(n.name, form) : 0.0;
             TunedCandidate c{form};
             c.ms = m.time(key, injected, seg.fed_by_layer ? 2 : 1,

@@ -177,7 +177,8 @@ DEEPER_AVX512 void apply(const ChannelsInnermost& l, const T* x, T* y, const flo
             const __mmask16 m = live_lanes(l, cb), out = store_lanes(l, cb);
             const __m512 mu = _mm512_maskz_loadu_ps(m, mean + cb * 16);
             const __m512 a = _mm512_maskz_loadu_ps(m, scale + cb * 16), b = _mm512_maskz_loadu_ps(m, shift + cb * 16);
-            const std::int64_t o = n * l.image + cb * l.block, pixel = l.pixel;  // locals: not reloaded after a store
+            // locals: not reloaded from l after every store
+            const std::int64_t o = n * l.image + cb * l.block, pixel = l.pixel;
             const T* xs = x + o;
             T* ys = y + o;
             for (std::int64_t s = first; s < end; ++s) {
@@ -253,32 +254,35 @@ void bn_statistics(const ChannelsInnermost& l, BnScratch& scratch, const void* x
 void bn_apply(const ChannelsInnermost& l, const void* x, void* y, const float* mean, const float* scale,
               const float* shift, BnActivation act) {
     with_activation(act, [&](auto a) {
-        if (l.bf16) apply<decltype(a)::value>(l, static_cast<const bf16_bits*>(x), static_cast<bf16_bits*>(y), mean, scale, shift);
-        else apply<decltype(a)::value>(l, static_cast<const float*>(x), static_cast<float*>(y), mean, scale, shift);
+        constexpr BnActivation A = decltype(a)::value;
+        if (l.bf16) apply<A>(l, static_cast<const bf16_bits*>(x), static_cast<bf16_bits*>(y), mean, scale, shift);
+        else apply<A>(l, static_cast<const float*>(x), static_cast<float*>(y), mean, scale, shift);
     });
 }
 
 void bn_backward_sums(const ChannelsInnermost& l, BnScratch& scratch, const void* x, const void* dy, const float* mean,
                       const float* scale, const float* shift, BnActivation act, float* sum_g, float* sum_g_xc) {
     with_activation(act, [&](auto a) {
+        constexpr BnActivation A = decltype(a)::value;
         if (l.bf16)
-            backward_sums<decltype(a)::value>(l, scratch, static_cast<const bf16_bits*>(x), static_cast<const bf16_bits*>(dy), mean,
-                               scale, shift, sum_g, sum_g_xc);
+            backward_sums<A>(l, scratch, static_cast<const bf16_bits*>(x), static_cast<const bf16_bits*>(dy), mean,
+                             scale, shift, sum_g, sum_g_xc);
         else
-            backward_sums<decltype(a)::value>(l, scratch, static_cast<const float*>(x), static_cast<const float*>(dy), mean, scale, shift,
-                               sum_g, sum_g_xc);
+            backward_sums<A>(l, scratch, static_cast<const float*>(x), static_cast<const float*>(dy), mean, scale,
+                             shift, sum_g, sum_g_xc);
     });
 }
 
 void bn_backward_data(const ChannelsInnermost& l, const void* x, const void* dy, void* dx, const float* mean,
                       const float* scale, const float* shift, const float* c1, const float* c0, BnActivation act) {
     with_activation(act, [&](auto a) {
+        constexpr BnActivation A = decltype(a)::value;
         if (l.bf16)
-            backward_data<decltype(a)::value>(l, static_cast<const bf16_bits*>(x), static_cast<const bf16_bits*>(dy),
-                               static_cast<bf16_bits*>(dx), mean, scale, shift, c1, c0);
+            backward_data<A>(l, static_cast<const bf16_bits*>(x), static_cast<const bf16_bits*>(dy),
+                             static_cast<bf16_bits*>(dx), mean, scale, shift, c1, c0);
         else
-            backward_data<decltype(a)::value>(l, static_cast<const float*>(x), static_cast<const float*>(dy), static_cast<float*>(dx),
-                               mean, scale, shift, c1, c0);
+            backward_data<A>(l, static_cast<const float*>(x), static_cast<const float*>(dy), static_cast<float*>(dx),
+                             mean, scale, shift, c1, c0);
     });
 }
 

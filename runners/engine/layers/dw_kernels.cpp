@@ -62,10 +62,11 @@ DEEPER_AVX512 void vector_loop(const nets::ConvAttrs& a, const ChannelsInnermost
                         acc0 = _mm512_fmadd_ps(load(yrow + ow * yp, m), load(xs + (xrow + ow * s) * xp, m), acc0);
                 }
                 const __m512 acc = _mm512_add_ps(acc0, acc1);
+                const __m512d low = _mm512_cvtps_pd(_mm512_castps512_ps256(acc));
+                const __m512d high = _mm512_cvtps_pd(_mm512_extractf32x8_ps(acc, 1));
                 double* d = mine + (i * a.kw + j) * 16;
-                _mm512_storeu_pd(d, _mm512_add_pd(_mm512_loadu_pd(d), _mm512_cvtps_pd(_mm512_castps512_ps256(acc))));
-                _mm512_storeu_pd(d + 8,
-                                 _mm512_add_pd(_mm512_loadu_pd(d + 8), _mm512_cvtps_pd(_mm512_extractf32x8_ps(acc, 1))));
+                _mm512_storeu_pd(d, _mm512_add_pd(_mm512_loadu_pd(d), low));
+                _mm512_storeu_pd(d + 8, _mm512_add_pd(_mm512_loadu_pd(d + 8), high));
             }
         }
     }
