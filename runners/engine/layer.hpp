@@ -124,16 +124,17 @@ public:
     virtual void forward(LayerContext& c) = 0;
     virtual void backward(LayerContext& c) {}
 
-    // An identity passes its input through untouched (flatten, dropout at inference, a ReLU
-    // fused into the batchnorm before it): no memory, no work, gradients pass through.
+    // An identity passes its input through untouched (flatten, dropout at inference, an
+    // activation the layer before it runs): no memory, no work, gradients pass through.
     bool identity = false;
     // Output may overwrite input 0 (the engine decides whether it is safe).
     bool inplace_ok = false;
     // Every input's gradient is the output's gradient (add, identity): the engine routes it
     // without running anything when it can.
     bool passes_grad = false;
-    // Set in define(): the one layer reading this output runs inside this one (a batch norm on
-    // the engine's kernels with the activation after it).
+    // The one layer reading this output runs inside this one (a batch norm or add with the
+    // ReLU after it; a batch norm on the engine's kernels with its ReLU6 or swish): set by
+    // define() at the latest, read by the consumer's define (LayerContext::run_by_producer).
     bool runs_its_consumer = false;
 };
 

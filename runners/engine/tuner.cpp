@@ -11,7 +11,7 @@
 
 #include "nets/builder.hpp"
 #include "nets/error.hpp"
-#include "runners/engine/layers/bn_kernels.hpp"
+#include "runners/engine/layers/channels_innermost.hpp"
 #include "runners/engine/quiet_gate.hpp"
 #include "runners/engine/tune_cache.hpp"
 #include "runners/table.hpp"
@@ -307,7 +307,7 @@ Tuning tune_conv_plan(const nets::Graph& g, const EngineOptions& o) {
         if (seg.has_bn)
             for (const dt type : {dt::f32, dt::bf16}) {
                 const TunedCandidate* best = fastest(lt.candidates, type);
-                if (!best || !layers::own_bn_kernels_run_here(type)) continue;
+                if (!best || !layers::channels_innermost_kernels_run_here(type)) continue;
                 ConvForm own = best->form;
                 own.own_bn = true;
                 time_form(own);

@@ -2,11 +2,14 @@
 # Two deeper binaries side by side (before/after a change): training img/s of the compare.sh
 # nets in fp32 (and bf16 where the CPU has it), rounds alternating between the binaries so the
 # machine's drift hits both; prints each round, the medians and new/old.
-#   scripts/bench/ab.sh OLD_DEEPER NEW_DEEPER [ROUNDS]     (env: BATCH=128 THREADS=2 STEPS=8)
+#   scripts/bench/ab.sh OLD_DEEPER NEW_DEEPER [ROUNDS] [NET...]   (env: BATCH=128 THREADS=2 STEPS=8)
 # Build the old one from a worktree: git worktree add /tmp/old REV && cmake --preset release
 # -S /tmp/old -DDEEPER_TESTS=OFF && cmake --build /tmp/old/build/release --target deeper
 set -euo pipefail
 old=$1 new=$2 rounds=${3:-3}
+shift $(($# < 3 ? $# : 3))
+nets=("$@")
+((${#nets[@]})) || nets=(resnet20 vgg-a mobilenet-v2 efficientnet-b0)
 batch=${BATCH:-128} threads=${THREADS:-2} steps=${STEPS:-8}
 . "$(dirname "$0")/common.sh"
 train_img_per_s() {  # from the CSV's end: the knobs column may hold commas
@@ -17,7 +20,7 @@ precisions=(f32)
 "$new" bench resnet8 --steps 1 --warmup 0 --precision bf16 >/dev/null 2>&1 && precisions+=(bf16)
 echo "isa: $("$new" bench resnet8 --steps 1 --warmup 0 --format csv 2>/dev/null | tail -n 1 | awk -F, '{print $(NF-7)}')"
 echo "net precision | old img/s per round | new img/s per round | median old | median new | new/old"
-for net in resnet20 vgg-a mobilenet-v2 efficientnet-b0; do
+for net in "${nets[@]}"; do
   for precision in "${precisions[@]}"; do
     o=() n=()
     for ((r = 0; r < rounds; ++r)); do

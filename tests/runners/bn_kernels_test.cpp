@@ -110,11 +110,11 @@ Reference reference(const std::vector<float>& x, const std::vector<float>& dy, c
 }  // namespace
 
 TEST_CASE("the engine's batch-norm kernels agree with batch norm in double, as oneDNN's do", "[bn_kernels]") {
-    if (!own_bn_kernels_run_here(dt::f32)) {
+    if (!channels_innermost_kernels_run_here(dt::f32)) {
         WARN("no AVX-512: the engine's batch-norm kernels do not run here");
         return;
     }
-    const bool bf16 = own_bn_kernels_run_here(dt::bf16);
+    const bool bf16 = channels_innermost_kernels_run_here(dt::bf16);
     dnnl::engine eng(dnnl::engine::kind::cpu, 0);
     dnnl::stream s(eng);
     std::vector<Case> cases;
@@ -230,7 +230,7 @@ TEST_CASE("the engine's batch-norm kernels agree with batch norm in double, as o
 }
 
 TEST_CASE("the fused swish and its gradient hold to float precision from z = -200 to 200", "[bn_kernels]") {
-    if (!own_bn_kernels_run_here(dt::f32)) {
+    if (!channels_innermost_kernels_run_here(dt::f32)) {
         WARN("no AVX-512: the engine's batch-norm kernels do not run here");
         return;
     }
@@ -258,7 +258,7 @@ TEST_CASE("the fused swish and its gradient hold to float precision from z = -20
 }
 
 TEST_CASE("the engine's batch-norm kernels take only the layouts they know", "[bn_kernels]") {
-    if (!own_bn_kernels_run_here(dt::f32)) {
+    if (!channels_innermost_kernels_run_here(dt::f32)) {
         WARN("no AVX-512: the engine's batch-norm kernels do not run here");
         return;
     }

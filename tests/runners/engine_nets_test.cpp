@@ -9,7 +9,7 @@
 #include "nets/vgg_style.hpp"
 #include "nets/zoo.hpp"
 #include "runners/engine/engine.hpp"
-#include "runners/engine/layers/bn_kernels.hpp"
+#include "runners/engine/layers/channels_innermost.hpp"
 #include "support.hpp"
 #include "support/gradcheck.hpp"
 
@@ -273,7 +273,7 @@ TEST_CASE("fusion, memory reuse and kernel cropping change no number of a traini
 
 TEST_CASE("a ReLU6 or swish after a batch norm on the engine's kernels runs inside it: the step as apart, in less memory",
           "[engine][options]") {
-    if (!deeper::runners::layers::own_bn_kernels_run_here(dnnl::memory::data_type::f32)) {
+    if (!deeper::runners::layers::channels_innermost_kernels_run_here(dnnl::memory::data_type::f32)) {
         WARN("no AVX-512: the engine's batch-norm kernels do not run here");
         return;
     }

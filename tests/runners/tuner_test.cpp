@@ -14,7 +14,7 @@
 #include "nets/builder.hpp"
 #include "nets/error.hpp"
 #include "runners/engine/engine.hpp"
-#include "runners/engine/layers/bn_kernels.hpp"
+#include "runners/engine/layers/channels_innermost.hpp"
 #include "runners/engine/tune_cache.hpp"
 #include "runners/engine/tuner.hpp"
 #include "runners/train/trainer.hpp"
@@ -72,7 +72,7 @@ std::vector<ConvForm> with_own_bn(std::vector<ConvForm> forms, bool bn_follows) 
     for (std::size_t i = 0; i < n; ++i) {
         ConvForm f = forms[i];
         f.own_bn = true;
-        if (bn_follows && deeper::runners::layers::own_bn_kernels_run_here(f.type)) forms.push_back(f);
+        if (bn_follows && deeper::runners::layers::channels_innermost_kernels_run_here(f.type)) forms.push_back(f);
     }
     return forms;
 }
@@ -135,7 +135,7 @@ TEST_CASE("the tuner picks the faster form: one made slower on purpose loses", "
 
 TEST_CASE("the engine's batch-norm kernels are timed after the fastest form of each type, and kept when faster",
           "[tune]") {
-    if (!deeper::runners::layers::own_bn_kernels_run_here(dnnl::memory::data_type::f32)) {
+    if (!deeper::runners::layers::channels_innermost_kernels_run_here(dnnl::memory::data_type::f32)) {
         WARN("no AVX-512: the tuner has no batch-norm kernels of its own to time");
         return;
     }

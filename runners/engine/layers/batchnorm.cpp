@@ -14,6 +14,7 @@ using namespace dnnl;
 
 BatchNormLayer::BatchNormLayer(const nets::Node& n, const nets::Graph& g, bool fuse_relu)
     : node_(n), fuse_relu_(fuses_relu(g, n, fuse_relu)), fusion_allowed_(fuse_relu) {
+    runs_its_consumer = fuse_relu_;  // the engine's kernels may take a ReLU6 or swish too (define)
     const auto& a = std::get<nets::BatchNormAttrs>(n.attrs);
     eps_ = a.eps;
     momentum_ = a.momentum;
@@ -52,7 +53,7 @@ memory::desc BatchNormLayer::define(LayerContext& c) {
     if (c.own_bn_kernels()) own_ = channels_innermost_layout(data);
     if (own_) {
         own_activation_ = own_activation(c.graph());
-        runs_its_consumer = own_activation_ == BnActivation::relu6 || own_activation_ == BnActivation::swish;
+        runs_its_consumer = own_activation_ != BnActivation::none;
         for (auto* v : {&scale_x_, &inv_std_, &sum_g_, &sum_g_xc_, &c1_, &c0_}) v->assign(C, 0.f);
         if (!c.training()) return data;
     } else {

@@ -244,8 +244,6 @@ using bf16_bits = std::uint16_t;
 
 BnScratch::BnScratch(const ChannelsInnermost& l) : sums(sums_size(l)), pivot(std::size_t(l.blocks) * 16) {}
 
-bool own_bn_kernels_run_here(memory::data_type t) { return channels_innermost_kernels_run_here(t); }
-
 void bn_statistics(const ChannelsInnermost& l, BnScratch& scratch, const void* x, float* mean, float* variance) {
     if (l.bf16) statistics(l, scratch, static_cast<const bf16_bits*>(x), mean, variance);
     else statistics(l, scratch, static_cast<const float*>(x), mean, variance);

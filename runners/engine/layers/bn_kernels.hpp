@@ -28,8 +28,6 @@ struct BnScratch {
 // What runs on the normalized value z = (x - mean) * scale + shift before it is stored.
 enum class BnActivation { none, relu, relu6, swish };  // swish: z * sigmoid(z) (SiLU)
 
-// This CPU runs the kernels on data of type t (channels_innermost_kernels_run_here).
-bool own_bn_kernels_run_here(dnnl::memory::data_type t);
 
 // Batch mean and biased variance of each channel.
 void bn_statistics(const ChannelsInnermost& l, BnScratch& scratch, const void* x, float* mean, float* variance);

@@ -79,9 +79,10 @@ DEEPER_AVX512 void vector_loop(const nets::ConvAttrs& a, const ChannelsInnermost
         }
 }
 
-// Any layout, one channel at a time.
+// Any layout, one channel at a time (its sums in `sums`, C x K).
 template <class T>
-void scalar_loop(const nets::ConvAttrs& a, const memory& src, const memory& diff_dst, float* dw) {
+void scalar_loop(const nets::ConvAttrs& a, const memory& src, const memory& diff_dst, float* dw,
+                 std::vector<double>& sums) {
     const Indexer xi(src.get_desc()), yi(diff_dst.get_desc());
     const auto xd = src.get_desc().dims(), yd = diff_dst.get_desc().dims();
     const std::int64_t N = xd[0], C = xd[1], H = xd[2], W = xd[3], OH = yd[2], OW = yd[3];
@@ -92,9 +93,10 @@ void scalar_loop(const nets::ConvAttrs& a, const memory& src, const memory& diff
         else return bf16_to_float(v);
     };
     const int K = a.kh * a.kw;
+    sums.assign(std::size_t(C) * K, 0.0);
 #pragma omp parallel for schedule(static)
     for (std::int64_t ch = 0; ch < C; ++ch) {
-        std::vector<double> acc(K, 0.0);
+        double* acc = &sums[std::size_t(ch) * K];
         for (std::int64_t n = 0; n < N; ++n)
             for (std::int64_t oh = 0; oh < OH; ++oh)
                 for (std::int64_t ow = 0; ow < OW; ++ow) {
@@ -131,8 +133,8 @@ void depthwise_backward_weights(const nets::ConvAttrs& a, const memory& src, con
                         static_cast<const float*>(diff_dst.get_data_handle()), dw, sums);
         return;
     }
-    if (bf16) scalar_loop<bf16_bits>(a, src, diff_dst, dw);
-    else scalar_loop<float>(a, src, diff_dst, dw);
+    if (bf16) scalar_loop<bf16_bits>(a, src, diff_dst, dw, sums);
+    else scalar_loop<float>(a, src, diff_dst, dw, sums);
 }
 
 }  // namespace deeper::runners::layers

@@ -13,7 +13,8 @@ namespace deeper::runners::layers {
 
 // dW[c][i][j] = sum over n, oh, ow of dy[n][c][oh][ow] * x[n][c][oh*s - pt + i][ow*s - pl + j],
 // into `grad`, plain {C, 1, kh, kw} fp32; x and dy fp32 or bf16 (both one type). `sums` is
-// the caller's memory for per-thread partial sums (made once: reused, grown only when needed).
+// the caller's memory for partial sums: threads x ceil(C / 16) x kh x kw x 16 doubles, reserved
+// once, so a training step allocates nothing.
 void depthwise_backward_weights(const nets::ConvAttrs& a, const dnnl::memory& src, const dnnl::memory& diff_dst,
                                 const dnnl::memory& grad, std::vector<double>& sums);
 

@@ -1,6 +1,6 @@
 // ReLU, ReLU6, swish, sigmoid and tanh. All but swish compute their gradient from the output,
-// so they run in place; swish needs its input. A ReLU, ReLU6 or swish fused into the layer
-// before it is an identity.
+// so they run in place; swish needs its input. One that the layer before it runs
+// (Layer::runs_its_consumer) is an identity.
 #include "runners/engine/layers/layers.hpp"
 
 namespace deeper::runners::layers {
@@ -27,12 +27,11 @@ bool fuses_relu(const nets::Graph& g, const nets::Node& producer, bool allowed) 
            sole_consumer_op(g, producer) == nets::Op::relu;
 }
 
-EltwiseLayer::EltwiseLayer(const nets::Node& n, const nets::Graph& g, bool fuse_relu) : node_(n) {
+EltwiseLayer::EltwiseLayer(const nets::Node& n) : node_(n) {
     switch (n.op) {
         case nets::Op::relu:
             alg_ = algorithm::eltwise_relu_use_dst_for_bwd;
             use_dst_ = true;
-            identity = passes_grad = fuses_relu(g, g.node(n.inputs[0]), fuse_relu);
             break;
         case nets::Op::relu6:
             alg_ = algorithm::eltwise_clip_v2_use_dst_for_bwd;
@@ -56,8 +55,10 @@ EltwiseLayer::EltwiseLayer(const nets::Node& n, const nets::Graph& g, bool fuse_
 }
 
 memory::desc EltwiseLayer::define(LayerContext& c) {
-    if (c.run_by_producer()) identity = passes_grad = true;
-    if (identity) return c.in_desc(0);  // fused into the batchnorm or add before it
+    if (c.run_by_producer()) {  // fused into the batchnorm or add before it
+        identity = passes_grad = true;
+        return c.in_desc(0);
+    }
     const memory::desc data = c.in_desc(0);
     const auto prop = c.training() ? prop_kind::forward_training : prop_kind::forward_inference;
     fwd_pd_ = eltwise_forward::primitive_desc({prop, alg_, data, alpha_, beta_}, c.attr(), c.eng());

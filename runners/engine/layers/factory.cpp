@@ -13,7 +13,7 @@ std::unique_ptr<Layer> make_layer(const nets::Node& n, const nets::Graph& g, boo
         case Op::relu6:
         case Op::swish:
         case Op::sigmoid:
-        case Op::tanh: return std::make_unique<layers::EltwiseLayer>(n, g, fuse_bn_relu);
+        case Op::tanh: return std::make_unique<layers::EltwiseLayer>(n);
         case Op::max_pool:
         case Op::avg_pool:
         case Op::global_avg_pool: return std::make_unique<layers::PoolLayer>(n);

@@ -14,7 +14,9 @@ using namespace dnnl;
 // ---- add: y = a + b (then max(y, 0) with a fused ReLU); both inputs receive dy, masked by
 // y > 0 with the ReLU (the engine passes it through) ----
 
-AddLayer::AddLayer(const nets::Node& n, const nets::Graph& g, bool fuse_relu) : relu_(fuses_relu(g, n, fuse_relu)) {}
+AddLayer::AddLayer(const nets::Node& n, const nets::Graph& g, bool fuse_relu) : relu_(fuses_relu(g, n, fuse_relu)) {
+    runs_its_consumer = relu_;
+}
 
 memory::desc AddLayer::define(LayerContext& c) {
     const memory::desc a = c.in_desc(0), b = c.in_desc(1);

@@ -64,9 +64,9 @@ private:
 std::optional<nets::Op> sole_consumer_op(const nets::Graph& g, const nets::Node& producer);
 
 // A batchnorm or an add whose only consumer is a ReLU runs it inside (when `allowed`:
-// CompileOptions::fuse_bn_relu): fuse_norm_relu, or an eltwise post-op of the add. The ReLU
-// layer is then an identity. A batch norm on the engine's own kernels also runs a ReLU6 or
-// swish after it (decided in its define: Layer::runs_its_consumer).
+// CompileOptions::fuse_bn_relu): fuse_norm_relu, or an eltwise post-op of the add; it sets
+// Layer::runs_its_consumer and the ReLU layer is an identity. A batch norm on the engine's own
+// kernels also runs a ReLU6 or swish after it (decided in its define).
 bool fuses_relu(const nets::Graph& g, const nets::Node& producer, bool allowed);
 
 class BatchNormLayer : public Layer {
@@ -111,7 +111,7 @@ private:
 
 class EltwiseLayer : public Layer {
 public:
-    EltwiseLayer(const nets::Node& n, const nets::Graph& g, bool fuse_relu);
+    explicit EltwiseLayer(const nets::Node& n);
     memory::desc define(LayerContext& c) override;
     void bind(LayerContext& c) override;
     void forward(LayerContext& c) override;
