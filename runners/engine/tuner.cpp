@@ -63,6 +63,7 @@ struct Segment {
     std::string text;  // "conv 3x3/s1 16x32x32->16x32x32 + bn + relu"
     bool input_grad = false, weights_grad = false, has_bn = false, bn_frozen = false;
     bool fed_by_layer = false;  // node 1 is the untimed "pre" conv
+    int first_timed_node() const { return fed_by_layer ? 2 : 1; }
 };
 
 Segment segment_of(const nets::Graph& g, int k, const std::vector<bool>& grads, const EngineOptions& o) {
@@ -80,9 +81,12 @@ Segment segment_of(const nets::Graph& g, int k, const std::vector<bool>& grads, 
     // A conv fed by another layer reads its input in that layer's layout and type: a 1x1 conv
     // produces it (in the type the plan gave the conv upstream: arriving_type), and is not
     // timed. One fed by the net's input converts it from plain fp32, in the net as here.
-    nets::Builder b("tune", in);
-    int x = b.input();
+    // The 1x1 conv reads at most 16 channels: its weight gradient, there only so that the
+    // conv's data gradient is computed, then costs little (as a 960->960 conv on a 1x1 map it
+    // took most of mobilenet-v2's bf16 tuning on the AMX Xeon, in oneDNN's AMX kernel).
     s.fed_by_layer = conv.inputs[0] != 0;
+    nets::Builder b("tune", s.fed_by_layer ? nets::Shape{std::min(in.c, 16), in.h, in.w} : in);
+    int x = b.input();
     if (s.fed_by_layer) x = b.conv(x, in.c, 1, 1, 1, false, "pre");
     x = b.conv(x, a, "conv");
     const int bn = only_consumer(g, k);
@@ -105,7 +109,33 @@ Segment segment_of(const nets::Graph& g, int k, const std::vector<bool>& grads, 
     return s;
 }
 
+EngineOptions measuring_options(const EngineOptions& o) {
+    EngineOptions m = o;
+    m.threads = 0;  // the caller's, already set
+    m.tune.mode = TuneMode::off;
+    m.poison = false;
+    return m;
+}
+
+// The segment compiled with the conv in `form`, its input arriving in type `fed`. `base`:
+// measuring_options.
+std::unique_ptr<Engine> segment_engine(const Segment& seg, const EngineOptions& base, const ConvForm& form, dt fed) {
+    EngineOptions eo = base;
+    eo.input_grad = !seg.fed_by_layer && seg.input_grad;
+    eo.frozen.clear();
+    if (!seg.weights_grad) eo.frozen.push_back("conv");
+    if (seg.bn_frozen) eo.frozen.push_back("bn");
+    if (!seg.input_grad) eo.frozen.push_back("pre");  // so no gradient reaches it
+    eo.conv_plan = {{"conv", form}, {"pre", ConvForm{fed}}};
+    return std::make_unique<Engine>(seg.graph, eo);
+}
+
 }  // namespace
+
+TimedSegment timed_segment(const nets::Graph& g, int conv, const EngineOptions& o, const ConvForm& form, dt fed) {
+    const Segment seg = segment_of(g, conv, nodes_needing_gradient(g, o.frozen, o.input_grad), o);
+    return {segment_engine(seg, measuring_options(o), form, fed), seg.first_timed_node()};
+}
 
 // The forms worth timing for a conv: fp32 direct always; Winograd where oneDNN has it (3x3,
 // stride 1, ungrouped), all passes or all but backward-data (the rule at 16-31 channels);
@@ -186,14 +216,6 @@ std::string switches(const EngineOptions& o) {
     if (!o.gemm_convs) s += ", no gemm";
     if (!o.share_memory) s += ", no memory reuse";
     return s;
-}
-
-EngineOptions measuring_options(const EngineOptions& o) {
-    EngineOptions m = o;
-    m.threads = 0;  // the caller's, already set
-    m.tune.mode = TuneMode::off;
-    m.poison = false;
-    return m;
 }
 
 // A digest of what a whole-net timing depends on: every node's op, inputs, shape and
@@ -292,17 +314,7 @@ Tuning tune_conv_plan(const nets::Graph& g, const EngineOptions& o) {
                                                 switches(o), fed_text, conv_form_name(form));
             const double injected = o.tune.injected_ms ? o.tune.injected_ms(n.name, form) : 0.0;
             TunedCandidate c{form};
-            c.ms = m.time(key, injected, seg.fed_by_layer ? 2 : 1,
-                          [&] {
-                              EngineOptions eo = base;
-                              eo.input_grad = !seg.fed_by_layer && seg.input_grad;
-                              eo.frozen.clear();
-                              if (!seg.weights_grad) eo.frozen.push_back("conv");
-                              if (seg.bn_frozen) eo.frozen.push_back("bn");
-                              if (!seg.input_grad) eo.frozen.push_back("pre");  // so no gradient reaches it
-                              eo.conv_plan = {{"conv", form}, {"pre", ConvForm{fed}}};
-                              return std::make_unique<Engine>(seg.graph, eo);
-                          },
+            c.ms = m.time(key, injected, seg.first_timed_node(), [&] { return segment_engine(seg, base, form, fed); },
                           c.cached);
             lt.candidates.push_back(c);
         };

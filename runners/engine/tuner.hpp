@@ -12,6 +12,7 @@
 // cached on disk per machine (tune_cache.hpp). Then the whole training step with the plan is
 // timed against the fixed rules', which counts the conversions at the edges between
 // precisions: the rules are kept when they are faster.
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,17 @@ struct Tuning {
 // The plan for `g` compiled with `o` (its batch, precision, frozen prefixes and threads: the
 // current OpenMP setting). Notes (what was measured, cache trouble) go to o.tune.on_note.
 Tuning tune_conv_plan(const nets::Graph& g, const EngineOptions& o);
+
+// The engine the tuner times conv node `conv` of `g` in, in `form`: the conv as the net runs
+// it (its batch norm and activation after it; fed by a layer, after an untimed 1x1 conv
+// "pre" producing its input in type `fed`, so that it reads a layer's layout and computes its
+// data gradient where the net does). Counted: the nodes from first_timed_node on.
+struct TimedSegment {
+    std::unique_ptr<Engine> engine;
+    int first_timed_node = 1;
+};
+TimedSegment timed_segment(const nets::Graph& g, int conv, const EngineOptions& o, const ConvForm& form,
+                           dnnl::memory::data_type fed);
 
 // The forms the tuner times for a conv node under precision `p` (see the top of this file).
 std::vector<ConvForm> candidate_forms(const nets::Node& conv, Precision p);

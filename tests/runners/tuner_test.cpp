@@ -188,6 +188,44 @@ TEST_CASE("a conv is timed reading its input in the type the plan gave the conv 
     }
 }
 
+TEST_CASE("a conv fed by a layer is timed after a 1x1 conv of at most 16 channels, with its data gradient",
+          "[tune]") {
+    nets::Builder b("wide", {16, 8, 8});
+    int x = b.relu(b.batchnorm(b.conv(b.input(), 64, 3, 1, 1, false, "c1"), "b1"), "r1");
+    x = b.relu(b.batchnorm(b.conv(x, 64, 3, 1, 1, false, "c2"), "b2"), "r2");
+    b.mark_output(b.linear(b.flatten(b.global_avg_pool(x)), 10, true, "fc"));
+    const nets::Graph g = b.finish();
+    const auto f32 = dnnl::memory::data_type::f32;
+    // backward primitives the segment's conv runs in one training step: weights, and data
+    // when its input needs a gradient
+    auto conv_backward_runs = [&](const std::string& conv, const std::vector<std::string>& frozen) {
+        EngineOptions o = tuned("");
+        o.frozen = frozen;
+        TimedSegment s = timed_segment(g, g.find(conv), o, ConvForm{}, f32);
+        Engine& e = *s.engine;
+        const nets::Graph& sg = e.graph();
+        const int timed_conv = sg.find("conv");
+        REQUIRE(timed_conv == s.first_timed_node);
+        CHECK(sg.node(timed_conv).out.c == 64);
+        const nets::Shape conv_input = g.node(g.node(g.find(conv)).inputs.at(0)).out;
+        if (const int pre = sg.find("pre"); pre >= 0) {
+            CHECK(sg.node(0).out.c == 16);  // not the 64 channels c2 reads
+            CHECK(sg.node(pre).out == conv_input);
+        } else {
+            CHECK(sg.node(0).out == conv_input);
+        }
+        std::fill(e.input(), e.input() + e.input_floats(), 0.5f);
+        e.forward(true);
+        const auto d = e.output_dims();
+        std::fill(e.output_grad(), e.output_grad() + d[0] * d[1] * d[2] * d[3], 1e-3f);
+        e.backward();
+        return e.train_net().backward_runs(timed_conv);
+    };
+    CHECK(conv_backward_runs("c1", {}) == 1);  // the net's input needs no gradient
+    CHECK(conv_backward_runs("c2", {}) == 2);
+    CHECK(conv_backward_runs("c2", {"c1", "b1"}) == 1);  // nothing before c2 learns
+}
+
 TEST_CASE("the second compile reads every time from the cache and gets the same plan", "[tune]") {
     TempDir dir("tune-cache");
     const nets::Graph g = tune_net();
