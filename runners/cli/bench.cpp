@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -42,6 +43,7 @@ struct BenchArgs {
     std::string conv_algorithm = "auto";
     std::string tune = "cached";
     bool layers = false;
+    bool nodes = false;    // each node's share of the training step
     bool latency = false;  // inference latency instead: batch 1 unless --batch is given
     bool batch_given = false;
     bool no_fusion = false, no_kernel_crop = false, no_memory_reuse = false, no_gemm = false;
@@ -88,6 +90,31 @@ std::vector<NamedNet> bench_nets(const BenchArgs& a, const nets::NetOptions& opt
     const std::string name = a.positions.empty() ? a.spec : fmt::format("{} {}", a.spec, fmt::join(a.positions, " "));
     out.push_back({name, search::build_spec_net(search::load_net_spec(a.spec, c.positions), opts)});
     return out;
+}
+
+// --nodes: each node's time in a training step (forward and backward, the mean of `steps`
+// steps), e.g. to see where a measured plan wins or loses against the fixed rules.
+std::string node_time_table(const std::string& name, const nets::Graph& g, CompiledNet& net, int steps,
+                            const std::function<void(int)>& step) {
+    net.time_nodes(true);
+    for (int i = 0; i < steps; ++i) step(i);
+    const std::vector<double> ms = net.node_ms();
+    net.time_nodes(false);
+    double total = 0;
+    for (double x : ms) total += x;
+    Table t;
+    t.add_column("node");
+    t.add_column("op");
+    t.add_column("output");
+    t.add_column("ms", true);
+    t.add_column("share", true);
+    for (std::size_t k = 1; k < ms.size(); ++k) {
+        const nets::Node& n = g.node(int(k));
+        t.add_row({n.name, nets::op_name(n.op), fmt::format("{}x{}x{}", n.out.c, n.out.h, n.out.w),
+                   fmt::format("{:.3f}", ms[k] / steps), fmt::format("{:.1f}%", 100 * ms[k] / total)});
+    }
+    return fmt::format("{}: {:.2f} ms per training step in its nodes (mean of {} steps)\n{}", name, total / steps,
+                       steps, render(t, Format::table));
 }
 
 // --latency: what a search's latency_ms measures, timed afresh (never from the cache), so
@@ -170,12 +197,14 @@ void run_bench(const BenchArgs& a) {
             oo.weight_decay = 5e-4f;
             Optimizer sgd(e.params(), oo);
 
-            const auto train = time_steps(a.warmup, a.steps, [&](int i) {
+            auto train_step = [&](int i) {
                 e.set_step(i);
                 e.train_step(labels.data());
                 sgd.step(0.01f);
-            });
+            };
+            const auto train = time_steps(a.warmup, a.steps, train_step);
             const double rss = peak_rss_mib();
+            if (a.nodes) std::cout << node_time_table(name, e.graph(), e.train_net(), a.steps, train_step) << "\n";
             const auto infer = time_steps(a.warmup, a.steps, [&](int) { e.forward(false); });
             const double ts = median(train), is = median(infer);
             t.add_row({name, nets::to_string(opts), std::to_string(a.batch),
@@ -217,6 +246,7 @@ void add_bench_command(CLI::App& app) {
         ->check(CLI::IsMember({"off", "cached", "force"}))
         ->capture_default_str();
     cmd->add_flag("--layers", a->layers, "print each conv's candidate forms, their times and the choice");
+    cmd->add_flag("--nodes", a->nodes, "print each node's time in a training step (forward + backward)");
     cmd->add_flag("--latency", a->latency,
                   "inference latency as a search measures it: median and quartiles of at least 20 runs, batch 1 "
                   "unless --batch");

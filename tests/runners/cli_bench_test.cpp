@@ -2,6 +2,9 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include <sstream>
+
+#include "nets/zoo.hpp"
 #include "runners/engine/precision.hpp"
 #include "runners/train/safetensors.hpp"
 #include "support.hpp"
@@ -32,6 +35,26 @@ TEST_CASE("deeper bench --layers prints each conv's candidate forms, their times
     CHECK(warm.exit_code == 0);
     CHECK_THAT(warm.out, !Catch::Contains("tuned ") && Catch::Contains(",f32,cached,"));
     CHECK(run_cli(args + " --tune sometimes").exit_code == 2);
+}
+
+TEST_CASE("deeper bench --nodes prints each node's time in a training step, the shares summing to the whole",
+          "[cli]") {
+    auto r = run_cli("bench resnet8 --resolution 8 --width 0.5 --batch 4 --steps 2 --warmup 1 --threads 1 "
+                     "--tune off --nodes");
+    INFO(r.out);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("resnet8: ") && Catch::Contains(" ms per training step in its nodes (mean of 2 steps)"));
+    double shares = 0;
+    int rows = 0;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);)
+        if (!line.empty() && line.back() == '%') {
+            shares += std::stod(line.substr(line.find_last_of(' ') + 1));
+            ++rows;
+        }
+    CHECK(rows == int(deeper::nets::build_net("resnet8").nodes.size()) - 1);  // every node but the input
+    CHECK(shares == Approx(100).margin(0.5));
+    for (const char* node : {"stem.conv", "stage2.block1.shortcut.pad", "head.fc"}) CHECK_THAT(r.out, Catch::Contains(node));
 }
 
 TEST_CASE("deeper bench --precision bf16 runs where the CPU has bf16, and refuses where not", "[cli]") {

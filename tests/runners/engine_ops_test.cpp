@@ -283,6 +283,34 @@ TEST_CASE("residual add and the option-A zero-padded shortcut", "[engine][ops]")
     gradcheck_both_layouts(b.finish());
 }
 
+namespace {
+
+// The shortcut reading a conv's output, so both sides are in the engine's layouts (nChw16c in
+// fp32, nhwc in bf16 on AMX): channel counts that fill one block, two, and part of one (8: the
+// padded channels; 24: a run cut short), odd and even maps.
+std::vector<OpCase> zero_pad_cases() {
+    std::vector<OpCase> cases;
+    for (int channels : {8, 16, 24})
+        for (int stride : {1, 2})
+            for (int map : {5, 6}) {
+                const std::string name = fmt::format("zero pad c{}->{} s{} map{}", channels, 2 * channels, stride, map);
+                cases.push_back({name, [=] {
+                                     Builder b(name, Shape{8, map, map});
+                                     int x = b.conv(b.input(), channels, 3, 1, 1, false, "pre");
+                                     int y = b.conv(x, 2 * channels, 3, stride, 1, false, "conv");
+                                     b.add(y, b.zero_pad_shortcut(x, 2 * channels, stride));
+                                     return b.finish();
+                                 }});
+            }
+    return cases;
+}
+
+}  // namespace
+
+TEST_CASE("the zero-padded shortcut on the engine's layouts, over channels, strides and maps", "[engine][ops]") {
+    run_cases(zero_pad_cases());
+}
+
 TEST_CASE("squeeze-and-excitation channel scale", "[engine][ops]") {
     Builder b("se", Shape{16, 5, 5});
     int x = b.conv(b.input(), 16, 3, 1, 1, false, "conv");

@@ -273,6 +273,7 @@ private:
     memory::desc in_md_, out_md_;
     memory in_, out_, dy_, dx_;
     std::unique_ptr<Indexer> in_index_, out_index_;  // built at bind: nothing allocated per step
+    std::int64_t run_ = 1;  // channels side by side in both layouts, in aligned runs of this many
 };
 
 // Flatten: the next linear layer reads any rank, so nothing moves.
