@@ -8,12 +8,14 @@
 #include <chrono>
 #include <optional>
 #include <random>
+#include <tuple>
 
 #include "nets/builder.hpp"
 #include "nets/error.hpp"
 #include "runners/engine/layers/channels_innermost.hpp"
 #include "runners/engine/quiet_gate.hpp"
 #include "runners/engine/tune_cache.hpp"
+#include "runners/memory_budget.hpp"
 #include "runners/table.hpp"
 #include "search/fnv_hash.hpp"
 
@@ -138,9 +140,11 @@ TimedSegment timed_segment(const nets::Graph& g, int conv, const EngineOptions& 
 }
 
 // The forms worth timing for a conv: fp32 direct always; Winograd where oneDNN has it (3x3,
-// stride 1, ungrouped), all passes or all but backward-data (the rule at 16-31 channels);
-// im2col + matmul on small maps (it gathers kh*kw copies of the input); each in bf16 too
-// under bf16 precision (Winograd has no bf16 kernel).
+// stride 1, ungrouped): all passes, all but backward-data, or only backward-weights (the rule
+// at 16-31 channels: without it a plan could not do what the rules do there, and resnet20's
+// fp32 plans lost to the rules by its 16-channel convs); im2col + matmul on small maps (it
+// gathers kh*kw copies of the input); each in bf16 too under bf16 precision (Winograd has no
+// bf16 kernel).
 std::vector<ConvForm> candidate_forms(const nets::Node& conv, Precision p) {
     const auto& a = std::get<nets::ConvAttrs>(conv.attrs);
     const auto wino = algorithm::convolution_winograd, direct = algorithm::convolution_direct;
@@ -149,6 +153,7 @@ std::vector<ConvForm> candidate_forms(const nets::Node& conv, Precision p) {
     if (a.kh == 3 && a.kw == 3 && a.stride == 1 && a.groups == 1) {
         forms.push_back({dt::f32, false, wino, wino, wino});
         forms.push_back({dt::f32, false, wino, direct, wino});
+        forms.push_back({dt::f32, false, direct, direct, wino});
     }
     if (a.groups == 1 && map <= 64) forms.push_back({dt::f32, true});
     if (p == Precision::bf16) {
@@ -171,20 +176,17 @@ std::size_t elements(const memory::dims& d) {
     return n;
 }
 
-// The fastest of a few training steps (forward, backward; the weights marked changed each
-// step, so the bf16 copies are made as in training), after one warm-up step: at least 5 steps
-// and 30 ms, at most 40 (a segment of a millisecond varies by tens of percent from step to
-// step). Counted: the nodes from `first_node` on (a segment's own), or the
-// whole step when first_node is 0. The fastest, not the median: another trial on the machine
-// only ever adds time.
-double fastest_step_ms(Engine& e, int first_node) {
-    std::mt19937 rng(1);
-    fill_normal(e.input(), e.input_floats(), rng, 1.f);
-    e.forward(true);
-    for (std::size_t i = 0; i < e.graph().outputs.size(); ++i)  // the same output gradients each step
-        fill_normal(e.output_grad(int(i)), elements(e.output_dims(int(i))), rng, 1e-3f);
-    CompiledNet& net = e.train_net();
-    auto step = [&] {
+// The fastest of a few training steps of each engine (forward, backward; the weights marked
+// changed each step, so the bf16 copies are made as in training), after one warm-up step: at
+// least 5 steps and 30 ms, at most 40 (a segment of a millisecond varies by tens of percent
+// from step to step). The engines step in turn, so that the machine's drift hits them alike
+// (resnet20's fp32 plan against the rules: 0.99-1.07x over three cold tunes timing one net
+// after the other, 1.00-1.03x over five in turn, on the AMX Xeon). Counted: the nodes from `first_node` on (a segment's own), or the whole step when
+// first_node is 0. The fastest, not the median: another trial on the machine only ever adds
+// time.
+std::vector<double> fastest_steps_ms(const std::vector<Engine*>& engines, int first_node) {
+    auto step = [&](Engine& e) {
+        CompiledNet& net = e.train_net();
         const QuietGate::Work w(process_quiet_gate());  // a latency timed beside it waits for the step
         if (first_node > 0) net.time_nodes(true);
         const auto t = Clock::now();
@@ -196,16 +198,34 @@ double fastest_step_ms(Engine& e, int first_node) {
         for (std::size_t k = std::size_t(first_node); k < net.node_ms().size(); ++k) ms += net.node_ms()[k];
         return ms;
     };
-    step();
-    double best = 1e300, total = 0;
-    for (int n = 0; n < 40 && (n < 5 || total < 30); ++n) {
-        const double ms = step();
-        best = std::min(best, ms);
-        total += ms;
+    for (Engine* e : engines) {
+        std::mt19937 rng(1);
+        fill_normal(e->input(), e->input_floats(), rng, 1.f);
+        e->forward(true);
+        for (std::size_t i = 0; i < e->graph().outputs.size(); ++i)  // the same output gradients each step
+            fill_normal(e->output_grad(int(i)), elements(e->output_dims(int(i))), rng, 1e-3f);
+        step(*e);
     }
-    net.time_nodes(false);
+    const std::size_t k = engines.size();
+    std::vector<double> best(k, 1e300), total(k, 0.0);
+    std::vector<int> steps(k, 0);
+    auto wants_more = [&](std::size_t i) { return steps[i] < 40 && (steps[i] < 5 || total[i] < 30); };
+    for (bool more = true; more;) {
+        more = false;
+        for (std::size_t i = 0; i < k; ++i)
+            if (wants_more(i)) {
+                const double ms = step(*engines[i]);
+                best[i] = std::min(best[i], ms);
+                total[i] += ms;
+                ++steps[i];
+                more = more || wants_more(i);
+            }
+    }
+    for (Engine* e : engines) e->train_net().time_nodes(false);
     return best;
 }
+
+double fastest_step_ms(Engine& e, int first_node) { return fastest_steps_ms({&e}, first_node).at(0); }
 
 // The engine's A/B switches that change what is timed, when off their defaults: part of
 // every cache key, so a run with fusion off never reads times measured with it on.
@@ -281,6 +301,37 @@ public:
         if (injected == 0) cache_.record(key, ms);
         return ms + injected;
     }
+    // Two whole nets' steps, from the cache when it holds both, else measured in turn (one
+    // after the other when two would not fit in memory) and recorded.
+    template <class Build>
+    std::pair<double, double> time_pair(const std::string& key_a, const std::string& key_b, Build&& build_a,
+                                        Build&& build_b) {
+        if (o_.tune.mode == TuneMode::cached) {
+            const auto a = cache_.find(key_a), b = cache_.find(key_b);
+            if (a && b) {
+                cached_ += 2;
+                return {*a, *b};
+            }
+        }
+        std::unique_ptr<Engine> a = build_a();
+        // what one engine holds: its arena, and its weights with their gradients and copies
+        const std::uint64_t one = a->train_net().arena_bytes() + 4 * sizeof(float) * a->params().param_floats();
+        const std::optional<std::uint64_t> free = available_memory();
+        std::pair<double, double> ms;
+        if (!free || *free > 4 * one) {
+            std::unique_ptr<Engine> b = build_b();
+            const std::vector<double> both = fastest_steps_ms({a.get(), b.get()}, 0);
+            ms = {both[0], both[1]};
+        } else {
+            ms.first = fastest_step_ms(*a, 0);
+            a.reset();
+            ms.second = fastest_step_ms(*build_b(), 0);
+        }
+        measured_ += 2;
+        cache_.record(key_a, ms.first);
+        cache_.record(key_b, ms.second);
+        return ms;
+    }
     int measured() const { return measured_; }
     int cached() const { return cached_; }
 
@@ -334,18 +385,15 @@ Tuning tune_conv_plan(const nets::Graph& g, const EngineOptions& o) {
         t.layers.push_back(std::move(lt));
     }
     if (!t.plan.empty()) {
-        bool cached = false;
         auto whole = [&](const ConvPlan* plan) {
-            return m.time(net_key(g, o, plan), 0.0, 0,
-                          [&] {
-                              EngineOptions eo = base;
-                              if (plan) eo.conv_plan = *plan;
-                              return std::make_unique<Engine>(g, eo);
-                          },
-                          cached);
+            return [&, plan] {
+                EngineOptions eo = base;
+                if (plan) eo.conv_plan = *plan;
+                return std::make_unique<Engine>(g, eo);
+            };
         };
-        t.tuned_step_ms = whole(&t.plan);
-        t.rules_step_ms = whole(nullptr);
+        std::tie(t.tuned_step_ms, t.rules_step_ms) =
+            m.time_pair(net_key(g, o, &t.plan), net_key(g, o, nullptr), whole(&t.plan), whole(nullptr));
         if (t.tuned_step_ms > t.rules_step_ms * (1 - plan_margin)) t.plan.clear();
     }
     t.measured = m.measured();

@@ -8,10 +8,11 @@
 // backward passes as the net needs them, in every candidate form: fp32 direct, Winograd
 // (3x3 stride 1), im2col + matmul (small maps), and under bf16 precision the same in bf16;
 // where a batch norm follows, the fastest form of each data type once more with the norm on
-// the engine's own kernels (layers/bn_kernels.hpp). The fastest form of each is the plan. Segments of one shape are timed once; every time is
-// cached on disk per machine (tune_cache.hpp). Then the whole training step with the plan is
-// timed against the fixed rules', which counts the conversions at the edges between
-// precisions: the rules are kept when they are faster.
+// the engine's own kernels (layers/bn_kernels.hpp). The fastest form of each is the plan.
+// Segments of one shape are timed once; every time is cached on disk per machine
+// (tune_cache.hpp). Then the whole training step with the plan is timed against the fixed
+// rules', their steps taken in turn, which counts the conversions at the edges between
+// precisions: the rules are kept unless the plan is at least 2% faster (plan_margin).
 #include <memory>
 #include <string>
 #include <vector>

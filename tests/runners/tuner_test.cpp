@@ -116,7 +116,8 @@ TEST_CASE("the tuner picks the faster form: one made slower on purpose loses", "
     TempDir dir("tune-inject");
     const nets::Graph g = tune_net();
     const ConvForm direct{}, wino = *parse_conv_form("f32:winograd");
-    for (const ConvForm& slow : {direct, wino}) {
+    const ConvForm wino_weights = *parse_conv_form("f32:direct/direct/winograd");  // the rule at 16-31 channels
+    for (const ConvForm& slow : {direct, wino, wino_weights}) {
         EngineOptions o = tuned(dir.path().string());
         // every candidate of c3 but one made 1 s slower: that one must be chosen
         o.tune.injected_ms = [&](const std::string& node, const ConvForm& f) {
@@ -127,7 +128,7 @@ TEST_CASE("the tuner picks the faster form: one made slower on purpose loses", "
         REQUIRE(t.layers.size() == 4);
         CHECK(t.layers[0].node == "c3");
         CHECK(t.layers[0].chosen == slow);
-        CHECK(t.layers[0].candidates.size() >= 4);  // direct, two Winograds, gemm on the 8x8 map
+        CHECK(t.layers[0].candidates.size() >= 5);  // direct, three Winograds, gemm on the 8x8 map
         if (!t.plan.empty()) CHECK(t.plan.at("c3") == slow);
         CHECK(tuning_table(t).find("c3") != std::string::npos);
     }
