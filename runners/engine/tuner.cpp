@@ -181,9 +181,9 @@ std::size_t elements(const memory::dims& d) {
 // least 5 steps and 30 ms, at most 40 (a segment of a millisecond varies by tens of percent
 // from step to step). The engines step in turn, so that the machine's drift hits them alike
 // (resnet20's fp32 plan against the rules: 0.99-1.07x over three cold tunes timing one net
-// after the other, 1.00-1.03x over five in turn, on the AMX Xeon). Counted: the nodes from `first_node` on (a segment's own), or the whole step when
-// first_node is 0. The fastest, not the median: another trial on the machine only ever adds
-// time.
+// after the other, 1.00-1.03x over five in turn, on the AMX Xeon). Counted: the nodes from
+// `first_node` on (a segment's own), or the whole step when first_node is 0. The fastest, not
+// the median: another trial on the machine only ever adds time.
 std::vector<double> fastest_steps_ms(const std::vector<Engine*>& engines, int first_node) {
     auto step = [&](Engine& e) {
         CompiledNet& net = e.train_net();
