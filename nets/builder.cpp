@@ -9,7 +9,6 @@
 namespace deeper::nets {
 
 namespace {
-std::string shape_str(const Shape& s) { return fmt::format("{}x{}x{}", s.c, s.h, s.w); }
 
 // Output extent of a window sliding over `in` (PyTorch's rule, including ceil mode: the last
 // window must start inside the input or its left padding).
@@ -28,7 +27,7 @@ Builder::Builder(std::string net_name, Shape input) {
     g_.name = std::move(net_name);
     if (input.c <= 0 || input.h <= 0 || input.w <= 0)
         throw InputError(fmt::format("{}: input shape {} must be positive", g_.name,
-                                     shape_str(input)));
+                                     shape_text(input)));
     push(Op::input, {}, input, NoAttrs{}, "input");
 }
 
@@ -95,7 +94,7 @@ int Builder::conv(int x, const ConvAttrs& a0, std::string_view name) {
     if (out.h <= 0 || out.w <= 0)
         fail(name, fmt::format("a {}x{} conv needs an input of at least {}x{}, got {}", a.kh,
                                a.kw, a.kh - a.pad_t - a.pad_b, a.kw - a.pad_l - a.pad_r,
-                               shape_str(in)));
+                               shape_text(in)));
     std::int64_t per_out = std::int64_t(in.c / a.groups) * a.kh * a.kw;
     std::int64_t params = per_out * a.out_channels + (a.bias ? a.out_channels : 0);
     return push(Op::conv, {x}, out, a, name, params, out.elems() * per_out);
@@ -133,7 +132,7 @@ int Builder::pool(int x, Op op, int k, int stride, int pad, bool ceil_mode,
     if (out.h <= 0 || out.w <= 0)
         fail(name, fmt::format("a {}x{} pool with stride {} needs an input of at least {}x{}, "
                                "got {}",
-                               k, k, stride, k - 2 * pad, k - 2 * pad, shape_str(in)));
+                               k, k, stride, k - 2 * pad, k - 2 * pad, shape_text(in)));
     return push(op, {x}, out, a, name);
 }
 
@@ -175,14 +174,14 @@ int Builder::drop_connect(int x, float rate, std::string_view name) {
 
 int Builder::add(int a, int b, std::string_view name) {
     if (shape(a) != shape(b))
-        fail(name, fmt::format("cannot add {} and {}", shape_str(shape(a)), shape_str(shape(b))));
+        fail(name, fmt::format("cannot add {} and {}", shape_text(shape(a)), shape_text(shape(b))));
     return push(Op::add, {a, b}, shape(a), NoAttrs{}, name);
 }
 
 int Builder::channel_scale(int x, int scale, std::string_view name) {
     const Shape s = shape(scale);
     if (s.c != shape(x).c || s.h != 1 || s.w != 1)
-        fail(name, fmt::format("cannot scale {} by {}", shape_str(shape(x)), shape_str(s)));
+        fail(name, fmt::format("cannot scale {} by {}", shape_text(shape(x)), shape_text(s)));
     return push(Op::channel_scale, {x, scale}, shape(x), NoAttrs{}, name);
 }
 
@@ -192,7 +191,7 @@ int Builder::concat(const std::vector<int>& xs, std::string_view name) {
     for (size_t i = 1; i < xs.size(); ++i) {
         const Shape& s = shape(xs[i]);
         if (s.h != out.h || s.w != out.w)
-            fail(name, fmt::format("cannot concat {} with {}", shape_str(out), shape_str(s)));
+            fail(name, fmt::format("cannot concat {} with {}", shape_text(out), shape_text(s)));
         out.c += s.c;
     }
     return push(Op::concat, xs, out, NoAttrs{}, name);

@@ -1,7 +1,10 @@
 #include "nets/graph.hpp"
 
+#include <fmt/format.h>
 
 namespace deeper::nets {
+
+std::string shape_text(const Shape& s) { return fmt::format("{}x{}x{}", s.c, s.h, s.w); }
 
 const char* op_name(Op op) {
     switch (op) {

@@ -15,6 +15,9 @@ struct Shape {
     bool operator==(const Shape&) const = default;
 };
 
+// "64x8x8": channels x height x width, as errors and tables print a shape.
+std::string shape_text(const Shape& s);
+
 enum class Op {
     input,
     conv,

@@ -110,7 +110,7 @@ std::string node_time_table(const std::string& name, const nets::Graph& g, Compi
     t.add_column("share", true);
     for (std::size_t k = 1; k < ms.size(); ++k) {
         const nets::Node& n = g.node(int(k));
-        t.add_row({n.name, nets::op_name(n.op), fmt::format("{}x{}x{}", n.out.c, n.out.h, n.out.w),
+        t.add_row({n.name, nets::op_name(n.op), nets::shape_text(n.out),
                    fmt::format("{:.3f}", ms[k] / steps), fmt::format("{:.1f}%", 100 * ms[k] / total)});
     }
     return fmt::format("{}: {:.2f} ms per training step in its nodes (mean of {} steps)\n{}", name, total / steps,

@@ -16,8 +16,6 @@ namespace deeper::runners::cli {
 
 namespace {
 
-std::string shape_text(const nets::Shape& s) { return fmt::format("{}x{}x{}", s.c, s.h, s.w); }
-
 // Millions with one decimal below 10M, as the papers print them.
 std::string millions(std::int64_t v) { return fmt::format("{:.{}f}", v / 1e6, v < 10'000'000 ? 2 : 1); }
 
@@ -82,7 +80,7 @@ void run_count(const CountArgs& a) {
         l.add_column("macs", true);
         if (!human) l.columns.insert(l.columns.begin(), "net"), l.numeric.insert(l.numeric.begin(), false);
         for (const auto& n : g.nodes) {
-            std::vector<std::string> row = {n.name, nets::op_name(n.op), shape_text(n.out),
+            std::vector<std::string> row = {n.name, nets::op_name(n.op), nets::shape_text(n.out),
                                             human ? with_thousands(n.params) : std::to_string(n.params),
                                             human ? with_thousands(n.macs) : std::to_string(n.macs)};
             if (!human) row.insert(row.begin(), g.name);

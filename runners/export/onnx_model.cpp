@@ -436,7 +436,7 @@ private:
         add_meta("deeper.net", g_.name);
         add_meta("deeper.params", std::to_string(params_));
         add_meta("deeper.macs", std::to_string(macs_));
-        add_meta("deeper.input", fmt::format("{}x{}x{}", s.c, s.h, s.w));
+        add_meta("deeper.input", nets::shape_text(s));
         add_meta("deeper.weights", o_.weights_source);
         add_meta("deeper.batchnorm", o_.fold_batchnorm ? "folded" : "kept");
         for (const auto& [k, v] : o_.metadata) add_meta(k, v);
