@@ -3,8 +3,6 @@
 #include <cstdlib>
 #include <string>
 
-#include <omp.h>
-
 #include "runners/engine/layers/layers.hpp"
 
 namespace deeper::runners::layers {
@@ -278,11 +276,7 @@ void ConvLayer::bind(LayerContext& c) {
                  {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
     if (bias_ >= 0) fwd_args_[DNNL_ARG_BIAS] = c.param_memory(bias_);
     if (own_dw_bwd_w_) {
-        dw_src_ = src;
-        dw_diff_dst_ = c.diff_dst();
-        dw_grad_ = c.grad_memory(weight_, c.store().info(weight_).plain);
-        // the kernel's per-thread sums, made here so a training step allocates nothing
-        dw_sums_.reserve(std::size_t(omp_get_max_threads()) * ((a_.out_channels + 15) / 16) * a_.kh * a_.kw * 16);
+        own_dw_.emplace(a_, src, c.diff_dst(), c.grad_memory(weight_, c.store().info(weight_).plain));
     } else if (bwd_w_pd_) {
         bwd_w_ = convolution_backward_weights(bwd_w_pd_);
         memory w_src = src, w_dy = c.diff_dst();
@@ -381,7 +375,7 @@ void ConvLayer::forward(LayerContext& c) {
 void ConvLayer::backward(LayerContext& c) {
     if (gemm_) return gemm_->backward(c);
     if (own_dw_bwd_w_) {
-        depthwise_backward_weights(a_, dw_src_, dw_diff_dst_, dw_grad_, dw_sums_);
+        own_dw_->run();
         c.finish_grads();
         c.count_backward_primitive();
     } else if (bwd_w_pd_) {

@@ -35,8 +35,9 @@ DEEPER_AVX512 void vector_loop(const nets::ConvAttrs& a, const ChannelsInnermost
                                const T* dy, float* dw, std::vector<double>& sums) {
     const int K = a.kh * a.kw, s = a.stride;
     const std::int64_t blocks = xl.blocks, images = xl.images, per_thread = blocks * K * 16;
-    sums.assign(std::size_t(omp_get_max_threads()) * per_thread, 0.0);
-#pragma omp parallel for schedule(static)
+    std::fill(sums.begin(), sums.end(), 0.0);
+    const int threads = int(sums.size() / std::size_t(per_thread));  // as many as the sums were made for
+#pragma omp parallel for schedule(static) num_threads(threads)
     for (std::int64_t w = 0; w < blocks * images; ++w) {
         const std::int64_t cb = w / images, n = w % images;
         const __mmask16 m = live_lanes(xl, cb);
@@ -73,7 +74,7 @@ DEEPER_AVX512 void vector_loop(const nets::ConvAttrs& a, const ChannelsInnermost
     for (int c = 0; c < xl.channels; ++c)
         for (int k = 0; k < K; ++k) {
             double t = 0;
-            for (std::size_t th = 0; th * per_thread < sums.size(); ++th)
+            for (int th = 0; th < threads; ++th)
                 t += sums[th * per_thread + ((c / 16) * K + k) * 16 + c % 16];
             dw[c * K + k] = float(t);
         }
@@ -81,9 +82,8 @@ DEEPER_AVX512 void vector_loop(const nets::ConvAttrs& a, const ChannelsInnermost
 
 // Any layout, one channel at a time (its sums in `sums`, C x K).
 template <class T>
-void scalar_loop(const nets::ConvAttrs& a, const memory& src, const memory& diff_dst, float* dw,
-                 std::vector<double>& sums) {
-    const Indexer xi(src.get_desc()), yi(diff_dst.get_desc());
+void scalar_loop(const nets::ConvAttrs& a, const Indexer& xi, const Indexer& yi, const memory& src,
+                 const memory& diff_dst, float* dw, std::vector<double>& sums) {
     const auto xd = src.get_desc().dims(), yd = diff_dst.get_desc().dims();
     const std::int64_t N = xd[0], C = xd[1], H = xd[2], W = xd[3], OH = yd[2], OW = yd[3];
     const T* x = static_cast<const T*>(src.get_data_handle());
@@ -93,7 +93,7 @@ void scalar_loop(const nets::ConvAttrs& a, const memory& src, const memory& diff
         else return bf16_to_float(v);
     };
     const int K = a.kh * a.kw;
-    sums.assign(std::size_t(C) * K, 0.0);
+    std::fill(sums.begin(), sums.end(), 0.0);
 #pragma omp parallel for schedule(static)
     for (std::int64_t ch = 0; ch < C; ++ch) {
         double* acc = &sums[std::size_t(ch) * K];
@@ -118,23 +118,38 @@ using bf16_bits = std::uint16_t;
 
 }  // namespace
 
-void depthwise_backward_weights(const nets::ConvAttrs& a, const memory& src, const memory& diff_dst,
-                                const memory& grad, std::vector<double>& sums) {
-    float* dw = static_cast<float*>(grad.get_data_handle());
-    const bool bf16 = src.get_desc().data_type() == memory::data_type::bf16;
-    const auto xl = channels_innermost_layout(src.get_desc()), yl = channels_innermost_layout(diff_dst.get_desc());
-    if (xl && yl && xl->bf16 == yl->bf16) {
-        const auto xd = src.get_desc().dims(), yd = diff_dst.get_desc().dims();
-        if (bf16)
-            vector_loop(a, *xl, *yl, xd[2], xd[3], yd[2], yd[3], static_cast<const bf16_bits*>(src.get_data_handle()),
-                        static_cast<const bf16_bits*>(diff_dst.get_data_handle()), dw, sums);
-        else
-            vector_loop(a, *xl, *yl, xd[2], xd[3], yd[2], yd[3], static_cast<const float*>(src.get_data_handle()),
-                        static_cast<const float*>(diff_dst.get_data_handle()), dw, sums);
-        return;
+DepthwiseWeightGrad::DepthwiseWeightGrad(const nets::ConvAttrs& a, const memory& src, const memory& diff_dst,
+                                         const memory& grad)
+    : a_(a), src_(src), diff_dst_(diff_dst), grad_(grad) {
+    xl_ = channels_innermost_layout(src.get_desc());
+    yl_ = channels_innermost_layout(diff_dst.get_desc());
+    const std::size_t taps = std::size_t(a.kh) * a.kw;
+    if (xl_ && yl_ && xl_->bf16 == yl_->bf16) {
+        sums_.resize(std::size_t(omp_get_max_threads()) * xl_->blocks * taps * 16);
+    } else {
+        xl_.reset();
+        xi_ = std::make_unique<Indexer>(src.get_desc());
+        yi_ = std::make_unique<Indexer>(diff_dst.get_desc());
+        sums_.resize(std::size_t(src.get_desc().dims()[1]) * taps);
     }
-    if (bf16) scalar_loop<bf16_bits>(a, src, diff_dst, dw, sums);
-    else scalar_loop<float>(a, src, diff_dst, dw, sums);
+}
+
+void DepthwiseWeightGrad::run() {
+    float* dw = static_cast<float*>(grad_.get_data_handle());
+    const bool bf16 = src_.get_desc().data_type() == memory::data_type::bf16;
+    if (xl_) {
+        const auto xd = src_.get_desc().dims(), yd = diff_dst_.get_desc().dims();
+        if (bf16)
+            vector_loop(a_, *xl_, *yl_, xd[2], xd[3], yd[2], yd[3], static_cast<const bf16_bits*>(src_.get_data_handle()),
+                        static_cast<const bf16_bits*>(diff_dst_.get_data_handle()), dw, sums_);
+        else
+            vector_loop(a_, *xl_, *yl_, xd[2], xd[3], yd[2], yd[3], static_cast<const float*>(src_.get_data_handle()),
+                        static_cast<const float*>(diff_dst_.get_data_handle()), dw, sums_);
+    } else if (bf16) {
+        scalar_loop<bf16_bits>(a_, *xi_, *yi_, src_, diff_dst_, dw, sums_);
+    } else {
+        scalar_loop<float>(a_, *xi_, *yi_, src_, diff_dst_, dw, sums_);
+    }
 }
 
 }  // namespace deeper::runners::layers

@@ -39,8 +39,7 @@ private:
     // oneDNN 2.6 has only its reference kernel for some depthwise backward-weights shapes
     // (maps smaller than the kernel): a direct loop replaces it there.
     bool own_dw_bwd_w_ = false;
-    memory dw_src_, dw_diff_dst_, dw_grad_;
-    std::vector<double> dw_sums_;
+    std::optional<DepthwiseWeightGrad> own_dw_;  // made at bind
     // When the forward's layouts leave only oneDNN's reference backward kernels (e.g. 8-channel
     // maps: plain src, 16c-padded dst), the backward passes take their own layouts and these
     // reorders feed them.
