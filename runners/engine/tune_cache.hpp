@@ -1,13 +1,14 @@
 #pragma once
 // The tuner's measurements, kept on disk per machine so that the second trial of a sweep
 // compiles as fast as the first would without tuning. One JSON Lines file per machine key
-// (CPU model, ISA, oneDNN version, engine kernels' revision) under $DEEPER_TUNE_CACHE, else $XDG_CACHE_HOME/deeper/tune,
-// else ~/.cache/deeper/tune: a home folder shared by cluster nodes of different CPUs keeps
-// their measurements apart. The first line names the machine; every other line is one
-// measurement {"key": ..., "ms": ...}. A tuner holds the file's lock while it measures, so
-// trials and SLURM shards on one node share the file and measure one at a time. A file of another machine, or a line that is not a
-// measurement, is ignored with a note, never trusted; a cache that cannot be written only
-// costs the next compile its measurements.
+// (CPU model, ISA, oneDNN version, engine kernels' revision) under $DEEPER_TUNE_CACHE, else
+// $XDG_CACHE_HOME/deeper/tune, else ~/.cache/deeper/tune: a home folder shared by cluster
+// nodes of different CPUs keeps their measurements apart. The first line names the machine;
+// every other line is one measurement {"key": ..., "ms": ...}. A tuner holds the file's lock
+// while it measures, so trials and SLURM shards on one node share the file and measure one at
+// a time. A file of another machine, or a line that is not a measurement, is ignored with a
+// note, never trusted; a cache that cannot be written only costs the next compile its
+// measurements.
 #include <functional>
 #include <map>
 #include <optional>

@@ -43,7 +43,8 @@ TEST_CASE("deeper bench --nodes prints each node's time in a training step, the 
                      "--tune off --nodes");
     INFO(r.out);
     REQUIRE(r.exit_code == 0);
-    CHECK_THAT(r.out, Catch::Contains("resnet8: ") && Catch::Contains(" ms per training step in its nodes (mean of 2 steps)"));
+    CHECK_THAT(r.out, Catch::Contains("resnet8: ") &&
+                          Catch::Contains(" ms per training step in its nodes (mean of 2 steps)"));
     double shares = 0;
     int rows = 0;
     std::istringstream lines(r.out);
@@ -54,7 +55,8 @@ TEST_CASE("deeper bench --nodes prints each node's time in a training step, the 
         }
     CHECK(rows == int(deeper::nets::build_net("resnet8").nodes.size()) - 1);  // every node but the input
     CHECK(shares == Approx(100).margin(0.5));
-    for (const char* node : {"stem.conv", "stage2.block1.shortcut.pad", "head.fc"}) CHECK_THAT(r.out, Catch::Contains(node));
+    for (const char* node : {"stem.conv", "stage2.block1.shortcut.pad", "head.fc"})
+        CHECK_THAT(r.out, Catch::Contains(node));
 }
 
 TEST_CASE("deeper bench --precision bf16 runs where the CPU has bf16, and refuses where not", "[cli]") {

@@ -139,12 +139,13 @@ void DepthwiseWeightGrad::run() {
     const bool bf16 = src_.get_desc().data_type() == memory::data_type::bf16;
     if (xl_) {
         const auto xd = src_.get_desc().dims(), yd = diff_dst_.get_desc().dims();
+        const void *x = src_.get_data_handle(), *dy = diff_dst_.get_data_handle();
         if (bf16)
-            vector_loop(a_, *xl_, *yl_, xd[2], xd[3], yd[2], yd[3], static_cast<const bf16_bits*>(src_.get_data_handle()),
-                        static_cast<const bf16_bits*>(diff_dst_.get_data_handle()), dw, sums_);
+            vector_loop(a_, *xl_, *yl_, xd[2], xd[3], yd[2], yd[3], static_cast<const bf16_bits*>(x),
+                        static_cast<const bf16_bits*>(dy), dw, sums_);
         else
-            vector_loop(a_, *xl_, *yl_, xd[2], xd[3], yd[2], yd[3], static_cast<const float*>(src_.get_data_handle()),
-                        static_cast<const float*>(diff_dst_.get_data_handle()), dw, sums_);
+            vector_loop(a_, *xl_, *yl_, xd[2], xd[3], yd[2], yd[3], static_cast<const float*>(x),
+                        static_cast<const float*>(dy), dw, sums_);
     } else if (bf16) {
         scalar_loop<bf16_bits>(a_, *xi_, *yi_, src_, diff_dst_, dw, sums_);
     } else {
