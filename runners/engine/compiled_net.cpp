@@ -46,6 +46,7 @@ struct CompiledNet::Impl {
     std::vector<Def> defs;
 
     MemoryPlan plan;
+    std::vector<int> summer;                   // add node -> the layer writing its sum, or -1
     std::vector<int> act_group, grad_group;    // node -> representative node
     std::vector<int> act_plan, grad_plan;      // representative -> plan id (-1: external)
     AlignedFloats arena, scratchpad;
@@ -107,6 +108,7 @@ struct CompiledNet::Impl {
     // The compile passes, in order (CompiledNet's constructor runs them).
     void analyze_gradients();
     void define_layers(CompiledNet& net);
+    void plan_residual_sums();
     std::vector<int> last_reads() const;
     void plan_activations(const std::vector<int>& last_read);
     void plan_gradients();
@@ -146,6 +148,7 @@ public:
         const auto& producer = m_.layers[node().inputs[0]];
         return producer && producer->runs_its_consumer;
     }
+    bool summed_by_producer() const override { return m_.summer[k_] >= 0; }
     int batch() const override { return m_.opt.batch; }
     const nets::Node& node() const override { return m_.g.nodes[k_]; }
     const nets::Graph& graph() const override { return m_.g; }
@@ -197,6 +200,15 @@ public:
         auto& sink = m_.sinks[k_].at(i);
         if (!sink.active) throw std::logic_error("diff_src of an input that needs no gradient");
         return sink.write;
+    }
+    std::optional<ResidualSum> residual_sum() override {
+        for (int add : m_.consumers[k_])
+            if (m_.summer[add] == k_) {
+                const int other = m_.g.nodes[add].inputs[1];
+                return ResidualSum{memory(m_.act_desc[other], m_.eng, m_.act_ptr(other, net_)),
+                                   m_.layers[add]->runs_its_consumer};
+            }
+        return std::nullopt;
     }
     memory buffer_memory(int id, const memory::desc& d) override {
         return memory(d, m_.eng, m_.ptr(m_.defs[k_].buffer_plan.at(id)));
@@ -327,6 +339,24 @@ void CompiledNet::Impl::define_layers(CompiledNet& net) {
     }
 }
 
+// Residual sums written by the layer before the add: where the add's input 0 can take them
+// (Layer::can_sum_into_output), reads nothing else, and the other input is in its layout and
+// computed before it (not a shortcut built after the branch, as a zero-pad may be). Not without
+// memory sharing: the sum would overwrite the input 0 that read_node() should see.
+void CompiledNet::Impl::plan_residual_sums() {
+    summer.assign(F, -1);
+    if (!opt.share_memory) return;
+    for (int k = 1; k < F; ++k) {
+        const auto& n = g.nodes[k];
+        if (n.op != nets::Op::add || n.inputs.size() != 2) continue;
+        const int p = n.inputs[0], other = n.inputs[1];
+        if (p == 0 || !layers[p]->can_sum_into_output || consumers[p].size() != 1 || is_output[p] ||
+            other >= p || act_desc[other] != act_desc[p])
+            continue;
+        summer[k] = p;
+    }
+}
+
 // The last step that reads each activation (forward, or backward when a layer keeps it).
 std::vector<int> CompiledNet::Impl::last_reads() const {
     std::vector<int> last_read(F);
@@ -347,7 +377,9 @@ std::vector<int> CompiledNet::Impl::last_reads() const {
 }
 
 // activations: identities alias their input, in-place layers overwrite it when no one
-// reads it afterwards
+// reads it afterwards, an add whose sum its input 0's layer writes shares that memory (the add
+// is that output's only reader, and a batch norm on the engine's kernels keeps no output for
+// its backward)
 void CompiledNet::Impl::plan_activations(const std::vector<int>& last_read) {
     act_group.resize(F);
     std::vector<std::vector<int>> members(F);
@@ -357,7 +389,7 @@ void CompiledNet::Impl::plan_activations(const std::vector<int>& last_read) {
             const Layer& L = *layers[k];
             const int x = g.nodes[k].inputs.empty() ? -1 : g.nodes[k].inputs[0];
             const int r = x >= 0 ? act_group[x] : -1;
-            if (L.identity) {
+            if (L.identity || summer[k] >= 0) {
                 act_group[k] = r;
             } else if (L.inplace_ok && r > 0 && consumers[x].size() == 1 &&
                        act_desc[x] == act_desc[k]) {
@@ -543,6 +575,7 @@ CompiledNet::CompiledNet(const nets::Graph& g, const CompileOptions& o, ParamSto
     input_.resize(floats(m.act_desc[0]));
     if (o.input_grad) input_grad_.resize(floats(m.act_desc[0]));
     m.define_layers(*this);
+    m.plan_residual_sums();
     if (!store.params()) {  // the first compile of this net owns initialization
         store.allocate();
         store.initialize(o.seed, eng, s);
@@ -595,6 +628,8 @@ void CompiledNet::bind_outputs() {
 CompiledNet::~CompiledNet() = default;
 
 bool CompiledNet::runs_backward(int node) const { return impl_->needs_grad.at(node); }
+
+bool CompiledNet::summed_by_producer(int node) const { return impl_->summer.at(node) >= 0; }
 
 int CompiledNet::backward_runs(int node) const { return impl_->bwd_runs.at(node); }
 

@@ -22,7 +22,8 @@ struct CompileOptions {
     ConvAlgorithm conv_algorithm = ConvAlgorithm::automatic;
     Precision precision = Precision::f32;
     bool keep_fp32_where_faster = true;  // see LayerContext
-    bool share_memory = true;    // false: no arena sharing nor shared shortcut gradients, so
+    bool share_memory = true;    // false: no arena sharing, shared shortcut gradients nor
+                                 // residual sums written by the layer before the add, so
                                  // read_node() sees every activation and gradient
     bool fuse_bn_relu = true;    // false: BN and ReLU run apart (A/B checks of the fusion)
     bool crop_kernels = true;    // false: every kernel runs uncut (see ConvLayer)
@@ -62,6 +63,8 @@ public:
     std::size_t naive_bytes() const { return naive_bytes_; }
     int backward_primitives_run() const { return bwd_count_; }
     bool runs_backward(int node) const;  // any backward work planned for this node
+    // An add whose sum the layer before it writes (LayerContext::summed_by_producer).
+    bool summed_by_producer(int node) const;
     int backward_runs(int node) const;   // backward primitives the node ran in the last backward()
     // A node's activation, or its gradient after backward(), in plain layout (for debugging
     // and parity checks; empty when the node has no gradient).

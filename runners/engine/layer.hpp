@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -54,6 +55,9 @@ public:
     // Input 0's layer runs this one too (Layer::runs_its_consumer, set by that layer's
     // define): this layer is then an identity.
     virtual bool run_by_producer() const = 0;
+    // This add's sum is written by its input 0's layer (Layer::can_sum_into_output, granted by
+    // the engine) into the memory both outputs share: the add's forward does nothing.
+    virtual bool summed_by_producer() const = 0;
     virtual int batch() const = 0;
     virtual const nets::Node& node() const = 0;
     virtual const nets::Graph& graph() const = 0;
@@ -79,6 +83,14 @@ public:
     virtual memory output() = 0;
     virtual memory diff_dst() = 0;
     virtual memory diff_src(int i) = 0;  // where backward writes the gradient of input i
+    // The residual sum the engine gave this layer (Layer::can_sum_into_output): the other input
+    // of the add its output feeds, to add before storing, and whether the ReLU after that add
+    // runs too. Null when the add runs apart.
+    struct ResidualSum {
+        memory other;
+        bool relu = false;
+    };
+    virtual std::optional<ResidualSum> residual_sum() = 0;
     virtual memory buffer_memory(int id, const memory::desc& d) = 0;
     virtual memory scratchpad_memory() = 0;
     // The parameter in the layout `want` (a copy kept fresh when that differs from storage).
@@ -136,6 +148,12 @@ public:
     // ReLU after it; a batch norm on the engine's kernels with its ReLU6 or swish): set by
     // define() at the latest, read by the consumer's define (LayerContext::run_by_producer).
     bool runs_its_consumer = false;
+    // The layer can add the other input of the add that alone reads its output, and run that
+    // add's ReLU, as it stores the output (a batch norm on the engine's kernels without an
+    // activation of its own, as at the end of a residual branch): set by define(). The engine
+    // grants it where that input is computed before this layer and in its layout
+    // (LayerContext::residual_sum).
+    bool can_sum_into_output = false;
 };
 
 std::unique_ptr<Layer> make_layer(const nets::Node& n, const nets::Graph& g, bool fuse_bn_relu);

@@ -1,6 +1,7 @@
 // The engine's batch-norm kernels and oneDNN's primitives against batch norm in double on the
-// same data: statistics, output, input and parameter gradients, with each activation the
-// kernels fuse (oneDNN's only with none or the ReLU it fuses itself), in both layouts
+// same data: statistics, output (also with a residual added before the activation), input and
+// parameter gradients, with each activation the kernels fuse (oneDNN's only with none or the
+// ReLU it fuses itself), in both layouts
 // and types they take, channel counts that leave a partial block (nChw16c's padding lanes
 // must come out zero, an NHWC pixel's neighbour untouched), and data whose mean dwarfs its
 // spread (a one-pass sum of squares would cancel).
@@ -41,7 +42,7 @@ std::vector<float> plain(const memory& m, const dnnl::engine& eng, dnnl::stream&
 
 // Batch norm in double on plain NCHW data: what both implementations approximate.
 struct Reference {
-    std::vector<double> mean, var, y, dx, dgamma, dbeta;
+    std::vector<double> mean, var, z, y, dx, dgamma, dbeta;  // z: y before the activation
 };
 
 // The activation after the norm and its derivative, at z.
@@ -74,8 +75,9 @@ const char* name(BnActivation act) {
 
 Reference reference(const std::vector<float>& x, const std::vector<float>& dy, const std::vector<float>& gamma,
                     const std::vector<float>& beta, int N, int C, int P, BnActivation act) {
-    Reference r{std::vector<double>(C), std::vector<double>(C), std::vector<double>(x.size()),
-                std::vector<double>(x.size()), std::vector<double>(C), std::vector<double>(C)};
+    Reference r{std::vector<double>(C),        std::vector<double>(C), std::vector<double>(x.size()),
+                std::vector<double>(x.size()), std::vector<double>(x.size()), std::vector<double>(C),
+                std::vector<double>(C)};
     auto at = [&](int n, int c, int p) { return (std::size_t(n) * C + c) * P + p; };
     const double count = double(N) * P;
     for (int c = 0; c < C; ++c) {
@@ -91,6 +93,7 @@ Reference reference(const std::vector<float>& x, const std::vector<float>& dy, c
             for (int p = 0; p < P; ++p) {
                 const std::size_t i = at(n, c, p);
                 const double y = (x[i] - mean) * inv * gamma[c] + beta[c];
+                r.z[i] = y;
                 r.y[i] = activate(act, y);
                 const double gi = dy[i] * derivative(act, y);
                 g[std::size_t(n) * P + p] = gi;
@@ -134,7 +137,7 @@ TEST_CASE("the engine's batch-norm kernels agree with batch norm in double, as o
         const memory::desc md(dims, k.type, k.layout);
         const auto layout = channels_innermost_layout(md);
         REQUIRE(layout);
-        memory x(md, eng), y(md, eng), dy(md, eng), dx(md, eng), y_own(md, eng), dx_own(md, eng);
+        memory x(md, eng), y(md, eng), dy(md, eng), dx(md, eng), y_own(md, eng), dx_own(md, eng), y_sum(md, eng);
         {  // inputs from plain fp32; outputs start as garbage (NaN bits) to see what gets written
             memory px({dims, dt::f32, tag::nchw}, eng), pdy({dims, dt::f32, tag::nchw}, eng);
             std::mt19937 rng(7);
@@ -147,7 +150,7 @@ TEST_CASE("the engine's batch-norm kernels agree with batch norm in double, as o
             }
             dnnl::reorder(px, x).execute(s, px, x);
             dnnl::reorder(pdy, dy).execute(s, pdy, dy);
-            for (memory* m : {&y_own, &dx_own}) std::memset(m->get_data_handle(), 0xff, md.get_size());
+            for (memory* m : {&y_own, &dx_own, &y_sum}) std::memset(m->get_data_handle(), 0xff, md.get_size());
         }
         const int C = k.channels;
         std::vector<float> gamma(C), beta(C);
@@ -179,7 +182,11 @@ TEST_CASE("the engine's batch-norm kernels agree with batch norm in double, as o
             inv[c] = 1.f / std::sqrt(v[c] + 1e-5f);
             a[c] = gamma[c] * inv[c];
         }
-        bn_apply(*layout, x.get_data_handle(), y_own.get_data_handle(), m.data(), a.data(), beta.data(), k.act);
+        bn_apply(*layout, x.get_data_handle(), nullptr, y_own.get_data_handle(), m.data(), a.data(), beta.data(),
+                 k.act);
+        // dy serves as the residual: act(z + dy)
+        bn_apply(*layout, x.get_data_handle(), dy.get_data_handle(), y_sum.get_data_handle(), m.data(), a.data(),
+                 beta.data(), k.act);
         bn_backward_sums(*layout, scratch, x.get_data_handle(), dy.get_data_handle(), m.data(), a.data(), beta.data(), k.act,
                          sg.data(), sgx.data());
         const double count = 6.0 * 5 * 7;
@@ -203,6 +210,12 @@ TEST_CASE("the engine's batch-norm kernels agree with batch norm in double, as o
             CHECK(v[c] == Approx(r.var[c]).epsilon(1e-4));
         }
         CHECK(largest_relative_difference(plain(y_own, eng, s), r.y) < tol);
+        {
+            const std::vector<float> residual = plain(dy, eng, s);
+            std::vector<double> want(r.z.size());
+            for (std::size_t i = 0; i < want.size(); ++i) want[i] = activate(k.act, r.z[i] + residual[i]);
+            CHECK(largest_relative_difference(plain(y_sum, eng, s), want) < tol);
+        }
         CHECK(largest_relative_difference(plain(dx_own, eng, s), r.dx) < tol);
         CHECK(largest_relative_difference(dgamma, r.dgamma) < tol);
         CHECK(largest_relative_difference(dbeta, r.dbeta) < tol);
@@ -214,7 +227,7 @@ TEST_CASE("the engine's batch-norm kernels agree with batch norm in double, as o
         }
         if (k.layout == tag::nChw16c && C % 16) {  // the padding lanes of the last block: zeros
             const std::size_t esize = is_bf16 ? 2 : 4, pixels = 35, blocks = (C + 15) / 16;
-            for (const memory* out : {&y_own, &dx_own}) {
+            for (const memory* out : {&y_own, &dx_own, &y_sum}) {
                 const auto* bytes = static_cast<const unsigned char*>(out->get_data_handle());
                 bool zero = true;
                 for (std::size_t n = 0; n < 6; ++n)
@@ -242,7 +255,7 @@ TEST_CASE("the fused swish and its gradient hold to float precision from z = -20
     std::vector<float> x(16 * pixels), y(x.size()), ones(x.size(), 1.f), dx(x.size());
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = -200.f + 400.f * float(i) / float(x.size() - 1);
     const std::vector<float> zeros(16, 0.f), unit(16, 1.f);
-    bn_apply(*l, x.data(), y.data(), zeros.data(), unit.data(), zeros.data(), BnActivation::swish);
+    bn_apply(*l, x.data(), nullptr, y.data(), zeros.data(), unit.data(), zeros.data(), BnActivation::swish);
     bn_backward_data(*l, x.data(), ones.data(), dx.data(), zeros.data(), unit.data(), zeros.data(), zeros.data(),
                      zeros.data(), BnActivation::swish);
     double worst_y = 0, worst_dx = 0, worst_tail = 0;

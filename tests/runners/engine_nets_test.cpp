@@ -312,6 +312,55 @@ TEST_CASE("a ReLU6 or swish after a batch norm on the engine's kernels runs insi
     CHECK(largest_relative_difference(fused.numbers, apart.numbers) <= 1e-5);
 }
 
+TEST_CASE("the engine's batch norm writes the residual sum after it, and its ReLU: the step as apart",
+          "[engine][options]") {
+    if (!deeper::runners::layers::channels_innermost_kernels_run_here(dnnl::memory::data_type::f32)) {
+        WARN("no AVX-512: the engine's batch-norm kernels do not run here");
+        return;
+    }
+    // "sum": add + ReLU after a branch whose shortcut x comes first: summed by bn1. "late": the
+    // shortcut's norm is built after the branch's, so it is not there yet when bn2 runs: apart.
+    // "plain": an add without a ReLU, as in MobileNet v2: summed by bn3.
+    Builder b("residual-sums", Shape{8, 8, 8});
+    const int x = b.relu(b.batchnorm(b.conv(b.input(), 16, 3, 1, 1, false, "c0"), "bn0"), "r0");
+    const int sum = b.add(b.batchnorm(b.conv(x, 16, 3, 1, 1, false, "c1"), "bn1"), x, "sum");
+    const int out = b.relu(sum, "r1");
+    const int branch = b.batchnorm(b.conv(out, 16, 3, 1, 1, false, "c2"), "bn2");
+    const int late = b.add(branch, b.batchnorm(b.conv(out, 16, 1, 1, 1, false, "cs"), "bns"), "late");
+    const int plain = b.add(b.batchnorm(b.conv(late, 16, 3, 1, 1, false, "c3"), "bn3"), late, "plain");
+    b.linear(b.global_avg_pool(plain, "gap"), 10, true, "fc");
+    const Graph g = b.finish();
+    deeper::runners::ConvForm own;
+    own.own_bn = true;
+    struct Run {
+        std::vector<float> step, logits;  // a training step's numbers; inference after it
+        std::vector<int> summed;          // sum, late, plain: in training and in inference
+    };
+    auto run = [&](bool fuse) {
+        EngineOptions eo;
+        eo.batch = 4;
+        eo.seed = 3;
+        eo.input_grad = true;
+        eo.fuse_bn_relu = fuse;
+        eo.conv_plan = {{"c0", own}, {"c1", own}, {"c2", own}, {"cs", own}, {"c3", own}};
+        Engine e(g, eo);
+        for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = float(std::sin(0.37 * double(i)));
+        Run r;
+        r.step = train_step_numbers(e, {1, 4, 7, 9});
+        e.forward(false);  // the running statistics the step moved
+        r.logits.assign(e.output(), e.output() + 4 * 10);
+        for (auto* net : {&e.train_net(), &e.infer_net()})
+            for (int add : {sum, late, plain}) r.summed.push_back(net->summed_by_producer(add));
+        return r;
+    };
+    const Run fused = run(true), apart = run(false);
+    CHECK(fused.summed == std::vector<int>{1, 0, 1, 1, 0, 1});
+    CHECK(apart.summed == std::vector<int>(6, 0));
+    // float rounding apart
+    CHECK(largest_relative_difference(fused.step, apart.step) <= 1e-5);
+    CHECK(largest_relative_difference(fused.logits, apart.logits) <= 1e-5);
+}
+
 TEST_CASE("a shortcut shares the add's gradient only where every read of it comes first", "[engine][options]") {
     // resnet: x feeds the branch's conv and the add, the add reads it last; the branch's part
     // arrives after everything that reads the add's gradient: shared. tangled: the add's

@@ -283,6 +283,23 @@ TEST_CASE("residual add and the option-A zero-padded shortcut", "[engine][ops]")
     gradcheck_both_layouts(b.finish());
 }
 
+TEST_CASE("residual adds whose sum the engine's batch norm writes, with the ReLU after and without", "[engine][ops]") {
+    for (int channels : {16, 24}) {  // 24: nChw16c's padded block in fp32
+        Builder b(fmt::format("bn-sums c{}", channels), Shape{8, 5, 5});
+        const int x = b.conv(b.input(), channels, 3, 1, 1, false, "pre");
+        const int y = b.relu(b.add(b.batchnorm(b.conv(x, channels, 3, 1, 1, false, "c1"), "bn1"), x, "add1"), "relu");
+        b.add(b.batchnorm(b.conv(y, channels, 3, 1, 1, false, "c2"), "bn2"), y, "add2");
+        GradcheckOptions o;
+        o.batch = 4;
+        o.fwd_rtol = 1e-3;
+        o.bf16_against_fp32 = true;  // two convs + bns in bf16: normwise, as the nets are checked
+        deeper::runners::ConvForm own;
+        own.own_bn = true;
+        o.conv_plan = {{"c1", own}, {"c2", own}};
+        gradcheck_both_layouts(b.finish(), o);
+    }
+}
+
 namespace {
 
 // The shortcut reading a conv's output, so both sides are in the engine's layouts (nChw16c in

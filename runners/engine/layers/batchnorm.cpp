@@ -1,7 +1,8 @@
 // Batch normalization with scale and shift; running statistics kept as PyTorch keeps them
 // (momentum, unbiased variance). A ReLU that follows as the only consumer is fused in. oneDNN's
 // primitives run it, or the engine's own kernels where the tuner measured them faster; those
-// fuse a ReLU6 or swish too.
+// fuse a ReLU6 or swish too, or the residual add after them (with its ReLU), which saves that
+// add two passes over memory.
 #include <cmath>
 
 #include "runners/engine/layers/layers.hpp"
@@ -54,6 +55,7 @@ memory::desc BatchNormLayer::define(LayerContext& c) {
     if (own_) {
         own_activation_ = own_activation(c.graph());
         runs_its_consumer = own_activation_ != BnActivation::none;
+        can_sum_into_output = fusion_allowed_ && !runs_its_consumer;
         for (auto* v : {&scale_x_, &inv_std_, &sum_g_, &sum_g_xc_, &c1_, &c0_}) v->assign(C, 0.f);
         if (!c.training()) return data;
     } else {
@@ -97,6 +99,11 @@ BnActivation BatchNormLayer::own_activation(const nets::Graph& g) const {
 void BatchNormLayer::bind(LayerContext& c) {
     if (own_) {
         scratch_ = BnScratch(*own_);  // for the threads the net runs with, set by now
+        apply_activation_ = own_activation_;
+        if (const auto sum = c.residual_sum()) {
+            residual_ = sum->other.get_data_handle();
+            if (sum->relu) apply_activation_ = BnActivation::relu;  // backward gets dy masked by the add
+        }
         x_ = c.input(0).get_data_handle();
         y_ = c.output().get_data_handle();
         gamma_ = static_cast<float*>(c.param_memory(scale_).get_data_handle());
@@ -184,7 +191,7 @@ void BatchNormLayer::own_forward(LayerContext& c) {
         var = static_cast<const float*>(var_.get_data_handle());
     }
     fold(var);
-    bn_apply(*own_, x_, y_, mean, scale_x_.data(), beta_, own_activation_);
+    bn_apply(*own_, x_, residual_, y_, mean, scale_x_.data(), beta_, apply_activation_);
 }
 
 // dx = scale_x * (g - mean(g) - xc * inv_std^2 * mean(g * xc)) with xc = x - mean, written as

@@ -32,11 +32,12 @@ enum class BnActivation { none, relu, relu6, swish };  // swish: z * sigmoid(z) 
 // Batch mean and biased variance of each channel.
 void bn_statistics(const ChannelsInnermost& l, BnScratch& scratch, const void* x, float* mean, float* variance);
 
-// y = act(z), z = (x - mean) * scale + shift per channel. Centred first: with the shift folded
+// y = act(z + r), z = (x - mean) * scale + shift per channel, r a residual in x's layout (the
+// other input of the add the norm feeds) or null for none. Centred first: with the shift folded
 // in (x * scale + shift') a mean far from zero against the spread would cost the output its
 // low bits.
-void bn_apply(const ChannelsInnermost& l, const void* x, void* y, const float* mean, const float* scale,
-              const float* shift, BnActivation act);
+void bn_apply(const ChannelsInnermost& l, const void* x, const void* residual, void* y, const float* mean,
+              const float* scale, const float* shift, BnActivation act);
 
 // With g = dy * act'(z), z as above: sum of g and of g * (x - mean) per channel.
 void bn_backward_sums(const ChannelsInnermost& l, BnScratch& scratch, const void* x, const void* dy, const float* mean,

@@ -12,7 +12,9 @@ using namespace dnnl;
 }
 
 // ---- add: y = a + b (then max(y, 0) with a fused ReLU); both inputs receive dy, masked by
-// y > 0 with the ReLU (the engine passes it through) ----
+// y > 0 with the ReLU (the engine passes it through). Where a's layer wrote the sum already
+// (a batch norm on the engine's kernels), into the memory the add's output shares with a, the
+// forward does nothing. ----
 
 AddLayer::AddLayer(const nets::Node& n, const nets::Graph& g, bool fuse_relu) : relu_(fuses_relu(g, n, fuse_relu)) {
     runs_its_consumer = relu_;
@@ -46,6 +48,9 @@ memory::desc AddLayer::define(LayerContext& c) {
 }
 
 void AddLayer::bind(LayerContext& c) {
+    bind_relu_backward(c);
+    summed_ = c.summed_by_producer();
+    if (summed_) return;  // input 0 holds the sum, in the output's memory
     memory b = c.input(1);
     if (src1_buf_ >= 0) {
         memory converted = c.buffer_memory(src1_buf_, c.in_desc(0));
@@ -58,6 +63,9 @@ void AddLayer::bind(LayerContext& c) {
              {DNNL_ARG_SRC_1, b},
              {DNNL_ARG_DST, c.output()},
              {DNNL_ARG_SCRATCHPAD, c.scratchpad_memory()}};
+}
+
+void AddLayer::bind_relu_backward(LayerContext& c) {
     if (!relu_bwd_pd_) return;
     relu_bwd_ = eltwise_backward(relu_bwd_pd_);
     relu_bwd_args_ = {{DNNL_ARG_DST, c.output()},
@@ -67,6 +75,7 @@ void AddLayer::bind(LayerContext& c) {
 }
 
 void AddLayer::forward(LayerContext& c) {
+    if (summed_) return;
     if (src1_buf_ >= 0) src1_reorder_.execute(c.stream(), src1_reorder_args_);
     add_.execute(c.stream(), args_);
 }

@@ -100,8 +100,10 @@ private:
     // The engine's own kernels (bn_kernels.hpp) when the plan chose them and the layout allows.
     std::optional<ChannelsInnermost> own_;
     BnActivation own_activation_ = BnActivation::none;
+    // What the forward applies: own_activation_, or the ReLU of the add it sums (residual_).
+    BnActivation apply_activation_ = BnActivation::none;
     bool own_backward_ = false, own_dx_ = false;
-    const void* x_ = nullptr;
+    const void *x_ = nullptr, *residual_ = nullptr;
     void *y_ = nullptr, *dy_ = nullptr, *dx_ = nullptr;
     float *gamma_ = nullptr, *beta_ = nullptr, *dgamma_ = nullptr, *dbeta_ = nullptr;
     std::vector<float> scale_x_, inv_std_, sum_g_, sum_g_xc_, c1_, c0_;
@@ -212,7 +214,9 @@ public:
     void backward(LayerContext& c) override;
 
 private:
+    void bind_relu_backward(LayerContext& c);
     bool relu_;
+    bool summed_ = false;  // LayerContext::summed_by_producer
     int src1_buf_ = -1;
     dnnl::binary::primitive_desc pd_;
     dnnl::eltwise_backward::primitive_desc relu_bwd_pd_;
