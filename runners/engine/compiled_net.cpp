@@ -55,12 +55,14 @@ struct CompiledNet::Impl {
     struct Sink {
         bool active = false, aliased = false, first = false;
         int temp_plan = -1;
+        int taken_by = -1;  // the layer that adds this part in its backward (grad_part), or -1
         memory write;  // where the layer writes the input's gradient
         primitive post;
         Args post_args;
         bool has_post = false;
     };
     std::vector<std::vector<Sink>> sinks;
+    std::vector<std::pair<int, int>> part_sink;  // node -> the sink (node, input) it takes, or (-1, -1)
 
     struct Conversion {
         int param;
@@ -114,6 +116,7 @@ struct CompiledNet::Impl {
     void plan_gradients();
     void share_shortcut_gradients();
     void order_gradient_writes();
+    int grad_part_taker(int k, int x) const;
     void plan_layer_buffers();
     void bind_sinks(CompiledNet& net);
     void bind_layers(CompiledNet& net);
@@ -209,6 +212,11 @@ public:
                                    m_.layers[add]->runs_its_consumer};
             }
         return std::nullopt;
+    }
+    std::optional<memory> grad_part() override {
+        const auto [k, i] = m_.part_sink[k_];
+        if (k < 0) return std::nullopt;
+        return m_.sinks[k][i].write;
     }
     memory buffer_memory(int id, const memory::desc& d) override {
         return memory(d, m_.eng, m_.ptr(m_.defs[k_].buffer_plan.at(id)));
@@ -477,8 +485,29 @@ void CompiledNet::Impl::share_shortcut_gradients() {
     }
 }
 
+// The layer that can add, in its own backward, the part of x's gradient node k writes last
+// (Layer::can_take_grad_part): x's producer, through identities, when x's gradient is its
+// output's and nothing runs between k's backward and its own (identities with shared
+// gradients only), so the part still arrives before anything reads the sum. -1: none.
+int CompiledNet::Impl::grad_part_taker(int k, int x) const {
+    int a = x;
+    while (a > 0 && layers[a]->identity) a = g.nodes[a].inputs[0];
+    if (a <= 0 || !layers[a]->can_take_grad_part || part_sink[a].first >= 0 || grad_group[a] != grad_group[x])
+        return -1;
+    for (int t = a + 1; t < k; ++t) {
+        if (!needs_grad[t]) continue;
+        if (!layers[t]->identity || is_output[t]) return -1;
+        const auto& inputs = g.nodes[t].inputs;
+        for (size_t j = 0; j < inputs.size(); ++j)
+            if (needs_grad[inputs[j]] && !sinks[t][j].aliased) return -1;
+    }
+    return a;
+}
+
 // order the writers of each gradient buffer: the first one overwrites, the rest accumulate
+// (the last part of a ReLU'd add's output gradient in that add's backward, where it can)
 void CompiledNet::Impl::order_gradient_writes() {
+    part_sink.assign(F, {-1, -1});
     std::vector<bool> written(F, false);
     for (int out : g.outputs)
         if (needs_grad[out]) written[grad_group[out]] = true;
@@ -495,9 +524,16 @@ void CompiledNet::Impl::order_gradient_writes() {
             written[r] = true;
             const bool direct = sink.first && !layers[k]->passes_grad &&
                                 defs[k].diff_src_desc[i] == act_desc[x];
-            if (!direct && !layers[k]->passes_grad)
-                sink.temp_plan = plan.add(defs[k].diff_src_desc[i].get_size(), bwd_step(k),
-                                            bwd_step(k));
+            if (direct || layers[k]->passes_grad) continue;
+            const int taker = !sink.first && defs[k].diff_src_desc[i] == act_desc[x]
+                                  ? grad_part_taker(k, x)
+                                  : -1;
+            if (taker >= 0) {
+                sink.taken_by = taker;
+                part_sink[taker] = {k, int(i)};
+            }
+            sink.temp_plan = plan.add(defs[k].diff_src_desc[i].get_size(), bwd_step(k),
+                                      bwd_step(taker >= 0 ? taker : k));
         }
     }
 }
@@ -533,6 +569,7 @@ void CompiledNet::Impl::bind_sinks(CompiledNet& net) {
             } else if (sink.temp_plan >= 0) {
                 from = memory(defs[k].diff_src_desc[i], eng, ptr(sink.temp_plan));
                 sink.write = from;
+                if (sink.taken_by >= 0) continue;  // added by that layer (grad_part)
             } else {
                 sink.write = target;
                 continue;
@@ -630,6 +667,8 @@ CompiledNet::~CompiledNet() = default;
 bool CompiledNet::runs_backward(int node) const { return impl_->needs_grad.at(node); }
 
 bool CompiledNet::summed_by_producer(int node) const { return impl_->summer.at(node) >= 0; }
+
+bool CompiledNet::takes_grad_part(int node) const { return impl_->part_sink.at(node).first >= 0; }
 
 int CompiledNet::backward_runs(int node) const { return impl_->bwd_runs.at(node); }
 

@@ -65,6 +65,8 @@ public:
     bool runs_backward(int node) const;  // any backward work planned for this node
     // An add whose sum the layer before it writes (LayerContext::summed_by_producer).
     bool summed_by_producer(int node) const;
+    // A layer that adds the last part of its output's gradient itself (LayerContext::grad_part).
+    bool takes_grad_part(int node) const;
     int backward_runs(int node) const;   // backward primitives the node ran in the last backward()
     // A node's activation, or its gradient after backward(), in plain layout (for debugging
     // and parity checks; empty when the node has no gradient).

@@ -91,6 +91,10 @@ public:
         bool relu = false;
     };
     virtual std::optional<ResidualSum> residual_sum() = 0;
+    // The last part of this layer's output gradient, which the engine left to it
+    // (Layer::can_take_grad_part) instead of adding it to diff_dst itself: to add in backward,
+    // before anything reads diff_dst. Null when the engine added every part.
+    virtual std::optional<memory> grad_part() = 0;
     virtual memory buffer_memory(int id, const memory::desc& d) = 0;
     virtual memory scratchpad_memory() = 0;
     // The parameter in the layout `want` (a copy kept fresh when that differs from storage).
@@ -154,6 +158,9 @@ public:
     // grants it where that input is computed before this layer and in its layout
     // (LayerContext::residual_sum).
     bool can_sum_into_output = false;
+    // The backward can add one more part of the output's gradient in the pass that reads that
+    // gradient (an add with a ReLU, which masks it: LayerContext::grad_part). Set by define().
+    bool can_take_grad_part = false;
 };
 
 std::unique_ptr<Layer> make_layer(const nets::Node& n, const nets::Graph& g, bool fuse_bn_relu);

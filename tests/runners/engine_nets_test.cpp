@@ -361,6 +361,56 @@ TEST_CASE("the engine's batch norm writes the residual sum after it, and its ReL
     CHECK(largest_relative_difference(fused.logits, apart.logits) <= 1e-5);
 }
 
+TEST_CASE("a residual block's add takes the next block's part of its gradient in its ReLU's backward",
+          "[engine][options]") {
+    if (!deeper::runners::layers::channels_innermost_kernels_run_here(dnnl::memory::data_type::f32)) {
+        WARN("no AVX-512: the engine's kernels do not run here");
+        return;
+    }
+    // Three blocks. block1's output feeds block2's conv and add: block2's conv sends the last
+    // part of that gradient, with nothing between it and block1's add: taken. block2's output
+    // feeds block3's shortcut conv first and its branch after, so the branch's part comes while
+    // the shortcut's backward has still to run: the shortcut's part is the last one, taken
+    // instead. block3's add feeds only the head: nothing to take.
+    Builder b("grad-parts", Shape{8, 8, 8});
+    auto unit = [&](int in, const std::string& name) {
+        return b.batchnorm(b.conv(in, 16, 3, 1, 1, false, name + ".conv"), name + ".bn");
+    };
+    const int x = b.relu(unit(b.input(), "stem"), "stem.relu");
+    const int add1 = b.add(unit(b.relu(unit(x, "b1.1"), "b1.r"), "b1.2"), x, "b1.add");
+    const int y1 = b.relu(add1, "b1.out");
+    const int add2 = b.add(unit(b.relu(unit(y1, "b2.1"), "b2.r"), "b2.2"), y1, "b2.add");
+    const int y2 = b.relu(add2, "b2.out");
+    const int shortcut = unit(y2, "b3.s");
+    const int add3 = b.add(unit(b.relu(unit(y2, "b3.1"), "b3.r"), "b3.2"), shortcut, "b3.add");
+    b.linear(b.global_avg_pool(b.relu(add3, "b3.out"), "gap"), 10, true, "fc");
+    const Graph g = b.finish();
+    struct Run {
+        std::vector<float> step;
+        std::vector<int> taken;  // add1, add2, add3
+    };
+    auto run = [&](bool fuse, bool share) {
+        EngineOptions eo;
+        eo.batch = 4;
+        eo.seed = 3;
+        eo.input_grad = true;
+        eo.fuse_bn_relu = fuse;
+        eo.share_memory = share;
+        Engine e(g, eo);
+        for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = float(std::sin(0.37 * double(i)));
+        Run r;
+        r.step = train_step_numbers(e, {1, 4, 7, 9});
+        for (int add : {add1, add2, add3}) r.taken.push_back(e.train_net().takes_grad_part(add));
+        return r;
+    };
+    const Run fused = run(true, true), unshared = run(true, false), apart = run(false, true);
+    CHECK(fused.taken == std::vector<int>{1, 1, 0});
+    CHECK(unshared.taken == std::vector<int>{1, 1, 0});  // the shortcut's gradient copied: still the last part
+    CHECK(apart.taken == std::vector<int>{0, 0, 0});     // no ReLU in the add
+    CHECK(largest_relative_difference(fused.step, apart.step) <= 1e-5);  // float rounding apart
+    CHECK(largest_relative_difference(unshared.step, apart.step) <= 1e-5);
+}
+
 TEST_CASE("a shortcut shares the add's gradient only where every read of it comes first", "[engine][options]") {
     // resnet: x feeds the branch's conv and the add, the add reads it last; the branch's part
     // arrives after everything that reads the add's gradient: shared. tangled: the add's

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "runners/engine/layers/layers.hpp"
+#include "runners/engine/layers/relu_grad_sum.hpp"
 
 namespace deeper::runners::layers {
 
@@ -14,7 +15,8 @@ using namespace dnnl;
 // ---- add: y = a + b (then max(y, 0) with a fused ReLU); both inputs receive dy, masked by
 // y > 0 with the ReLU (the engine passes it through). Where a's layer wrote the sum already
 // (a batch norm on the engine's kernels), into the memory the add's output shares with a, the
-// forward does nothing. ----
+// forward does nothing. With the ReLU, the backward may add the last part of dy before the
+// mask (the part a residual block's first conv sends to the block's input: relu_grad_sum). ----
 
 AddLayer::AddLayer(const nets::Node& n, const nets::Graph& g, bool fuse_relu) : relu_(fuses_relu(g, n, fuse_relu)) {
     runs_its_consumer = relu_;
@@ -39,6 +41,7 @@ memory::desc AddLayer::define(LayerContext& c) {
     passes_grad = true;
     if (relu_ && c.needs_backward()) {  // the mask from the output, applied to dy in place
         c.need_output_in_backward();
+        can_take_grad_part = relu_grad_sum_runs_here(a.data_type());
         const auto alg = algorithm::eltwise_relu_use_dst_for_bwd;
         const eltwise_forward::primitive_desc hint({prop_kind::forward_training, alg, a, 0.f, 0.f}, c.attr(), c.eng());
         relu_bwd_pd_ = eltwise_backward::primitive_desc({alg, a, a, 0.f, 0.f}, c.attr(), c.eng(), hint);
@@ -67,6 +70,15 @@ void AddLayer::bind(LayerContext& c) {
 
 void AddLayer::bind_relu_backward(LayerContext& c) {
     if (!relu_bwd_pd_) return;
+    if (const auto part = c.grad_part()) {
+        y_ = c.output().get_data_handle();
+        part_ = part->get_data_handle();
+        dy_ = c.diff_dst().get_data_handle();
+        const auto d = c.output().get_desc();
+        bf16_ = d.data_type() == memory::data_type::bf16;
+        elems_ = d.get_size() / (bf16_ ? 2 : 4);
+        return;
+    }
     relu_bwd_ = eltwise_backward(relu_bwd_pd_);
     relu_bwd_args_ = {{DNNL_ARG_DST, c.output()},
                       {DNNL_ARG_DIFF_DST, c.diff_dst()},
@@ -81,8 +93,9 @@ void AddLayer::forward(LayerContext& c) {
 }
 
 void AddLayer::backward(LayerContext& c) {
-    if (!relu_bwd_) return;
-    relu_bwd_.execute(c.stream(), relu_bwd_args_);
+    if (part_) relu_grad_sum(y_, part_, dy_, elems_, bf16_);
+    else if (relu_bwd_) relu_bwd_.execute(c.stream(), relu_bwd_args_);
+    else return;
     c.count_backward_primitive();
 }
 

@@ -217,6 +217,11 @@ private:
     void bind_relu_backward(LayerContext& c);
     bool relu_;
     bool summed_ = false;  // LayerContext::summed_by_producer
+    // The ReLU's backward with LayerContext::grad_part (relu_grad_sum) instead of oneDNN's.
+    const void *y_ = nullptr, *part_ = nullptr;
+    void* dy_ = nullptr;
+    std::size_t elems_ = 0;
+    bool bf16_ = false;
     int src1_buf_ = -1;
     dnnl::binary::primitive_desc pd_;
     dnnl::eltwise_backward::primitive_desc relu_bwd_pd_;
