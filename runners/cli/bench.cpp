@@ -250,7 +250,7 @@ void add_bench_command(CLI::App& app) {
     cmd->add_flag("--latency", a->latency,
                   "inference latency as a search measures it: median and quartiles of at least 20 runs, batch 1 "
                   "unless --batch");
-    cmd->add_flag("--no-fusion", a->no_fusion, "run batchnorm and ReLU apart (A/B checks)");
+    cmd->add_flag("--no-fusion", a->no_fusion, "run batchnorm, ReLU and residual adds apart (A/B checks)");
     cmd->add_flag("--no-kernel-crop", a->no_kernel_crop, "run kernels larger than their maps uncut (A/B checks)");
     cmd->add_flag("--no-gemm", a->no_gemm, "keep bf16 convs on small maps as oneDNN convolutions, not im2col + matmul (A/B checks)");
     cmd->add_flag("--no-memory-reuse", a->no_memory_reuse, "give every buffer its own memory (A/B checks)");

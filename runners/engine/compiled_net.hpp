@@ -25,7 +25,7 @@ struct CompileOptions {
     bool share_memory = true;    // false: no arena sharing, shared shortcut gradients nor
                                  // residual sums written by the layer before the add, so
                                  // read_node() sees every activation and gradient
-    bool fuse_bn_relu = true;    // false: BN and ReLU run apart (A/B checks of the fusion)
+    bool fuse_bn_relu = true;    // false: BN, ReLU and residual adds run apart (A/B checks)
     bool crop_kernels = true;    // false: every kernel runs uncut (see ConvLayer)
     bool gemm_convs = true;      // false: no conv runs as im2col + matmul unless asked (see ConvLayer)
     ConvPlan conv_plan;          // measured forms by node name (tuner.hpp); the rules elsewhere

@@ -27,7 +27,7 @@ struct EngineOptions {
     Precision precision = Precision::f32;
     bool keep_fp32_where_faster = true;  // under bf16 (see LayerContext)
     bool share_memory = true;  // false keeps every activation readable after backward
-    bool fuse_bn_relu = true;  // false: BN and ReLU apart
+    bool fuse_bn_relu = true;  // false: BN, ReLU and residual adds apart
     bool crop_kernels = true;  // false: kernels larger than their maps run uncut
     bool gemm_convs = true;    // false: bf16 convs on small maps stay oneDNN convolutions
     // Tests: every activation, gradient and temporary starts as NaN (all bits set: NaN in fp32
