@@ -283,7 +283,9 @@ TEST_CASE("residual add and the option-A zero-padded shortcut", "[engine][ops]")
     gradcheck_both_layouts(b.finish());
 }
 
-TEST_CASE("residual adds whose sum the engine's batch norm writes, with the ReLU after and without", "[engine][ops]") {
+TEST_CASE("residual adds summed by the engine's batch norm, with a ReLU taking a gradient part and without",
+          "[engine][ops]") {
+    // add1's ReLU backward also adds c2's part of y's gradient (relu_grad_sum)
     for (int channels : {16, 24}) {  // 24: nChw16c's padded block in fp32
         Builder b(fmt::format("bn-sums c{}", channels), Shape{8, 5, 5});
         const int x = b.conv(b.input(), channels, 3, 1, 1, false, "pre");
