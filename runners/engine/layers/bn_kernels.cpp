@@ -148,8 +148,8 @@ DEEPER_AVX512 void statistics(const ChannelsInnermost& l, BnScratch& scratch, co
             __m512 s0 = _mm512_setzero_ps(), s1 = s0, q0 = s0, q1 = s0;
             std::int64_t s = first;
             for (; s + 2 <= end; s += 2) {  // two chains hide the add latency
-                // The conv before left x out of cache: fetched ahead, this pass takes 0.6x the
-                // time in bf16, 0.75x in fp32 (128 x 16 x 32 x 32 on the AMX Xeon).
+                // The conv before leaves x out of cache: asked for ahead, the pass that reads
+                // it first streams faster (the passes after find it in cache, in part).
                 _mm_prefetch(reinterpret_cast<const char*>(p + (s + prefetch_pixels) * l.pixel), _MM_HINT_T0);
                 _mm_prefetch(reinterpret_cast<const char*>(p + (s + prefetch_pixels + 1) * l.pixel), _MM_HINT_T0);
                 const __m512 d0 = _mm512_sub_ps(load(p + s * l.pixel, m), k);
