@@ -210,8 +210,9 @@ std::vector<float> train_step_numbers(Engine& e, std::vector<std::int32_t> label
     return all;
 }
 
-// One training step's numbers at batch 4 on a fixed input and labels, with these switches.
-std::vector<float> step_with_switches(const Graph& g, bool fuse, bool share, bool crop) {
+// Batch 4, seed 3 and the input's gradient too, with these switches: the engines whose steps
+// the tests below compare.
+EngineOptions switched_options(bool fuse, bool share = true, bool crop = true) {
     EngineOptions eo;
     eo.batch = 4;
     eo.seed = 3;
@@ -219,9 +220,18 @@ std::vector<float> step_with_switches(const Graph& g, bool fuse, bool share, boo
     eo.fuse_bn_relu = fuse;
     eo.share_memory = share;
     eo.crop_kernels = crop;
-    Engine e(g, eo);
+    return eo;
+}
+
+// One training step's numbers on a fixed input and labels (batch 4).
+std::vector<float> fixed_step_numbers(Engine& e) {
     for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = float(std::sin(0.37 * double(i)));
     return train_step_numbers(e, {1, 4, 7, 9});
+}
+
+std::vector<float> step_with_switches(const Graph& g, bool fuse, bool share, bool crop) {
+    Engine e(g, switched_options(fuse, share, crop));
+    return fixed_step_numbers(e);
 }
 
 }  // namespace
@@ -288,18 +298,13 @@ TEST_CASE("a ReLU6 or swish after a batch norm on the engine's kernels runs insi
         int activation_runs = 0;
     };
     auto step = [&](bool fuse) {
-        EngineOptions eo;
-        eo.batch = 4;
-        eo.seed = 3;
-        eo.input_grad = true;
-        eo.fuse_bn_relu = fuse;
+        EngineOptions eo = switched_options(fuse);
         deeper::runners::ConvForm own;
         own.own_bn = true;
         eo.conv_plan = {{"c1", own}, {"dw", own}};
         Engine e(g, eo);
-        for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = float(std::sin(0.37 * double(i)));
         Step r;
-        r.numbers = train_step_numbers(e, {1, 4, 7, 9});
+        r.numbers = fixed_step_numbers(e);
         r.arena = e.train_net().arena_bytes();
         r.activation_runs = e.train_net().backward_runs(swish) + e.train_net().backward_runs(relu6);
         return r;
@@ -337,16 +342,11 @@ TEST_CASE("the engine's batch norm writes the residual sum after it, and its ReL
         std::vector<int> summed;          // sum, late, plain: in training and in inference
     };
     auto run = [&](bool fuse) {
-        EngineOptions eo;
-        eo.batch = 4;
-        eo.seed = 3;
-        eo.input_grad = true;
-        eo.fuse_bn_relu = fuse;
+        EngineOptions eo = switched_options(fuse);
         eo.conv_plan = {{"c0", own}, {"c1", own}, {"c2", own}, {"cs", own}, {"c3", own}};
         Engine e(g, eo);
-        for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = float(std::sin(0.37 * double(i)));
         Run r;
-        r.step = train_step_numbers(e, {1, 4, 7, 9});
+        r.step = fixed_step_numbers(e);
         e.forward(false);  // the running statistics the step moved
         r.logits.assign(e.output(), e.output() + 4 * 10);
         for (auto* net : {&e.train_net(), &e.infer_net()})
@@ -390,16 +390,9 @@ TEST_CASE("a residual block's add takes the next block's part of its gradient in
         std::vector<int> taken;  // add1, add2, add3
     };
     auto run = [&](bool fuse, bool share) {
-        EngineOptions eo;
-        eo.batch = 4;
-        eo.seed = 3;
-        eo.input_grad = true;
-        eo.fuse_bn_relu = fuse;
-        eo.share_memory = share;
-        Engine e(g, eo);
-        for (std::size_t i = 0; i < e.input_floats(); ++i) e.input()[i] = float(std::sin(0.37 * double(i)));
+        Engine e(g, switched_options(fuse, share));
         Run r;
-        r.step = train_step_numbers(e, {1, 4, 7, 9});
+        r.step = fixed_step_numbers(e);
         for (int add : {add1, add2, add3}) r.taken.push_back(e.train_net().takes_grad_part(add));
         return r;
     };
