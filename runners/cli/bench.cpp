@@ -19,6 +19,7 @@
 #include "runners/engine/inference_timing.hpp"
 #include "runners/engine/optimizer.hpp"
 #include "runners/engine/tuner.hpp"
+#include "runners/machine_ceilings.hpp"
 #include "runners/memory_budget.hpp"
 #include "runners/table.hpp"
 #include "search/net_spec.hpp"
@@ -45,6 +46,7 @@ struct BenchArgs {
     bool layers = false;
     bool nodes = false;    // each node's share of the training step
     bool latency = false;  // inference latency instead: batch 1 unless --batch is given
+    bool ceilings = false;  // the machine's arithmetic ceilings instead of nets
     bool batch_given = false;
     bool no_fusion = false, no_kernel_crop = false, no_memory_reuse = false, no_gemm = false;
 };
@@ -142,7 +144,18 @@ void run_latency(const BenchArgs& a) {
     std::cout << render(t, f);
 }
 
+void run_ceilings(const BenchArgs& a) {
+    const int threads = usable_threads(a.threads, "--threads");
+    Table t;
+    for (const char* c : {"ceiling", "kernel", "threads", "isa", "gflop_per_s"})
+        t.add_column(c, std::string(c) == "threads" || std::string(c) == "gflop_per_s");
+    for (const Ceiling& c : measure_ceilings(threads))
+        t.add_row({c.what, c.isa, std::to_string(threads), cpu_isa_name(), fmt::format("{:.1f}", c.gflop_per_s)});
+    std::cout << render(t, parse_format(a.format));
+}
+
 void run_bench(const BenchArgs& a) {
+    if (a.ceilings) return run_ceilings(a);
     if (a.nets.empty() && a.spec.empty())
         throw InputError("bench: name at least one net (see `deeper nets`) or give --spec FILE");
     if (a.latency) return run_latency(a);
@@ -252,6 +265,9 @@ void add_bench_command(CLI::App& app) {
                   "unless --batch");
     cmd->add_flag("--no-fusion", a->no_fusion, "run batchnorm, ReLU and residual adds apart (A/B checks)");
     cmd->add_flag("--no-kernel-crop", a->no_kernel_crop, "run kernels larger than their maps uncut (A/B checks)");
+    cmd->add_flag("--ceilings", a->ceilings,
+                  "the machine's arithmetic ceilings instead of nets: multiply-add register loops and oneDNN's "
+                  "2048^3 matmul, fp32 and bf16");
     cmd->add_flag("--no-gemm", a->no_gemm, "keep bf16 convs on small maps as oneDNN convolutions, not im2col + matmul (A/B checks)");
     cmd->add_flag("--no-memory-reuse", a->no_memory_reuse, "give every buffer its own memory (A/B checks)");
     add_knob_options(*cmd, a->knobs);

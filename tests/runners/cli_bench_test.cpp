@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "nets/zoo.hpp"
 #include "runners/engine/precision.hpp"
@@ -96,6 +98,29 @@ TEST_CASE("deeper bench --spec times a net file with its positions filled, as a 
     CHECK_THAT(bad.out, Catch::Contains("--position fills a net file's ${NAME}: give --spec FILE"));
     auto unfilled = run_cli("bench --spec " + space + " --latency");  // its ${NAME}s left empty
     CHECK(unfilled.exit_code == 2);
+}
+
+TEST_CASE("deeper bench --ceilings measures the machine's fp32 and bf16 arithmetic ceilings", "[cli]") {
+    auto r = run_cli("bench --ceilings --threads 1 --format csv");
+    INFO(r.out);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::StartsWith("ceiling,kernel,threads,isa,gflop_per_s\n"));
+    std::vector<std::string> names;
+    std::istringstream lines(r.out);
+    std::string line;
+    std::getline(lines, line);
+    while (std::getline(lines, line)) {
+        names.push_back(line.substr(0, line.find(',')));
+        CHECK(std::stod(line.substr(line.rfind(',') + 1)) > 0);
+        CHECK_THAT(line, Catch::Contains(",1,"));  // the threads asked for
+    }
+    const bool bf16 = deeper::runners::cpu_has_bf16();
+    std::vector<std::string> want = {"fp32 FMA register loop"};
+    if (bf16) want.push_back("bf16 dot-product register loop");
+    want.push_back("oneDNN matmul 2048^3 fp32");
+    if (bf16) want.push_back("oneDNN matmul 2048^3 bf16");
+    if (!__builtin_cpu_supports("avx512f")) want.erase(want.begin());
+    CHECK(names == want);
 }
 
 TEST_CASE("deeper bench rejects bad input with exit code 2", "[cli]") {
