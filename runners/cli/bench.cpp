@@ -166,6 +166,7 @@ void run_bench(const BenchArgs& a) {
     const ConvAlgorithm conv_algorithm = a.conv_algorithm == "direct"     ? ConvAlgorithm::direct
                                          : a.conv_algorithm == "winograd" ? ConvAlgorithm::winograd
                                          : a.conv_algorithm == "gemm"     ? ConvAlgorithm::gemm
+                                         : a.conv_algorithm == "winograd-f2" ? ConvAlgorithm::winograd_f2
                                                                           : ConvAlgorithm::automatic;
 
     Table t;
@@ -250,8 +251,8 @@ void add_bench_command(CLI::App& app) {
     cmd->add_option("--precision", a->precision, "f32, or bf16 mixed precision (needs AVX512-BF16 or AMX)")
         ->capture_default_str();
     cmd->add_option("--format", a->format, "table, csv, md or json")->capture_default_str();
-    cmd->add_option("--conv-algorithm", a->conv_algorithm, "auto, direct, winograd or gemm (im2col + matmul) (A/B checks)")
-        ->check(CLI::IsMember({"auto", "direct", "winograd", "gemm"}))
+    cmd->add_option("--conv-algorithm", a->conv_algorithm, "auto, direct, winograd, gemm (im2col + matmul) or winograd-f2 (the engine's F(2x2, 3x3)) (A/B checks)")
+        ->check(CLI::IsMember({"auto", "direct", "winograd", "gemm", "winograd-f2"}))
         ->capture_default_str();
     cmd->add_option("--tune", a->tune,
                     "off (the fixed rules), cached (measure each conv's forms unless the machine's cache holds "

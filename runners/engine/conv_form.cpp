@@ -40,6 +40,7 @@ constexpr std::string_view own_bn_suffix = "+own-bn";
 std::string conv_part_name(const ConvForm& f) {
     const std::string type = f.type == memory::data_type::bf16 ? "bf16" : "f32";
     if (f.gemm) return type + ":gemm";
+    if (f.winograd_f2) return type + ":winograd-f2";
     if (f.fwd == f.bwd_data && f.fwd == f.bwd_weights) return type + ":" + algorithm_name(f.fwd);
     return fmt::format("{}:{}/{}/{}", type, algorithm_name(f.fwd), algorithm_name(f.bwd_data),
                        algorithm_name(f.bwd_weights));
@@ -54,6 +55,10 @@ std::optional<ConvForm> parse_conv_part(const std::string& text) {
     else if (type != "f32") return std::nullopt;
     if (how == "gemm") {
         f.gemm = true;
+        return f;
+    }
+    if (how == "winograd-f2") {
+        f.winograd_f2 = true;
         return f;
     }
     const auto passes = split(how, '/');

@@ -21,12 +21,15 @@ struct ConvForm {
     // The batch norm the conv feeds runs on the engine's own kernels (layers/bn_kernels.hpp),
     // not oneDNN's.
     bool own_bn = false;
+    // The engine's Winograd F(2x2, 3x3) around matmul (layers/winograd_conv.hpp; the algorithms
+    // above do not apply).
+    bool winograd_f2 = false;
 
     bool operator==(const ConvForm&) const = default;
 };
 
 // "f32:direct", "bf16:direct", "f32:winograd" (every pass), "f32:winograd/direct/winograd"
-// (forward / backward-data / backward-weights), "bf16:gemm", each with "+own-bn" when its
+// (forward / backward-data / backward-weights), "bf16:gemm", "bf16:winograd-f2", each with "+own-bn" when its
 // batch norm runs on the engine's kernels: what plan files and `deeper bench --layers` show.
 std::string conv_form_name(const ConvForm& f);
 // The inverse; nullopt for text that names no form.

@@ -26,8 +26,9 @@ class CompiledNet;
 // auto: the form the tuner's plan gives a conv (LayerContext::conv_form), else the fixed
 // rules: Winograd where it was measured faster (3x3, stride 1, enough channels), im2col +
 // matmul for 128+ channels on small maps under bf16 on AMX, else direct. gemm: im2col + matmul
-// wherever it applies (groups of 1, oneDNN's layouts).
-enum class ConvAlgorithm { automatic, direct, winograd, gemm };
+// wherever it applies (groups of 1, oneDNN's layouts); winograd_f2: the engine's Winograd
+// F(2x2, 3x3) wherever it applies (3x3, stride 1, groups of 1, oneDNN's layouts).
+enum class ConvAlgorithm { automatic, direct, winograd, gemm, winograd_f2 };
 
 // What a layer sees of the net being compiled; implemented by the engine.
 class LayerContext {

@@ -13,6 +13,7 @@
 #include "nets/builder.hpp"
 #include "nets/error.hpp"
 #include "runners/engine/layers/channels_innermost.hpp"
+#include "runners/engine/layers/winograd_conv.hpp"
 #include "runners/engine/quiet_gate.hpp"
 #include "runners/engine/tune_cache.hpp"
 #include "runners/memory_budget.hpp"
@@ -143,8 +144,8 @@ TimedSegment timed_segment(const nets::Graph& g, int conv, const EngineOptions& 
 // stride 1, ungrouped): all passes, all but backward-data, or only backward-weights (the rule
 // at 16-31 channels: without it a plan could not do what the rules do there, and resnet20's
 // fp32 plans lost to the rules by its 16-channel convs); im2col + matmul on small maps (it
-// gathers kh*kw copies of the input); each in bf16 too under bf16 precision (Winograd has no
-// bf16 kernel).
+// gathers kh*kw copies of the input); each in bf16 too under bf16 precision, where oneDNN's
+// Winograd has no bf16 kernel and the engine's F(2x2, 3x3) is one more candidate.
 std::vector<ConvForm> candidate_forms(const nets::Node& conv, Precision p) {
     const auto& a = std::get<nets::ConvAttrs>(conv.attrs);
     const auto wino = algorithm::convolution_winograd, direct = algorithm::convolution_direct;
@@ -159,6 +160,11 @@ std::vector<ConvForm> candidate_forms(const nets::Node& conv, Precision p) {
     if (p == Precision::bf16) {
         forms.push_back({dt::bf16});
         if (a.groups == 1 && map <= 256) forms.push_back({dt::bf16, true});
+        if (layers::WinogradConv::applies(a, dt::bf16)) {
+            ConvForm wino_f2{dt::bf16};
+            wino_f2.winograd_f2 = true;
+            forms.push_back(wino_f2);
+        }
     }
     return forms;
 }

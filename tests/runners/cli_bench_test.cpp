@@ -20,6 +20,13 @@ TEST_CASE("deeper bench measures a tiny net", "[cli]") {
     CHECK_THAT(r.out, Catch::StartsWith("net,knobs,batch,threads,precision,tune,compile_s,isa,train_img_per_s,infer_img_per_s,"
                                         "train_gflop_per_s,train_step_ms,peak_rss_mib,arena_mib,macs\n"));
     CHECK_THAT(r.out, Catch::Contains("resnet8,\"resolution=8,width=0.5\",4,1,f32,off,"));
+    for (const char* algorithm : {"direct", "winograd", "gemm", "winograd-f2"}) {  // the A/B switches
+        auto a = run_cli("bench resnet8 --resolution 8 --width 0.5 --batch 4 --steps 1 --warmup 0 --threads 1 "
+                         "--format csv --conv-algorithm " + std::string(algorithm));
+        INFO(algorithm << ": " << a.out);
+        CHECK(a.exit_code == 0);
+    }
+    CHECK(run_cli("bench resnet8 --conv-algorithm fastest").exit_code == 2);
 }
 
 TEST_CASE("deeper bench --layers prints each conv's candidate forms, their times and the choice", "[cli][tune]") {

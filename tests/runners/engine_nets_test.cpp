@@ -236,9 +236,10 @@ std::vector<float> step_with_switches(const Graph& g, bool fuse, bool share, boo
 
 }  // namespace
 
-TEST_CASE("conv as im2col + matmul in chunks of the batch gives the direct convolution's step", "[engine][options]") {
-    // 256 channels on 8x8 at batch 32: 16 images per chunk, so the weight gradient is summed
-    // over two chunks and each chunk's input gradient lands in its own images.
+TEST_CASE("conv as im2col + matmul and as Winograd F(2x2, 3x3) in chunks of the batch give the direct "
+          "convolution's step", "[engine][options]") {
+    // 256 channels on 8x8 at batch 32: 16 images per chunk in either, so the weight gradient is
+    // summed over two chunks and each chunk's input gradient lands in its own images.
     Builder b("chunks", Shape{256, 8, 8});
     int x = b.conv(b.input(), 256, 3, 1, 1, true, "c1");
     x = b.relu(x, "r1");
@@ -259,6 +260,8 @@ TEST_CASE("conv as im2col + matmul in chunks of the batch gives the direct convo
     const auto direct = step(deeper::runners::ConvAlgorithm::direct);
     const auto gemm = step(deeper::runners::ConvAlgorithm::gemm);
     CHECK(largest_relative_difference(gemm, direct) <= 1e-5);  // another summation order: float rounding
+    const auto winograd = step(deeper::runners::ConvAlgorithm::winograd_f2);
+    CHECK(largest_relative_difference(winograd, direct) <= 1e-4);  // the transforms round too
 }
 
 TEST_CASE("fusion, memory reuse and kernel cropping change no number of a training step", "[engine][options]") {

@@ -197,6 +197,23 @@ TEST_CASE("conv as im2col + matmul: padded, strided, 1x1, 5x5, asymmetric paddin
     if (deeper::runners::cpu_has_bf16()) gradcheck(g, deeper::test::bf16_options(o));
 }
 
+TEST_CASE("conv as the engine's Winograd F(2x2, 3x3): odd maps, no padding, asymmetric and wide padding, bias",
+          "[engine][ops]") {
+    Builder b("winograd-f2", Shape{16, 7, 7});
+    int x = b.conv(b.input(), 32, 3, 1, 1, true, "c1");  // 7x7: the last tile row and column half outside
+    x = b.conv(x, 16, 3, 1, 1, false, "valid", 0);      // no padding: 7 -> 5
+    ConvAttrs asym;                                       // padded after only: 5 -> 4
+    asym.out_channels = 24, asym.kh = asym.kw = 3, asym.pad_b = asym.pad_r = 1;
+    x = b.conv(x, asym, "after");
+    b.conv(x, 16, 3, 1, 1, true, "wide", 2);              // pad 2: windows wholly in the padding, 4 -> 6
+    GradcheckOptions o;
+    o.conv_algorithm = deeper::runners::ConvAlgorithm::winograd_f2;
+    o.plain_layouts = false;  // the transforms read NHWC; plain layouts keep the convolutions
+    const Graph g = b.finish();
+    gradcheck(g, o);
+    if (deeper::runners::cpu_has_bf16()) gradcheck(g, deeper::test::bf16_options(o));
+}
+
 TEST_CASE("conv as im2col + matmul: images per chunk divide the batch within the budget", "[engine][ops]") {
     using deeper::runners::layers::gemm_chunk_images;
     CHECK(gemm_chunk_images(128, 64, 2304, std::int64_t(1) << 22) == 16);   // 28 would fit; 16 divides 128

@@ -325,6 +325,10 @@ TEST_CASE("every form the tuner can pick passes the gradient check, in fp32 and 
                 if (p == Precision::bf16) {
                     o = deeper::test::bf16_options(o);
                     o.bf16_against_fp32 = true;  // conv + bn + relu: normwise, as the nets are checked
+                    // Winograd rounds its transformed tiles to bf16 as well, two roundings more
+                    // than the direct conv: c3's weight gradient, whose terms cancel under the
+                    // batch norm, is off by 7.2% normwise against the direct conv's 3.8%
+                    if (f.winograd_f2) o.bf16_norm_rtol = 0.1;
                 }
                 o.conv_plan = {{"conv", f}};
                 INFO(n.name << "'s conv as " << conv_form_name(f) << " in " << precision_name(p) << ", then "

@@ -122,6 +122,22 @@ bool ConvLayer::runs_as_gemm(const LayerContext& c, memory::dim in_channels) con
            a_.out_channels % 16 == 0;
 }
 
+// The type a conv on the engine's loops around matmul computes in: the plan's, or where an
+// algorithm is asked for by name, the precision's.
+memory::data_type ConvLayer::matmul_conv_type(const LayerContext& c, memory::dim in_channels) const {
+    return c.conv_form() ? data_type(c, in_channels) : compute_type(c.precision());
+}
+
+// Which convs run as the engine's Winograd F(2x2, 3x3) (WinogradConv): where the tuner's plan
+// names it (a bf16 candidate: oneDNN 2.6 has no bf16 Winograd) or ConvAlgorithm::winograd_f2
+// asks for it; the fixed rules never pick it.
+bool ConvLayer::runs_as_winograd_f2(const LayerContext& c, memory::dim in_channels) const {
+    if (!WinogradConv::applies(a_, matmul_conv_type(c, in_channels)) || c.plain_layouts()) return false;
+    if (c.conv_algorithm() == ConvAlgorithm::winograd_f2) return true;
+    const ConvForm* f = c.conv_form();
+    return f && f->winograd_f2;
+}
+
 void ConvLayer::add_params(LayerContext& c, memory::dim in_channels, const memory::desc& plain,
                            const memory::desc& internal) {
     ParamInfo w;
@@ -146,16 +162,19 @@ memory::desc ConvLayer::define(LayerContext& c) {
     const memory::desc in = c.in_desc(0);
     const auto id = in.dims();
     const memory::dim N = id[0], IC = id[1];
-    if (runs_as_gemm(c, IC)) {
-        const memory::data_type dt = c.conv_form() ? data_type(c, IC) : compute_type(c.precision());
+    const bool gemm = runs_as_gemm(c, IC);
+    if (gemm || runs_as_winograd_f2(c, IC)) {
+        const memory::data_type dt = matmul_conv_type(c, IC);
         const memory::dims w_dims = {a_.out_channels, IC, a_.kh, a_.kw};
-        // fp32 master weights as {kh, kw, in, out} (hwio): the matmuls' K x OC matrix, so the
-        // weight gradient lands in place and one reorder per step makes the forward's copy
-        add_params(c, IC, plain_desc(w_dims), GemmConv::master_desc(w_dims));
+        // fp32 master weights as {kh, kw, in, out} (hwio): im2col's K x OC matrix, so the
+        // weight gradient lands in place and one reorder per step makes the forward's copy;
+        // Winograd's transforms read and write each tap's in x out channels contiguously
+        add_params(c, IC, plain_desc(w_dims), MatmulConv::master_desc(w_dims));
         train_weights_ = c.training() && c.trainable(weight_);
-        src_copy_.define(c, 0, GemmConv::src_desc(id, dt), train_weights_);
-        gemm_ = std::make_unique<GemmConv>(a_, node_.out.h, node_.out.w);
-        return gemm_->define(c, id, dt, weight_, bias_, train_weights_);
+        src_copy_.define(c, 0, MatmulConv::src_desc(id, dt), train_weights_);
+        if (gemm) matmul_conv_ = std::make_unique<GemmConv>(a_, node_.out.h, node_.out.w);
+        else matmul_conv_ = std::make_unique<WinogradConv>(a_, node_.out.h, node_.out.w);
+        return matmul_conv_->define(c, id, dt, weight_, bias_, train_weights_);
     }
     const memory::dims dst_dims = {N, a_.out_channels, node_.out.h, node_.out.w};
     auto weight_dims = [&](int kh, int kw) {
@@ -259,7 +278,7 @@ memory::desc ConvLayer::define(LayerContext& c) {
 
 void ConvLayer::bind(LayerContext& c) {
     memory src = src_copy_.bind(c);
-    if (gemm_) return gemm_->bind(c, src);
+    if (matmul_conv_) return matmul_conv_->bind(c, src);
     fwd_ = convolution_forward(fwd_pd_);
     memory fwd_w, bwd_d_w;
     if (cropped()) {
@@ -361,7 +380,7 @@ memory ConvLayer::bind_cropped_weights(LayerContext& c, const memory::desc& want
 
 void ConvLayer::forward(LayerContext& c) {
     src_copy_.run(c);
-    if (gemm_) return gemm_->forward(c);
+    if (matmul_conv_) return matmul_conv_->forward(c);
     if (cropped() && cut_version_ != c.store().version()) {  // cut again after the weights changed
         cut_version_ = c.store().version();
         const auto d = cropped_plain_.get_desc().dims();
@@ -373,7 +392,7 @@ void ConvLayer::forward(LayerContext& c) {
 }
 
 void ConvLayer::backward(LayerContext& c) {
-    if (gemm_) return gemm_->backward(c);
+    if (matmul_conv_) return matmul_conv_->backward(c);
     if (own_dw_bwd_w_) {
         own_dw_->run();
         c.finish_grads();

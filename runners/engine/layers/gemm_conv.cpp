@@ -110,14 +110,6 @@ int gemm_chunk_images(int batch, std::int64_t rows_per_image, std::int64_t colum
     return best;
 }
 
-memory::desc GemmConv::src_desc(const memory::dims& in_dims, memory::data_type dt) {
-    return memory::desc(in_dims, dt, tag::nhwc);
-}
-
-memory::desc GemmConv::master_desc(const memory::dims& w_dims) {
-    return memory::desc(w_dims, memory::data_type::f32, tag::hwio);
-}
-
 bool GemmConv::one_by_one() const {
     return a_.kh == 1 && a_.kw == 1 && a_.stride == 1 && a_.pad_t == 0 && a_.pad_l == 0 && a_.pad_b == 0 &&
            a_.pad_r == 0;

@@ -12,6 +12,7 @@
 
 #include "nets/graph.hpp"
 #include "runners/engine/layer.hpp"
+#include "runners/engine/layers/matmul_conv.hpp"
 
 namespace deeper::runners::layers {
 
@@ -19,23 +20,16 @@ namespace deeper::runners::layers {
 // each) stay within `max_elems`, so that the gathered columns stay a few MiB at any batch.
 int gemm_chunk_images(int batch, std::int64_t rows_per_image, std::int64_t columns, std::int64_t max_elems);
 
-class GemmConv {
+class GemmConv : public MatmulConv {
 public:
     // `a` is the conv's attributes (groups == 1); `out_h` x `out_w` its output map.
     GemmConv(const nets::ConvAttrs& a, int out_h, int out_w) : a_(a), oh_(out_h), ow_(out_w) {}
 
-    // The NHWC layout the conv reads its input in (and writes its input's gradient in).
-    static memory::desc src_desc(const memory::dims& in_dims, memory::data_type dt);
-    // The layout the fp32 master weights {out, in, kh, kw} are best kept in: {kh, kw, in, out}.
-    static memory::desc master_desc(const memory::dims& w_dims);
-    // Plans the matmuls and buffers for an input of `in_dims` in type `dt`; returns the NHWC
-    // dst desc. `weight` and `bias` (-1: none) are the conv's parameter ids.
     memory::desc define(LayerContext& c, const memory::dims& in_dims, memory::data_type dt, int weight, int bias,
-                        bool train_weights);
-    // `src` is the input in src_desc's layout.
-    void bind(LayerContext& c, const memory& src);
-    void forward(LayerContext& c);
-    void backward(LayerContext& c);
+                        bool train_weights) override;
+    void bind(LayerContext& c, const memory& src) override;
+    void forward(LayerContext& c) override;
+    void backward(LayerContext& c) override;
 
 private:
     struct Pass {  // one matmul, run once per chunk with its own arguments

@@ -7,6 +7,7 @@
 #include "runners/engine/layers/bn_kernels.hpp"
 #include "runners/engine/layers/dw_kernels.hpp"
 #include "runners/engine/layers/gemm_conv.hpp"
+#include "runners/engine/layers/winograd_conv.hpp"
 #include "runners/engine/layout.hpp"
 
 namespace deeper::runners::layers {
@@ -26,8 +27,11 @@ private:
     nets::ConvAttrs a_;
     memory::data_type data_type(const LayerContext& c, memory::dim in_channels) const;
     bool runs_as_gemm(const LayerContext& c, memory::dim in_channels) const;
+    bool runs_as_winograd_f2(const LayerContext& c, memory::dim in_channels) const;
+    memory::data_type matmul_conv_type(const LayerContext& c, memory::dim in_channels) const;
     void add_params(LayerContext& c, memory::dim in_channels, const memory::desc& plain, const memory::desc& internal);
-    std::unique_ptr<GemmConv> gemm_;  // set when the conv runs as im2col + matmul
+    // Set when the conv runs on the engine's loops around matmul: im2col + matmul or Winograd.
+    std::unique_ptr<MatmulConv> matmul_conv_;
     int weight_ = -1, bias_ = -1;
     bool train_weights_ = false;
     InputCopy src_copy_;
