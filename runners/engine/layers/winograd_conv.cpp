@@ -303,6 +303,7 @@ memory::desc WinogradConv::define(LayerContext& c, const memory::dims& in_dims, 
         c.scratchpad(bwd_w_first_pd_.scratchpad_desc());
         c.scratchpad(bwd_w_sum_pd_.scratchpad_desc());
         bwd_v_buf_ = c.buffer(grid(P, C, dt), LayerContext::Life::bwd);
+        du_buf_ = c.buffer(grid(C, K, f32), LayerContext::Life::bwd);  // 16 MiB at 512 x 512 channels
         if (bias >= 0) {
             bias_pd_ = reduction::primitive_desc(
                 reduction::desc(algorithm::reduction_sum,
@@ -352,7 +353,7 @@ void WinogradConv::bind(LayerContext& c, const memory& src) {
         bwd_v_ = c.buffer_memory(bwd_v_buf_, grid(P, C, dt_)).get_data_handle();
         const memory bwd_v_transposed(grid(C, P, dt_, tag::acb), eng, bwd_v_);
         grad_ = c.grad_memory(weight_, master_desc(w_dims));
-        du_ = memory(grid(C, K, f32), eng);
+        du_ = c.buffer_memory(du_buf_, grid(C, K, f32));
         bwd_w_first_ = matmul(bwd_w_first_pd_);
         bwd_w_sum_ = matmul(bwd_w_sum_pd_);
         bwd_w_args_ = {{DNNL_ARG_SRC, bwd_v_transposed}, {DNNL_ARG_WEIGHTS, dm}, {DNNL_ARG_DST, du_},

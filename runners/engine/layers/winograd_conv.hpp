@@ -60,7 +60,7 @@ private:
 
     dnnl::matmul::primitive_desc fwd_pd_, bwd_d_pd_, bwd_w_first_pd_, bwd_w_sum_pd_;
     dnnl::reduction::primitive_desc bias_pd_;
-    int fwd_v_buf_ = -1, m_buf_ = -1, bwd_v_buf_ = -1, dm_buf_ = -1, dv_buf_ = -1;
+    int fwd_v_buf_ = -1, m_buf_ = -1, bwd_v_buf_ = -1, du_buf_ = -1, dm_buf_ = -1, dv_buf_ = -1;
     dnnl::matmul fwd_, bwd_d_, bwd_w_first_, bwd_w_sum_;
     dnnl::reduction bias_grad_;
     Args fwd_args_, bwd_d_args_, bwd_w_args_, bias_args_;
@@ -76,7 +76,8 @@ private:
     float* dv_ = nullptr;
     const float* bias_values_ = nullptr;
     memory master_, grad_;      // the fp32 weights and their gradient, {kh, kw, in, out}
-    memory u_, du_;             // the transformed weights (in dt) and their gradient (fp32)
+    memory u_;   // the transformed weights, in dt: made when the weights change, kept between steps
+    memory du_;  // their gradient, in fp32
     std::uint64_t weight_version_ = 0;  // the store's versions start at 1
     std::vector<float> image_sums_;  // per thread: an image's input gradient, summed in fp32
 };
