@@ -94,13 +94,6 @@ memory::desc matrix(memory::dim rows, memory::dim cols, memory::data_type dt, ta
     return memory::desc({rows, cols}, dt, t);
 }
 
-primitive_attr with_sum(primitive_attr attr) {
-    post_ops ops;
-    ops.append_sum(1.0f);
-    attr.set_post_ops(ops);
-    return attr;
-}
-
 }  // namespace
 
 int gemm_chunk_images(int batch, std::int64_t rows_per_image, std::int64_t columns, std::int64_t max_elems) {

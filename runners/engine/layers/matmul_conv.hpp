@@ -8,6 +8,15 @@
 
 namespace deeper::runners::layers {
 
+// `attr` with a sum post-op: the matmul adds to what its output holds (a gradient summed over
+// chunks of the batch).
+inline dnnl::primitive_attr with_sum(dnnl::primitive_attr attr) {
+    dnnl::post_ops ops;
+    ops.append_sum(1.0f);
+    attr.set_post_ops(ops);
+    return attr;
+}
+
 class MatmulConv {
 public:
     virtual ~MatmulConv() = default;

@@ -258,13 +258,6 @@ memory::desc grid(memory::dim rows, memory::dim cols, memory::data_type dt, tag 
     return memory::desc({16, rows, cols}, dt, t);
 }
 
-primitive_attr with_sum(primitive_attr attr) {
-    post_ops ops;
-    ops.append_sum(1.0f);
-    attr.set_post_ops(ops);
-    return attr;
-}
-
 }  // namespace
 
 bool WinogradConv::applies(const nets::ConvAttrs& a, memory::data_type dt) {
