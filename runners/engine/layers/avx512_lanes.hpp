@@ -14,10 +14,12 @@ namespace deeper::runners::layers::avx512 {
 
 #define DEEPER_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 
-inline __mmask16 live_lanes(const ChannelsInnermost& l, std::int64_t cb) {
-    const std::int64_t left = l.channels - cb * 16;
+// The lanes of block `cb` (16 at a time) that hold one of `channels` values.
+inline __mmask16 block_lanes(std::int64_t channels, std::int64_t cb) {
+    const std::int64_t left = channels - cb * 16;
     return left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
 }
+inline __mmask16 live_lanes(const ChannelsInnermost& l, std::int64_t cb) { return block_lanes(l.channels, cb); }
 // What a store writes: every lane of a padded block (zeros past the channels), else the live ones.
 inline __mmask16 store_lanes(const ChannelsInnermost& l, std::int64_t cb) {
     return l.padded ? __mmask16(0xFFFF) : live_lanes(l, cb);

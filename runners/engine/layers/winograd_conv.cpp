@@ -21,6 +21,7 @@ constexpr i64 kMaxChunkElems = i64(1) << 20;
 
 // The transforms are separable: a 1-D transform along the rows of the tile, then along its
 // columns. Each works on vectors of 16 channels (AVX-512, in registers).
+using avx512::block_lanes;
 using avx512::load;
 using avx512::store;
 
@@ -94,11 +95,6 @@ DEEPER_AVX512 inline void transform_2d(const __m512* x, __m512* y) {
     for (int i = 0; i < T::out; ++i) T::apply(t + i * T::in, 1, y + i * T::out, 1);   // along each row
 }
 
-__mmask16 lanes(i64 channels, i64 block) {
-    const i64 left = channels - block * 16;
-    return left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
-}
-
 }  // namespace
 
 // The tile geometry of one chunk: tile p = (image * tiles_h + ty) * tiles_w + tx has its
@@ -127,6 +123,17 @@ void output_pixels(const Tiles& g, const Tile& tile, T* base, i64 K, T* (&out)[4
         }
 }
 
+// The tile's 4x4 input window in `image` (one image, C channels a pixel), null in the padding.
+template <class T>
+void input_window(const Tiles& g, const Tile& tile, T* image, i64 C, T* (&window)[16]) {
+    for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) {
+            const i64 ih = tile.row - g.pad_t + i, iw = tile.col - g.pad_l + j;
+            const bool inside = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
+            window[4 * i + j] = inside ? image + (ih * g.W + iw) * C : nullptr;
+        }
+}
+
 // V[grid][p][c] = B^T d B of each tile's window, zero outside the map.
 template <class T>
 DEEPER_AVX512 void gather_tiles(const T* src, T* v, const Tiles& g, i64 images, i64 C) {
@@ -134,15 +141,10 @@ DEEPER_AVX512 void gather_tiles(const T* src, T* v, const Tiles& g, i64 images, 
 #pragma omp parallel for schedule(static)
     for (i64 p = 0; p < P; ++p) {
         const Tile tile(g, p);
-        const T* window[16];  // the window's pixels, null in the padding
-        for (int i = 0; i < 4; ++i)
-            for (int j = 0; j < 4; ++j) {
-                const i64 ih = tile.row - g.pad_t + i, iw = tile.col - g.pad_l + j;
-                const bool inside = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
-                window[4 * i + j] = inside ? src + ((tile.image * g.H + ih) * g.W + iw) * C : nullptr;
-            }
+        const T* window[16];
+        input_window(g, tile, src + tile.image * g.H * g.W * C, C, window);
         for (i64 cb = 0; cb * 16 < C; ++cb) {
-            const __mmask16 m = lanes(C, cb);
+            const __mmask16 m = block_lanes(C, cb);
             __m512 d[16], t[16];
             for (int x = 0; x < 16; ++x) d[x] = window[x] ? load(window[x] + cb * 16, m) : _mm512_setzero_ps();
             transform_2d<InputB>(d, t);
@@ -160,7 +162,7 @@ DEEPER_AVX512 void scatter_tiles(const float* mm, const float* bias, T* dst, con
         T* out[4];  // the output tile's pixels, null past the map's edge
         output_pixels(g, Tile(g, p), dst, K, out);
         for (i64 kb = 0; kb * 16 < K; ++kb) {
-            const __mmask16 m = lanes(K, kb);
+            const __mmask16 m = block_lanes(K, kb);
             __m512 x[16], y[4];
             for (int i = 0; i < 16; ++i) x[i] = load(mm + (i * P + p) * K + kb * 16, m);
             transform_2d<OutputA>(x, y);
@@ -180,7 +182,7 @@ DEEPER_AVX512 void gather_output_grad(const T* dy, T* dm, const Tiles& g, i64 im
         const T* out[4];
         output_pixels(g, Tile(g, p), dy, K, out);
         for (i64 kb = 0; kb * 16 < K; ++kb) {
-            const __mmask16 m = lanes(K, kb);
+            const __mmask16 m = block_lanes(K, kb);
             __m512 y[4], x[16];
             for (int o = 0; o < 4; ++o) y[o] = out[o] ? load(out[o] + kb * 16, m) : _mm512_setzero_ps();
             transform_2d<OutputAAdjoint>(y, x);
@@ -201,16 +203,10 @@ DEEPER_AVX512 void scatter_input_grad(const float* dv, T* dsrc, const Tiles& g, 
         for (i64 n = 0; n < images; ++n) {
             std::fill(sums, sums + pixels * C, 0.0f);
             for (i64 p = n * g.per_image(); p < (n + 1) * g.per_image(); ++p) {
-                const Tile tile(g, p);
-                float* window[16];  // the window's pixels in the sums, null in the padding
-                for (int i = 0; i < 4; ++i)
-                    for (int j = 0; j < 4; ++j) {
-                        const i64 ih = tile.row - g.pad_t + i, iw = tile.col - g.pad_l + j;
-                        const bool inside = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
-                        window[4 * i + j] = inside ? sums + (ih * g.W + iw) * C : nullptr;
-                    }
+                float* window[16];  // in the image's sums
+                input_window(g, Tile(g, p), sums, C, window);
                 for (i64 cb = 0; cb * 16 < C; ++cb) {
-                    const __mmask16 m = lanes(C, cb);
+                    const __mmask16 m = block_lanes(C, cb);
                     __m512 x[16], d[16];
                     for (int i = 0; i < 16; ++i) x[i] = load(dv + (i * P + p) * C + cb * 16, m);
                     transform_2d<InputBAdjoint>(x, d);
@@ -218,11 +214,11 @@ DEEPER_AVX512 void scatter_input_grad(const float* dv, T* dsrc, const Tiles& g, 
                         if (window[i]) store(window[i] + cb * 16, _mm512_add_ps(load(window[i] + cb * 16, m), d[i]), m);
                 }
             }
-            for (i64 px = 0; px < pixels; ++px)
-                for (i64 cb = 0; cb * 16 < C; ++cb) {
-                    const __mmask16 m = lanes(C, cb);
-                    store(dsrc + (n * pixels + px) * C + cb * 16, load(sums + px * C + cb * 16, m), m);
-                }
+            T* image = dsrc + n * pixels * C;  // the sums are the image's pixels, contiguous
+            for (i64 b = 0; b * 16 < pixels * C; ++b) {
+                const __mmask16 m = block_lanes(pixels * C, b);
+                store(image + b * 16, load(sums + b * 16, m), m);
+            }
         }
     }
 }
@@ -233,7 +229,7 @@ DEEPER_AVX512 void transform_kernels(const float* hwio, T* u, i64 C, i64 K) {
 #pragma omp parallel for schedule(static)
     for (i64 c = 0; c < C; ++c)
         for (i64 kb = 0; kb * 16 < K; ++kb) {
-            const __mmask16 m = lanes(K, kb);
+            const __mmask16 m = block_lanes(K, kb);
             __m512 g[9], x[16];
             for (int tap = 0; tap < 9; ++tap) g[tap] = load(hwio + (tap * C + c) * K + kb * 16, m);
             transform_2d<KernelG>(g, x);
@@ -246,7 +242,7 @@ DEEPER_AVX512 void transform_kernel_grads(const float* du, float* hwio, i64 C, i
 #pragma omp parallel for schedule(static)
     for (i64 c = 0; c < C; ++c)
         for (i64 kb = 0; kb * 16 < K; ++kb) {
-            const __mmask16 m = lanes(K, kb);
+            const __mmask16 m = block_lanes(K, kb);
             __m512 x[16], g[9];
             for (int i = 0; i < 16; ++i) x[i] = load(du + (i * C + c) * K + kb * 16, m);
             transform_2d<KernelGAdjoint>(x, g);

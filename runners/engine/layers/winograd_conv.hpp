@@ -5,10 +5,12 @@
 // tile and channel pair, are summed over the input channels by 16 batched matrix multiplies
 // (oneDNN's matmul, one per grid position), in bf16 where the conv computes in bf16.
 //
-// oneDNN 2.6 has Winograd in fp32 only, as F(4x4, 3x3), whose transforms (entries up to 8 on
-// 6x6 tiles) magnify rounding past what bf16's 8-bit mantissa leaves; F(2x2, 3x3)'s entries
-// are 0, +-1 and +-1/2. The data gradient runs the transforms' adjoints; the weight gradient
-// multiplies the transformed inputs by the transformed output gradient, summed over the tiles.
+// oneDNN 2.6 has Winograd in fp32 only, as F(4x4, 3x3). F(2x2, 3x3)'s transform entries are 0,
+// +-1 and +-1/2: rounding the transformed tiles to bf16 about doubled the direct bf16 conv's
+// error in the tuner's gradient check; F(4x4, 3x3)'s (up to 8 on 6x6 tiles) magnify it more,
+// and were not tried in bf16 here. The data
+// gradient runs the transforms' adjoints; the weight gradient multiplies the transformed inputs
+// by the transformed output gradient, summed over the tiles.
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <cstdint>
