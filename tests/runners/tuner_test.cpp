@@ -373,17 +373,26 @@ TEST_CASE("a resumed run keeps the conv plan its checkpoint records, bit for bit
     const bool plan_has_direct = plan.find("f32:direct") != std::string::npos || plan.find("fixed rules") != std::string::npos;
     const std::string winner = plan_has_direct ? "f32:winograd/direct/winograd" : "f32:direct";
     const std::string file = TuneCache(cache).path();
-    std::istringstream in(slurp(file));
-    std::string line, rewritten;
-    std::getline(in, line);
-    rewritten = line + "\n";
-    while (std::getline(in, line)) {
-        const bool wins = line.find(": " + winner + "\"") != std::string::npos || line.find("plan tuned") != std::string::npos;
-        rewritten += line.substr(0, line.rfind("\"ms\":")) + (wins ? "\"ms\":0.001}" : "\"ms\":1000}") + "\n";
-    }
-    std::ofstream(file, std::ios::trunc) << rewritten;
-    c.out = (dir.path() / "fresh").string();
+    auto poison = [&] {
+        std::istringstream in(slurp(file));
+        std::string line, rewritten;
+        std::getline(in, line);
+        rewritten = line + "\n";
+        while (std::getline(in, line)) {
+            const bool wins = line.find(": " + winner + "\"") != std::string::npos || line.find("plan tuned") != std::string::npos;
+            rewritten += line.substr(0, line.rfind("\"ms\":")) + (wins ? "\"ms\":0.001}" : "\"ms\":1000}") + "\n";
+        }
+        std::ofstream(file, std::ios::trunc) << rewritten;
+    };
+    poison();
     c.epochs = 1;
+    // The new plan's whole-net check is not in the cache yet: this run times it for real (under
+    // the sanitizers it missed the 2% margin 1 time in 8) and records it; poisoned again, the
+    // next run reads it.
+    c.out = (dir.path() / "warm-up").string();
+    train(c, false);
+    poison();
+    c.out = (dir.path() / "fresh").string();
     train(c, false);
     CHECK(slurp(dir.path() / "fresh" / "conv_plan.txt") != plan);  // the poisoned cache works
 
